@@ -1,0 +1,18 @@
+package persistence
+
+// Engine is one node's storage: a Store per partition, sharing one writer.
+// Pebble (Open) and memory (NewMemory) implement it.
+type Engine interface {
+	// Partitions is the partition count, fixed at first open.
+	Partitions() int
+	// Store returns partition p's store, 0 <= p < Partitions().
+	Store(p int) Store
+	// Failed is closed when a commit has failed: the engine is latched
+	// failed, every pending and later append fails with ErrUnavailable, and
+	// the process must exit (DESIGN "The customer actor").
+	Failed() <-chan struct{}
+	// Err is the error that latched the engine failed, or nil.
+	Err() error
+	// Close flushes and closes. Safe to call twice.
+	Close() error
+}

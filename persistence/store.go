@@ -1,0 +1,107 @@
+package persistence
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/throughline/throughline/journey"
+)
+
+// Errors a Store returns. Callers compare with errors.Is.
+var (
+	// ErrConflict: an append whose PrevSeq is not the customer's last stored seq.
+	ErrConflict = errors.New("persistence: seq conflict")
+	// ErrUnavailable: the store has failed (latched) or is closed; nothing was stored.
+	ErrUnavailable = errors.New("persistence: store unavailable")
+	// ErrPartitionCount: the data directory was created with another partition count.
+	ErrPartitionCount = errors.New("persistence: partition count mismatch")
+)
+
+// Store is the durable state of one partition. Every method may be called from
+// any goroutine. Every method that blocks takes a context first.
+type Store interface {
+	// Partition is the partition this store serves.
+	Partition() int
+
+	// Append stores the events of one customer, plus the due-work and segment
+	// changes written in the same batch. It never blocks on disk: done is
+	// called exactly once, from the store's writer goroutine, when the batch is
+	// durable (nil) or has failed. For one Store, done callbacks run in the
+	// order of the Append calls. done must not block.
+	//
+	// req.Events must have consecutive Seq starting at req.PrevSeq+1;
+	// an append whose PrevSeq is not the customer's last stored seq fails with
+	// ErrConflict (and later appends of that customer are not affected).
+	Append(ctx context.Context, req *AppendRequest, done func(error))
+
+	// Load returns the customer's latest snapshot (nil if none) and the stored
+	// events after the snapshot's seq, in seq order.
+	Load(ctx context.Context, customer string) (*Snapshot, []journey.Event, error)
+
+	// Events returns up to limit stored events with seq > after, in seq order.
+	Events(ctx context.Context, customer string, after uint64, limit int) ([]journey.Event, error)
+
+	// LastSeq returns the customer's last stored seq (0: no events).
+	LastSeq(ctx context.Context, customer string) (uint64, error)
+
+	// SaveSnapshot stores the customer's snapshot, replacing an older one.
+	SaveSnapshot(ctx context.Context, customer string, snap *Snapshot) error
+
+	// LookupEvent reports the seq an event id was stored under for this
+	// customer (found), or that the id belonged to an erased customer of that
+	// id (erased).
+	LookupEvent(ctx context.Context, customer, eventID string) (seq uint64, found, erased bool, err error)
+
+	// LookupIdentity returns the customer an identity (key kind, normalized
+	// value) belongs to, or "" when none.
+	LookupIdentity(ctx context.Context, kind, value string) (string, error)
+
+	// ClaimIdentity claims the identity for customer unless it already
+	// belongs to someone, durably, and returns its owner after the call.
+	ClaimIdentity(ctx context.Context, kind, value, customer string) (owner string, err error)
+
+	// Customers with at least one event of eventType recorded in [from, to),
+	// each reported once, in no particular order; fn returning false stops.
+	ScanSegment(ctx context.Context, eventType string, from, to time.Time, fn func(customer string) bool) error
+
+	// ScanDue reports due work with At < until, in At order; fn returning
+	// false stops.
+	ScanDue(ctx context.Context, until time.Time, fn func(DueWork) bool) error
+
+	// Erase removes every key that names the customer (events, snapshot,
+	// dedup keys, segment entries, due work) and the given identities, and
+	// keeps a tombstone of hashed event ids so LookupEvent reports erased.
+	Erase(ctx context.Context, customer string, identities []IdentityKey) error
+}
+
+// AppendRequest is one customer's batch.
+type AppendRequest struct {
+	Customer string
+	PrevSeq  uint64
+	Events   []journey.Event
+	// DueAdd and DueDelete change the due-work index in the same batch.
+	DueAdd    []DueWork
+	DueDelete []DueWork
+}
+
+// Snapshot is a customer's state at Seq, encoded by journey.
+type Snapshot struct {
+	Seq  uint64
+	Data []byte
+}
+
+// DueWork is an obligation to act for a customer at a time (DESIGN "Time").
+type DueWork struct {
+	At       time.Time
+	Customer string
+	Kind     string
+	Ref      string
+}
+
+// IdentityKey names an identity in the index: the index kind (see
+// journey.IndexKind) and the normalized value.
+type IdentityKey struct {
+	Kind  string
+	Value string
+}
