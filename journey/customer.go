@@ -1,0 +1,206 @@
+package journey
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Customer is one customer's journey in memory: who they are on every
+// channel, their profile, the latest stored events, the open conversation and
+// cases, and the bounded data that idempotency needs. The customer actor owns
+// it; Apply is the only way it changes.
+type Customer struct {
+	ID           string
+	Seq          uint64              // last applied event's seq
+	Identities   map[string][]string // kind -> normalized values, oldest first
+	Profile      map[string]any      // merged profile patches
+	LastAt       time.Time           // recorded_at of the last applied event
+	Conversation *Conversation       // the open conversation, nil when none
+	Cases        []Case              // open and resolved cases, oldest first
+	LastAgent    string              // the agent who helped last
+	timeline     ring                // the latest TimelineMax events
+	recent       recentIDs           // event ids inside the idempotency window
+}
+
+// Conversation is the customer's open conversation (PROTOCOL section 3).
+type Conversation struct {
+	ID      string    `json:"id"`
+	State   string    `json:"state"`
+	Channel string    `json:"channel,omitempty"`
+	Queue   string    `json:"queue,omitempty"`
+	Agent   string    `json:"agent,omitempty"`
+	Since   time.Time `json:"since"`
+}
+
+// Case is a customer's case (PROTOCOL section 3).
+type Case struct {
+	ID      string    `json:"id"`
+	Status  string    `json:"status"`
+	Subject string    `json:"subject,omitempty"`
+	Opened  time.Time `json:"opened"`
+}
+
+// NewCustomer is the state of a customer with no events.
+func NewCustomer(id string) *Customer {
+	return &Customer{ID: id, Identities: map[string][]string{}, Profile: map[string]any{}, recent: newRecentIDs()}
+}
+
+// Apply changes the state by one stored event. Events must come in seq
+// order; Apply cannot fail (a broken invariant panics).
+func (c *Customer) Apply(e *Event) {
+	if e.Seq != c.Seq+1 {
+		panic("journey: Apply out of order: customer " + c.ID)
+	}
+	c.Seq = e.Seq
+	if e.RecordedAt.After(c.LastAt) {
+		c.LastAt = e.RecordedAt
+	}
+	if e.Actor == ActorCustomer {
+		// Only clients' ids are idempotency keys; the runtime's own events
+		// carry ids of their own that no client can collide with.
+		c.recent.add(e.ID, e.Seq, e.RecordedAt)
+	}
+	c.timeline.push(*e)
+	switch e.Type {
+	case TypeProfileUpdated:
+		var patch map[string]any
+		if json.Unmarshal(e.Data, &patch) == nil {
+			mergeProfile(c.Profile, patch)
+		}
+	case TypeIdentityLinked:
+		var d identityLinkedData
+		if json.Unmarshal(e.Data, &d) == nil {
+			for _, id := range d.Identities {
+				c.addIdentity(id)
+			}
+		}
+	}
+}
+
+// HasIdentity reports whether the customer already holds the identity.
+func (c *Customer) HasIdentity(id IdentityRef) bool {
+	for _, v := range c.Identities[id.Kind] {
+		if v == id.Value {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Customer) addIdentity(id IdentityRef) {
+	if c.HasIdentity(id) {
+		return
+	}
+	vals, ok := c.Identities[id.Kind]
+	if !ok && len(c.Identities) >= IdentityKindsMax {
+		return
+	}
+	if len(vals) >= IdentitiesPerKind {
+		vals = vals[1:] // the oldest value of a kind gives way; the index keeps it
+	}
+	c.Identities[id.Kind] = append(vals, id.Value)
+}
+
+// Timeline returns the latest stored events with seq <= upTo, oldest first,
+// at most n.
+func (c *Customer) Timeline(upTo uint64, n int) []Event {
+	return c.timeline.last(upTo, n)
+}
+
+// mergeProfile applies a merge patch: null removes a key, objects merge one
+// level at a time, anything else replaces.
+func mergeProfile(dst, patch map[string]any) {
+	for k, v := range patch {
+		switch pv := v.(type) {
+		case nil:
+			delete(dst, k)
+		case map[string]any:
+			cur, ok := dst[k].(map[string]any)
+			if !ok {
+				cur = map[string]any{}
+			}
+			mergeProfile(cur, pv)
+			dst[k] = cur
+		default:
+			dst[k] = v
+		}
+	}
+}
+
+// ring keeps the latest TimelineMax events.
+type ring struct {
+	buf   []Event
+	start int
+}
+
+func (r *ring) push(e Event) {
+	if len(r.buf) < TimelineMax {
+		r.buf = append(r.buf, e)
+		return
+	}
+	r.buf[r.start] = e
+	r.start = (r.start + 1) % TimelineMax
+}
+
+func (r *ring) len() int { return len(r.buf) }
+
+func (r *ring) at(i int) *Event { return &r.buf[(r.start+i)%len(r.buf)] }
+
+func (r *ring) last(upTo uint64, n int) []Event {
+	end := r.len()
+	for end > 0 && r.at(end-1).Seq > upTo {
+		end--
+	}
+	begin := max(end-n, 0)
+	out := make([]Event, 0, end-begin)
+	for i := begin; i < end; i++ {
+		out = append(out, *r.at(i))
+	}
+	return out
+}
+
+// recentIDs is the in-memory part of the idempotency window: the ids of the
+// latest RecentIDsMax events recorded inside IdempotencyWindow. complete
+// says whether every id the customer ever stored is still here; when it is
+// not, an id not found here must be looked up in the store.
+type recentIDs struct {
+	seq      map[string]uint64
+	order    []recentEntry // oldest first; a queue
+	head     int
+	complete bool
+}
+
+type recentEntry struct {
+	ID  string    `json:"id"`
+	Seq uint64    `json:"seq"`
+	At  time.Time `json:"at"`
+}
+
+func newRecentIDs() recentIDs {
+	return recentIDs{seq: map[string]uint64{}, complete: true}
+}
+
+func (r *recentIDs) add(id string, seq uint64, at time.Time) {
+	if _, ok := r.seq[id]; ok {
+		return
+	}
+	r.seq[id] = seq
+	r.order = append(r.order, recentEntry{ID: id, Seq: seq, At: at})
+	for len(r.order)-r.head > RecentIDsMax || at.Sub(r.order[r.head].At) > IdempotencyWindow {
+		delete(r.seq, r.order[r.head].ID)
+		r.order[r.head] = recentEntry{}
+		r.head++
+		r.complete = false
+	}
+	if r.head > RecentIDsMax {
+		r.order = append(r.order[:0], r.order[r.head:]...)
+		r.head = 0
+	}
+}
+
+func (r *recentIDs) lookup(id string) (uint64, bool) {
+	s, ok := r.seq[id]
+	return s, ok
+}
+
+func (r *recentIDs) entries() []recentEntry { return r.order[r.head:] }

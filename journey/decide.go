@@ -1,0 +1,172 @@
+package journey
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+)
+
+// Runtime event types recorded by this package.
+const (
+	TypeProfileUpdated = "profile.updated"
+	TypeIdentityLinked = "identity.linked"
+)
+
+// Input is what a customer actor decides on: *Inbound or *ProfilePatch.
+type Input interface{ isInput() }
+
+// Inbound is a client's event, validated by ValidateInbound and resolved to
+// this customer.
+type Inbound struct {
+	Event Event
+	// Linked are the event's identities that belong to this customer (the
+	// resolver claimed them for it or found them here).
+	Linked []IdentityRef
+	// Stored is the store's idempotency verdict for Event.ID, filled in by
+	// the actor when a Decision asked for it (NeedLookup).
+	Stored *StoredID
+}
+
+// StoredID is what the store knows of an event id for this customer.
+type StoredID struct {
+	Seq    uint64 // seq it was stored under; 0 when not found
+	Erased bool   // the id belonged to this customer before it was erased
+}
+
+// ProfilePatch merges an object into the profile (null removes a key). ID is
+// the idempotency key of the profile.updated event it records.
+type ProfilePatch struct {
+	ID    string
+	Patch json.RawMessage
+}
+
+func (*Inbound) isInput()      {}
+func (*ProfilePatch) isInput() {}
+
+// Decision is what Decide returns. Exactly one of these holds: Reject is set;
+// NeedLookup is set (ask the store about the event id, then decide again with
+// Inbound.Stored); or Ack is set, with Events to append (none for a
+// duplicate).
+type Decision struct {
+	Events     []Event
+	Ack        *Ack
+	Reject     *Rejection
+	NeedLookup bool
+}
+
+// Ack answers an inbound event once the events behind it are durable.
+type Ack struct {
+	ID        string `json:"id"`
+	Customer  string `json:"customer"`
+	Seq       uint64 `json:"seq"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+// Decide decides what an input does to the customer, at time now. It does
+// not change c: the caller applies the returned events (in order) at once,
+// so the next input decides on current state.
+func Decide(c *Customer, in Input, now time.Time) Decision {
+	switch in := in.(type) {
+	case *Inbound:
+		return decideInbound(c, in, now)
+	case *ProfilePatch:
+		return decideProfile(c, in, now)
+	default:
+		panic("journey: unknown input")
+	}
+}
+
+func decideInbound(c *Customer, in *Inbound, now time.Time) Decision {
+	e := in.Event
+	if seq, ok := c.recent.lookup(e.ID); ok {
+		return Decision{Ack: &Ack{ID: e.ID, Customer: c.ID, Seq: seq, Duplicate: true}}
+	}
+	if !c.recent.complete {
+		if in.Stored == nil {
+			return Decision{NeedLookup: true}
+		}
+		if in.Stored.Seq > 0 {
+			return Decision{Ack: &Ack{ID: e.ID, Customer: c.ID, Seq: in.Stored.Seq, Duplicate: true}}
+		}
+	}
+	if in.Stored != nil && in.Stored.Erased {
+		return Decision{Reject: reject(CodeConflict, "event %s belonged to an erased customer", e.ID)}
+	}
+	at := recordTime(c, now)
+	var events []Event
+	var link identityLinkedData
+	for _, id := range in.Linked {
+		if !c.HasIdentity(id) {
+			link.Identities = append(link.Identities, id)
+		}
+	}
+	seq := c.Seq
+	if len(link.Identities) > 0 {
+		seq++
+		data, _ := json.Marshal(link)
+		events = append(events, Event{
+			ID: runtimeID(seq), Customer: c.ID, Type: TypeIdentityLinked,
+			Data: data, Seq: seq, Actor: ActorSystem, RecordedAt: at,
+		})
+	}
+	seq++
+	e.Customer, e.Seq, e.Actor, e.RecordedAt = c.ID, seq, ActorCustomer, at
+	events = append(events, e)
+	return Decision{Events: events, Ack: &Ack{ID: e.ID, Customer: c.ID, Seq: seq}}
+}
+
+func decideProfile(c *Customer, in *ProfilePatch, now time.Time) Decision {
+	if r := ValidateID("id", in.ID); r != nil {
+		return Decision{Reject: r}
+	}
+	if len(in.Patch) > DataMaxBytes {
+		return Decision{Reject: reject(CodeTooLarge, "profile patch is larger than %d bytes", DataMaxBytes)}
+	}
+	var patch map[string]any
+	if err := json.Unmarshal(in.Patch, &patch); err != nil || patch == nil {
+		return Decision{Reject: reject(CodeBadRequest, "profile patch must be a JSON object")}
+	}
+	merged := cloneProfile(c.Profile)
+	mergeProfile(merged, patch)
+	if b, _ := json.Marshal(merged); len(b) > ProfileMaxBytes {
+		return Decision{Reject: reject(CodeTooLarge, "profile would be larger than %d bytes", ProfileMaxBytes)}
+	}
+	seq := c.Seq + 1
+	e := Event{
+		ID: in.ID, Customer: c.ID, Type: TypeProfileUpdated, Data: in.Patch,
+		Seq: seq, Actor: ActorSystem, RecordedAt: recordTime(c, now),
+	}
+	return Decision{Events: []Event{e}, Ack: &Ack{ID: in.ID, Customer: c.ID, Seq: seq}}
+}
+
+// recordTime is now, never before the customer's last recorded_at, so
+// recorded_at follows seq order.
+func recordTime(c *Customer, now time.Time) time.Time {
+	now = now.UTC()
+	if now.Before(c.LastAt) {
+		return c.LastAt
+	}
+	return now
+}
+
+// runtimeID names an event the runtime records. Client ids are idempotency
+// keys in their own space (only events whose actor is customer are), so the
+// two cannot collide.
+func runtimeID(seq uint64) string {
+	return "rt-" + strconv.FormatUint(seq, 10)
+}
+
+type identityLinkedData struct {
+	Identities []IdentityRef `json:"identities"`
+}
+
+func cloneProfile(p map[string]any) map[string]any {
+	out := make(map[string]any, len(p))
+	for k, v := range p {
+		if m, ok := v.(map[string]any); ok {
+			v = cloneProfile(m)
+		}
+		out[k] = v
+	}
+	return out
+}
