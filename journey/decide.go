@@ -40,18 +40,31 @@ type ProfilePatch struct {
 	Patch json.RawMessage
 }
 
+// Due is work that came due for this customer (DESIGN "Time"): an
+// obligation recorded earlier with a due-work key.
+type Due struct {
+	At   time.Time
+	Kind string
+	Ref  string
+}
+
 func (*Inbound) isInput()      {}
 func (*ProfilePatch) isInput() {}
+func (*Due) isInput()          {}
 
-// Decision is what Decide returns. Exactly one of these holds: Reject is set;
-// NeedLookup is set (ask the store about the event id, then decide again with
-// Inbound.Stored); or Ack is set, with Events to append (none for a
-// duplicate).
+// Decision is what Decide returns. For an Inbound or a ProfilePatch exactly
+// one of these holds: Reject is set; NeedLookup is set (ask the store about
+// the event id, then decide again with Inbound.Stored); or Ack is set, with
+// Events to append (none for a duplicate). For Due, Ack is nil.
 type Decision struct {
 	Events     []Event
 	Ack        *Ack
 	Reject     *Rejection
 	NeedLookup bool
+	// DueAdd and DueDone change the customer's due work in the same batch
+	// as Events.
+	DueAdd  []Due
+	DueDone []Due
 }
 
 // Ack answers an inbound event once the events behind it are durable.
@@ -71,6 +84,8 @@ func Decide(c *Customer, in Input, now time.Time) Decision {
 		return decideInbound(c, in, now)
 	case *ProfilePatch:
 		return decideProfile(c, in, now)
+	case *Due:
+		return decideDue(c, in, now)
 	default:
 		panic("journey: unknown input")
 	}
@@ -169,4 +184,11 @@ func cloneProfile(p map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// decideDue discharges due work. No kind of due work is defined yet, so work
+// of a kind this version does not know is discharged without events rather
+// than delivered again forever.
+func decideDue(_ *Customer, in *Due, _ time.Time) Decision {
+	return Decision{DueDone: []Due{*in}}
 }

@@ -1,0 +1,337 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/throughline/throughline/journey"
+	"github.com/throughline/throughline/persistence"
+)
+
+var incarnations atomic.Uint64
+
+// customer is the virtual actor of one customer: it holds the journey in
+// memory and is the only writer of the customer's events.
+//
+// Its handler decodes, decides (journey.Decide), applies the events at once
+// so the next input decides on current state, hands them to the store
+// without waiting, and puts the reply in an outbox released in seq order
+// when the append behind it is durable.
+type customer struct {
+	rt          *Runtime
+	store       persistence.Store
+	id          string
+	incarnation uint64
+
+	state      *journey.Customer
+	durable    uint64 // last seq known durable
+	pending    int    // appends handed to the store, not completed
+	snapshotAt uint64 // seq of the last snapshot written
+	outbox     outbox
+	failed     error // the store failed: refuse everything
+
+	passivating bool // the host buffers our messages; stop when drained
+
+	activity        uint64 // messages handled
+	activityAtCheck uint64 // activity at the previous idle check
+	idleTimer       *time.Timer
+}
+
+func newCustomer(rt *Runtime, store persistence.Store, id string) *customer {
+	return &customer{rt: rt, store: store, id: id, incarnation: incarnations.Add(1)}
+}
+
+func (c *customer) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		c.activate(ctx)
+	case *actor.Stopped:
+		c.rt.ActiveCustomers.Add(-1)
+		if c.idleTimer != nil {
+			c.idleTimer.Stop()
+		}
+	case *ingestMsg:
+		c.ingest(ctx, m)
+	case *patchMsg:
+		c.patch(ctx, m)
+	case *contextMsg:
+		c.context(m)
+	case *dueMsg:
+		c.due(ctx, m)
+	case *appendDone:
+		c.appendDone(ctx, m)
+	case *idleCheck:
+		c.idleCheck(ctx)
+		return // an idle check is not activity
+	case *passivateOK:
+		c.passivating = true
+		c.maybeStop(ctx)
+	}
+	c.activity++
+}
+
+// idleCheck asks the host to passivate the customer when nothing happened
+// since the previous check, one IdleTimeout ago. (protoactor's own receive
+// timeout is not used: its timer goroutine races with the actor.)
+func (c *customer) idleCheck(ctx actor.Context) {
+	if c.passivating {
+		return
+	}
+	if c.activity == c.activityAtCheck && c.pending == 0 {
+		ctx.Send(ctx.Parent(), &passivateReq{customer: c.id, pid: ctx.Self()})
+	}
+	c.activityAtCheck = c.activity
+	c.armIdle(ctx)
+}
+
+func (c *customer) armIdle(ctx actor.Context) {
+	self, root := ctx.Self(), c.rt.system.Root
+	c.idleTimer = time.AfterFunc(c.rt.cfg.IdleTimeout, func() { root.Send(self, &idleCheck{}) })
+}
+
+func (c *customer) activate(ctx actor.Context) {
+	c.rt.ActiveCustomers.Add(1)
+	c.rt.Activations.Add(1)
+	snap, events, err := c.store.Load(context.Background(), c.id)
+	if err != nil {
+		// Without its history the customer cannot decide: refuse until the
+		// next activation.
+		c.failed = fmt.Errorf("load customer: %w", err)
+		c.rt.cfg.Logger.Error("customer load failed", "partition", c.rt.PartitionOf(c.id), "err", err)
+	}
+	var data []byte
+	if snap != nil {
+		data = snap.Data
+		c.snapshotAt = snap.Seq
+	}
+	c.state = journey.Rebuild(c.id, data, events)
+	c.durable = c.state.Seq
+	c.armIdle(ctx)
+	if c.failed == nil && c.durable-c.snapshotAt >= uint64(c.rt.cfg.SnapshotEvery) {
+		c.saveSnapshot()
+	}
+}
+
+func (c *customer) ingest(ctx actor.Context, m *ingestMsg) {
+	if c.failed != nil {
+		m.done(Result{Reject: unavailable("store unavailable")})
+		return
+	}
+	d := journey.Decide(c.state, &m.in, c.rt.cfg.Now())
+	if d.NeedLookup {
+		seq, found, erased, err := c.store.LookupEvent(context.Background(), c.id, m.in.Event.ID)
+		if err != nil {
+			m.done(Result{Reject: unavailable("idempotency look-up failed")})
+			return
+		}
+		in := m.in
+		in.Stored = &journey.StoredID{Erased: erased}
+		if found {
+			in.Stored.Seq = seq
+		}
+		d = journey.Decide(c.state, &in, c.rt.cfg.Now())
+	}
+	if d.Reject != nil {
+		m.done(Result{Reject: d.Reject})
+		return
+	}
+	ack := d.Ack
+	c.commit(ctx, d)
+	c.outbox.push(ack.Seq, func(err error) {
+		if err != nil {
+			m.done(Result{Reject: asRejection(err)})
+			return
+		}
+		m.done(Result{Ack: ack})
+	})
+	c.release()
+}
+
+func (c *customer) patch(ctx actor.Context, m *patchMsg) {
+	if c.failed != nil {
+		m.done(Result{Reject: unavailable("store unavailable")}, nil)
+		return
+	}
+	d := journey.Decide(c.state, &m.patch, c.rt.cfg.Now())
+	if d.Reject != nil {
+		m.done(Result{Reject: d.Reject}, nil)
+		return
+	}
+	c.commit(ctx, d)
+	profile := c.state.Context(c.state.Seq).Profile
+	ack := d.Ack
+	c.outbox.push(ack.Seq, func(err error) {
+		if err != nil {
+			m.done(Result{Reject: asRejection(err)}, nil)
+			return
+		}
+		m.done(Result{Ack: ack}, profile)
+	})
+}
+
+// context answers with what is durable: when events are in flight, the
+// answer waits in the outbox for them.
+func (c *customer) context(m *contextMsg) {
+	if c.failed != nil {
+		m.reply <- contextReply{err: unavailable("store unavailable")}
+		return
+	}
+	seq := c.state.Seq
+	c.outbox.push(seq, func(err error) {
+		if err != nil {
+			m.reply <- contextReply{err: err}
+			return
+		}
+		m.reply <- contextReply{ctx: c.state.Context(seq), exists: seq > 0}
+	})
+	c.release()
+}
+
+func (c *customer) due(ctx actor.Context, m *dueMsg) {
+	if c.failed != nil {
+		return // it stays due; the next activation delivers it again
+	}
+	d := journey.Decide(c.state, &journey.Due{At: m.work.At, Kind: m.work.Kind, Ref: m.work.Ref}, c.rt.cfg.Now())
+	c.commit(ctx, d)
+}
+
+// commit applies the decision's events at once and hands them, with the due
+// work changes, to the store.
+func (c *customer) commit(ctx actor.Context, d journey.Decision) {
+	if len(d.Events) == 0 && len(d.DueAdd) == 0 && len(d.DueDone) == 0 {
+		return
+	}
+	req := &persistence.AppendRequest{Customer: c.id, PrevSeq: c.state.Seq, Events: d.Events}
+	for i := range d.Events {
+		c.state.Apply(&d.Events[i])
+	}
+	for _, w := range d.DueAdd {
+		req.DueAdd = append(req.DueAdd, persistence.DueWork{At: w.At, Customer: c.id, Kind: w.Kind, Ref: w.Ref})
+	}
+	for _, w := range d.DueDone {
+		req.DueDelete = append(req.DueDelete, persistence.DueWork{At: w.At, Customer: c.id, Kind: w.Kind, Ref: w.Ref})
+	}
+	c.pending++
+	self, root, inc, last := ctx.Self(), c.rt.system.Root, c.incarnation, c.state.Seq
+	c.store.Append(context.Background(), req, func(err error) {
+		root.Send(self, &appendDone{incarnation: inc, lastSeq: last, err: err})
+	})
+	if len(d.DueAdd) > 0 {
+		earliest := d.DueAdd[0].At
+		for _, w := range d.DueAdd[1:] {
+			if w.At.Before(earliest) {
+				earliest = w.At
+			}
+		}
+		ctx.Send(ctx.Parent(), &dueAt{at: earliest})
+	}
+}
+
+func (c *customer) appendDone(ctx actor.Context, m *appendDone) {
+	if m.incarnation != c.incarnation {
+		return
+	}
+	c.pending--
+	if m.err != nil {
+		// The store failed (fatal to the node) or a second writer appeared
+		// (a broken invariant): refuse what waits and stop; the next
+		// message reactivates the customer from what is stored.
+		c.failed = m.err
+		c.outbox.fail(unavailableFrom(m.err))
+		if errors.Is(m.err, persistence.ErrConflict) {
+			c.rt.cfg.Logger.Error("append conflict: customer reloads", "partition", c.rt.PartitionOf(c.id))
+			ctx.Stop(ctx.Self())
+		}
+		return
+	}
+	c.durable = m.lastSeq
+	c.release()
+	if c.durable-c.snapshotAt >= uint64(c.rt.cfg.SnapshotEvery) && c.pending == 0 {
+		c.saveSnapshot()
+	}
+	c.maybeStop(ctx)
+}
+
+func (c *customer) release() { c.outbox.release(c.durable) }
+
+// maybeStop ends the passivation handshake once every append is durable.
+func (c *customer) maybeStop(ctx actor.Context) {
+	if !c.passivating || c.pending > 0 {
+		return
+	}
+	if c.failed == nil && c.state.Seq > c.snapshotAt {
+		c.saveSnapshot()
+	}
+	ctx.Stop(ctx.Self())
+}
+
+func (c *customer) saveSnapshot() {
+	snap := &persistence.Snapshot{Seq: c.state.Seq, Data: c.state.EncodeSnapshot()}
+	if err := c.store.SaveSnapshot(context.Background(), c.id, snap); err != nil {
+		c.rt.cfg.Logger.Warn("snapshot failed", "partition", c.rt.PartitionOf(c.id), "err", err)
+		return
+	}
+	c.snapshotAt = snap.Seq
+}
+
+// outbox holds replies until the seq behind each is durable; released in
+// seq order. It holds at most one entry per admitted message.
+type outbox struct {
+	items []outboxItem
+	head  int
+}
+
+type outboxItem struct {
+	seq  uint64
+	send func(error)
+}
+
+func (o *outbox) push(seq uint64, send func(error)) {
+	o.items = append(o.items, outboxItem{seq: seq, send: send})
+}
+
+func (o *outbox) release(durable uint64) {
+	for o.head < len(o.items) && o.items[o.head].seq <= durable {
+		it := o.items[o.head]
+		o.items[o.head] = outboxItem{}
+		o.head++
+		it.send(nil)
+	}
+	if o.head == len(o.items) {
+		o.items, o.head = o.items[:0], 0
+	}
+}
+
+func (o *outbox) fail(err error) {
+	for o.head < len(o.items) {
+		it := o.items[o.head]
+		o.items[o.head] = outboxItem{}
+		o.head++
+		it.send(err)
+	}
+	o.items, o.head = o.items[:0], 0
+}
+
+// asRejection maps an internal error to the client-visible rejection.
+func asRejection(err error) *journey.Rejection {
+	var r *journey.Rejection
+	if errors.As(err, &r) {
+		return r
+	}
+	return unavailableFrom(err)
+}
+
+func unavailableFrom(err error) *journey.Rejection {
+	if errors.Is(err, persistence.ErrUnavailable) || errors.Is(err, persistence.ErrConflict) || errors.Is(err, ErrUnavailable) {
+		return unavailable("store unavailable; nothing was stored")
+	}
+	var r *journey.Rejection
+	if errors.As(err, &r) {
+		return r
+	}
+	return journey.Rejectf(journey.CodeInternal, "internal error")
+}

@@ -1,0 +1,18 @@
+// Package actors holds Throughline's protoactor-go actors: one partition host
+// per partition, which owns the customer actors of its partition and the
+// identities indexed there, and one virtual actor per customer. They are thin
+// shells: decode, journey.Decide, Apply, hand events to the partition's
+// persistence.Store, and release replies from an outbox in seq order once the
+// events behind them are durable. No business rule lives here.
+//
+// Concurrency: Runtime's methods are safe for concurrent use. Each actor's
+// state is owned by that actor. Replies (Done callbacks) are called from
+// actor goroutines and must not block.
+//
+// Mailboxes are protoactor's unbounded queues, bounded by admission instead
+// of by a full mailbox (DESIGN "back-pressure"): every message that reaches
+// a customer was admitted by a connection's in-flight credit or a
+// partition's admission count, so a mailbox holds at most the sum of those.
+// Appends complete through the store's writer; a completion names the actor's
+// incarnation and a stale one is dropped.
+package actors

@@ -1,0 +1,186 @@
+package actors
+
+import (
+	"context"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/throughline/throughline/persistence"
+)
+
+// dueScanMax bounds how many due items one scan delivers; the rest wait for
+// the next tick, which comes at once.
+const dueScanMax = 4096
+
+// host is a partition host: it owns the customer actors of one partition,
+// activating them on their first message and running the passivation
+// handshake so that no message reaches a stopping actor; it owns the
+// partition's identities through its identity actor (identity.go); and it wakes customers whose due
+// work comes due, so nothing depends on a customer being in memory.
+type host struct {
+	rt        *Runtime
+	partition int
+	store     persistence.Store
+
+	children map[string]*actor.PID // active customers
+	byPID    map[string]string     // child PID id -> customer
+	stopping map[string][]customerMsg
+	// buffered messages of customers being passivated, by customer; bounded
+	// by admission like every mailbox.
+
+	dueTimer *time.Timer
+	dueNext  time.Time
+
+	shutdown     bool
+	shutdownDone chan struct{}
+}
+
+func newHost(rt *Runtime, p int) *host {
+	return &host{
+		rt: rt, partition: p, store: rt.engine.Store(p),
+		children: map[string]*actor.PID{}, byPID: map[string]string{}, stopping: map[string][]customerMsg{},
+	}
+}
+
+func (h *host) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		h.deliverDue(ctx)
+	case customerMsg:
+		h.route(ctx, m)
+	case *passivateReq:
+		if pid, ok := h.children[m.customer]; ok && pid.Equal(m.pid) {
+			if _, already := h.stopping[m.customer]; !already {
+				h.stopping[m.customer] = nil
+			}
+			ctx.Send(pid, &passivateOK{})
+		}
+	case *actor.Terminated:
+		h.terminated(ctx, m.Who)
+	case *dueTick:
+		h.dueTimer = nil
+		h.deliverDue(ctx)
+	case *dueAt:
+		h.armDue(ctx, m.at)
+	case *passivateAll:
+		h.shutdown = true
+		h.shutdownDone = m.done
+		if h.dueTimer != nil {
+			h.dueTimer.Stop()
+		}
+		for id, pid := range h.children {
+			if _, already := h.stopping[id]; !already {
+				h.stopping[id] = nil
+				ctx.Send(pid, &passivateOK{})
+			}
+		}
+		h.checkShutdown()
+	}
+}
+
+// route forwards a message to its customer, activating it, or buffers it
+// while the customer passivates.
+func (h *host) route(ctx actor.Context, m customerMsg) {
+	id := m.customerID()
+	if buf, ok := h.stopping[id]; ok {
+		h.stopping[id] = append(buf, m)
+		return
+	}
+	if h.shutdown {
+		refuse(m, unavailable("shutting down"))
+		return
+	}
+	pid, ok := h.children[id]
+	if !ok {
+		pid = h.activate(ctx, id)
+	}
+	ctx.Send(pid, m)
+}
+
+func (h *host) activate(ctx actor.Context, id string) *actor.PID {
+	props := actor.PropsFromProducer(func() actor.Actor { return newCustomer(h.rt, h.store, id) })
+	pid := ctx.Spawn(props)
+	h.children[id] = pid
+	h.byPID[pid.Id] = id
+	return pid
+}
+
+// terminated: a customer stopped. If messages arrived during its
+// passivation, it is activated again at once and gets them in order.
+func (h *host) terminated(ctx actor.Context, who *actor.PID) {
+	id, ok := h.byPID[who.Id]
+	if !ok {
+		return
+	}
+	delete(h.byPID, who.Id)
+	delete(h.children, id)
+	buf := h.stopping[id]
+	delete(h.stopping, id)
+	for _, m := range buf {
+		h.route(ctx, m)
+	}
+	h.checkShutdown()
+}
+
+func (h *host) checkShutdown() {
+	if h.shutdown && len(h.children) == 0 && h.shutdownDone != nil {
+		close(h.shutdownDone)
+		h.shutdownDone = nil
+	}
+}
+
+// refuse answers a message that cannot be delivered.
+func refuse(m customerMsg, rej error) {
+	switch m := m.(type) {
+	case *ingestMsg:
+		m.done(Result{Reject: asRejection(rej)})
+	case *patchMsg:
+		m.done(Result{Reject: asRejection(rej)}, nil)
+	case *contextMsg:
+		m.reply <- contextReply{err: rej}
+	}
+}
+
+// deliverDue sends every due item to its customer and arms a timer for the
+// next one.
+func (h *host) deliverDue(ctx actor.Context) {
+	if h.shutdown {
+		return
+	}
+	now := h.rt.cfg.Now()
+	n := 0
+	var next time.Time
+	err := h.store.ScanDue(context.Background(), now.Add(100*365*24*time.Hour), func(w persistence.DueWork) bool {
+		if w.At.After(now) {
+			next = w.At
+			return false
+		}
+		h.route(ctx, &dueMsg{work: w})
+		n++
+		return n < dueScanMax
+	})
+	if err != nil {
+		h.rt.cfg.Logger.Error("due work scan failed", "partition", h.partition, "err", err)
+		next = now.Add(time.Second)
+	}
+	if n >= dueScanMax {
+		next = now
+	}
+	h.dueNext = time.Time{}
+	if !next.IsZero() {
+		h.armDue(ctx, next)
+	}
+}
+
+// armDue makes sure a tick comes no later than at.
+func (h *host) armDue(ctx actor.Context, at time.Time) {
+	if h.shutdown || (!h.dueNext.IsZero() && !at.Before(h.dueNext)) {
+		return
+	}
+	if h.dueTimer != nil {
+		h.dueTimer.Stop()
+	}
+	h.dueNext = at
+	self, root := ctx.Self(), h.rt.system.Root
+	h.dueTimer = time.AfterFunc(max(at.Sub(h.rt.cfg.Now()), 0), func() { root.Send(self, &dueTick{}) })
+}

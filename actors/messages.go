@@ -1,0 +1,84 @@
+package actors
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+	"time"
+
+	"github.com/throughline/throughline/journey"
+	"github.com/throughline/throughline/persistence"
+)
+
+// Result answers an inbound event or a profile patch: an ack once durable,
+// or a rejection.
+type Result struct {
+	Ack    *journey.Ack
+	Reject *journey.Rejection
+}
+
+// customerMsg is a message for one customer actor, routed by its host.
+type customerMsg interface{ customerID() string }
+
+// ingestMsg is one inbound event, validated and resolved to Customer.
+type ingestMsg struct {
+	customer string
+	in       journey.Inbound
+	done     func(Result)
+}
+
+// patchMsg merges a profile patch.
+type patchMsg struct {
+	customer string
+	patch    journey.ProfilePatch
+	done     func(Result, map[string]any)
+}
+
+// contextMsg asks for the journey context as of the durable seq.
+type contextMsg struct {
+	customer string
+	reply    chan contextReply // buffered 1
+}
+
+type contextReply struct {
+	ctx    journey.Context
+	exists bool
+	err    error
+}
+
+// dueMsg delivers due work to its customer.
+type dueMsg struct {
+	work persistence.DueWork
+}
+
+func (m *ingestMsg) customerID() string  { return m.customer }
+func (m *patchMsg) customerID() string   { return m.customer }
+func (m *contextMsg) customerID() string { return m.customer }
+func (m *dueMsg) customerID() string     { return m.work.Customer }
+
+// appendDone completes an append: sent by the store's writer callback.
+type appendDone struct {
+	incarnation uint64
+	lastSeq     uint64
+	err         error
+}
+
+// passivateReq is a customer asking its host to stop forwarding to it; pid
+// tells a request of a stopped incarnation from the current one.
+type passivateReq struct {
+	customer string
+	pid      *actor.PID
+}
+
+// passivateOK is the host's answer: it now buffers the customer's messages.
+type passivateOK struct{}
+
+// passivateAll asks a host to passivate every customer (shutdown).
+type passivateAll struct{ done chan struct{} }
+
+// dueTick wakes a host to deliver due work.
+type dueTick struct{}
+
+// dueAt tells a host a customer has work due at a time.
+type dueAt struct{ at time.Time }
+
+// idleCheck is the customer's own timer: passivate when nothing happened.
+type idleCheck struct{}

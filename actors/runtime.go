@@ -1,0 +1,234 @@
+package actors
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/throughline/throughline/journey"
+	"github.com/throughline/throughline/persistence"
+)
+
+// Config of the actor runtime. The zero value of a field means its default.
+type Config struct {
+	// IdleTimeout passivates a customer actor that received nothing for this
+	// long. Default 2m.
+	IdleTimeout time.Duration
+	// AdmissionMax is how many HTTP requests may be in flight per partition;
+	// past it requests are refused with unavailable. Default 4096.
+	AdmissionMax int
+	// SnapshotEvery saves a customer's snapshot once this many events were
+	// stored since the last one (besides at passivation). Default 1000.
+	SnapshotEvery int
+	// RequestTimeout bounds a synchronous request to an actor. Default 5s.
+	RequestTimeout time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) ensureDefaults() {
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 2 * time.Minute
+	}
+	if c.AdmissionMax <= 0 {
+		c.AdmissionMax = 4096
+	}
+	if c.SnapshotEvery <= 0 {
+		c.SnapshotEvery = 1000
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 5 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// ErrUnavailable: the runtime cannot take the request now (overloaded,
+// stopping, or the store failed); nothing was stored.
+var ErrUnavailable = errors.New("actors: unavailable")
+
+// Runtime is one node's actors: a partition host per partition.
+type Runtime struct {
+	cfg       Config
+	engine    persistence.Engine
+	system    *actor.ActorSystem
+	hosts     []*actor.PID
+	idents    []*actor.PID // identity actor per partition
+	admission []atomic.Int64
+	stopping  atomic.Bool
+	stopOnce  sync.Once
+
+	// Gauges read by /metrics.
+	ActiveCustomers atomic.Int64
+	Activations     atomic.Int64
+}
+
+// Start spawns the partition hosts; each loads its due work.
+func Start(cfg Config, engine persistence.Engine) *Runtime {
+	cfg.ensureDefaults()
+	logger := cfg.Logger.With("subsystem", "actors")
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return logger.With("lib", "protoactor")
+	}))
+	n := engine.Partitions()
+	r := &Runtime{cfg: cfg, engine: engine, system: system, hosts: make([]*actor.PID, n), idents: make([]*actor.PID, n), admission: make([]atomic.Int64, n)}
+	r.cfg.Logger = logger
+	for p := 0; p < n; p++ {
+		p := p
+		props := actor.PropsFromProducer(func() actor.Actor { return newHost(r, p) },
+			actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Second, restartCustomer)))
+		r.hosts[p] = system.Root.Spawn(props)
+		r.idents[p] = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
+			return &identityActor{store: engine.Store(p)}
+		}))
+	}
+	return r
+}
+
+// restartCustomer: a customer actor that panicked (a broken invariant) is
+// stopped; its next message reactivates it from the store.
+func restartCustomer(any) actor.Directive { return actor.StopDirective }
+
+// Partitions is the partition count.
+func (r *Runtime) Partitions() int { return len(r.hosts) }
+
+// PartitionOf is the partition of a customer.
+func (r *Runtime) PartitionOf(customer string) int {
+	return persistence.PartitionOf(customer, len(r.hosts))
+}
+
+// Ingest hands a validated, resolved inbound event to its customer. done is
+// called exactly once, from an actor goroutine, and must not block. The
+// caller has admitted the event (connection credit or Admit).
+func (r *Runtime) Ingest(customer string, in journey.Inbound, done func(Result)) {
+	if r.stopping.Load() {
+		done(Result{Reject: unavailable("shutting down")})
+		return
+	}
+	r.system.Root.Send(r.hosts[r.PartitionOf(customer)], &ingestMsg{customer: customer, in: in, done: done})
+}
+
+// PatchProfile merges a patch into a customer's profile; done receives the
+// profile once the profile.updated event is durable.
+func (r *Runtime) PatchProfile(customer string, patch journey.ProfilePatch, done func(Result, map[string]any)) {
+	if r.stopping.Load() {
+		done(Result{Reject: unavailable("shutting down")}, nil)
+		return
+	}
+	r.system.Root.Send(r.hosts[r.PartitionOf(customer)], &patchMsg{customer: customer, patch: patch, done: done})
+}
+
+// Context returns a customer's journey context as of its durable seq; exists
+// is false for a customer with no stored events.
+func (r *Runtime) Context(ctx context.Context, customer string) (journey.Context, bool, error) {
+	if r.stopping.Load() {
+		return journey.Context{}, false, unavailable("shutting down")
+	}
+	m := &contextMsg{customer: customer, reply: make(chan contextReply, 1)}
+	r.system.Root.Send(r.hosts[r.PartitionOf(customer)], m)
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
+	defer cancel()
+	select {
+	case rep := <-m.reply:
+		return rep.ctx, rep.exists, rep.err
+	case <-ctx.Done():
+		return journey.Context{}, false, fmt.Errorf("customer context: %w", ctx.Err())
+	}
+}
+
+// Timeline returns up to limit durable events of a customer after seq
+// after, and whether later durable events exist. exists is false for an
+// unknown customer.
+func (r *Runtime) Timeline(ctx context.Context, customer string, after uint64, limit int) (events []journey.Event, more, exists bool, err error) {
+	c, exists, err := r.Context(ctx, customer)
+	if err != nil || !exists {
+		return nil, false, exists, err
+	}
+	durable := c.Seq
+	if after >= durable {
+		return []journey.Event{}, false, true, nil
+	}
+	n := min(uint64(limit), durable-after)
+	events, err = r.store(customer).Events(ctx, customer, after, int(n))
+	if err != nil {
+		return nil, false, true, fmt.Errorf("timeline: %w", err)
+	}
+	more = len(events) > 0 && events[len(events)-1].Seq < durable
+	return events, more, true, nil
+}
+
+func (r *Runtime) store(customer string) persistence.Store {
+	return r.engine.Store(r.PartitionOf(customer))
+}
+
+// Admit takes one of a partition's admission slots for an HTTP request;
+// false means the partition is full (answer unavailable). Release returns it.
+func (r *Runtime) Admit(partition int) bool {
+	if r.admission[partition].Add(1) > int64(r.cfg.AdmissionMax) {
+		r.admission[partition].Add(-1)
+		return false
+	}
+	return true
+}
+
+// Release returns an admission slot taken by Admit.
+func (r *Runtime) Release(partition int) { r.admission[partition].Add(-1) }
+
+// Stop refuses new work, passivates every customer (draining pending
+// appends and writing snapshots) and stops the actor system. The store is
+// the caller's to close afterwards.
+func (r *Runtime) Stop(ctx context.Context) error {
+	var err error
+	r.stopOnce.Do(func() {
+		r.stopping.Store(true)
+		dones := make([]chan struct{}, len(r.hosts))
+		for p, h := range r.hosts {
+			dones[p] = make(chan struct{})
+			r.system.Root.Send(h, &passivateAll{done: dones[p]})
+		}
+		for _, d := range dones {
+			select {
+			case <-d:
+			case <-ctx.Done():
+				err = fmt.Errorf("actors: stop: %w", ctx.Err())
+				return
+			}
+		}
+		for p := range r.hosts {
+			_ = r.system.Root.StopFuture(r.hosts[p]).Wait()
+			_ = r.system.Root.StopFuture(r.idents[p]).Wait()
+		}
+		r.system.Shutdown()
+	})
+	return err
+}
+
+// Stopping reports whether Stop was called.
+func (r *Runtime) Stopping() bool { return r.stopping.Load() }
+
+func unavailable(msg string) *journey.Rejection {
+	return journey.Rejectf(journey.CodeUnavailable, "%s", msg)
+}
+
+// newCustomerID is a random id for a customer first seen by an identity:
+// never derived from the identity, so an erased customer cannot come back.
+func newCustomerID() string {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("actors: crypto/rand: " + err.Error())
+	}
+	return "c-" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,207 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/throughline/throughline/journey"
+	"github.com/throughline/throughline/persistence"
+)
+
+func startTest(t *testing.T, cfg Config) (*Runtime, persistence.Engine) {
+	t.Helper()
+	engine := persistence.NewMemory(8)
+	rt := Start(cfg, engine)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := rt.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		_ = engine.Close()
+	})
+	return rt, engine
+}
+
+// ingest sends one event and waits for its answer.
+func ingest(t *testing.T, rt *Runtime, customer, id string) Result {
+	t.Helper()
+	ch := make(chan Result, 1)
+	e := journey.Event{ID: id, Customer: customer, Text: "hello"}
+	if rej := journey.ValidateInbound(&e); rej != nil {
+		t.Fatal(rej)
+	}
+	rt.Ingest(customer, journey.Inbound{Event: e}, func(r Result) { ch <- r })
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no answer for %s", id)
+		return Result{}
+	}
+}
+
+func TestIngestPipelinedAcksInSeqOrder(t *testing.T) {
+	rt, engine := startTest(t, Config{})
+	const n = 500
+	results := make(chan Result, n)
+	for i := 0; i < n; i++ {
+		e := journey.Event{ID: fmt.Sprintf("e-%d", i), Customer: "c-1", Text: "hi"}
+		_ = journey.ValidateInbound(&e)
+		rt.Ingest("c-1", journey.Inbound{Event: e}, func(r Result) { results <- r })
+	}
+	for i := 0; i < n; i++ {
+		r := <-results
+		if r.Reject != nil {
+			t.Fatalf("event %d rejected: %v", i, r.Reject)
+		}
+		if r.Ack.Seq != uint64(i+1) || r.Ack.ID != fmt.Sprintf("e-%d", i) {
+			t.Fatalf("answer %d = %+v, want seq %d for e-%d", i, r.Ack, i+1, i)
+		}
+	}
+	// Every acknowledged event is in the store.
+	events, err := engine.Store(rt.PartitionOf("c-1")).Events(context.Background(), "c-1", 0, n+1)
+	if err != nil || len(events) != n {
+		t.Fatalf("stored %d events (%v), want %d", len(events), err, n)
+	}
+	// A repeat answers the first seq.
+	if r := ingest(t, rt, "c-1", "e-7"); r.Ack == nil || !r.Ack.Duplicate || r.Ack.Seq != 8 {
+		t.Fatalf("duplicate answered %+v", r)
+	}
+}
+
+// A customer that passivates while events keep arriving loses none: every
+// event is acknowledged once, with gapless seqs, across many activations.
+func TestPassivationHandshakeLosesNothing(t *testing.T) {
+	rt, engine := startTest(t, Config{IdleTimeout: 2 * time.Millisecond})
+	const n = 300
+	for i := 0; i < n; i++ {
+		r := ingest(t, rt, "c-p", fmt.Sprintf("p-%d", i))
+		if r.Reject != nil || r.Ack.Seq != uint64(i+1) {
+			t.Fatalf("event %d: %+v %v", i, r.Ack, r.Reject)
+		}
+		if i%3 == 0 {
+			time.Sleep(3 * time.Millisecond) // let the idle timeout start a handshake
+		}
+	}
+	if a := rt.Activations.Load(); a < 5 {
+		t.Fatalf("only %d activations: the handshake was not exercised", a)
+	}
+	last, err := engine.Store(rt.PartitionOf("c-p")).LastSeq(context.Background(), "c-p")
+	if err != nil || last != n {
+		t.Fatalf("last seq %d (%v), want %d", last, err, n)
+	}
+	// Duplicates are still recognized after reactivation from a snapshot.
+	if r := ingest(t, rt, "c-p", "p-0"); r.Ack == nil || !r.Ack.Duplicate || r.Ack.Seq != 1 {
+		t.Fatalf("duplicate after reactivation answered %+v %v", r.Ack, r.Reject)
+	}
+}
+
+func TestContextShowsDurableStateAfterReactivation(t *testing.T) {
+	rt, _ := startTest(t, Config{IdleTimeout: 5 * time.Millisecond})
+	done := make(chan Result, 1)
+	rt.PatchProfile("c-x", journey.ProfilePatch{ID: "p1", Patch: []byte(`{"tier":"vip","consent":{"sms":true}}`)},
+		func(r Result, _ map[string]any) { done <- r })
+	if r := <-done; r.Reject != nil {
+		t.Fatal(r.Reject)
+	}
+	ingest(t, rt, "c-x", "m-1")
+	waitFor(t, func() bool { return rt.ActiveCustomers.Load() == 0 }, "customer passivated")
+	c, exists, err := rt.Context(context.Background(), "c-x")
+	if err != nil || !exists {
+		t.Fatalf("context: %v exists=%v", err, exists)
+	}
+	if c.Seq != 2 || c.Profile["tier"] != "vip" || len(c.Timeline) != 2 || c.Timeline[1].ID != "m-1" {
+		t.Fatalf("context after reactivation = %+v", c)
+	}
+	if _, exists, _ := rt.Context(context.Background(), "nobody"); exists {
+		t.Fatal("an unknown customer exists")
+	}
+}
+
+func TestResolveStitchesIdentities(t *testing.T) {
+	rt, _ := startTest(t, Config{})
+	ctx := context.Background()
+	resolve := func(ids map[string]string) (string, []journey.IdentityRef) {
+		e := journey.Event{ID: "x", Identity: ids, Text: "t"}
+		if rej := journey.ValidateInbound(&e); rej != nil {
+			t.Fatal(rej)
+		}
+		c, linked, err := rt.Resolve(ctx, &e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, linked
+	}
+	a, _ := resolve(map[string]string{"email": "Ana@Example.com"})
+	b, linked := resolve(map[string]string{"email": "ana@example.com", "phone": "+1 (555) 123-0000"})
+	c, _ := resolve(map[string]string{"phone": "+15551230000"})
+	d, _ := resolve(map[string]string{"whatsapp": "15551230000"})
+	if a != b || b != c || c != d {
+		t.Fatalf("one person became %s, %s, %s, %s", a, b, c, d)
+	}
+	if len(linked) != 2 {
+		t.Fatalf("linked %v, want email and phone", linked)
+	}
+	// With a customer id, an identity of another customer stays where it is.
+	e := journey.Event{ID: "y", Customer: "c-other", Identity: map[string]string{"phone": "+15551230000", "web": "cookie-1"}, Text: "t"}
+	_ = journey.ValidateInbound(&e)
+	owner, linked, err := rt.Resolve(ctx, &e)
+	if err != nil || owner != "c-other" || len(linked) != 1 || linked[0].Kind != "web" {
+		t.Fatalf("resolve with customer: %s %v %v", owner, linked, err)
+	}
+}
+
+func TestConcurrentNewIdentityMakesOneCustomer(t *testing.T) {
+	rt, _ := startTest(t, Config{})
+	var wg sync.WaitGroup
+	owners := make([]string, 16)
+	for i := range owners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := journey.Event{ID: fmt.Sprintf("n-%d", i), Identity: map[string]string{"phone": "+4915112345678"}, Text: "t"}
+			_ = journey.ValidateInbound(&e)
+			c, _, err := rt.Resolve(context.Background(), &e)
+			if err != nil {
+				t.Error(err)
+			}
+			owners[i] = c
+		}()
+	}
+	wg.Wait()
+	for _, o := range owners[1:] {
+		if o != owners[0] {
+			t.Fatalf("16 connections made several customers: %v", owners)
+		}
+	}
+}
+
+func TestAdmissionIsBounded(t *testing.T) {
+	rt, _ := startTest(t, Config{AdmissionMax: 2})
+	if !rt.Admit(0) || !rt.Admit(0) {
+		t.Fatal("admission refused below its limit")
+	}
+	if rt.Admit(0) {
+		t.Fatal("admission past its limit")
+	}
+	rt.Release(0)
+	if !rt.Admit(0) {
+		t.Fatal("a released slot was not reusable")
+	}
+}
+
+// waitFor polls with a deadline instead of sleeping.
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/throughline/throughline/gateway"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the binary's configuration (PROTOCOL section 6): one YAML file.
+// Immutable after start.
+type Config struct {
+	Node    NodeConfig    `yaml:"node"`
+	Cluster ClusterConfig `yaml:"cluster"`
+	Auth    AuthConfig    `yaml:"auth"`
+	// Sections that later versions act on. They are read so a file that
+	// has them loads; serve says at start that this version ignores them.
+	Agents     yaml.Node `yaml:"agents"`
+	Queues     yaml.Node `yaml:"queues"`
+	AI         yaml.Node `yaml:"ai"`
+	Knowledge  yaml.Node `yaml:"knowledge"`
+	Rules      yaml.Node `yaml:"rules"`
+	Governance yaml.Node `yaml:"governance"`
+}
+
+// NodeConfig: this node. A key omitted takes its default.
+type NodeConfig struct {
+	Name    string `yaml:"name"`     // default n1
+	DataDir string `yaml:"data_dir"` // default ./data
+	HTTP    string `yaml:"http"`     // default 127.0.0.1:8080
+	// Partitions is fixed when the data directory is created. Default 64.
+	Partitions int `yaml:"partitions"`
+	// IdleTimeout passivates a customer idle this long. Default 2m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// ConnCredit is the events one WebSocket may have in flight. Default 1024.
+	ConnCredit int `yaml:"conn_credit"`
+	// MaxConnections is the WebSocket limit. Default 10000.
+	MaxConnections int `yaml:"max_connections"`
+}
+
+// ClusterConfig is read for forward compatibility; this version runs one
+// node (a cluster of one).
+type ClusterConfig struct {
+	Gossip string   `yaml:"gossip"`
+	Remote string   `yaml:"remote"`
+	Join   []string `yaml:"join"`
+}
+
+// AuthConfig holds the bearer tokens.
+type AuthConfig struct {
+	Tokens []gateway.Token `yaml:"tokens"`
+}
+
+// Default is the built-in demo configuration used when no file is given.
+func Default() Config {
+	c := Config{Auth: AuthConfig{Tokens: []gateway.Token{
+		{Token: "gw-secret", Role: gateway.RoleChannel},
+		{Token: "alice-secret", Role: gateway.RoleAgent, Agent: "alice"},
+		{Token: "sup-secret", Role: gateway.RoleSupervisor},
+		{Token: "admin-secret", Role: gateway.RoleAdmin},
+	}}}
+	c.Node.ensureDefaults()
+	return c
+}
+
+func (n *NodeConfig) ensureDefaults() {
+	if n.Name == "" {
+		n.Name = "n1"
+	}
+	if n.DataDir == "" {
+		n.DataDir = "./data"
+	}
+	if n.HTTP == "" {
+		n.HTTP = "127.0.0.1:8080"
+	}
+	if n.Partitions == 0 {
+		n.Partitions = 64
+	}
+	if n.IdleTimeout == 0 {
+		n.IdleTimeout = 2 * time.Minute
+	}
+	if n.ConnCredit == 0 {
+		n.ConnCredit = 1024
+	}
+	if n.MaxConnections == 0 {
+		n.MaxConnections = 10000
+	}
+}
+
+// LoadConfig reads a YAML file; unknown keys are errors. An omitted section
+// is empty, never the demo.
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	c.Node.ensureDefaults()
+	return c, nil
+}
+
+// Validate lists every problem in one error.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Node.Partitions < 1 || c.Node.Partitions > 4096 {
+		add("node.partitions: %d is not in 1..4096", c.Node.Partitions)
+	}
+	if c.Node.IdleTimeout < time.Second {
+		add("node.idle_timeout: %s is under 1s", c.Node.IdleTimeout)
+	}
+	if c.Node.ConnCredit < 1 || c.Node.ConnCredit > 65536 {
+		add("node.conn_credit: %d is not in 1..65536", c.Node.ConnCredit)
+	}
+	if c.Node.MaxConnections < 1 || c.Node.MaxConnections > 1_000_000 {
+		add("node.max_connections: %d is not in 1..1000000", c.Node.MaxConnections)
+	}
+	if len(c.Cluster.Join) > 0 {
+		add("cluster.join: this version runs a single node; remove cluster.join")
+	}
+	seen := map[string]bool{}
+	for i, t := range c.Auth.Tokens {
+		switch t.Role {
+		case gateway.RoleChannel, gateway.RoleSupervisor, gateway.RoleAdmin:
+		case gateway.RoleAgent:
+			if t.Agent == "" {
+				add("auth.tokens[%d]: role agent needs agent", i)
+			}
+		default:
+			add("auth.tokens[%d]: role %q is not channel, agent, supervisor or admin", i, t.Role)
+		}
+		if t.Token == "" {
+			add("auth.tokens[%d]: token is empty", i)
+		} else if seen[t.Token] {
+			add("auth.tokens[%d]: the same token is given twice", i)
+		}
+		seen[t.Token] = true
+	}
+	return errors.Join(errs...)
+}
+
+// ignoredSections names the sections present that this version does not act on.
+func (c *Config) ignoredSections() []string {
+	var out []string
+	for name, n := range map[string]*yaml.Node{
+		"agents": &c.Agents, "queues": &c.Queues, "ai": &c.AI, "knowledge": &c.Knowledge,
+		"rules": &c.Rules, "governance": &c.Governance,
+	} {
+		if n.Kind != 0 {
+			out = append(out, name)
+		}
+	}
+	return out
+}

@@ -1,0 +1,325 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/throughline/throughline/actors"
+	"github.com/throughline/throughline/journey"
+)
+
+var upgrader = websocket.Upgrader{
+	ReadBufferSize:  4096,
+	WriteBufferSize: 4096,
+	WriteBufferPool: &sync.Pool{},
+	// Browsers authenticate with the access_token query parameter; the
+	// token, not the origin, decides.
+	CheckOrigin: func(*http.Request) bool { return true },
+}
+
+// serveChannelWS is GET /v1/channels/ws (PROTOCOL section 2).
+func (s *Server) serveChannelWS(w http.ResponseWriter, r *http.Request) {
+	if _, rej := s.auth.authenticate(r, true, RoleChannel); rej != nil {
+		writeError(w, rej)
+		return
+	}
+	if rej := s.admitConn(); rej != nil {
+		writeError(w, rej)
+		return
+	}
+	ws, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	ws.SetReadLimit(s.cfg.FrameMaxBytes)
+	c, rej := s.register(ws)
+	if rej != nil {
+		_ = ws.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(websocket.CloseTryAgainLater, rej.Message), time.Now().Add(time.Second))
+		_ = ws.Close()
+		return
+	}
+	s.metrics.connections.WithLabelValues("channel").Inc()
+	defer s.metrics.connections.WithLabelValues("channel").Dec()
+	s.wg.Add(1) // the reader runs on this handler's goroutine
+	defer s.wg.Done()
+	s.goTracked(c.writeLoop)
+	c.readLoop()
+	if c.draining.Load() {
+		<-c.closed // Shutdown answers what is in flight, then closes
+	}
+	c.close()
+	s.deregister(c)
+}
+
+// admitConn refuses an upgrade when shutting down or at the connection limit.
+func (s *Server) admitConn() *journey.Rejection {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closing {
+		return journey.Rejectf(journey.CodeUnavailable, "shutting down")
+	}
+	if len(s.mu.conns) >= s.cfg.MaxConnections {
+		return journey.Rejectf(journey.CodeUnavailable, "too many connections")
+	}
+	return nil
+}
+
+func (s *Server) register(ws *websocket.Conn) (*channelConn, *journey.Rejection) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closing {
+		return nil, journey.Rejectf(journey.CodeUnavailable, "shutting down")
+	}
+	if len(s.mu.conns) >= s.cfg.MaxConnections {
+		return nil, journey.Rejectf(journey.CodeUnavailable, "too many connections")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &channelConn{
+		s: s, ws: ws, ctx: ctx, cancel: cancel,
+		send:     make(chan []byte, s.cfg.SendQueue),
+		credit:   make(chan struct{}, s.cfg.ConnCredit),
+		resolveQ: make(chan pendingEvent, s.cfg.ConnCredit),
+		closed:   make(chan struct{}),
+	}
+	s.mu.conns[c] = struct{}{}
+	return c, nil
+}
+
+func (s *Server) deregister(c *channelConn) {
+	s.mu.Lock()
+	delete(s.mu.conns, c)
+	s.mu.Unlock()
+}
+
+// channelConn is one channel gateway's WebSocket.
+type channelConn struct {
+	s      *Server
+	ws     *websocket.Conn
+	ctx    context.Context // cancelled when the connection closes
+	cancel context.CancelFunc
+
+	send      chan []byte   // frames for the writer; full: the client is too slow
+	credit    chan struct{} // one token per event in flight
+	closed    chan struct{}
+	closeOnce sync.Once
+	draining  atomic.Bool
+
+	// Events that need resolving, and every event behind one, go through
+	// the resolver in order; resolving counts them.
+	resolveQ     chan pendingEvent
+	resolving    atomic.Int64
+	resolverOnce sync.Once
+
+	mu struct {
+		sync.Mutex
+		channels []string     // from hello: outbound channels served
+		batches  []*batchWait // batches not yet answered, in frame order
+	}
+}
+
+type pendingEvent struct {
+	event journey.Event
+	done  func(actors.Result)
+}
+
+// batchWait collects the results of one batch frame.
+type batchWait struct {
+	id        string
+	ids       []string
+	results   []actors.Result
+	remaining int
+}
+
+func (c *channelConn) readLoop() {
+	for !c.draining.Load() {
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		start := time.Now()
+		f, rej := decodeFrame(data)
+		if rej != nil {
+			c.enqueue(errorFrame("", rej))
+			continue
+		}
+		switch f.Type {
+		case "hello":
+			c.hello(f)
+		case "event":
+			if len(f.Event) == 0 {
+				c.enqueue(errorFrame("", journey.Rejectf(journey.CodeBadRequest, "event frame without event")))
+				continue
+			}
+			c.handle(f.Event, nil, 0, start)
+		case "batch":
+			c.batch(f, start)
+		case "accepted", "delivered", "failed":
+			c.enqueue(errorFrame(f.ID, journey.Rejectf(journey.CodeBadRequest, "unknown outbound id")))
+		default:
+			c.enqueue(errorFrame(f.ID, journey.Rejectf(journey.CodeBadRequest, "unknown frame type %q", f.Type)))
+		}
+	}
+}
+
+func (c *channelConn) hello(f clientFrame) {
+	for _, ch := range f.Channels {
+		probe := journey.Event{ID: "hello", Customer: "hello", Type: "hello", Channel: ch}
+		if rej := journey.ValidateInbound(&probe); rej != nil {
+			c.enqueue(errorFrame(f.ID, rej))
+			return
+		}
+	}
+	c.mu.Lock()
+	c.mu.channels = append([]string(nil), f.Channels...)
+	c.mu.Unlock()
+	c.enqueue([]byte(`{"type":"ready"}`))
+}
+
+func (c *channelConn) batch(f clientFrame, start time.Time) {
+	n := len(f.Events)
+	switch {
+	case n == 0:
+		c.enqueue(errorFrame(f.ID, journey.Rejectf(journey.CodeBadRequest, "batch without events")))
+		return
+	case n > journey.BatchMaxEvents:
+		c.enqueue(errorFrame(f.ID, journey.Rejectf(journey.CodeTooLarge, "batch of %d events; at most %d", n, journey.BatchMaxEvents)))
+		return
+	}
+	b := &batchWait{id: f.ID, ids: make([]string, n), results: make([]actors.Result, n), remaining: n}
+	c.mu.Lock()
+	c.mu.batches = append(c.mu.batches, b)
+	c.mu.Unlock()
+	for i, raw := range f.Events {
+		c.handle(raw, b, i, start)
+	}
+}
+
+// handle decodes one event, takes a credit and hands it on, keeping the
+// connection's order while earlier events resolve.
+func (c *channelConn) handle(raw []byte, b *batchWait, i int, start time.Time) {
+	e, rej := decodeEvent(raw)
+	if rej != nil {
+		c.result(b, i, e.ID, actors.Result{Reject: rej}, start)
+		return
+	}
+	select {
+	case c.credit <- struct{}{}:
+	case <-c.closed:
+		return
+	}
+	id := e.ID
+	done := func(r actors.Result) {
+		<-c.credit
+		c.result(b, i, id, r, start)
+	}
+	if needsResolve(&e) || c.resolving.Load() > 0 {
+		c.resolving.Add(1)
+		c.resolverOnce.Do(func() { c.s.goTracked(c.resolveLoop) })
+		c.resolveQ <- pendingEvent{event: e, done: done} // capacity = credit: never blocks
+		return
+	}
+	c.s.deliver(c.ctx, e, false, done)
+}
+
+// resolveLoop resolves events one at a time, in the order they arrived.
+func (c *channelConn) resolveLoop() {
+	for {
+		select {
+		case p := <-c.resolveQ:
+			c.s.deliver(c.ctx, p.event, false, p.done)
+			c.resolving.Add(-1)
+		case <-c.closed:
+			return
+		}
+	}
+}
+
+func (c *channelConn) result(b *batchWait, i int, id string, r actors.Result, start time.Time) {
+	c.s.count(r, start)
+	if b == nil {
+		c.enqueue(ackFrame(id, r))
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b.ids[i], b.results[i] = id, r
+	b.remaining--
+	// acks frames go out in the order of the batch frames.
+	for len(c.mu.batches) > 0 && c.mu.batches[0].remaining == 0 {
+		head := c.mu.batches[0]
+		c.mu.batches[0] = nil
+		c.mu.batches = c.mu.batches[1:]
+		c.enqueue(acksFrame(head.id, head.ids, head.results))
+	}
+}
+
+// enqueue queues a frame for the writer without blocking; a client that
+// lets its queue fill is disconnected rather than allowed to block a
+// customer.
+func (c *channelConn) enqueue(frame []byte) {
+	select {
+	case <-c.closed:
+		return
+	default:
+	}
+	select {
+	case c.send <- frame:
+	default:
+		c.s.metrics.slowClosed.Inc()
+		c.s.log.Warn("channel connection too slow: closing", "queued", len(c.send))
+		c.close()
+	}
+}
+
+func (c *channelConn) writeLoop() {
+	for {
+		select {
+		case f := <-c.send:
+			_ = c.ws.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+			if err := c.ws.WriteMessage(websocket.TextMessage, f); err != nil {
+				c.close()
+				return
+			}
+		case <-c.closed:
+			deadline := time.Now().Add(time.Second)
+			_ = c.ws.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseGoingAway, "closing"), deadline)
+			_ = c.ws.Close()
+			return
+		}
+	}
+}
+
+// close ends the connection: the writer sends a close frame and closes the
+// socket, which ends the reader.
+func (c *channelConn) close() {
+	c.closeOnce.Do(func() {
+		c.cancel()
+		close(c.closed)
+	})
+}
+
+// drainAndClose stops reading, waits (up to ctx) until every event in flight
+// is answered and written, then closes.
+func (c *channelConn) drainAndClose(ctx context.Context) {
+	c.draining.Store(true)
+	_ = c.ws.SetReadDeadline(time.Now())
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for len(c.credit) > 0 || len(c.send) > 0 {
+		select {
+		case <-ctx.Done():
+			c.close()
+			return
+		case <-c.closed:
+			return
+		case <-tick.C:
+		}
+	}
+	c.close()
+}

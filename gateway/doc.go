@@ -1,0 +1,12 @@
+// Package gateway is Throughline's HTTP and WebSocket front: the channel
+// WebSocket and HTTP API of PROTOCOL sections 1 to 3 and 7, bearer-token
+// authentication, per-connection in-flight credit, /healthz, /readyz and
+// /metrics. It maps wire formats to journey inputs and actors.Runtime calls,
+// and maps errors to the codes of PROTOCOL section 7 in one place (errors.go).
+//
+// Concurrency: each WebSocket has one reader goroutine, one writer goroutine
+// and, while events need identity resolution, one resolver goroutine that
+// keeps them in order. The reader stops reading when the connection's credit
+// is spent, so TCP pushes back. Every goroutine is started through the
+// server's tracker, which refuses new ones during shutdown.
+package gateway

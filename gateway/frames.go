@@ -1,0 +1,162 @@
+package gateway
+
+import (
+	"encoding/json"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/throughline/throughline/actors"
+	"github.com/throughline/throughline/journey"
+)
+
+// clientFrame is any frame a channel gateway sends (PROTOCOL section 2).
+type clientFrame struct {
+	Type     string            `json:"type"`
+	ID       string            `json:"id"`
+	Event    json.RawMessage   `json:"event"`
+	Events   []json.RawMessage `json:"events"`
+	Channels []string          `json:"channels"`
+	Reason   string            `json:"reason"`
+}
+
+// decodeFrame parses a client frame. A frame that is not a JSON object, or
+// whose type is missing, is a bad_request.
+func decodeFrame(data []byte) (clientFrame, *journey.Rejection) {
+	var f clientFrame
+	if err := json.Unmarshal(data, &f); err != nil {
+		return clientFrame{}, journey.Rejectf(journey.CodeBadRequest, "frame is not a JSON object: %v", err)
+	}
+	if f.Type == "" {
+		return f, journey.Rejectf(journey.CodeBadRequest, "frame has no type")
+	}
+	return f, nil
+}
+
+// appendAck appends an ack's fields ("id":...,"customer":...,"seq":N,
+// "duplicate":B) without braces.
+func appendAckFields(b []byte, a *journey.Ack) []byte {
+	b = append(b, `"id":`...)
+	b = appendJSONString(b, a.ID)
+	b = append(b, `,"customer":`...)
+	b = appendJSONString(b, a.Customer)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, a.Seq, 10)
+	b = append(b, `,"duplicate":`...)
+	b = strconv.AppendBool(b, a.Duplicate)
+	return b
+}
+
+func appendErrorFields(b []byte, id string, r *journey.Rejection) []byte {
+	b = append(b, `"id":`...)
+	b = appendJSONString(b, id)
+	b = append(b, `,"error":{"code":`...)
+	b = appendJSONString(b, string(r.Code))
+	b = append(b, `,"message":`...)
+	b = appendJSONString(b, r.Message)
+	return append(b, '}')
+}
+
+// ackFrame is the frame answering a single event.
+func ackFrame(id string, r actors.Result) []byte {
+	b := make([]byte, 0, 128)
+	if r.Reject != nil {
+		return errorFrame(id, r.Reject)
+	}
+	b = append(b, `{"type":"ack",`...)
+	b = appendAckFields(b, r.Ack)
+	return append(b, '}')
+}
+
+// errorFrame is {"type":"error","id":...,"code":...,"message":...}.
+func errorFrame(id string, r *journey.Rejection) []byte {
+	b := make([]byte, 0, 128)
+	b = append(b, `{"type":"error","id":`...)
+	b = appendJSONString(b, id)
+	b = append(b, `,"code":`...)
+	b = appendJSONString(b, string(r.Code))
+	b = append(b, `,"message":`...)
+	b = appendJSONString(b, r.Message)
+	return append(b, '}')
+}
+
+// acksFrame answers a batch: one item per event, in order.
+func acksFrame(batchID string, ids []string, results []actors.Result) []byte {
+	b := make([]byte, 0, 32+96*len(results))
+	b = append(b, `{"type":"acks","id":`...)
+	b = appendJSONString(b, batchID)
+	b = append(b, `,"acks":`...)
+	b = appendAckItems(b, ids, results)
+	return append(b, '}')
+}
+
+// appendAckItems appends the JSON array of a batch's answers: each an ack's
+// fields or {"id":...,"error":{...}}.
+func appendAckItems(b []byte, ids []string, results []actors.Result) []byte {
+	b = append(b, '[')
+	for i, r := range results {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '{')
+		if r.Reject != nil {
+			b = appendErrorFields(b, ids[i], r.Reject)
+		} else {
+			b = appendAckFields(b, r.Ack)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string, escaped as encoding/json does
+// (control characters, quotes, backslashes, and <, >, & and U+2028/2029 for
+// safety in HTML contexts); invalid UTF-8 becomes U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

@@ -1,0 +1,109 @@
+package gateway
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/throughline/throughline/actors"
+	"github.com/throughline/throughline/journey"
+)
+
+// appendJSONString must produce what encoding/json produces, so clients can
+// parse every ack whatever the id holds.
+func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", `quote"back\slash`, "tab\tnl\ncr\r", "\x00\x1f", "<a&b>",
+		"é ü 日本 🎉", "\u2028\u2029", "bad\xffutf8", "gw/7f3a-000123"} {
+		want, _ := json.Marshal(s)
+		if got := appendJSONString(nil, s); string(got) != string(want) {
+			t.Errorf("appendJSONString(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+func TestAckFramesParse(t *testing.T) {
+	ack := &journey.Ack{ID: "e\"1", Customer: "c/42", Seq: 17}
+	var single struct {
+		Type, ID, Customer string
+		Seq                uint64
+		Duplicate          bool
+	}
+	if err := json.Unmarshal(ackFrame("e\"1", actors.Result{Ack: ack}), &single); err != nil {
+		t.Fatal(err)
+	}
+	if single.Type != "ack" || single.ID != "e\"1" || single.Customer != "c/42" || single.Seq != 17 || single.Duplicate {
+		t.Fatalf("ack frame = %+v", single)
+	}
+	rej := journey.Rejectf(journey.CodeTooLarge, "too big")
+	var batch struct {
+		Type, ID string
+		Acks     []struct {
+			ID    string
+			Seq   uint64
+			Error *struct{ Code, Message string }
+		}
+	}
+	frame := acksFrame("b-1", []string{"e\"1", "e2"}, []actors.Result{{Ack: ack}, {Reject: rej}})
+	if err := json.Unmarshal(frame, &batch); err != nil {
+		t.Fatalf("%s: %v", frame, err)
+	}
+	if batch.Type != "acks" || batch.ID != "b-1" || len(batch.Acks) != 2 {
+		t.Fatalf("acks frame = %s", frame)
+	}
+	if batch.Acks[0].Seq != 17 || batch.Acks[0].Error != nil || batch.Acks[1].ID != "e2" || batch.Acks[1].Error.Code != "too_large" {
+		t.Fatalf("acks frame = %s", frame)
+	}
+}
+
+func TestDecodeFrameRejectsNonsense(t *testing.T) {
+	for _, in := range []string{"", "nope", "[]", `{"id":"x"}`, `{"type":1}`, `"event"`} {
+		if _, rej := decodeFrame([]byte(in)); rej == nil || rej.Code != journey.CodeBadRequest {
+			t.Errorf("decodeFrame(%q) = %v, want bad_request", in, rej)
+		}
+	}
+}
+
+// FuzzFrameDecode feeds real frames, split and mutated, to the frame and
+// event decoders: they must never panic, and whatever they accept must be a
+// valid event that re-encodes and decodes to the same event.
+func FuzzFrameDecode(f *testing.F) {
+	seeds := []string{
+		`{"type":"hello","channels":["sms","whatsapp"]}`,
+		`{"type":"event","event":{"id":"gw-7f3a-000123","customer":"c-42","identity":{"phone":"+15551230000"},"type":"message.received","channel":"sms","text":"my card payment failed again","data":{"amount":120.5},"time":"2026-11-22T10:00:00Z"}}`,
+		`{"type":"batch","id":"b1","events":[{"id":"a","customer":"c","text":"hi"},{"id":"b","identity":{"whatsapp":"15551230000"},"type":"page.viewed"}]}`,
+		`{"type":"delivered","id":"o-1"}`,
+		`{"type":"event","event":{"id":"x","customer":"c","type":"profile.updated"}}`,
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s))
+		for i := 1; i < len(s); i += 7 {
+			f.Add([]byte(s[:i])) // real inputs cut at many bytes
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fr, rej := decodeFrame(data)
+		if rej != nil {
+			return
+		}
+		raws := fr.Events
+		if len(fr.Event) > 0 {
+			raws = append(raws, fr.Event)
+		}
+		for _, raw := range raws {
+			e, rej := decodeEvent(raw)
+			if rej != nil {
+				continue
+			}
+			if journey.ValidateID("id", e.ID) != nil || journey.ValidateType(e.Type) != nil || journey.IsReservedType(e.Type) {
+				t.Fatalf("accepted an invalid event: %+v", e)
+			}
+			again, err := json.Marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e2, rej := decodeEvent(again)
+			if rej != nil || e2.ID != e.ID || e2.Type != e.Type || e2.Customer != e.Customer || e2.Text != e.Text {
+				t.Fatalf("re-decoding %s: %v %+v", again, rej, e2)
+			}
+		}
+	})
+}

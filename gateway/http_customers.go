@@ -1,0 +1,174 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"strconv"
+
+	"github.com/throughline/throughline/actors"
+	"github.com/throughline/throughline/journey"
+)
+
+// Timeline paging (PROTOCOL section 3).
+const (
+	timelineLimitDefault = 100
+	timelineLimitMax     = 1000
+)
+
+// customerRead authenticates a read of a customer: a supervisor (or admin)
+// may read anyone; an agent only customers assigned to it. Until routing
+// assigns conversations, no customer is assigned to any agent.
+func (s *Server) customerRead(w http.ResponseWriter, r *http.Request) (string, int, bool) {
+	p, rej := s.auth.authenticate(r, false, RoleAgent, RoleSupervisor)
+	if rej != nil {
+		writeError(w, rej)
+		return "", 0, false
+	}
+	id := r.PathValue("id")
+	if rej := journey.ValidateID("customer", id); rej != nil {
+		writeError(w, rej)
+		return "", 0, false
+	}
+	if !p.may(RoleSupervisor) {
+		writeError(w, journey.Rejectf(journey.CodeForbidden, "customer %s is not assigned to you", id))
+		return "", 0, false
+	}
+	part := s.rt.PartitionOf(id)
+	if !s.rt.Admit(part) {
+		writeError(w, journey.Rejectf(journey.CodeUnavailable, "partition overloaded"))
+		return "", 0, false
+	}
+	return id, part, true
+}
+
+// getCustomer is GET /v1/customers/{id}: the journey context.
+func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) {
+	id, part, ok := s.customerRead(w, r)
+	if !ok {
+		return
+	}
+	defer s.rt.Release(part)
+	c, exists, err := s.rt.Context(r.Context(), id)
+	switch {
+	case err != nil:
+		writeError(w, err)
+	case !exists:
+		writeError(w, rejectf404("customer %s is unknown", id))
+	default:
+		writeJSON(w, http.StatusOK, c)
+	}
+}
+
+// getTimeline is GET /v1/customers/{id}/timeline?after=SEQ&limit=N.
+func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	after, limit := uint64(0), timelineLimitDefault
+	var err error
+	if v := q.Get("after"); v != "" {
+		if after, err = strconv.ParseUint(v, 10, 64); err != nil {
+			writeError(w, journey.Rejectf(journey.CodeBadRequest, "after must be a seq"))
+			return
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 {
+			writeError(w, journey.Rejectf(journey.CodeBadRequest, "limit must be a positive number"))
+			return
+		}
+	}
+	limit = min(limit, timelineLimitMax)
+	id, part, ok := s.customerRead(w, r)
+	if !ok {
+		return
+	}
+	defer s.rt.Release(part)
+	events, more, exists, err := s.rt.Timeline(r.Context(), id, after, limit)
+	switch {
+	case err != nil:
+		writeError(w, err)
+		return
+	case !exists:
+		writeError(w, rejectf404("customer %s is unknown", id))
+		return
+	}
+	var next *uint64
+	if more {
+		n := events[len(events)-1].Seq
+		next = &n
+	}
+	if wantsCloudEvents(r) {
+		out := make([]cloudEvent, len(events))
+		for i, e := range events {
+			out[i] = toCloudEvent(e)
+		}
+		if next != nil {
+			w.Header().Set("Throughline-Next-After", strconv.FormatUint(*next, 10))
+		}
+		writeJSONAs(w, http.StatusOK, out, "application/cloudevents-batch+json")
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Events    []journey.Event `json:"events"`
+		NextAfter *uint64         `json:"next_after,omitempty"`
+	}{events, next})
+}
+
+func wantsCloudEvents(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		if containsMediaType(v, "application/cloudevents-batch+json") {
+			return true
+		}
+	}
+	return false
+}
+
+// patchProfile is PATCH /v1/customers/{id}/profile: merge the object into
+// the profile (null removes a key); answers the profile.
+func (s *Server) patchProfile(w http.ResponseWriter, r *http.Request) {
+	if _, rej := s.auth.authenticate(r, false, RoleChannel, RoleSupervisor); rej != nil {
+		writeError(w, rej)
+		return
+	}
+	id := r.PathValue("id")
+	if rej := journey.ValidateID("customer", id); rej != nil {
+		writeError(w, rej)
+		return
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	part := s.rt.PartitionOf(id)
+	if !s.rt.Admit(part) {
+		writeError(w, journey.Rejectf(journey.CodeUnavailable, "partition overloaded"))
+		return
+	}
+	defer s.rt.Release(part)
+	type answer struct {
+		res     actors.Result
+		profile map[string]any
+	}
+	done := make(chan answer, 1)
+	s.rt.PatchProfile(id, journey.ProfilePatch{ID: "profile-" + randomHex(12), Patch: body},
+		func(res actors.Result, p map[string]any) { done <- answer{res, p} })
+	a := <-done
+	if a.res.Reject != nil {
+		writeError(w, a.res.Reject)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.profile)
+}
+
+func rejectf404(format string, args ...any) *journey.Rejection {
+	return journey.Rejectf(journey.CodeNotFound, format, args...)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("gateway: crypto/rand: " + err.Error())
+	}
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,84 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/throughline/throughline/actors"
+	"github.com/throughline/throughline/journey"
+)
+
+// inboundWire is an event as a client sends it; fields clients cannot set
+// (seq, actor, recorded_at) are not read.
+type inboundWire struct {
+	ID       string            `json:"id"`
+	Customer string            `json:"customer"`
+	Identity map[string]string `json:"identity"`
+	Type     string            `json:"type"`
+	Channel  string            `json:"channel"`
+	Text     string            `json:"text"`
+	Data     json.RawMessage   `json:"data"`
+	Time     *time.Time        `json:"time"`
+}
+
+// decodeEvent parses and validates one inbound event. The returned id is
+// the event's id as far as it could be read, for the error answer.
+func decodeEvent(raw []byte) (journey.Event, *journey.Rejection) {
+	var w inboundWire
+	if err := json.Unmarshal(raw, &w); err != nil {
+		return journey.Event{}, journey.Rejectf(journey.CodeBadRequest, "event is not a JSON object of event fields: %v", err)
+	}
+	e := journey.Event{ID: w.ID, Customer: w.Customer, Identity: w.Identity, Type: w.Type,
+		Channel: w.Channel, Text: w.Text, Data: w.Data, Time: w.Time}
+	if len(raw) > journey.EventMaxBytes {
+		return e, journey.Rejectf(journey.CodeTooLarge, "event is larger than %d bytes", journey.EventMaxBytes)
+	}
+	if r := journey.ValidateInbound(&e); r != nil {
+		return e, r
+	}
+	return e, nil
+}
+
+// needsResolve: an event with identities must be resolved (or linked) by
+// the identities' partitions before it reaches a customer.
+func needsResolve(e *journey.Event) bool { return len(e.Identity) > 0 }
+
+// deliver resolves a validated event when it needs it and hands it to its
+// customer. admit takes the customer partition's admission (HTTP) when set.
+// done is called exactly once.
+func (s *Server) deliver(ctx context.Context, e journey.Event, admit bool, done func(actors.Result)) {
+	customer := e.Customer
+	var linked []journey.IdentityRef
+	if needsResolve(&e) {
+		var err error
+		customer, linked, err = s.rt.Resolve(ctx, &e)
+		if err != nil {
+			done(actors.Result{Reject: rejection(err)})
+			return
+		}
+	}
+	if admit {
+		p := s.rt.PartitionOf(customer)
+		if !s.rt.Admit(p) {
+			done(actors.Result{Reject: journey.Rejectf(journey.CodeUnavailable, "partition overloaded; nothing was stored")})
+			return
+		}
+		inner := done
+		done = func(r actors.Result) { s.rt.Release(p); inner(r) }
+	}
+	s.rt.Ingest(customer, journey.Inbound{Event: e, Linked: linked}, done)
+}
+
+// count records the outcome of an event in the metrics.
+func (s *Server) count(r actors.Result, start time.Time) {
+	switch {
+	case r.Reject != nil:
+		s.metrics.rejected.WithLabelValues(string(r.Reject.Code)).Inc()
+	case r.Ack.Duplicate:
+		s.metrics.duplicates.Inc()
+	default:
+		s.metrics.ingested.Inc()
+	}
+	s.metrics.ackLatency.Observe(time.Since(start).Seconds())
+}

@@ -1,0 +1,42 @@
+package gateway
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics of the gateway. Labels are bounded: never a customer id.
+type metrics struct {
+	ingested    prometheus.Counter
+	duplicates  prometheus.Counter
+	rejected    *prometheus.CounterVec // by code
+	ackLatency  prometheus.Histogram
+	connections *prometheus.GaugeVec // by endpoint
+	slowClosed  prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		ingested: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "throughline_events_ingested_total", Help: "Inbound events stored and acknowledged.",
+		}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "throughline_events_duplicate_total", Help: "Inbound events answered as duplicates.",
+		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "throughline_events_rejected_total", Help: "Inbound events refused, by error code.",
+		}, []string{"code"}),
+		ackLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "throughline_ack_latency_seconds",
+			Help:    "From an inbound event's arrival to its ack being queued to the client.",
+			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 18),
+		}),
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "throughline_connections", Help: "Open WebSocket connections, by endpoint.",
+		}, []string{"endpoint"}),
+		slowClosed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "throughline_connections_slow_closed_total", Help: "Connections closed because they did not read fast enough.",
+		}),
+	}
+	reg.MustRegister(m.ingested, m.duplicates, m.rejected, m.ackLatency, m.connections, m.slowClosed)
+	return m
+}
