@@ -173,20 +173,21 @@ func (c *customer) patch(ctx actor.Context, m *patchMsg) {
 	})
 }
 
-// context answers with what is durable: when events are in flight, the
-// answer waits in the outbox for them.
+// context answers with the state as of now, once it is durable: when events
+// are in flight, the answer waits in the outbox for them.
 func (c *customer) context(m *contextMsg) {
 	if c.failed != nil {
 		m.reply <- contextReply{err: unavailable("store unavailable")}
 		return
 	}
 	seq := c.state.Seq
+	view := c.state.Context(seq)
 	c.outbox.push(seq, func(err error) {
 		if err != nil {
 			m.reply <- contextReply{err: err}
 			return
 		}
-		m.reply <- contextReply{ctx: c.state.Context(seq), exists: seq > 0}
+		m.reply <- contextReply{ctx: view, exists: seq > 0}
 	})
 	c.release()
 }

@@ -34,7 +34,8 @@ type StoredID struct {
 }
 
 // ProfilePatch merges an object into the profile (null removes a key). ID is
-// the idempotency key of the profile.updated event it records.
+// the id of the profile.updated event it records; it is not an idempotency
+// key (only clients' events, actor customer, are).
 type ProfilePatch struct {
 	ID    string
 	Patch json.RawMessage

@@ -1,0 +1,112 @@
+package journey_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/throughline/throughline/journey"
+)
+
+// customerWith is a customer who sent n events, gw-0 .. gw-<n-1>, one a
+// second from t0.
+func customerWith(t *testing.T, n int) *journey.Customer {
+	t.Helper()
+	c := journey.NewCustomer("c-42")
+	for i := range n {
+		d := step(t, c, fresh(fmt.Sprintf("gw-%d", i)), t0.Add(time.Duration(i)*time.Second))
+		if d.Ack == nil || d.Ack.Duplicate {
+			t.Fatalf("gw-%d not stored: %+v", i, d)
+		}
+	}
+	return c
+}
+
+// answer is a decision in short: "seq N", "dup N", "lookup" or a code.
+func answer(d journey.Decision) string {
+	switch {
+	case d.Reject != nil:
+		return string(d.Reject.Code)
+	case d.NeedLookup:
+		return "lookup"
+	case d.Ack.Duplicate:
+		return fmt.Sprintf("dup %d", d.Ack.Seq)
+	default:
+		return fmt.Sprintf("seq %d", d.Ack.Seq)
+	}
+}
+
+func TestDecideIdempotencyWindow(t *testing.T) {
+	full := journey.RecentIDsMax // every id still in memory
+	over := journey.RecentIDsMax + 1
+	tests := []struct {
+		name   string
+		events int
+		id     string
+		stored *journey.StoredID
+		want   string
+	}{
+		{"complete: unknown id", full, "new", nil, fmt.Sprintf("seq %d", full+1)},
+		{"complete: oldest id", full, "gw-0", nil, "dup 1"},
+		{"complete: erased id", full, "old", &journey.StoredID{Erased: true}, "conflict"},
+		{"incomplete: newest id", over, fmt.Sprintf("gw-%d", over-1), nil, fmt.Sprintf("dup %d", over)},
+		{"incomplete: unknown id", over, "new", nil, "lookup"},
+		{"incomplete: forgotten id", over, "gw-0", nil, "lookup"},
+		{"incomplete: store has it", over, "gw-0", &journey.StoredID{Seq: 1}, "dup 1"},
+		{"incomplete: store has not", over, "new", &journey.StoredID{}, fmt.Sprintf("seq %d", over+1)},
+		{"incomplete: erased id", over, "old", &journey.StoredID{Erased: true}, "conflict"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := customerWith(t, tt.events)
+			in := inbound(tt.id)
+			in.Stored = tt.stored
+			d := step(t, c, in, t0.Add(2*time.Hour))
+			if got := answer(d); got != tt.want {
+				t.Fatalf("answer %q, want %q", got, tt.want)
+			}
+			stored := strings.HasPrefix(tt.want, "seq")
+			if !stored && (len(d.Events) != 0 || c.Seq != uint64(tt.events)) {
+				t.Errorf("%s stored events: %+v", tt.want, d.Events)
+			}
+		})
+	}
+}
+
+// Ids older than the idempotency window (on recorded_at) leave memory; the
+// store answers for them.
+func TestDecideIdempotencyWindowInTime(t *testing.T) {
+	c := journey.NewCustomer("c-42")
+	step(t, c, inbound("a"), t0)
+	step(t, c, inbound("b"), t0.Add(journey.IdempotencyWindow))
+	if got := answer(journey.Decide(c, inbound("a"), t0.Add(journey.IdempotencyWindow))); got != "dup 1" {
+		t.Errorf("a at the window's edge: %s, want dup 1", got)
+	}
+	step(t, c, inbound("c"), t0.Add(journey.IdempotencyWindow+time.Second))
+	for id, want := range map[string]string{"a": "lookup", "b": "dup 2", "c": "dup 3", "d": "lookup"} {
+		if got := answer(journey.Decide(c, inbound(id), t0.Add(journey.IdempotencyWindow+time.Second))); got != want {
+			t.Errorf("%s: %s, want %s", id, got, want)
+		}
+	}
+}
+
+// Past twice RecentIDsMax ids the memory, and a snapshot of it, keeps
+// exactly the latest RecentIDsMax ids and forgets the others.
+func TestDecideIdempotencyKeepsTheLatestIDs(t *testing.T) {
+	n := 2*journey.RecentIDsMax + 100
+	c := customerWith(t, n)
+	rebuilt := journey.Rebuild(c.ID, c.EncodeSnapshot(), nil)
+	oldest := n - journey.RecentIDsMax // the oldest id still in memory
+	for i := range n {
+		id, want := fmt.Sprintf("gw-%d", i), fmt.Sprintf("dup %d", i+1)
+		if i < oldest {
+			want = "lookup"
+		}
+		for name, cust := range map[string]*journey.Customer{"live": c, "rebuilt": rebuilt} {
+			if got := answer(journey.Decide(cust, inbound(id), t0)); got != want {
+				t.Fatalf("%s customer, %s: %s, want %s", name, id, got, want)
+			}
+		}
+	}
+}
