@@ -1,3 +1,170 @@
 package main
 
-func benchMain(args []string) int { return 2 }
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/throughline/throughline/bench"
+)
+
+// benchToken is the channel token of a server the bench starts itself.
+const benchToken = "bench-secret"
+
+func benchMain(args []string) int {
+	if len(args) < 1 || args[0] != "ingest" {
+		fmt.Fprintln(os.Stderr, "usage: throughline bench ingest [flags]   (-h for the flags)")
+		return 2
+	}
+	cfg := bench.Default()
+	fs := flag.NewFlagSet("bench ingest", flag.ContinueOnError)
+	fs.StringVar(&cfg.Target, "target", "", "base URL of a running server (default: start one with a stated config)")
+	fs.StringVar(&cfg.Token, "token", "", "channel token for --target")
+	fs.IntVar(&cfg.Connections, "connections", cfg.Connections, "channel WebSocket connections")
+	fs.IntVar(&cfg.Customers, "customers", cfg.Customers, "customers driven, spread over the connections")
+	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured period (short runs hide compaction debt)")
+	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "period before measuring")
+	fs.IntVar(&cfg.Rate, "rate", 0, "events/s in total, open loop (0: max rate, closed loop)")
+	fs.IntVar(&cfg.Window, "window", cfg.Window, "events in flight per connection at max rate")
+	fs.IntVar(&cfg.BatchSize, "batch", 0, "events per batch frame (0 or 1: single event frames)")
+	fs.IntVar(&cfg.EventBytes, "event-bytes", cfg.EventBytes, "approximate text size of an event")
+	fs.BoolVar(&cfg.Ceilings, "ceilings", cfg.Ceilings, "measure the Pebble and WebSocket echo ceilings in the same run")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	keep := fs.Bool("keep", false, "keep the started server's data directory")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if cfg.Target == "" {
+		srv, err := startBenchServer(ctx)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "throughline bench:", err)
+			return 1
+		}
+		defer srv.stop(*keep)
+		cfg.Target, cfg.Token, cfg.DataDir = srv.url, benchToken, srv.dir
+		fmt.Fprintf(os.Stderr, "bench: started a server at %s (data in %s; config: no ai section, so no bot)\n", srv.url, srv.dir)
+	}
+	report, err := bench.Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "throughline bench:", err)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(report)
+	} else {
+		err = report.Markdown(os.Stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "throughline bench:", err)
+		return 1
+	}
+	return 0
+}
+
+// benchServer is a server subprocess of this binary: separate from the
+// client so its memory and CPU are its own.
+type benchServer struct {
+	cmd  *exec.Cmd
+	url  string
+	dir  string
+	done chan error
+}
+
+// benchConfig is the stated configuration of a started server: defaults,
+// one channel token, no ai section (no bot), data in a fresh directory.
+const benchConfig = `node:
+  data_dir: %q
+  http: %q
+auth:
+  tokens:
+    - {token: %q, role: channel}
+`
+
+func startBenchServer(ctx context.Context) (*benchServer, error) {
+	dir, err := os.MkdirTemp("", "throughline-bench-")
+	if err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cfgPath := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, benchConfig, filepath.Join(dir, "data"), addr, benchToken), 0o644); err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(filepath.Join(dir, "server.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, "serve", "--config", cfgPath)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &benchServer{cmd: cmd, url: "http://" + addr, dir: dir, done: make(chan error, 1)}
+	go func() { s.done <- cmd.Wait(); logFile.Close() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(s.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, nil
+			}
+		}
+		select {
+		case err := <-s.done:
+			return nil, fmt.Errorf("server exited at start (%v); see %s", err, logFile.Name())
+		case <-ctx.Done():
+			s.stop(false)
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.stop(true)
+			return nil, errors.New("server not ready after 30s; see " + logFile.Name())
+		}
+	}
+}
+
+func (s *benchServer) stop(keep bool) {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+	if !keep {
+		_ = os.RemoveAll(s.dir)
+	}
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -22,6 +24,18 @@ import (
 // failSyncEnv is a test hook: the binary's fault-injection test sets it to
 // make every WAL sync after that many fail (persistence.Options.FailSyncAfter).
 const failSyncEnv = "THROUGHLINE_TEST_FAIL_SYNC_AFTER"
+
+// pprofEnv, when set to an address (127.0.0.1:6060), serves
+// net/http/pprof there: for profiling under the bench, not for production.
+const pprofEnv = "THROUGHLINE_PPROF"
+
+func startPprof(addr string, logger *slog.Logger) {
+	go func() {
+		// DefaultServeMux carries the handlers net/http/pprof registers.
+		err := http.ListenAndServe(addr, http.DefaultServeMux)
+		logger.Error("pprof listener", "addr", addr, "err", err)
+	}()
+}
 
 // failExitDelay is how long a node whose store failed keeps answering
 // (unavailable, /readyz 503) before it exits non-zero.
@@ -51,6 +65,9 @@ func serveMain(args []string) int {
 	}
 	for _, s := range cfg.ignoredSections() {
 		logger.Warn("configuration section not acted on by this version", "section", s)
+	}
+	if addr := os.Getenv(pprofEnv); addr != "" {
+		startPprof(addr, logger)
 	}
 	node, err := startNode(cfg, logger)
 	if err != nil {
