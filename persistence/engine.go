@@ -15,4 +15,7 @@ type Engine interface {
 	Err() error
 	// Close flushes and closes. Safe to call twice.
 	Close() error
+	// Stats are the writer's counters since open (the numbers behind the
+	// throughline_store_* metrics), for bench and tests.
+	Stats() Stats
 }

@@ -16,6 +16,10 @@ var (
 	ErrUnavailable = errors.New("persistence: store unavailable")
 	// ErrPartitionCount: the data directory was created with another partition count.
 	ErrPartitionCount = errors.New("persistence: partition count mismatch")
+	// ErrInvalid: a request that breaks the Store's contract (seqs not
+	// consecutive, an empty id, a key part over 65535 bytes, an identity asked
+	// of a store that is not its partition's); nothing was stored.
+	ErrInvalid = errors.New("persistence: invalid request")
 )
 
 // Store is the durable state of one partition. Every method may be called from
@@ -32,14 +36,22 @@ type Store interface {
 	//
 	// req.Events must have consecutive Seq starting at req.PrevSeq+1;
 	// an append whose PrevSeq is not the customer's last stored seq fails with
-	// ErrConflict (and later appends of that customer are not affected).
+	// ErrConflict (and later appends of that customer are not affected). A
+	// request that breaks this contract fails with ErrInvalid, in its turn.
+	//
+	// The writer's queue is bounded: when it is full, Append blocks until
+	// there is room. An append that cannot be queued (the store is closed, or
+	// ctx ends while the queue is full) has done called before Append
+	// returns, on the caller's goroutine. done must not call back into the
+	// store. req may be reused once Append returns.
 	Append(ctx context.Context, req *AppendRequest, done func(error))
 
 	// Load returns the customer's latest snapshot (nil if none) and the stored
 	// events after the snapshot's seq, in seq order.
 	Load(ctx context.Context, customer string) (*Snapshot, []journey.Event, error)
 
-	// Events returns up to limit stored events with seq > after, in seq order.
+	// Events returns up to limit stored events with seq > after, in seq order
+	// (limit <= 0: all of them).
 	Events(ctx context.Context, customer string, after uint64, limit int) ([]journey.Event, error)
 
 	// LastSeq returns the customer's last stored seq (0: no events).
@@ -54,7 +66,9 @@ type Store interface {
 	LookupEvent(ctx context.Context, customer, eventID string) (seq uint64, found, erased bool, err error)
 
 	// LookupIdentity returns the customer an identity (key kind, normalized
-	// value) belongs to, or "" when none.
+	// value) belongs to, or "" when none. An identity is asked of the store of
+	// its partition, PartitionOf(kind+"\x00"+value, partitions); another
+	// store answers ErrInvalid (so is ClaimIdentity).
 	LookupIdentity(ctx context.Context, kind, value string) (string, error)
 
 	// ClaimIdentity claims the identity for customer unless it already
@@ -70,7 +84,8 @@ type Store interface {
 	ScanDue(ctx context.Context, until time.Time, fn func(DueWork) bool) error
 
 	// Erase removes every key that names the customer (events, snapshot,
-	// dedup keys, segment entries, due work) and the given identities, and
+	// dedup keys, segment entries, due work) and those of the given
+	// identities that still belong to it (of any partition), and
 	// keeps a tombstone of hashed event ids so LookupEvent reports erased.
 	Erase(ctx context.Context, customer string, identities []IdentityKey) error
 }

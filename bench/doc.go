@@ -1,0 +1,58 @@
+// Package bench holds Throughline's workloads, each a Config and a Run, in
+// the style of Pebble's bench: cmd/ only binds flags and prints the Report.
+// DESIGN "Performance, measured by `throughline bench`" says which figures
+// changes are judged by; read these reports, not timed tests.
+//
+// # Ingest
+//
+// `throughline bench ingest` (Run) measures durable events per second
+// through the WebSocket gateway with acks, and the ack latency
+// distribution. It talks to a server only through the public protocol
+// (PROTOCOL sections 1, 2 and 7): WebSockets to /v1/channels/ws carrying
+// `event` or `batch` frames, and the Prometheus text at /metrics for the
+// server's memory and Pebble write stalls. The server is started by the
+// command layer or named with --target; bench does not embed it.
+//
+// Each connection has one writer and one reader goroutine. Customer i
+// always travels on connection i % Connections, so the server sees each
+// customer's events in order; event ids carry a random run nonce so a rerun
+// against the same data directory is not deduplicated. Answers are matched
+// to events by id, not by arrival order.
+//
+// Two load shapes:
+//   - Rate 0, closed loop: each connection keeps up to Window events in
+//     flight; latency counts from the actual send. This finds the maximum
+//     throughput.
+//   - Rate N, open loop: each connection schedules its frames at
+//     N/Connections events per second and latency counts from the scheduled
+//     time, however late the frame actually left, so a stalling server
+//     cannot hide its queueing (coordinated omission). Window still bounds
+//     memory; frames held back by it keep their schedule.
+//
+// The Warmup is sent like the rest but excluded from the figures: the rate
+// counts acks received during Duration, the latency covers events
+// scheduled during Duration (HDR histogram, 1 µs to 60 s, 3 significant
+// figures). At the end the writers stop, the readers wait up to 5 s for
+// outstanding answers, and what is still unanswered is reported lost.
+//
+// The client shares the machine with the server, so it is lean: frames are
+// built by appending into one reused buffer from a precomputed template,
+// answers are parsed by a small scanner that does not allocate, and a
+// connection's frames are written with one system call per burst rather
+// than per frame.
+//
+// # Ceilings
+//
+// With Ceilings the same run measures, after the server run, what the
+// figures should be compared with, each for min(Duration, 20s):
+//   - a bare WebSocket echo in the bench process that parses each frame
+//     with encoding/json and answers the same ack or acks (nothing stored),
+//     driven by the same client code, connections and frames at max rate:
+//     the cost of the transport and JSON alone;
+//   - raw Pebble: a fresh database under DataDir (the server's disk) with
+//     Connections writers committing synced batches of the run's batch size,
+//     two keys per event like the store's hot path: the cost of durability
+//     alone.
+//
+// The report gives the server's rate divided by each.
+package bench

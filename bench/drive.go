@@ -1,0 +1,286 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/gorilla/websocket"
+)
+
+// Limits of a drive.
+const (
+	// drainTimeout is how long the readers wait for outstanding answers
+	// after the writers stop; what is still unanswered then is lost.
+	drainTimeout = 5 * time.Second
+	// dialParallel bounds the connections being opened at once.
+	dialParallel = 32
+	// handshakeTimeout bounds one WebSocket upgrade.
+	handshakeTimeout = 10 * time.Second
+	// wsBufferBytes is gorilla's read and write buffer per connection.
+	wsBufferBytes = 8 << 10
+	// latencyMaxMicros is the histogram's top: 60 s.
+	latencyMaxMicros = 60_000_000
+)
+
+// driveConfig is one drive: the server run and the echo ceiling use the same
+// code with different targets and periods.
+type driveConfig struct {
+	cfg   Config // Connections, Customers, Window, BatchSize, EventBytes, Rate, Warmup, Duration
+	wsURL string
+	nonce string
+	drain time.Duration // how long to wait for answers after the writers stop
+	// atMeasureStart and atMeasureEnd, when set, run at the end of the
+	// warmup and when the writers are told to stop (metric scrapes).
+	atMeasureStart, atMeasureEnd func()
+}
+
+// driveResult is what the clients of one drive counted.
+type driveResult struct {
+	sent, acked, duplicates, failed, lost, unmatched, malformed int64
+	measuredAcked                                               int64
+	errors                                                      map[string]int64
+	latency                                                     *hdrhistogram.Histogram
+	measured                                                    time.Duration
+	connectionErrors                                            int
+	firstConnectionError                                        error
+}
+
+// latencyRecorder is the drive's ack latency histogram, in µs, shared by
+// the readers.
+type latencyRecorder struct {
+	mu sync.Mutex
+	h  *hdrhistogram.Histogram
+}
+
+func newLatencyRecorder() *latencyRecorder {
+	return &latencyRecorder{h: hdrhistogram.New(1, latencyMaxMicros, 3)}
+}
+
+// record moves the reader's collected latencies into the histogram.
+func (r *latencyRecorder) record(s *readerStats) {
+	r.mu.Lock()
+	for _, v := range s.latencies {
+		_ = r.h.RecordValue(min(max(v, 1), latencyMaxMicros)) // in range: cannot fail
+	}
+	r.mu.Unlock()
+	s.latencies = s.latencies[:0]
+}
+
+// drive opens the connections, sends for Warmup+Duration, drains, closes
+// and counts.
+func drive(ctx context.Context, dc driveConfig, token string) (*driveResult, error) {
+	cfg := &dc.cfg
+	clk := &clock{}
+	hist := newLatencyRecorder()
+	clients, err := dialAll(ctx, dc, token, clk, hist)
+	if err != nil {
+		return nil, err
+	}
+	clk.base = time.Now()
+	clk.warmupEnd = int64(cfg.Warmup)
+	clk.sendEnd = int64(cfg.Warmup + cfg.Duration)
+
+	framePeriod := 0.0 // ns between frames of one connection; 0: closed loop
+	if cfg.Rate > 0 {
+		framePeriod = 1e9 * float64(cfg.batch()) * float64(cfg.Connections) / float64(cfg.Rate)
+	}
+	stop := make(chan struct{})
+	var writers, readers sync.WaitGroup
+	for i, c := range clients {
+		phase := int64(framePeriod * float64(i) / float64(len(clients)))
+		readers.Go(c.read)
+		writers.Go(func() { c.write(stop, framePeriod, phase) })
+	}
+
+	canceled := !sleepUntil(ctx, clk, clk.warmupEnd)
+	if !canceled && dc.atMeasureStart != nil {
+		dc.atMeasureStart()
+	}
+	canceled = canceled || !sleepUntil(ctx, clk, clk.sendEnd)
+	close(stop)
+	if !canceled && dc.atMeasureEnd != nil {
+		dc.atMeasureEnd()
+	}
+	// A writer blocked on a server that stopped reading, or a reader waiting
+	// for answers that never come, is ended by closing its connection.
+	drainEnd := time.Now().Add(dc.drain)
+	waitUntil(ctx, &writers, drainEnd)
+	waitDrained(ctx, clients, drainEnd)
+	closeAll(clients)
+	writers.Wait()
+	readers.Wait()
+	if canceled {
+		return nil, ctx.Err()
+	}
+	return collect(clients, hist, cfg.Duration), nil
+}
+
+// sleepUntil sleeps until the drive's clock reaches t; false when ctx ended
+// first.
+func sleepUntil(ctx context.Context, clk *clock, t int64) bool {
+	d := time.Duration(t - clk.now())
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// waitUntil waits for wg until deadline or ctx's end.
+func waitUntil(ctx context.Context, wg *sync.WaitGroup, deadline time.Time) {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+}
+
+// waitDrained waits until every client has nothing in flight, deadline or
+// ctx's end.
+func waitDrained(ctx context.Context, clients []*client, deadline time.Time) {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	for _, c := range clients {
+		select {
+		case <-c.drained:
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// collect merges the clients' counts once their goroutines have returned.
+func collect(clients []*client, hist *latencyRecorder, measured time.Duration) *driveResult {
+	r := &driveResult{errors: map[string]int64{}, latency: hist.h, measured: measured}
+	for _, c := range clients {
+		s := &c.stats
+		r.sent += c.sent
+		r.acked += s.acked
+		r.duplicates += s.duplicates
+		r.failed += s.failed
+		r.measuredAcked += s.measuredAcked
+		r.unmatched += s.unmatched
+		r.malformed += s.malformed
+		for code, n := range s.errors {
+			r.errors[code] += *n
+		}
+		for _, err := range []error{c.writeErr, c.readErr} {
+			if err != nil {
+				r.connectionErrors++
+				if r.firstConnectionError == nil {
+					r.firstConnectionError = err
+				}
+			}
+		}
+	}
+	r.lost = r.sent - r.acked - r.failed
+	return r
+}
+
+// dialAll opens cfg.Connections connections, dialParallel at a time; on any
+// failure it closes those it opened.
+func dialAll(ctx context.Context, dc driveConfig, token string, clk *clock, hist *latencyRecorder) ([]*client, error) {
+	cfg := &dc.cfg
+	header := http.Header{}
+	if token != "" {
+		header.Set("Authorization", "Bearer "+token)
+	}
+	clients := make([]*client, cfg.Connections)
+	errs := make([]error, cfg.Connections)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(dialParallel, cfg.Connections) {
+		wg.Go(func() {
+			for i := range next {
+				ws, bc, err := dial(ctx, dc.wsURL, header)
+				if err != nil {
+					errs[i] = fmt.Errorf("bench: connection %d: %w", i, err)
+					continue
+				}
+				clients[i] = newClient(ws, bc, newFrameEncoder(dc.nonce, i, cfg), cfg, clk, hist)
+			}
+		})
+	}
+	for i := range clients {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			closeAll(clients)
+			return nil, err
+		}
+	}
+	return clients, nil
+}
+
+// closeAll closes the clients at once: each close may wait up to
+// controlTimeout on a server that does not read.
+func closeAll(clients []*client) {
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		if c != nil {
+			wg.Go(c.close)
+		}
+	}
+	wg.Wait()
+}
+
+// dial opens one connection whose writes are buffered after the handshake.
+func dial(ctx context.Context, wsURL string, header http.Header) (*websocket.Conn, *bufConn, error) {
+	var bc *bufConn
+	d := websocket.Dialer{
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			bc = newBufConn(c)
+			return bc, nil
+		},
+		HandshakeTimeout: handshakeTimeout,
+		ReadBufferSize:   wsBufferBytes,
+		WriteBufferSize:  wsBufferBytes,
+	}
+	ws, resp, err := d.DialContext(ctx, wsURL, header)
+	if err != nil {
+		if resp != nil {
+			return nil, nil, fmt.Errorf("dial %s: %s: %w", wsURL, resp.Status, err)
+		}
+		return nil, nil, fmt.Errorf("dial %s: %w", wsURL, err)
+	}
+	bc.startBuffering()
+	return ws, bc, nil
+}
+
+// sortedCodes returns the error codes in order, for stable output.
+func sortedCodes(m map[string]int64) []string {
+	codes := make([]string, 0, len(m))
+	for code := range m {
+		codes = append(codes, code)
+	}
+	sort.Strings(codes)
+	return codes
+}

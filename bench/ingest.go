@@ -1,0 +1,249 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime"
+	"time"
+)
+
+// ShortRun is the measured period under which the report warns that
+// compaction debt may not show yet (DESIGN "Measured on these machines").
+const ShortRun = 60 * time.Second
+
+// Run runs the ingest workload against cfg.Target through the public
+// protocol only: it opens cfg.Connections WebSockets to /v1/channels/ws,
+// sends events for customers c-0..c-(Customers-1) for Warmup+Duration,
+// waits up to 5 s for outstanding acks and reads the server's /metrics at
+// the start and the end of the measured period. With cfg.Ceilings it then
+// measures the two ceilings (a bare in-process WebSocket echo driven by the
+// same client code, and raw synced Pebble batch writes under DataDir), each
+// for min(Duration, 20s), one after the other, never during the server run.
+//
+// Run fails when the config is invalid, a connection cannot be opened, or
+// ctx ends. A problem that leaves the main figures standing (a failed
+// scrape, a failed ceiling, lost events) is a warning in the report.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Target == "" {
+		return nil, errors.New("bench: target: required")
+	}
+	wsURL, metricsURL, err := targetURLs(cfg.Target)
+	if err != nil {
+		return nil, err
+	}
+	nonce, err := newNonce()
+	if err != nil {
+		return nil, err
+	}
+	r := newReport(&cfg, nonce)
+
+	httpClient := &http.Client{Timeout: scrapeTimeout}
+	var before, after scrapedMetrics
+	var beforeErr, afterErr error
+	dc := driveConfig{
+		cfg:            cfg,
+		wsURL:          wsURL,
+		nonce:          nonce,
+		drain:          drainTimeout,
+		atMeasureStart: func() { before, beforeErr = scrape(ctx, httpClient, metricsURL) },
+		atMeasureEnd:   func() { after, afterErr = scrape(ctx, httpClient, metricsURL) },
+	}
+	res, err := drive(ctx, dc, cfg.Token)
+	if err != nil {
+		return nil, err
+	}
+	r.addDrive(res)
+	r.addServerMetrics(before, beforeErr, after, afterErr)
+	if cfg.Duration < ShortRun {
+		r.warn("measured for %v, under %v: compaction debt may not show yet", cfg.Duration, ShortRun)
+	}
+	if cfg.Ceilings {
+		if err := r.addCeilings(ctx, &cfg, nonce); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// newNonce returns 8 random hex digits: the run's part of every event id,
+// so a rerun against the same data directory is not deduplicated.
+func newNonce() (string, error) {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("bench: nonce: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+func newReport(cfg *Config, nonce string) *Report {
+	return &Report{
+		Config: ReportConfig{
+			Target:      cfg.Target,
+			Connections: cfg.Connections,
+			Customers:   cfg.Customers,
+			Duration:    cfg.Duration.String(),
+			Warmup:      cfg.Warmup.String(),
+			Rate:        cfg.Rate,
+			Window:      cfg.Window,
+			BatchSize:   cfg.BatchSize,
+			EventBytes:  cfg.EventBytes,
+			Ceilings:    cfg.Ceilings,
+		},
+		RunNonce: nonce,
+		Errors:   map[string]int64{},
+	}
+}
+
+func (r *Report) warn(format string, args ...any) {
+	r.Warnings = append(r.Warnings, fmt.Sprintf(format, args...))
+}
+
+// addDrive takes the server run's counts.
+func (r *Report) addDrive(res *driveResult) {
+	r.Sent, r.Acked, r.Duplicates, r.Failed = res.sent, res.acked, res.duplicates, res.failed
+	r.Lost, r.Unmatched, r.Malformed = res.lost, res.unmatched, res.malformed
+	r.Errors = res.errors
+	r.MeasuredSeconds = res.measured.Seconds()
+	r.MeasuredAcked = res.measuredAcked
+	r.EventsPerSecond = float64(res.measuredAcked) / res.measured.Seconds()
+	r.AckLatency = newLatency(res.latency)
+	if res.connectionErrors > 0 {
+		r.warn("%d connection errors, the first: %v", res.connectionErrors, res.firstConnectionError)
+	}
+	if res.lost > 0 {
+		r.warn("%d events sent were not answered within %v of the end", res.lost, drainTimeout)
+	}
+	if res.unmatched > 0 || res.malformed > 0 {
+		r.warn("%d answers named no event in flight and %d server frames were not JSON", res.unmatched, res.malformed)
+	}
+}
+
+// addServerMetrics takes the memory at the end and the stalls over the
+// measured period.
+func (r *Report) addServerMetrics(before scrapedMetrics, beforeErr error, after scrapedMetrics, afterErr error) {
+	if afterErr != nil {
+		r.warn("no server metrics at the end: %v", afterErr)
+		return
+	}
+	if v, ok := after[metricRSS]; ok {
+		r.ServerMemory.RSSBytes = ptr(int64(v))
+	} else {
+		r.warn("the server does not expose %s", metricRSS)
+	}
+	if v, ok := after[metricHeapInuse]; ok {
+		r.ServerMemory.HeapInuseBytes = ptr(int64(v))
+	} else {
+		r.warn("the server does not expose %s", metricHeapInuse)
+	}
+	if beforeErr != nil {
+		r.warn("no server metrics at the start of the measured period: %v", beforeErr)
+		return
+	}
+	count, okCount := diff(before, after, metricStalls)
+	seconds, okSeconds := diff(before, after, metricStallSeconds)
+	if !okCount || !okSeconds {
+		r.warn("the server does not expose %s and %s", metricStalls, metricStallSeconds)
+		return
+	}
+	r.WriteStalls.Count = ptr(int64(count))
+	r.WriteStalls.Seconds = ptr(seconds)
+}
+
+func diff(before, after scrapedMetrics, name string) (float64, bool) {
+	b, okBefore := before[name]
+	a, okAfter := after[name]
+	return a - b, okBefore && okAfter
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// addCeilings measures the echo and the Pebble ceilings, one after the
+// other. A ceiling that fails is a warning; only ctx ending is an error.
+func (r *Report) addCeilings(ctx context.Context, cfg *Config, nonce string) error {
+	d := min(cfg.Duration, CeilingDurationMax)
+	r.Ceilings = &Ceilings{}
+
+	runtime.GC()
+	echo, err := r.runEchoCeiling(ctx, cfg, nonce, d)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		r.warn("websocket echo ceiling: %v", err)
+	} else {
+		r.Ceilings.Echo = echo
+	}
+
+	runtime.GC()
+	p, err := runPebbleCeiling(ctx, cfg, nonce, d)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		r.warn("pebble ceiling: %v", err)
+		return nil
+	}
+	eps := float64(p.events) / p.elapsed.Seconds()
+	r.Ceilings.Pebble = &PebbleCeiling{
+		Writers:         cfg.Connections,
+		BatchSize:       cfg.batch(),
+		Seconds:         p.elapsed.Seconds(),
+		Events:          p.events,
+		EventsPerSecond: eps,
+		Ratio:           ratio(r.EventsPerSecond, eps),
+		StallCount:      p.stalls,
+		StallSeconds:    p.stallSeconds,
+	}
+	return nil
+}
+
+// runEchoCeiling drives an in-process echo with the server run's
+// connections, customers, window and frames, at max rate, for d after a
+// warmup of at most 5 s.
+func (r *Report) runEchoCeiling(ctx context.Context, cfg *Config, nonce string, d time.Duration) (*EchoCeiling, error) {
+	echo, err := startEcho()
+	if err != nil {
+		return nil, err
+	}
+	defer echo.Close()
+	wsURL, _, err := targetURLs(echo.URL)
+	if err != nil {
+		return nil, err
+	}
+	ec := *cfg
+	ec.Rate = 0
+	ec.Duration = d
+	ec.Warmup = min(cfg.Warmup, 5*time.Second)
+	res, err := drive(ctx, driveConfig{cfg: ec, wsURL: wsURL, nonce: nonce + "e", drain: drainTimeout}, "")
+	if err != nil {
+		return nil, err
+	}
+	if res.connectionErrors > 0 {
+		return nil, fmt.Errorf("%d connection errors, the first: %w", res.connectionErrors, res.firstConnectionError)
+	}
+	eps := float64(res.measuredAcked) / d.Seconds()
+	return &EchoCeiling{
+		Connections:     ec.Connections,
+		BatchSize:       ec.batch(),
+		Seconds:         d.Seconds(),
+		Events:          res.measuredAcked,
+		EventsPerSecond: eps,
+		Ratio:           ratio(r.EventsPerSecond, eps),
+		AckLatency:      newLatency(res.latency),
+		Lost:            res.lost,
+	}, nil
+}
+
+func ratio(server, ceiling float64) float64 {
+	if ceiling <= 0 {
+		return 0
+	}
+	return server / ceiling
+}

@@ -1,0 +1,82 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// The server metrics the report reads (DESIGN "Performance").
+const (
+	metricRSS          = "process_resident_memory_bytes"
+	metricHeapInuse    = "go_memstats_heap_inuse_bytes"
+	metricStalls       = "throughline_store_write_stalls_total"
+	metricStallSeconds = "throughline_store_write_stall_seconds_total"
+)
+
+// Limits of a scrape.
+const (
+	scrapeTimeout  = 5 * time.Second
+	scrapeBytesMax = 16 << 20
+)
+
+// scrapedMetrics maps a metric name to its value summed over its series; a
+// name the server does not expose is absent.
+type scrapedMetrics map[string]float64
+
+// scrape reads the server's /metrics (Prometheus text format).
+func scrape(ctx context.Context, client *http.Client, metricsURL string) (scrapedMetrics, error) {
+	ctx, cancel := context.WithTimeout(ctx, scrapeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "text/plain;version=0.0.4")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("bench: scrape %s: %w", metricsURL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("bench: scrape %s: %s", metricsURL, resp.Status)
+	}
+	return parseMetrics(io.LimitReader(resp.Body, scrapeBytesMax))
+}
+
+// parseMetrics parses the Prometheus text format, keeping counters, gauges
+// and untyped samples.
+func parseMetrics(r io.Reader) (scrapedMetrics, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(r)
+	if err != nil {
+		return nil, fmt.Errorf("bench: parse metrics: %w", err)
+	}
+	out := scrapedMetrics{}
+	for name, mf := range families {
+		for _, m := range mf.GetMetric() {
+			if v, ok := sampleValue(mf.GetType(), m); ok {
+				out[name] += v
+			}
+		}
+	}
+	return out, nil
+}
+
+func sampleValue(t dto.MetricType, m *dto.Metric) (float64, bool) {
+	switch t {
+	case dto.MetricType_COUNTER:
+		return m.GetCounter().GetValue(), true
+	case dto.MetricType_GAUGE:
+		return m.GetGauge().GetValue(), true
+	case dto.MetricType_UNTYPED:
+		return m.GetUntyped().GetValue(), true
+	}
+	return 0, false
+}

@@ -1,0 +1,448 @@
+package persistence
+
+// What both engines share: the requests their writer goroutine serializes
+// (appends, identity claims, erasures), their validation, the gate that
+// refuses work after Close, the failure latch and the counters behind Stats.
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/throughline/throughline/journey"
+)
+
+const (
+	// DefaultPartitions is the partition count of a new store.
+	DefaultPartitions = 64
+	// AppendEventsMax is the most events one Append may carry; a longer
+	// request fails with ErrInvalid.
+	AppendEventsMax = 1024
+	// defaultQueueLength bounds the requests waiting for an engine's writer.
+	defaultQueueLength = 8192
+)
+
+var (
+	errClosed      = fmt.Errorf("%w: closed", ErrUnavailable)
+	errNilSnapshot = fmt.Errorf("%w: nil snapshot", ErrInvalid)
+)
+
+// op is one request to the writer: exactly one field is set.
+type op struct {
+	append *appendOp
+	claim  *claimOp
+	erase  *eraseOp
+}
+
+// appendOp is an AppendRequest validated and encoded on the caller's
+// goroutine, so the writer only checks seqs and builds keys, and the caller
+// may reuse its request as soon as Append returns.
+type appendOp struct {
+	partition int
+	customer  string
+	prevSeq   uint64
+	events    []storedEvent
+	dueAdd    []DueWork
+	dueDelete []DueWork
+	done      func(error)
+	// err, when set, is the request's validation error: the writer completes
+	// it with err, in its turn, and stores nothing.
+	err error
+}
+
+type storedEvent struct {
+	id string
+	// dedup: the id is an idempotency key (a client's event, actor
+	// customer) and gets a dedup key; the runtime's own events do not.
+	dedup      bool
+	eventType  string
+	seq        uint64
+	recordedAt time.Time
+	value      []byte
+}
+
+// lastSeq is the seq the customer's stored events end at once op is stored.
+func (a *appendOp) lastSeq() uint64 {
+	return a.prevSeq + uint64(len(a.events))
+}
+
+// size approximates the bytes op adds to a batch.
+func (a *appendOp) size() int {
+	n := 64 * (len(a.dueAdd) + len(a.dueDelete))
+	for i := range a.events {
+		n += len(a.events[i].value) + 2*(len(a.customer)+len(a.events[i].id)) + 64
+	}
+	return n
+}
+
+type claimOp struct {
+	partition int // the identity's
+	kind      string
+	value     string
+	customer  string
+	reply     chan claimReply // buffered: the writer never blocks on it
+}
+
+type claimReply struct {
+	owner string
+	err   error
+}
+
+type eraseOp struct {
+	partition  int
+	customer   string
+	identities []IdentityKey
+	reply      chan error // buffered
+}
+
+func prepareAppend(p int, req *AppendRequest, done func(error)) *appendOp {
+	if done == nil {
+		panic("persistence: Append with a nil done")
+	}
+	a := &appendOp{partition: p, done: done}
+	if req == nil {
+		a.err = fmt.Errorf("%w: nil append request", ErrInvalid)
+		return a
+	}
+	a.customer, a.prevSeq = req.Customer, req.PrevSeq
+	if a.err = validateAppend(req); a.err != nil {
+		return a
+	}
+	a.events = make([]storedEvent, len(req.Events))
+	for i := range req.Events {
+		ev := &req.Events[i]
+		value, err := encodeEvent(ev)
+		if err != nil {
+			a.err = fmt.Errorf("%w: %w", ErrInvalid, err)
+			return a
+		}
+		a.events[i] = storedEvent{id: ev.ID, dedup: ev.Actor == journey.ActorCustomer, eventType: ev.Type, seq: ev.Seq, recordedAt: ev.RecordedAt, value: value}
+	}
+	a.dueAdd = normalizeDue(req.DueAdd)
+	a.dueDelete = normalizeDue(req.DueDelete)
+	return a
+}
+
+func validateAppend(req *AppendRequest) error {
+	if req.Customer == "" {
+		return fmt.Errorf("%w: append without a customer", ErrInvalid)
+	}
+	if len(req.Events) > AppendEventsMax {
+		return fmt.Errorf("%w: append of %d events (max %d)", ErrInvalid, len(req.Events), AppendEventsMax)
+	}
+	if err := checkParts(req.Customer); err != nil {
+		return err
+	}
+	for i := range req.Events {
+		if err := validateEvent(req, i); err != nil {
+			return err
+		}
+	}
+	for _, due := range [][]DueWork{req.DueAdd, req.DueDelete} {
+		for _, w := range due {
+			if w.Customer == "" {
+				return fmt.Errorf("%w: due work without a customer", ErrInvalid)
+			}
+			if err := checkParts(w.Customer, w.Kind, w.Ref); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func validateEvent(req *AppendRequest, i int) error {
+	ev := &req.Events[i]
+	switch {
+	case ev.ID == "":
+		return fmt.Errorf("%w: event %d without an id", ErrInvalid, i)
+	case ev.Seq != req.PrevSeq+1+uint64(i):
+		return fmt.Errorf("%w: event %d has seq %d after prev seq %d", ErrInvalid, i, ev.Seq, req.PrevSeq)
+	case ev.Customer != req.Customer:
+		return fmt.Errorf("%w: event %d names another customer than its append", ErrInvalid, i)
+	}
+	return checkParts(ev.ID, ev.Type)
+}
+
+// normalizeDue copies due work with At as stored (unix nanoseconds), so both
+// engines hand back the same times.
+func normalizeDue(in []DueWork) []DueWork {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]DueWork, len(in))
+	for i, w := range in {
+		w.At = nanosToTime(timeToNanos(w.At))
+		out[i] = w
+	}
+	return out
+}
+
+func checkIdentity(p, partitions int, kind, value string) error {
+	if kind == "" || value == "" {
+		return fmt.Errorf("%w: identity without a kind or value", ErrInvalid)
+	}
+	if err := checkParts(kind, value); err != nil {
+		return err
+	}
+	if owner := identityPartition(kind, value, partitions); owner != p {
+		return fmt.Errorf("%w: identity of partition %d asked of partition %d", ErrInvalid, owner, p)
+	}
+	return nil
+}
+
+// core is the front half of an engine: callers enter through the gate and
+// hand ops to the writer through the bounded queue.
+type core struct {
+	partitions int
+	// queue holds the ops waiting for the writer, at most its capacity
+	// (Options.QueueLength). When it is full, Append, ClaimIdentity and Erase
+	// block their caller until there is room or their ctx is done: admission
+	// upstream keeps it from filling.
+	queue    chan op
+	gate     gate
+	latch    latch
+	counters counters
+}
+
+func newCore(partitions, queueLength int) core {
+	return core{partitions: partitions, queue: make(chan op, queueLength), latch: newLatch()}
+}
+
+func (c *core) checkPartition(p int) {
+	if p < 0 || p >= c.partitions {
+		panic(fmt.Sprintf("persistence: partition %d of %d", p, c.partitions))
+	}
+}
+
+// begin admits a read or a write: it fails once the engine is closed or
+// failed. Every successful begin is paired with end.
+func (c *core) begin(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := c.gate.enter(); err != nil {
+		return err
+	}
+	if err := c.latch.Err(); err != nil {
+		c.gate.leave()
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+func (c *core) end() { c.gate.leave() }
+
+// submit queues o for the writer. Ops queued before a failure are failed by
+// the writer, in order; submit itself fails only when the engine is closed or
+// ctx is done before there is room.
+func (c *core) submit(ctx context.Context, o op) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := c.gate.enter(); err != nil {
+		return err
+	}
+	defer c.gate.leave()
+	select {
+	case c.queue <- o:
+		return nil
+	default:
+	}
+	select {
+	case c.queue <- o:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("persistence: not queued: %w", ctx.Err())
+	}
+}
+
+// appendTo is Append: an append that cannot be queued (closed, ctx done while
+// the queue is full) is completed at once, on the caller's goroutine, before
+// Append returns; every queued one is completed by the writer in queue order.
+func (c *core) appendTo(ctx context.Context, p int, req *AppendRequest, done func(error)) {
+	c.checkPartition(p)
+	a := prepareAppend(p, req, done)
+	if err := c.submit(ctx, op{append: a}); err != nil {
+		done(err)
+	}
+}
+
+func (c *core) claim(ctx context.Context, p int, kind, value, customer string) (string, error) {
+	c.checkPartition(p)
+	if err := checkIdentity(p, c.partitions, kind, value); err != nil {
+		return "", err
+	}
+	if customer == "" {
+		return "", fmt.Errorf("%w: claim without a customer", ErrInvalid)
+	}
+	if err := checkParts(customer); err != nil {
+		return "", err
+	}
+	o := &claimOp{partition: p, kind: kind, value: value, customer: customer, reply: make(chan claimReply, 1)}
+	if err := c.submit(ctx, op{claim: o}); err != nil {
+		return "", err
+	}
+	select {
+	case r := <-o.reply:
+		return r.owner, r.err
+	case <-ctx.Done():
+		return "", fmt.Errorf("persistence: claim outcome unknown: %w", ctx.Err())
+	}
+}
+
+func (c *core) erase(ctx context.Context, p int, customer string, identities []IdentityKey) error {
+	c.checkPartition(p)
+	if customer == "" {
+		return fmt.Errorf("%w: erase without a customer", ErrInvalid)
+	}
+	if err := checkParts(customer); err != nil {
+		return err
+	}
+	for _, id := range identities {
+		if err := checkParts(id.Kind, id.Value); err != nil {
+			return err
+		}
+	}
+	o := &eraseOp{partition: p, customer: customer, identities: append([]IdentityKey(nil), identities...), reply: make(chan error, 1)}
+	if err := c.submit(ctx, op{erase: o}); err != nil {
+		return err
+	}
+	select {
+	case err := <-o.reply:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("persistence: erase outcome unknown: %w", ctx.Err())
+	}
+}
+
+// complete reports an op's outcome to its caller (claims: owner).
+func (o op) complete(owner string, err error) {
+	switch {
+	case o.append != nil:
+		o.append.done(err)
+	case o.claim != nil:
+		o.claim.reply <- claimReply{owner: owner, err: err}
+	case o.erase != nil:
+		o.erase.reply <- err
+	}
+}
+
+// gate admits callers until it is closed, then waits for those inside.
+type gate struct {
+	mu     sync.Mutex
+	closed bool
+	inside sync.WaitGroup
+}
+
+func (g *gate) enter() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return errClosed
+	}
+	g.inside.Add(1)
+	return nil
+}
+
+func (g *gate) leave() { g.inside.Done() }
+
+// close refuses new callers and waits for those inside to leave.
+func (g *gate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	g.inside.Wait()
+}
+
+// latch is the engine's failed state: set once, never cleared.
+type latch struct {
+	once   sync.Once
+	failed chan struct{}
+	err    atomic.Pointer[error]
+}
+
+func newLatch() latch { return latch{failed: make(chan struct{})} }
+
+func (l *latch) fail(cause error) {
+	l.once.Do(func() {
+		l.err.Store(&cause)
+		close(l.failed)
+	})
+}
+
+func (l *latch) Err() error {
+	if p := l.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Stats are an engine's writer counters since open.
+type Stats struct {
+	Commits        uint64        // synced batches committed
+	Appends        uint64        // appends acknowledged durable
+	Events         uint64        // events in those appends
+	Conflicts      uint64        // appends refused with ErrConflict
+	BatchEventsMax uint64        // most events in one commit
+	SyncTotal      time.Duration // summed commit+sync latency of the commits
+	SyncMax        time.Duration // longest commit+sync
+	WriteStalls    uint64        // Pebble write stalls begun
+	WriteStallTime time.Duration // time spent in ended write stalls
+	QueueLength    int           // requests waiting for the writer now
+	L0Sublevels    int           // Pebble: L0 read amplification now (0 for memory)
+	L0Files        int64         // Pebble: files in L0 now
+}
+
+type counters struct {
+	commits, appends, events, conflicts, batchEventsMax atomic.Uint64
+	syncNanos, syncMaxNanos                             atomic.Int64
+	stalls                                              atomic.Uint64
+	stallNanos, stallBegin                              atomic.Int64
+}
+
+// commit counts one committed batch of events; acknowledged appends are
+// counted apart (an append of no events may need no commit).
+func (c *counters) commit(events int, took time.Duration) {
+	c.commits.Add(1)
+	c.events.Add(uint64(events))
+	c.syncNanos.Add(int64(took))
+	for cur := c.batchEventsMax.Load(); uint64(events) > cur; cur = c.batchEventsMax.Load() {
+		if c.batchEventsMax.CompareAndSwap(cur, uint64(events)) {
+			break
+		}
+	}
+	for cur := c.syncMaxNanos.Load(); int64(took) > cur; cur = c.syncMaxNanos.Load() {
+		if c.syncMaxNanos.CompareAndSwap(cur, int64(took)) {
+			break
+		}
+	}
+}
+
+func (c *counters) stats(queued int) Stats {
+	return Stats{
+		Commits:        c.commits.Load(),
+		Appends:        c.appends.Load(),
+		Events:         c.events.Load(),
+		Conflicts:      c.conflicts.Load(),
+		BatchEventsMax: c.batchEventsMax.Load(),
+		SyncTotal:      time.Duration(c.syncNanos.Load()),
+		SyncMax:        time.Duration(c.syncMaxNanos.Load()),
+		WriteStalls:    c.stalls.Load(),
+		WriteStallTime: time.Duration(c.stallNanos.Load()),
+		QueueLength:    queued,
+	}
+}
+
+// conflict is the error of an append whose PrevSeq is not the stored last seq.
+func conflict(prev, last uint64) error {
+	return fmt.Errorf("%w: append after seq %d, customer's last stored seq is %d", ErrConflict, prev, last)
+}
+
+// limitReached reports that a read of up to limit events (limit <= 0: all)
+// has enough.
+func limitReached(events []journey.Event, limit int) bool {
+	return limit > 0 && len(events) >= limit
+}

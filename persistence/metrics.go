@@ -1,0 +1,107 @@
+package persistence
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the Pebble engine's Prometheus metrics. They exist (and count)
+// without a Registerer; Options.Registerer only exposes them.
+type metrics struct {
+	batchEvents     prometheus.Histogram
+	syncSeconds     prometheus.Histogram
+	commits         prometheus.Counter
+	writeStalls     prometheus.Counter
+	writeStallSecs  prometheus.Counter
+	registeredOnto  prometheus.Registerer
+	registeredColls []prometheus.Collector
+}
+
+func newMetrics() *metrics {
+	return &metrics{
+		batchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "throughline_store_batch_events",
+			Help:    "Events per committed (synced) batch of the store writer.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 13), // 1 .. 4096
+		}),
+		syncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "throughline_store_sync_seconds",
+			Help:    "Latency of one commit of the store writer, WAL sync included.",
+			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16), // 50 µs .. 1.6 s
+		}),
+		commits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "throughline_store_commits_total",
+			Help: "Synced batches committed by the store writer.",
+		}),
+		writeStalls: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "throughline_store_write_stalls_total",
+			Help: "Pebble write stalls begun.",
+		}),
+		writeStallSecs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "throughline_store_write_stall_seconds_total",
+			Help: "Seconds Pebble spent in write stalls that have ended.",
+		}),
+	}
+}
+
+func (m *metrics) register(r prometheus.Registerer) error {
+	if r == nil {
+		return nil
+	}
+	for _, c := range []prometheus.Collector{m.batchEvents, m.syncSeconds, m.commits, m.writeStalls, m.writeStallSecs} {
+		if err := r.Register(c); err != nil {
+			m.unregister()
+			return fmt.Errorf("persistence: register metrics: %w", err)
+		}
+		m.registeredOnto = r
+		m.registeredColls = append(m.registeredColls, c)
+	}
+	return nil
+}
+
+// unregister removes what register added, so a closed engine's metrics can
+// be registered again by the next Open.
+func (m *metrics) unregister() {
+	for _, c := range m.registeredColls {
+		m.registeredOnto.Unregister(c)
+	}
+	m.registeredColls = nil
+}
+
+func (m *metrics) commit(events int, took time.Duration) {
+	m.commits.Inc()
+	m.batchEvents.Observe(float64(events))
+	m.syncSeconds.Observe(took.Seconds())
+}
+
+// eventListener counts write stalls and sends Pebble's troubles to the log.
+func eventListener(log *slog.Logger, m *metrics, c *counters) *pebble.EventListener {
+	return &pebble.EventListener{
+		BackgroundError: func(err error) {
+			log.Error("pebble background error", "err", err)
+		},
+		DiskSlow: func(info pebble.DiskSlowInfo) {
+			log.Warn("pebble disk slow", "op", info.OpType.String(), "duration", info.Duration)
+		},
+		WriteStallBegin: func(info pebble.WriteStallBeginInfo) {
+			c.stalls.Add(1)
+			c.stallBegin.Store(time.Now().UnixNano())
+			m.writeStalls.Inc()
+			log.Warn("pebble write stall begin", "reason", info.Reason)
+		},
+		WriteStallEnd: func() {
+			began := c.stallBegin.Swap(0)
+			if began == 0 {
+				return
+			}
+			took := time.Duration(time.Now().UnixNano() - began)
+			c.stallNanos.Add(int64(took))
+			m.writeStallSecs.Add(took.Seconds())
+			log.Warn("pebble write stall end", "duration", took)
+		},
+	}
+}

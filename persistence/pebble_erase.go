@@ -1,0 +1,149 @@
+package persistence
+
+// Erasing a customer, on the writer's goroutine, after every request queued
+// before it has committed: one synced batch deletes every key that names the
+// customer and the identities given that still belong to it, and writes a
+// tombstone per event id (its SHA-256: no personal data) so LookupEvent
+// reports a provider's late retry as erased.
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+type segmentBucket struct {
+	eventType string
+	hour      uint64
+}
+
+func (w *writer) erase(o *eraseOp) error {
+	b := w.db.NewBatch()
+	p, customer := o.partition, o.customer
+	buckets, err := w.eraseEvents(b, p, customer)
+	if err == nil {
+		err = w.eraseDedup(b, p, customer)
+	}
+	if err == nil {
+		err = w.eraseDue(b, p, customer)
+	}
+	if err == nil {
+		err = w.eraseIdentities(b, customer, o.identities)
+	}
+	if err != nil {
+		_ = b.Close()
+		return fmt.Errorf("persistence: erase: %w", err)
+	}
+	must(b.Delete(snapshotKey(p, customer), nil))
+	for bucket := range buckets {
+		k := segmentKey(p, bucket.eventType, bucket.hour, customer)
+		must(b.Delete(k, nil))
+		w.forgetSegment(k)
+	}
+	if err := w.apply(b); err != nil {
+		return w.unavailable()
+	}
+	_ = b.Close()
+	w.rememberSeq(customerKey{p, customer}, 0)
+	return nil
+}
+
+// eraseEvents deletes the customer's events and returns the segment buckets
+// they were indexed under.
+func (w *writer) eraseEvents(b *pebble.Batch, p int, customer string) (map[segmentBucket]struct{}, error) {
+	prefix := eventPrefix(p, customer)
+	end := prefixEnd(prefix)
+	buckets := make(map[segmentBucket]struct{})
+	err := scan(w.db, prefix, end, func(_, v []byte) error {
+		h, err := decodeEventHead(v)
+		if err != nil {
+			return err
+		}
+		buckets[segmentBucket{h.Type, hourOf(h.RecordedAt)}] = struct{}{}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	must(b.DeleteRange(prefix, end, nil))
+	return buckets, nil
+}
+
+// eraseDedup replaces the customer's dedup keys with tombstones.
+func (w *writer) eraseDedup(b *pebble.Batch, p int, customer string) error {
+	prefix := dedupPrefix(p, customer)
+	end := prefixEnd(prefix)
+	err := scan(w.db, prefix, end, func(k, v []byte) error {
+		_, _, id, err := decodeDedupKey(k)
+		if err != nil {
+			return err
+		}
+		_, recordedAt, err := decodeDedup(v)
+		if err != nil {
+			return err
+		}
+		// The tombstone keeps recorded_at, so that tombstones older than
+		// the idempotency window can be swept.
+		return b.Set(tombstoneKey(p, customer, hashEventID(id)), encodeTime(recordedAt), nil)
+	})
+	if err != nil {
+		return err
+	}
+	must(b.DeleteRange(prefix, end, nil))
+	return nil
+}
+
+// eraseDue deletes the customer's due work, scanning the partition's.
+func (w *writer) eraseDue(b *pebble.Batch, p int, customer string) error {
+	prefix := duePrefix(p)
+	return scan(w.db, prefix, prefixEnd(prefix), func(k, _ []byte) error {
+		_, _, c, _, _, err := decodeDueKey(k)
+		if err == nil && c == customer {
+			err = b.Delete(k, nil)
+		}
+		return err
+	})
+}
+
+// eraseIdentities deletes each identity that belongs to the customer; one
+// that belongs to another customer stays.
+func (w *writer) eraseIdentities(b *pebble.Batch, customer string, ids []IdentityKey) error {
+	for _, id := range ids {
+		k := identityKey(identityPartition(id.Kind, id.Value, w.e.partitions), id.Kind, id.Value)
+		owner, err := readIdentity(w.db, k)
+		if err != nil {
+			return err
+		}
+		if owner == customer {
+			must(b.Delete(k, nil))
+		}
+	}
+	return nil
+}
+
+// scan calls fn with each key and value in [lower, upper).
+func scan(r pebble.Reader, lower, upper []byte, fn func(k, v []byte) error) error {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			break
+		}
+		if err := fn(it.Key(), v); err != nil {
+			return errors.Join(err, it.Close())
+		}
+	}
+	return errors.Join(it.Error(), it.Close())
+}
+
+// must panics on a batch error, which Pebble returns only for a closed or
+// read-only batch: a broken invariant here.
+func must(err error) {
+	if err != nil {
+		panic(fmt.Sprintf("persistence: batch: %v", err))
+	}
+}

@@ -1,0 +1,201 @@
+package persistence
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+)
+
+func errorfsWrap(fs vfs.FS, inject func(errorfs.Op) error) vfs.FS {
+	return errorfs.Wrap(fs, errorfs.InjectorFunc(inject))
+}
+
+// syncGate holds the next WAL sync after arm until release.
+type syncGate struct {
+	armed    atomic.Bool
+	blocked  chan struct{}
+	released chan struct{}
+}
+
+func newSyncGate() *syncGate {
+	return &syncGate{blocked: make(chan struct{}), released: make(chan struct{})}
+}
+
+func (g *syncGate) arm()     { g.armed.Store(true) }
+func (g *syncGate) release() { close(g.released) }
+
+func (g *syncGate) inject(op errorfs.Op) error {
+	if isWALSync(op) && g.armed.CompareAndSwap(true, false) {
+		close(g.blocked)
+		<-g.released
+	}
+	return nil
+}
+
+func (g *syncGate) waitBlocked(t *testing.T) {
+	t.Helper()
+	select {
+	case <-g.blocked:
+	case <-time.After(waitMax):
+		t.Fatal("no WAL sync reached the gate")
+	}
+}
+
+func isFailed(e Engine) bool {
+	select {
+	case <-e.Failed():
+		return true
+	default:
+		return false
+	}
+}
+
+// closeWithin closes e, failing the test if Close hangs.
+func closeWithin(t *testing.T, e Engine) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { _ = e.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(waitMax):
+		t.Fatal("Close hung")
+	}
+}
+
+// A WAL sync error is fatal: the failing append and every later request fail
+// with ErrUnavailable, the engine latches failed, and what was acknowledged
+// before is on disk after a crash.
+func TestPebbleSyncFailureIsFatal(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	var failing atomic.Bool
+	fs := errorfsWrap(mem, func(op errorfs.Op) error {
+		if failing.Load() && isWALSync(op) {
+			return errorfs.ErrInjected
+		}
+		return nil
+	})
+	e, err := Open("db", Options{FS: fs, Logger: quiet, Partitions: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s := e.Store(1)
+	for a := range 10 {
+		mustAppend(t, s, "acked", uint64(2*a), 2, t0)
+	}
+	ids := identityStore(e, "email", "a@example.com")
+	if _, err := ids.ClaimIdentity(ctx, "email", "a@example.com", "acked"); err != nil {
+		t.Fatal(err)
+	}
+
+	failing.Store(true)
+	// The failing append, and appends pipelined behind it.
+	results := make(chan error, 5)
+	for a := range 5 {
+		prev := uint64(20 + a)
+		s.Append(ctx, &AppendRequest{Customer: "acked", PrevSeq: prev, Events: events("acked", prev, 1, t0)}, func(err error) { results <- err })
+	}
+	for range 5 {
+		select {
+		case err := <-results:
+			if !errors.Is(err, ErrUnavailable) {
+				t.Errorf("append in a failed commit: %v, want ErrUnavailable", err)
+			}
+		case <-time.After(waitMax):
+			t.Fatal("append not completed after the fault")
+		}
+	}
+	if !isFailed(e) || e.Err() == nil {
+		t.Fatalf("engine not latched failed: Err %v", e.Err())
+	}
+	failing.Store(false) // the latch, not the disk, refuses what follows
+	if err := appendWait(t, s, &AppendRequest{Customer: "later", Events: events("later", 0, 1, t0)}); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("append after the fault: %v", err)
+	}
+	if _, err := ids.ClaimIdentity(ctx, "email", "b@example.com", "later"); err == nil {
+		t.Error("claim after the fault succeeded")
+	}
+	if _, _, err := s.Load(ctx, "acked"); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("read after the fault: %v", err)
+	}
+
+	crashed := mem.CrashClone(vfs.CrashCloneCfg{}) // exactly what was synced
+	closeWithin(t, e)
+	e2 := openPebble(t, crashed, "db", Options{Partitions: 4})
+	evs, err := e2.Store(1).Events(ctx, "acked", 0, 0)
+	if err != nil || !slices.Equal(seqsOf(evs), seqRange(1, 20)) {
+		t.Fatalf("after restart: seqs %v, %v; want the 20 acknowledged", seqsOf(evs), err)
+	}
+	if owner, _ := identityStore(e2, "email", "a@example.com").LookupIdentity(ctx, "email", "a@example.com"); owner != "acked" {
+		t.Errorf("acknowledged claim lost: owner %q", owner)
+	}
+	mustAppend(t, e2.Store(1), "acked", 20, 1, t0)
+}
+
+// Options.FailSyncAfter: the binary's fault hook fails every WAL sync after
+// the first n.
+func TestPebbleFailSyncAfter(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	const n = 6
+	e, err := Open("db", Options{FS: mem, Logger: quiet, Partitions: 2, FailSyncAfter: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked := 0
+	for a := range 3 * n {
+		err := appendWait(t, e.Store(0), &AppendRequest{Customer: "c", PrevSeq: uint64(a), Events: events("c", uint64(a), 1, t0)})
+		if err != nil {
+			if !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("append %d: %v", a, err)
+			}
+			break
+		}
+		acked++
+	}
+	if acked == 0 || acked >= n || !isFailed(e) {
+		t.Fatalf("%d appends acknowledged before the hook failed a sync (hook after %d syncs); failed %v", acked, n, isFailed(e))
+	}
+	crashed := mem.CrashClone(vfs.CrashCloneCfg{})
+	closeWithin(t, e)
+	e2 := openPebble(t, crashed, "db", Options{Partitions: 2})
+	if last, err := e2.Store(0).LastSeq(context.Background(), "c"); err != nil || last != uint64(acked) {
+		t.Errorf("after restart: last seq %d, %v; %d were acknowledged", last, err, acked)
+	}
+}
+
+// A full queue blocks Append until there is room; an append whose ctx ends
+// first fails at once, before Append returns, and is not stored.
+func TestPebbleQueueFull(t *testing.T) {
+	gate := newSyncGate()
+	e := openPebble(t, errorfsWrap(vfs.NewMem(), gate.inject), "db", Options{Partitions: 1, QueueLength: 1})
+	s := e.Store(0)
+	ctx := context.Background()
+	gate.arm()
+	first, second := make(chan error, 1), make(chan error, 1)
+	s.Append(ctx, &AppendRequest{Customer: "c1", Events: events("c1", 0, 1, t0)}, func(err error) { first <- err })
+	gate.waitBlocked(t) // the writer holds c1, syncing
+	s.Append(ctx, &AppendRequest{Customer: "c2", Events: events("c2", 0, 1, t0)}, func(err error) { second <- err })
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	var third error
+	called := false
+	s.Append(short, &AppendRequest{Customer: "c3", Events: events("c3", 0, 1, t0)}, func(err error) {
+		called, third = true, err
+	})
+	if !called || !errors.Is(third, context.DeadlineExceeded) {
+		t.Fatalf("append to a full queue: done called %v with %v", called, third)
+	}
+	gate.release()
+	if err1, err2 := <-first, <-second; err1 != nil || err2 != nil {
+		t.Fatalf("queued appends: %v, %v", err1, err2)
+	}
+	if last, _ := s.LastSeq(ctx, "c3"); last != 0 {
+		t.Error("the refused append was stored")
+	}
+}

@@ -1,0 +1,306 @@
+package persistence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// openPebble opens dir on fs and closes it at the end of the test.
+func openPebble(t *testing.T, fs vfs.FS, dir string, opts Options) Engine {
+	t.Helper()
+	opts.FS, opts.Logger = fs, quiet
+	e, err := Open(dir, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	return e
+}
+
+func TestPebbleMemFSConformance(t *testing.T) {
+	runConformance(t, func(t *testing.T, partitions int) Engine {
+		return openPebble(t, vfs.NewMem(), "db", Options{Partitions: partitions})
+	})
+}
+
+func TestPebbleDiskConformance(t *testing.T) {
+	runConformance(t, func(t *testing.T, partitions int) Engine {
+		return openPebble(t, vfs.Default, t.TempDir(), Options{Partitions: partitions})
+	})
+}
+
+// Reopening a directory keeps every kind of data, and the writer, starting
+// with an empty seq map, still checks seqs against what is stored.
+func TestPebbleReopen(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	e, err := Open(dir, Options{Partitions: 4, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := PartitionOf("c", 4)
+	s := e.Store(p)
+	req := &AppendRequest{Customer: "c", Events: events("c", 0, 3, t0),
+		DueAdd: []DueWork{{At: t0.Add(time.Hour), Customer: "c", Kind: "offer", Ref: "o"}}}
+	if err := appendWait(t, s, req); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveSnapshot(ctx, "c", &Snapshot{Seq: 2, Data: []byte("s2")}); err != nil {
+		t.Fatal(err)
+	}
+	ids := identityStore(e, "email", "c@example.com")
+	if _, err := ids.ClaimIdentity(ctx, "email", "c@example.com", "c"); err != nil {
+		t.Fatal(err)
+	}
+	appendTyped(t, s, "gone", "t", t0)
+	if err := s.Erase(ctx, "gone", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	e = openPebble(t, vfs.Default, dir, Options{Partitions: 4})
+	s = e.Store(p)
+	snap, evs, err := s.Load(ctx, "c")
+	if err != nil || snap == nil || snap.Seq != 2 || string(snap.Data) != "s2" || !slices.Equal(seqsOf(evs), []uint64{3}) {
+		t.Fatalf("after reopen: snapshot %+v, seqs %v, %v", snap, seqsOf(evs), err)
+	}
+	if owner, _ := identityStore(e, "email", "c@example.com").LookupIdentity(ctx, "email", "c@example.com"); owner != "c" {
+		t.Errorf("identity after reopen: %q", owner)
+	}
+	if refs := dueRefs(scanDue(t, s, t0.Add(2*time.Hour))); !slices.Equal(refs, []string{"o"}) {
+		t.Errorf("due work after reopen: %v", refs)
+	}
+	if got := scanSegment(t, s, "message.received", t0, t0.Add(time.Hour)); !slices.Equal(got, []string{"c"}) {
+		t.Errorf("segment after reopen: %v", got)
+	}
+	if _, _, erased, _ := s.LookupEvent(ctx, "gone", "gone-t-1000"); !erased {
+		t.Error("tombstone lost on reopen")
+	}
+	if err := appendWait(t, s, &AppendRequest{Customer: "c", PrevSeq: 0, Events: events("c", 0, 1, t0)}); !errors.Is(err, ErrConflict) {
+		t.Errorf("stale append after reopen: %v", err)
+	}
+	mustAppend(t, s, "c", 3, 1, t0)
+}
+
+func TestPebblePartitionCountMismatch(t *testing.T) {
+	fs := vfs.NewMem()
+	e, err := Open("db", Options{FS: fs, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Partitions() != DefaultPartitions {
+		t.Errorf("default partitions %d", e.Partitions())
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open("db", Options{FS: fs, Logger: quiet, Partitions: 32})
+	if !errors.Is(err, ErrPartitionCount) || !strings.Contains(err.Error(), "64") || !strings.Contains(err.Error(), "32") {
+		t.Fatalf("reopen with 32 partitions: %v", err)
+	}
+	// The failed open released the directory: the right count opens it.
+	openPebble(t, fs, "db", Options{Partitions: 64})
+}
+
+func TestOptionsValidate(t *testing.T) {
+	var o Options
+	o.EnsureDefaults()
+	if err := o.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	if o.Partitions != 64 || o.QueueLength != 8192 || o.MemTableSize != 64<<20 || o.FS == nil || o.Logger == nil {
+		t.Errorf("defaults: %+v", o)
+	}
+	bad := Options{Partitions: PartitionsMax + 1, QueueLength: -1, BatchAppendsMax: -1, BatchBytesMax: 40 << 20, FailSyncAfter: -1}
+	bad.EnsureDefaults()
+	err := bad.Validate()
+	for _, want := range []string{"partitions", "queue length", "batch appends", "batch bytes", "fail sync"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate does not report %q: %v", want, err)
+		}
+	}
+	if _, err := Open("db", Options{FS: vfs.NewMem(), Partitions: -3}); err == nil {
+		t.Error("Open with -3 partitions succeeded")
+	}
+}
+
+// The sanity run: many customers' appends through the group-commit writer,
+// all readable afterwards.
+func TestPebbleManyEvents(t *testing.T) {
+	e := openPebble(t, vfs.NewMem(), "db", Options{})
+	const customers, appends, perAppend = 64, 63, 5 // 20160 events
+	var failed atomic.Int32
+	var wg sync.WaitGroup
+	wg.Add(customers * appends)
+	for c := range customers {
+		go func() {
+			name := fmt.Sprintf("bulk-%d", c)
+			s := e.Store(PartitionOf(name, e.Partitions()))
+			for a := range appends {
+				prev := uint64(a * perAppend)
+				evs := events(name, prev, perAppend, t0)
+				for i := range evs {
+					evs[i].Text = strings.Repeat("x", 200)
+				}
+				s.Append(context.Background(), &AppendRequest{Customer: name, PrevSeq: prev, Events: evs}, func(err error) {
+					if err != nil {
+						failed.Add(1)
+					}
+					wg.Done()
+				})
+			}
+		}()
+	}
+	waitGroup(t, &wg)
+	if n := failed.Load(); n != 0 {
+		t.Fatalf("%d appends failed", n)
+	}
+	for c := range customers {
+		name := fmt.Sprintf("bulk-%d", c)
+		evs, err := e.Store(PartitionOf(name, e.Partitions())).Events(context.Background(), name, 0, 0)
+		if err != nil || !slices.Equal(seqsOf(evs), seqRange(1, appends*perAppend)) {
+			t.Fatalf("%s: %d events, %v", name, len(evs), err)
+		}
+	}
+	st := e.Stats()
+	if st.Events != customers*appends*perAppend || st.Commits == 0 || st.Commits > st.Appends {
+		t.Errorf("Stats %+v", st)
+	}
+}
+
+// Metrics are registered under their names and count commits; a closed
+// engine's metrics leave the registry.
+func TestPebbleMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	fs := vfs.NewMem()
+	e := openPebble(t, fs, "db", Options{Registerer: reg})
+	mustAppend(t, e.Store(0), "c", 0, 3, t0)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := make(map[string]bool)
+	for _, f := range families {
+		found[f.GetName()] = true
+		if f.GetName() == "throughline_store_commits_total" && f.GetMetric()[0].GetCounter().GetValue() < 1 {
+			t.Error("commits_total did not count the commit")
+		}
+		if f.GetName() == "throughline_store_batch_events" && f.GetMetric()[0].GetHistogram().GetSampleSum() < 3 {
+			t.Error("batch_events did not count the events")
+		}
+	}
+	for _, name := range []string{"throughline_store_batch_events", "throughline_store_sync_seconds",
+		"throughline_store_commits_total", "throughline_store_write_stalls_total", "throughline_store_write_stall_seconds_total"} {
+		if !found[name] {
+			t.Errorf("metric %s not registered", name)
+		}
+	}
+	if _, err := Open("db2", Options{FS: fs, Logger: quiet, Registerer: reg}); err == nil {
+		t.Error("a second engine registered the same metrics")
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	openPebble(t, fs, "db2", Options{Registerer: reg})
+}
+
+// The writer batches what arrives while a sync is in flight into one commit,
+// and appends of one customer in that batch chain.
+func TestPebbleGroupCommit(t *testing.T) {
+	gate := newSyncGate()
+	fs := errorfsWrap(vfs.NewMem(), gate.inject)
+	e := openPebble(t, fs, "db", Options{Partitions: 2})
+	s := e.Store(0)
+	gate.arm()
+	first := make(chan error, 1)
+	s.Append(context.Background(), &AppendRequest{Customer: "first", Events: events("first", 0, 1, t0)}, func(err error) { first <- err })
+	gate.waitBlocked(t)
+
+	// The writer is inside the first commit's sync: queue a chain of one
+	// customer, a conflicting append and other customers' appends.
+	const chain = 50
+	var mu sync.Mutex
+	var order []int
+	errs := make(map[int]error)
+	var wg sync.WaitGroup
+	queue := func(i int, req *AppendRequest) {
+		wg.Add(1)
+		s.Append(context.Background(), req, func(err error) {
+			mu.Lock()
+			order = append(order, i)
+			errs[i] = err
+			mu.Unlock()
+			wg.Done()
+		})
+	}
+	for i := range chain {
+		queue(i, &AppendRequest{Customer: "chain", PrevSeq: uint64(2 * i), Events: events("chain", uint64(2*i), 2, t0)})
+	}
+	queue(chain, &AppendRequest{Customer: "chain", PrevSeq: 7, Events: events("chain", 7, 1, t0)})
+	for i := range 20 {
+		c := fmt.Sprintf("o-%d", i)
+		queue(chain+1+i, &AppendRequest{Customer: c, Events: events(c, 0, 1, t0)})
+	}
+	if q := e.Stats().QueueLength; q != chain+21 {
+		t.Fatalf("queue length %d while the sync is held", q)
+	}
+	commitsBefore := e.Stats().Commits
+	gate.release()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	waitGroup(t, &wg)
+	if !slices.Equal(order, seqRange0(chain+21)) {
+		t.Errorf("done order %v", order)
+	}
+	for i, err := range errs {
+		if (i == chain) != errors.Is(err, ErrConflict) || (i != chain && err != nil) {
+			t.Errorf("append %d: %v", i, err)
+		}
+	}
+	if got := e.Stats().Commits - commitsBefore; got != 2 {
+		t.Errorf("%d commits for the first append and the %d queued behind it, want 2", got, chain+21)
+	}
+	if last, _ := s.LastSeq(context.Background(), "chain"); last != 2*chain {
+		t.Errorf("chain's last seq %d, want %d", last, 2*chain)
+	}
+}
+
+func seqRange0(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+func TestPebbleLoggerFatalfNeverReturns(t *testing.T) {
+	var latched error
+	l := pebbleLogger{log: quiet, onFatal: func(err error) { latched = err }}
+	err := recoverFatal(func() error {
+		l.Fatalf("disk on fire: %d", 7)
+		t.Error("Fatalf returned")
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "disk on fire: 7") || latched == nil {
+		t.Errorf("Fatalf: recovered %v, latched %v", err, latched)
+	}
+	if !panics(func() { _ = recoverFatal(func() error { panic("other") }) }) {
+		t.Error("recoverFatal swallowed a panic that is not Fatalf's")
+	}
+}

@@ -1,0 +1,302 @@
+package persistence
+
+// The group-commit writer: one goroutine per DB that makes every write.
+//
+// Appends of every partition, identity claims and erasures wait in one
+// bounded queue (Options.QueueLength; a full queue blocks the caller). The
+// writer takes the first waiting request, then everything else already queued,
+// up to Options.BatchAppendsMax requests or Options.BatchBytesMax bytes: that
+// is a group. There is no linger: an idle writer commits a lone request at
+// once, and what arrives while a group is being synced forms the next group.
+// A group is ONE pebble.Batch committed with pebble.Sync; then the outcome of
+// each request is reported in queue order, so a store's done callbacks run in
+// the order of its Append calls.
+//
+// Per event the hot path writes two keys, the event and its dedup key; a
+// segment key only the first time the writer sees its (type, hour, customer)
+// (segmentSetMax), and the request's due-work deletes and adds.
+//
+// Seq check: the writer knows each customer's last stored seq from a bounded
+// map (lastSeqCacheMax), reading the last event key on a miss; within a
+// group, appends of one customer chain (the second's PrevSeq is the first's
+// last seq). An append whose PrevSeq is not the last seq fails alone with
+// ErrConflict; the rest of the group commits.
+//
+// Claims read the owner (the group's pending claims first), and claim when
+// there is none. An erasure reads the customer's keys, so it is never part of
+// a group: it commits its own synced batch after the group before it.
+//
+// A failed commit is fatal: Pebble may already show the batch to readers,
+// so it can be neither acknowledged nor retried. The writer latches the
+// engine failed; every request of the group, and every one queued or
+// submitted later, fails with ErrUnavailable wrapping the cause.
+
+import (
+	"fmt"
+	"hash/maphash"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+const (
+	// lastSeqCacheMax bounds the customers whose last seq the writer keeps;
+	// past it the map is cleared and misses read the DB.
+	lastSeqCacheMax = 1 << 18
+	// segmentSetMax bounds the segment keys the writer knows it has written
+	// (128-bit hashes, ~32 B each); past it the set is cleared and keys are
+	// written again, which is harmless.
+	segmentSetMax = 1 << 20
+)
+
+type writer struct {
+	e        *pebbleEngine
+	db       *pebble.DB
+	opts     *Options
+	lastSeq  map[customerKey]uint64
+	segments map[[2]uint64]struct{}
+	seeds    [2]maphash.Seed
+	carry    *op    // an erasure that ended the previous group
+	key      []byte // scratch for keys: Batch.Set copies
+}
+
+// group is the requests of one commit and their pending effects.
+type group struct {
+	batch      *pebble.Batch
+	ops        []op
+	owners     []string
+	errs       []error
+	seqs       map[customerKey]uint64 // last seq of customers appended in the group
+	identities map[string]string      // identity key -> owner, claimed in the group
+	bytes      int
+	events     int
+}
+
+func newWriter(e *pebbleEngine) *writer {
+	return &writer{
+		e:        e,
+		db:       e.db,
+		opts:     &e.opts,
+		lastSeq:  make(map[customerKey]uint64),
+		segments: make(map[[2]uint64]struct{}),
+		seeds:    [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+	}
+}
+
+func (w *writer) run() {
+	defer close(w.e.writerDone)
+	for {
+		o, ok := w.next()
+		if !ok {
+			return
+		}
+		switch {
+		case w.e.latch.Err() != nil:
+			o.complete("", w.unavailable())
+		case o.erase != nil:
+			o.complete("", w.erase(o.erase))
+		default:
+			w.commit(w.collect(o))
+		}
+	}
+}
+
+// next is the carried request or the next queued one (false: closed and empty).
+func (w *writer) next() (op, bool) {
+	if w.carry != nil {
+		o := *w.carry
+		w.carry = nil
+		return o, true
+	}
+	o, ok := <-w.e.queue
+	return o, ok
+}
+
+// collect makes a group of first and what is already queued.
+func (w *writer) collect(first op) *group {
+	g := &group{
+		batch:      w.db.NewBatch(),
+		seqs:       make(map[customerKey]uint64),
+		identities: make(map[string]string),
+	}
+	w.add(g, first)
+	for len(g.ops) < w.opts.BatchAppendsMax && g.bytes < w.opts.BatchBytesMax {
+		select {
+		case o, ok := <-w.e.queue:
+			if !ok {
+				return g
+			}
+			if o.erase != nil {
+				w.carry = &o
+				return g
+			}
+			w.add(g, o)
+		default:
+			return g
+		}
+	}
+	return g
+}
+
+func (w *writer) add(g *group, o op) {
+	var owner string
+	var err error
+	switch {
+	case o.append != nil:
+		err = w.addAppend(g, o.append)
+	case o.claim != nil:
+		owner, err = w.addClaim(g, o.claim)
+	}
+	g.ops = append(g.ops, o)
+	g.owners = append(g.owners, owner)
+	g.errs = append(g.errs, err)
+}
+
+func (w *writer) addAppend(g *group, a *appendOp) error {
+	if a.err != nil {
+		return a.err
+	}
+	ck := customerKey{a.partition, a.customer}
+	last, ok := g.seqs[ck]
+	if !ok {
+		var err error
+		if last, err = w.storedLastSeq(ck); err != nil {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+	}
+	if a.prevSeq != last {
+		w.e.counters.conflicts.Add(1)
+		return conflict(a.prevSeq, last)
+	}
+	b, p := g.batch, a.partition
+	for i := range a.events {
+		ev := &a.events[i]
+		w.key = appendEventKey(w.key[:0], p, a.customer, ev.seq)
+		w.set(b, w.key, ev.value)
+		if ev.dedup {
+			w.key = appendDedupKey(w.key[:0], p, a.customer, ev.id)
+			w.set(b, w.key, encodeDedup(ev.seq, ev.recordedAt))
+		}
+		w.key = appendSegmentKey(w.key[:0], p, ev.eventType, hourOf(ev.recordedAt), a.customer)
+		if !w.segmentSeen(w.key) {
+			w.set(b, w.key, encodeTime(ev.recordedAt))
+		}
+	}
+	// Deletes first: a request that deletes and adds one key keeps it.
+	for _, d := range a.dueDelete {
+		w.key = appendDueKey(w.key[:0], p, timeToNanos(d.At), d.Customer, d.Kind, d.Ref)
+		must(b.Delete(w.key, nil))
+	}
+	for _, d := range a.dueAdd {
+		w.key = appendDueKey(w.key[:0], p, timeToNanos(d.At), d.Customer, d.Kind, d.Ref)
+		w.set(b, w.key, nil)
+	}
+	g.seqs[ck] = a.lastSeq()
+	g.events += len(a.events)
+	g.bytes += a.size()
+	return nil
+}
+
+// set writes k, which may be w.key: Batch.Set copies it.
+func (w *writer) set(b *pebble.Batch, k, v []byte) {
+	must(b.Set(k, v, nil))
+}
+
+// storedLastSeq is the customer's last committed seq: from the map, or the DB.
+func (w *writer) storedLastSeq(ck customerKey) (uint64, error) {
+	if s, ok := w.lastSeq[ck]; ok {
+		return s, nil
+	}
+	s, err := readLastSeq(w.db, ck.partition, ck.customer)
+	if err == nil {
+		w.rememberSeq(ck, s)
+	}
+	return s, err
+}
+
+func (w *writer) rememberSeq(ck customerKey, seq uint64) {
+	if _, ok := w.lastSeq[ck]; !ok && len(w.lastSeq) >= lastSeqCacheMax {
+		clear(w.lastSeq)
+	}
+	w.lastSeq[ck] = seq
+}
+
+func (w *writer) addClaim(g *group, c *claimOp) (string, error) {
+	k := identityKey(c.partition, c.kind, c.value)
+	owner, ok := g.identities[string(k)]
+	if !ok {
+		var err error
+		if owner, err = readIdentity(w.db, k); err != nil {
+			return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+	}
+	if owner == "" {
+		owner = c.customer
+		w.set(g.batch, k, []byte(owner))
+		g.identities[string(k)] = owner
+		g.bytes += len(k) + len(owner)
+	}
+	return owner, nil
+}
+
+// commit commits the group's batch, then reports every request's outcome in
+// queue order.
+func (w *writer) commit(g *group) {
+	if !g.batch.Empty() {
+		start := time.Now()
+		if err := w.apply(g.batch); err != nil {
+			for _, o := range g.ops {
+				o.complete("", w.unavailable())
+			}
+			return
+		}
+		took := time.Since(start)
+		w.e.counters.commit(g.events, took)
+		w.e.metrics.commit(g.events, took)
+	}
+	_ = g.batch.Close()
+	for i, o := range g.ops {
+		if o.append != nil && g.errs[i] == nil {
+			w.e.counters.appends.Add(1)
+		}
+	}
+	for ck, seq := range g.seqs {
+		w.rememberSeq(ck, seq)
+	}
+	for i, o := range g.ops {
+		o.complete(g.owners[i], g.errs[i])
+	}
+}
+
+// apply commits b durably. A failure latches the engine failed; the batch is
+// then left to Pebble, which may still hold it.
+func (w *writer) apply(b *pebble.Batch) error {
+	err := recoverFatal(func() error { return w.db.Apply(b, pebble.Sync) })
+	if err != nil {
+		w.e.latch.fail(fmt.Errorf("persistence: commit failed: %w", err))
+		w.e.log.Error("commit failed: store latched failed", "err", err)
+	}
+	return err
+}
+
+func (w *writer) unavailable() error {
+	return fmt.Errorf("%w: %w", ErrUnavailable, w.e.latch.Err())
+}
+
+// segmentSeen reports whether the writer knows the segment key written, and
+// remembers it from now on.
+func (w *writer) segmentSeen(k []byte) bool {
+	h := [2]uint64{maphash.Bytes(w.seeds[0], k), maphash.Bytes(w.seeds[1], k)}
+	if _, ok := w.segments[h]; ok {
+		return true
+	}
+	if len(w.segments) >= segmentSetMax {
+		clear(w.segments)
+	}
+	w.segments[h] = struct{}{}
+	return false
+}
+
+func (w *writer) forgetSegment(k []byte) {
+	delete(w.segments, [2]uint64{maphash.Bytes(w.seeds[0], k), maphash.Bytes(w.seeds[1], k)})
+}

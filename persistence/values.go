@@ -1,0 +1,121 @@
+package persistence
+
+// The value codec: every value of the store is built and parsed here. Events
+// are JSON (encoding/json of journey.Event, the same form readers get over the
+// wire); the index values are fixed-width big-endian numbers.
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/throughline/throughline/journey"
+)
+
+var errValue = errors.New("persistence: malformed value")
+
+func encodeEvent(ev *journey.Event) ([]byte, error) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: encode event: %w", err)
+	}
+	return b, nil
+}
+
+func decodeEvent(b []byte) (journey.Event, error) {
+	var ev journey.Event
+	if err := json.Unmarshal(b, &ev); err != nil {
+		return ev, fmt.Errorf("%w: event: %w", errValue, err)
+	}
+	return ev, nil
+}
+
+// eventHead is the part of a stored event the segment index needs.
+type eventHead struct {
+	Type       string    `json:"type"`
+	RecordedAt time.Time `json:"recorded_at"`
+}
+
+func decodeEventHead(b []byte) (eventHead, error) {
+	var h eventHead
+	if err := json.Unmarshal(b, &h); err != nil {
+		return h, fmt.Errorf("%w: event: %w", errValue, err)
+	}
+	return h, nil
+}
+
+// Times are stored as unix nanoseconds; times before 1970 as 0.
+func timeToNanos(t time.Time) uint64 {
+	if t.Before(time.Unix(0, 0)) {
+		return 0
+	}
+	return uint64(t.UnixNano())
+}
+
+func nanosToTime(n uint64) time.Time {
+	return time.Unix(0, int64(n))
+}
+
+// hourOf is the segment index's bucket of t: the unix hour (0 before 1970).
+func hourOf(t time.Time) uint64 {
+	if t.Before(time.Unix(0, 0)) {
+		return 0
+	}
+	return uint64(t.Unix() / 3600)
+}
+
+func hourStart(h uint64) time.Time {
+	return time.Unix(int64(h)*3600, 0)
+}
+
+// encodeTime is the value of segment and tombstone keys.
+func encodeTime(t time.Time) []byte {
+	return binary.BigEndian.AppendUint64(nil, timeToNanos(t))
+}
+
+func decodeTime(b []byte) (time.Time, error) {
+	if len(b) != 8 {
+		return time.Time{}, fmt.Errorf("%w: time of %d bytes", errValue, len(b))
+	}
+	return nanosToTime(binary.BigEndian.Uint64(b)), nil
+}
+
+// The dedup value: seq | recorded_at.
+func encodeDedup(seq uint64, recordedAt time.Time) []byte {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 16), seq)
+	return binary.BigEndian.AppendUint64(b, timeToNanos(recordedAt))
+}
+
+func decodeDedup(b []byte) (seq uint64, recordedAt time.Time, err error) {
+	if len(b) != 16 {
+		return 0, time.Time{}, fmt.Errorf("%w: dedup of %d bytes", errValue, len(b))
+	}
+	return binary.BigEndian.Uint64(b), nanosToTime(binary.BigEndian.Uint64(b[8:])), nil
+}
+
+// The snapshot value: seq | data.
+func encodeSnapshot(s *Snapshot) []byte {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(s.Data)), s.Seq)
+	return append(b, s.Data...)
+}
+
+func decodeSnapshot(b []byte) (*Snapshot, error) {
+	if len(b) < 8 {
+		return nil, fmt.Errorf("%w: snapshot of %d bytes", errValue, len(b))
+	}
+	return &Snapshot{Seq: binary.BigEndian.Uint64(b), Data: append([]byte(nil), b[8:]...)}, nil
+}
+
+// The meta value: the partition count.
+func encodePartitions(n int) []byte {
+	return binary.BigEndian.AppendUint32(nil, uint32(n))
+}
+
+func decodePartitions(b []byte) (int, error) {
+	if len(b) != 4 {
+		return 0, fmt.Errorf("%w: partition count of %d bytes", errValue, len(b))
+	}
+	return int(binary.BigEndian.Uint32(b)), nil
+}
