@@ -24,6 +24,7 @@ test: vet         ## vet, race tests, and a brief run of every fuzz target
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzKeys$$' -fuzztime $(FUZZTIME) ./persistence/
+	$(GO) test -run '^$$' -fuzz '^FuzzEventCodec$$' -fuzztime $(FUZZTIME) ./persistence/
 	$(GO) test -run '^$$' -fuzz '^FuzzFrameDecode$$' -fuzztime $(FUZZTIME) ./gateway/
 
 integ: build      ## long runs: soak, kill -9 loops

@@ -98,7 +98,8 @@ func (h *host) route(ctx actor.Context, m customerMsg) {
 }
 
 func (h *host) activate(ctx actor.Context, id string) *actor.PID {
-	props := actor.PropsFromProducer(func() actor.Actor { return newCustomer(h.rt, h.store, id) })
+	props := actor.PropsFromProducer(func() actor.Actor { return newCustomer(h.rt, h.store, id) },
+		actor.WithDispatcher(h.rt.dispatch))
 	pid := ctx.Spawn(props)
 	h.children[id] = pid
 	h.byPID[pid.Id] = id

@@ -65,6 +65,7 @@ type Runtime struct {
 	cfg       Config
 	engine    persistence.Engine
 	system    *actor.ActorSystem
+	dispatch  *poolDispatcher
 	hosts     []*actor.PID
 	idents    []*actor.PID // identity actor per partition
 	admission []atomic.Int64
@@ -84,16 +85,17 @@ func Start(cfg Config, engine persistence.Engine) *Runtime {
 		return logger.With("lib", "protoactor")
 	}))
 	n := engine.Partitions()
-	r := &Runtime{cfg: cfg, engine: engine, system: system, hosts: make([]*actor.PID, n), idents: make([]*actor.PID, n), admission: make([]atomic.Int64, n)}
+	r := &Runtime{cfg: cfg, engine: engine, system: system, dispatch: newPoolDispatcher(dispatchWorkers, dispatchQueue, dispatchThroughput), hosts: make([]*actor.PID, n), idents: make([]*actor.PID, n), admission: make([]atomic.Int64, n)}
 	r.cfg.Logger = logger
 	for p := 0; p < n; p++ {
 		p := p
 		props := actor.PropsFromProducer(func() actor.Actor { return newHost(r, p) },
-			actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Second, restartCustomer)))
+			actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Second, restartCustomer)),
+			actor.WithDispatcher(r.dispatch))
 		r.hosts[p] = system.Root.Spawn(props)
 		r.idents[p] = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 			return &identityActor{store: engine.Store(p)}
-		}))
+		}, actor.WithDispatcher(r.dispatch)))
 	}
 	return r
 }
@@ -212,6 +214,7 @@ func (r *Runtime) Stop(ctx context.Context) error {
 			_ = r.system.Root.StopFuture(r.idents[p]).Wait()
 		}
 		r.system.Shutdown()
+		r.dispatch.close()
 	})
 	return err
 }
