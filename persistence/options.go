@@ -173,7 +173,7 @@ const (
 	// Compactions: two at once normally (default 1), so flush-driven L0
 	// compactions and deeper ones proceed together; up to four when Pebble
 	// sees L0 or compaction debt growing.
-	compactionsLower, compactionsUpper = 2, 4
+	compactionsLower, compactionsUpper = 1, 2
 )
 
 // pebbleOptions are Pebble's options for fs (o.FS, maybe wrapped).

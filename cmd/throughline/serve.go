@@ -10,6 +10,7 @@ import (
 	_ "net/http/pprof"
 	"os"
 	"os/signal"
+	"regexp"
 	"strconv"
 	"syscall"
 	"time"
@@ -110,7 +111,11 @@ type node struct {
 
 func startNode(cfg Config, logger *slog.Logger) (*node, error) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		// Scheduling latency and GC pauses: what ack tails are made of on a
+		// small machine.
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$|^/gc/pauses:seconds$`)},
+	)), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	opts := persistence.Options{Partitions: cfg.Node.Partitions, Logger: logger, Registerer: reg}
 	if v := os.Getenv(failSyncEnv); v != "" {
 		n, err := strconv.Atoi(v)
