@@ -43,6 +43,7 @@ func (s *Server) serveChannelWS(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close()
 		return
 	}
+	takeOverControlFrames(ws, c.queueControl)
 	s.metrics.connections.WithLabelValues("channel").Inc()
 	defer s.metrics.connections.WithLabelValues("channel").Dec()
 	s.wg.Add(1) // the reader runs on this handler's goroutine
@@ -82,6 +83,7 @@ func (s *Server) register(ws *websocket.Conn) (*channelConn, *journey.Rejection)
 	c := &channelConn{
 		s: s, ws: ws, ctx: ctx, cancel: cancel,
 		send:     make(chan []byte, s.cfg.SendQueue),
+		control:  make(chan controlFrame, controlQueue),
 		credit:   make(chan struct{}, s.cfg.ConnCredit),
 		resolveQ: make(chan pendingEvent, s.cfg.ConnCredit),
 		closed:   make(chan struct{}),
@@ -96,6 +98,9 @@ func (s *Server) deregister(c *channelConn) {
 	s.mu.Unlock()
 }
 
+// controlQueue bounds the pongs and close replies waiting for the writer.
+const controlQueue = 16
+
 // channelConn is one channel gateway's WebSocket.
 type channelConn struct {
 	s      *Server
@@ -104,6 +109,7 @@ type channelConn struct {
 	cancel context.CancelFunc
 
 	send      chan []byte   // frames for the writer; full: the client is too slow
+	control   chan controlFrame
 	credit    chan struct{} // one token per event in flight
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -276,22 +282,49 @@ func (c *channelConn) enqueue(frame []byte) {
 	}
 }
 
+// writeLoop writes what is queued, as many frames per syscall as are
+// waiting (up to writeBatchBytes), then a close frame when the connection
+// ends.
 func (c *channelConn) writeLoop() {
+	w := &frameWriter{conn: c.ws.NetConn(), timeout: c.s.cfg.WriteTimeout}
+	defer c.ws.NetConn().Close()
 	for {
 		select {
 		case f := <-c.send:
-			_ = c.ws.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
-			if err := c.ws.WriteMessage(websocket.TextMessage, f); err != nil {
-				c.close()
-				return
-			}
+			w.buf = appendFrame(w.buf, opText, f)
+		case cf := <-c.control:
+			w.buf = appendFrame(w.buf, cf.opcode, cf.payload)
 		case <-c.closed:
-			deadline := time.Now().Add(time.Second)
-			_ = c.ws.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseGoingAway, "closing"), deadline)
-			_ = c.ws.Close()
+			w.buf = appendFrame(w.buf[:0], opClose, websocket.FormatCloseMessage(websocket.CloseGoingAway, "closing"))
+			w.timeout = time.Second
+			_ = w.flush()
 			return
 		}
+	drain:
+		for len(w.buf) < writeBatchBytes {
+			select {
+			case f := <-c.send:
+				w.buf = appendFrame(w.buf, opText, f)
+			case cf := <-c.control:
+				w.buf = appendFrame(w.buf, cf.opcode, cf.payload)
+			default:
+				break drain
+			}
+		}
+		if err := w.flush(); err != nil {
+			c.close()
+			return
+		}
+	}
+}
+
+// queueControl queues a pong or close reply; the control queue is small and
+// a peer that floods pings it cannot drain is disconnected.
+func (c *channelConn) queueControl(cf controlFrame) {
+	select {
+	case c.control <- cf:
+	default:
+		c.close()
 	}
 }
 

@@ -1,0 +1,148 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/throughline/throughline/actors"
+	"github.com/throughline/throughline/persistence"
+)
+
+// startServer runs a gateway on a loopback port over the memory store.
+func startServer(t *testing.T) string {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	engine := persistence.NewMemory(8)
+	rt := actors.Start(actors.Config{Logger: logger}, engine)
+	reg := prometheus.NewRegistry()
+	s, err := New(Config{Addr: "127.0.0.1:0", Tokens: []Token{{Token: "gw", Role: RoleChannel}, {Token: "sup", Role: RoleSupervisor}}},
+		rt, logger, reg, reg, engine.Err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.Serve() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		_ = rt.Stop(ctx)
+		_ = engine.Close()
+	})
+	return s.Addr()
+}
+
+func dialChannel(t *testing.T, addr string) *websocket.Conn {
+	t.Helper()
+	ws, resp, err := websocket.DefaultDialer.Dial("ws://"+addr+"/v1/channels/ws", http.Header{"Authorization": {"Bearer gw"}})
+	if err != nil {
+		t.Fatalf("dial: %v (%v)", err, resp)
+	}
+	t.Cleanup(func() { ws.Close() })
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	return ws
+}
+
+// The writer batches frames itself: frames of every length class, pongs and
+// the close handshake must still be valid WebSocket for a standard client.
+func TestChannelWriterFramesAreValidWebSocket(t *testing.T) {
+	addr := startServer(t)
+	ws := dialChannel(t, addr)
+
+	pong := make(chan string, 1)
+	ws.SetPongHandler(func(data string) error { pong <- data; return nil })
+	if err := ws.WriteControl(websocket.PingMessage, []byte("hi"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// A batch of 1000 answers with an acks frame over 64 KiB (8-byte length).
+	var b strings.Builder
+	b.WriteString(`{"type":"batch","id":"big","events":[`)
+	for i := range 1000 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"id":"an-event-with-a-longer-id-%d","customer":"customer-%d","text":"x"}`, i, i%7)
+	}
+	b.WriteString(`]}`)
+	frames := []string{
+		`{"type":"hello","channels":["sms"]}`, // short frame
+		`{"type":"event","event":{"id":"mid","customer":"c-1","text":"` + strings.Repeat("y", 300) + `"}}`,
+		b.String(),
+	}
+	for _, f := range frames {
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var sawReady, sawAck, sawAcks bool
+	for !(sawReady && sawAck && sawAcks) {
+		_, msg, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		var f struct {
+			Type string
+			ID   string
+			Acks []json.RawMessage
+		}
+		if err := json.Unmarshal(msg, &f); err != nil {
+			t.Fatalf("frame %q: %v", msg, err)
+		}
+		switch f.Type {
+		case "ready":
+			sawReady = true
+		case "ack":
+			sawAck = f.ID == "mid"
+		case "acks":
+			sawAcks = len(msg) > 65535 && len(f.Acks) == 1000
+		}
+	}
+	select {
+	case got := <-pong:
+		if got != "hi" {
+			t.Fatalf("pong %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no pong")
+	}
+	// A client close is answered with a close frame.
+	if err := ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, _, err := ws.ReadMessage(); err != nil {
+			if !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
+				t.Fatalf("closing: %v", err)
+			}
+			break
+		}
+	}
+}
+
+func TestAppendFrameLengths(t *testing.T) {
+	for _, n := range []int{0, 125, 126, 65535, 65536} {
+		f := appendFrame(nil, opText, make([]byte, n))
+		head := map[bool]int{true: 2}[n < 126]
+		if n >= 126 && n <= 65535 {
+			head = 4
+		} else if n > 65535 {
+			head = 10
+		}
+		if len(f) != head+n || f[0] != 0x81 {
+			t.Errorf("frame of %d: %d bytes, first byte %x", n, len(f), f[0])
+		}
+	}
+}

@@ -1,0 +1,82 @@
+package gateway
+
+import (
+	"encoding/binary"
+	"net"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Server-to-client frames are written here, not through gorilla's writer:
+// gorilla writes every message with its own syscall, and under load most of
+// the gateway's CPU went to those writes (one per ack). The writer drains
+// what is queued and writes it in one syscall. gorilla still does the
+// handshake and all reading; its ping and close handlers are replaced so
+// that every byte written to the socket goes through this writer.
+
+// Frame opcodes (RFC 6455 section 5.2).
+const (
+	opText  = 0x1
+	opClose = 0x8
+	opPong  = 0xA
+)
+
+// writeBatchBytes bounds one write: frames queued beyond it go in the next.
+const writeBatchBytes = 64 << 10
+
+// appendFrame appends one unmasked, unfragmented server frame.
+func appendFrame(b []byte, opcode byte, payload []byte) []byte {
+	b = append(b, 0x80|opcode)
+	switch n := len(payload); {
+	case n < 126:
+		b = append(b, byte(n))
+	case n <= 0xFFFF:
+		b = append(b, 126)
+		b = binary.BigEndian.AppendUint16(b, uint16(n))
+	default:
+		b = append(b, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	return append(b, payload...)
+}
+
+// controlFrame is a frame the writer sends for gorilla's handlers.
+type controlFrame struct {
+	opcode  byte
+	payload []byte
+}
+
+// takeOverControlFrames routes pongs and the close reply through queue.
+func takeOverControlFrames(ws *websocket.Conn, queue func(controlFrame)) {
+	ws.SetPingHandler(func(data string) error {
+		queue(controlFrame{opcode: opPong, payload: []byte(data)})
+		return nil
+	})
+	ws.SetCloseHandler(func(code int, _ string) error {
+		queue(controlFrame{opcode: opClose, payload: websocket.FormatCloseMessage(code, "")})
+		return nil
+	})
+}
+
+// frameWriter writes batches of frames to a connection.
+type frameWriter struct {
+	conn    net.Conn
+	buf     []byte
+	timeout time.Duration
+}
+
+// write sends the frames in one syscall (for a batch under writeBatchBytes).
+func (w *frameWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+	_, err := w.conn.Write(w.buf)
+	if cap(w.buf) > 4*writeBatchBytes {
+		w.buf = nil // a huge acks frame passed: do not keep its buffer
+	} else {
+		w.buf = w.buf[:0]
+	}
+	return err
+}
