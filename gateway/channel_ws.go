@@ -108,7 +108,7 @@ type channelConn struct {
 	ctx    context.Context // cancelled when the connection closes
 	cancel context.CancelFunc
 
-	send      chan []byte   // frames for the writer; full: the client is too slow
+	send      chan []byte // frames for the writer; full: the client is too slow
 	control   chan controlFrame
 	credit    chan struct{} // one token per event in flight
 	closed    chan struct{}
