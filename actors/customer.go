@@ -94,6 +94,7 @@ func (c *customer) armIdle(ctx actor.Context) {
 }
 
 func (c *customer) activate(ctx actor.Context) {
+	start := time.Now()
 	c.rt.ActiveCustomers.Add(1)
 	c.rt.Activations.Add(1)
 	snap, events, err := c.store.Load(context.Background(), c.id)
@@ -110,6 +111,9 @@ func (c *customer) activate(ctx actor.Context) {
 	}
 	c.state = journey.Rebuild(c.id, data, events)
 	c.durable = c.state.Seq
+	if c.rt.cfg.ObserveActivation != nil {
+		c.rt.cfg.ObserveActivation(time.Since(start))
+	}
 	c.armIdle(ctx)
 	if c.failed == nil && c.durable-c.snapshotAt >= uint64(c.rt.cfg.SnapshotEvery) {
 		c.saveSnapshot()

@@ -29,6 +29,9 @@ type Config struct {
 	SnapshotEvery int
 	// RequestTimeout bounds a synchronous request to an actor. Default 5s.
 	RequestTimeout time.Duration
+	// ObserveActivation, when set, is told how long each activation took
+	// (loading the snapshot and the events after it). It must not block.
+	ObserveActivation func(time.Duration)
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger; default slog.Default().

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -18,14 +19,26 @@ import (
 	"github.com/throughline/throughline/bench"
 )
 
-// benchToken is the channel token of a server the bench starts itself.
-const benchToken = "bench-secret"
+// Tokens of a server the bench starts itself.
+const (
+	benchToken     = "bench-secret"
+	benchReadToken = "bench-read-secret"
+)
 
 func benchMain(args []string) int {
-	if len(args) < 1 || args[0] != "ingest" {
-		fmt.Fprintln(os.Stderr, "usage: throughline bench ingest [flags]   (-h for the flags)")
-		return 2
+	if len(args) >= 1 {
+		switch args[0] {
+		case "ingest":
+			return benchIngest(args[1:])
+		case "activation":
+			return benchActivation(args[1:])
+		}
 	}
+	fmt.Fprintln(os.Stderr, "usage: throughline bench ingest|activation [flags]   (-h for the flags)")
+	return 2
+}
+
+func benchIngest(args []string) int {
 	cfg := bench.Default()
 	fs := flag.NewFlagSet("bench ingest", flag.ContinueOnError)
 	fs.StringVar(&cfg.Target, "target", "", "base URL of a running server (default: start one with a stated config)")
@@ -41,14 +54,14 @@ func benchMain(args []string) int {
 	fs.BoolVar(&cfg.Ceilings, "ceilings", cfg.Ceilings, "measure the Pebble and WebSocket echo ceilings in the same run")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	keep := fs.Bool("keep", false, "keep the started server's data directory")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	if cfg.Target == "" {
-		srv, err := startBenchServer(ctx)
+		srv, err := startBenchServer(ctx, "")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "throughline bench:", err)
 			return 1
@@ -62,7 +75,15 @@ func benchMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "throughline bench:", err)
 		return 1
 	}
-	if *asJSON {
+	return printReport(report, *asJSON)
+}
+
+// markdowner is a report that renders as Markdown.
+type markdowner interface{ Markdown(io.Writer) error }
+
+func printReport(report markdowner, asJSON bool) int {
+	var err error
+	if asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		err = enc.Encode(report)
@@ -74,6 +95,40 @@ func benchMain(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// benchActivation measures how fast a passivated customer with a long
+// history comes back (DESIGN "Performance").
+func benchActivation(args []string) int {
+	cfg := bench.DefaultActivation()
+	fs := flag.NewFlagSet("bench activation", flag.ContinueOnError)
+	fs.StringVar(&cfg.Target, "target", "", "base URL of a running server with a short node.idle_timeout (default: start one)")
+	fs.StringVar(&cfg.Token, "token", "", "channel token for --target")
+	fs.StringVar(&cfg.ReadToken, "read-token", "", "supervisor token for --target")
+	fs.IntVar(&cfg.Customers, "customers", cfg.Customers, "customers written, passivated and read")
+	fs.IntVar(&cfg.Events, "events", cfg.Events, "events per customer")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if cfg.Target == "" {
+		srv, err := startBenchServer(ctx, "  idle_timeout: 1s\n")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "throughline bench:", err)
+			return 1
+		}
+		defer srv.stop(false)
+		cfg.Target, cfg.Token, cfg.ReadToken = srv.url, benchToken, benchReadToken
+		fmt.Fprintf(os.Stderr, "bench: started a server at %s (node.idle_timeout: 1s)\n", srv.url)
+	}
+	report, err := bench.RunActivation(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "throughline bench:", err)
+		return 1
+	}
+	return printReport(report, *asJSON)
 }
 
 // benchServer is a server subprocess of this binary: separate from the
@@ -90,12 +145,14 @@ type benchServer struct {
 const benchConfig = `node:
   data_dir: %q
   http: %q
-auth:
+%sauth:
   tokens:
     - {token: %q, role: channel}
+    - {token: %q, role: supervisor}
 `
 
-func startBenchServer(ctx context.Context) (*benchServer, error) {
+// startBenchServer starts a server; nodeExtra adds lines to its node section.
+func startBenchServer(ctx context.Context, nodeExtra string) (*benchServer, error) {
 	dir, err := os.MkdirTemp("", "throughline-bench-")
 	if err != nil {
 		return nil, err
@@ -105,7 +162,7 @@ func startBenchServer(ctx context.Context) (*benchServer, error) {
 		return nil, err
 	}
 	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, benchConfig, filepath.Join(dir, "data"), addr, benchToken), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, benchConfig, filepath.Join(dir, "data"), addr, nodeExtra, benchToken, benchReadToken), 0o644); err != nil {
 		return nil, err
 	}
 	self, err := os.Executable()

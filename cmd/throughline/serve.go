@@ -131,7 +131,16 @@ func startNode(cfg Config, logger *slog.Logger) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := actors.Start(actors.Config{IdleTimeout: cfg.Node.IdleTimeout, Logger: logger}, engine)
+	activation := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "throughline_customer_activation_seconds",
+		Help:    "Time to activate a customer actor: load its snapshot and the events after it.",
+		Buckets: prometheus.ExponentialBuckets(25e-6, 1.5, 24),
+	})
+	reg.MustRegister(activation)
+	rt := actors.Start(actors.Config{
+		IdleTimeout: cfg.Node.IdleTimeout, Logger: logger,
+		ObserveActivation: func(d time.Duration) { activation.Observe(d.Seconds()) },
+	}, engine)
 	gw, err := gateway.New(gateway.Config{
 		Addr: cfg.Node.HTTP, Tokens: cfg.Auth.Tokens, ConnCredit: cfg.Node.ConnCredit, MaxConnections: cfg.Node.MaxConnections,
 	}, rt, logger, reg, reg, engine.Err)
