@@ -26,7 +26,7 @@ func fresh(id string) *journey.Inbound {
 
 // step decides in at now and applies the events at once, as the customer
 // actor does.
-func step(t *testing.T, c *journey.Customer, in journey.Input, now time.Time) journey.Decision {
+func step(t testing.TB, c *journey.Customer, in journey.Input, now time.Time) journey.Decision {
 	t.Helper()
 	d := journey.Decide(c, in, now)
 	for i := range d.Events {

@@ -1,70 +1,149 @@
 package journey
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
-// snapshotVersion guards the snapshot format; a snapshot of another version
-// is ignored and the customer is rebuilt from its events.
-const snapshotVersion = 1
+// snapshotVersion is the first byte of a snapshot; a snapshot of another
+// version is ignored and the customer is rebuilt from its events.
+//
+// A snapshot is read on every activation, so it is binary:
+//
+//	version byte (2)
+//	id string, seq uvarint, last_at varint unix nanos
+//	identities: uvarint kinds, then per kind: kind string, uvarint values, values
+//	profile: bytes (JSON object)
+//	journey: bytes (JSON of the conversation, cases and last agent)
+//	timeline: uvarint count, then per event: bytes (its event record)
+//	recent ids: uvarint count, then per id: id string, seq uvarint, at varint
+//	complete: byte
+const snapshotVersion byte = 2
 
-type snapshot struct {
-	Version      int                 `json:"v"`
-	ID           string              `json:"id"`
-	Seq          uint64              `json:"seq"`
-	Identities   map[string][]string `json:"identities,omitempty"`
-	Profile      map[string]any      `json:"profile,omitempty"`
-	LastAt       time.Time           `json:"last_at"`
-	Conversation *Conversation       `json:"conversation,omitempty"`
-	Cases        []Case              `json:"cases,omitempty"`
-	LastAgent    string              `json:"last_agent,omitempty"`
-	Timeline     []Event             `json:"timeline,omitempty"`
-	Recent       []recentEntry       `json:"recent,omitempty"`
-	Complete     bool                `json:"complete"`
+// snapshotJourney is the part of a snapshot kept as JSON: small, and shaped
+// by the conversation and case rules that change with the product.
+type snapshotJourney struct {
+	Conversation *Conversation `json:"conversation,omitempty"`
+	Cases        []Case        `json:"cases,omitempty"`
+	LastAgent    string        `json:"last_agent,omitempty"`
 }
 
 // EncodeSnapshot encodes the state for the store.
 func (c *Customer) EncodeSnapshot() []byte {
-	b, err := json.Marshal(snapshot{
-		Version: snapshotVersion, ID: c.ID, Seq: c.Seq, Identities: c.Identities,
-		Profile: c.Profile, LastAt: c.LastAt, Conversation: c.Conversation, Cases: c.Cases,
-		LastAgent: c.LastAgent, Timeline: c.timeline.last(c.Seq, TimelineMax),
-		Recent: c.recent.entries(), Complete: c.recent.complete,
-	})
+	profile, err := json.Marshal(c.Profile)
+	if err != nil {
+		panic(fmt.Sprintf("journey: snapshot profile of %s: %v", c.ID, err))
+	}
+	extra, err := json.Marshal(snapshotJourney{Conversation: c.Conversation, Cases: c.Cases, LastAgent: c.LastAgent})
 	if err != nil {
 		panic(fmt.Sprintf("journey: snapshot of %s: %v", c.ID, err))
 	}
-	return b
+	b := make([]byte, 0, 1024+len(profile)+len(extra))
+	b = append(b, snapshotVersion)
+	b = appendRecordString(b, c.ID)
+	b = binary.AppendUvarint(b, c.Seq)
+	b = binary.AppendVarint(b, unixNanos(c.LastAt))
+	kinds := make([]string, 0, len(c.Identities))
+	for k := range c.Identities {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	b = binary.AppendUvarint(b, uint64(len(kinds)))
+	for _, k := range kinds {
+		b = appendRecordString(b, k)
+		b = binary.AppendUvarint(b, uint64(len(c.Identities[k])))
+		for _, v := range c.Identities[k] {
+			b = appendRecordString(b, v)
+		}
+	}
+	b = appendRecordBytes(b, profile)
+	b = appendRecordBytes(b, extra)
+	timeline := c.timeline.last(c.Seq, TimelineMax)
+	b = binary.AppendUvarint(b, uint64(len(timeline)))
+	var rec []byte
+	for i := range timeline {
+		rec = AppendEventRecord(rec[:0], &timeline[i])
+		b = appendRecordBytes(b, rec)
+	}
+	recent := c.recent.entries()
+	b = binary.AppendUvarint(b, uint64(len(recent)))
+	for _, e := range recent {
+		b = appendRecordString(b, e.ID)
+		b = binary.AppendUvarint(b, e.Seq)
+		b = binary.AppendVarint(b, e.At.UnixNano())
+	}
+	complete := byte(0)
+	if c.recent.complete {
+		complete = 1
+	}
+	return append(b, complete)
 }
 
 // DecodeSnapshot rebuilds a customer from a snapshot. An error means the
 // snapshot is unusable and the customer must be rebuilt from its events.
 func DecodeSnapshot(data []byte) (*Customer, error) {
-	var s snapshot
-	if err := json.Unmarshal(data, &s); err != nil {
+	r := recordReader{b: data}
+	if v := r.byte(); v != snapshotVersion {
+		return nil, fmt.Errorf("journey: snapshot version %d, want %d", v, snapshotVersion)
+	}
+	c := NewCustomer(r.str())
+	c.Seq = r.uvarint()
+	c.LastAt = fromUnixNanos(r.varint())
+	for range r.count() {
+		kind := r.str()
+		vals := make([]string, r.count())
+		for i := range vals {
+			vals[i] = r.str()
+		}
+		c.Identities[kind] = vals
+	}
+	profile, extra := r.bytes(), r.bytes()
+	for range r.count() {
+		ev, err := DecodeEventRecord(r.bytes())
+		if err != nil {
+			r.fail("timeline event: " + err.Error())
+			break
+		}
+		c.timeline.push(ev)
+	}
+	for range r.count() {
+		id, seq, at := r.str(), r.uvarint(), r.varint()
+		c.recent.add(id, seq, time.Unix(0, at).UTC())
+	}
+	c.recent.complete = r.byte() == 1
+	if r.err == nil && len(r.b) != 0 {
+		r.fail("trailing bytes")
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("journey: decode snapshot: %w", r.err)
+	}
+	if err := json.Unmarshal(profile, &c.Profile); err != nil || c.Profile == nil {
+		return nil, fmt.Errorf("journey: decode snapshot profile: %v", err)
+	}
+	var j snapshotJourney
+	if err := json.Unmarshal(extra, &j); err != nil {
 		return nil, fmt.Errorf("journey: decode snapshot: %w", err)
 	}
-	if s.Version != snapshotVersion {
-		return nil, fmt.Errorf("journey: snapshot version %d, want %d", s.Version, snapshotVersion)
-	}
-	c := NewCustomer(s.ID)
-	c.Seq, c.LastAt, c.Conversation, c.Cases, c.LastAgent = s.Seq, s.LastAt, s.Conversation, s.Cases, s.LastAgent
-	if s.Identities != nil {
-		c.Identities = s.Identities
-	}
-	if s.Profile != nil {
-		c.Profile = s.Profile
-	}
-	for _, e := range s.Timeline {
-		c.timeline.push(e)
-	}
-	for _, r := range s.Recent {
-		c.recent.add(r.ID, r.Seq, r.At)
-	}
-	c.recent.complete = s.Complete
+	c.Conversation, c.Cases, c.LastAgent = j.Conversation, j.Cases, j.LastAgent
 	return c, nil
+}
+
+// unixNanos is t in unix nanoseconds, 0 for the zero time (which has none).
+func unixNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
 }
 
 // Rebuild is the state of a customer from its snapshot (nil: none) and the

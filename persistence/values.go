@@ -1,15 +1,14 @@
 package persistence
 
 // The value codec: every value of the store is built and parsed here. Events
-// are JSON (encoding/json of journey.Event, the same form readers get over the
-// wire); the index values are fixed-width big-endian numbers.
+// are journey's binary event record; the index values are fixed-width
+// big-endian numbers.
 
 import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/throughline/throughline/journey"
@@ -17,155 +16,22 @@ import (
 
 var errValue = errors.New("persistence: malformed value")
 
-// eventFormat is the first byte of a stored event: the binary layout below.
-// Stored events are read on every activation and written on every append,
-// so they are a compact binary record rather than JSON:
-//
-//	format byte (1)
-//	seq uvarint, recorded_at varint unix nanos (UTC)
-//	type, id, customer, channel, actor, text: uvarint length + bytes each
-//	time: 0, or 1 + varint unix nanos + varint zone offset seconds
-//	identity: uvarint count, then kind and value strings, kinds sorted
-//	data: uvarint length + the JSON bytes as sent
-//
-// Type and recorded_at come first so the segment index reads only those.
-const eventFormat byte = 1
-
-// eventMaxParts bounds an identity count read back, so a corrupt value
-// cannot make decodeEvent allocate without limit.
-const eventMaxParts = 1024
+// Events are stored as journey's binary event record (journey/codec.go),
+// which snapshots share.
 
 func encodeEvent(ev *journey.Event) ([]byte, error) {
 	if len(ev.Data) > 0 && !json.Valid(ev.Data) {
 		return nil, errors.New("persistence: encode event: data is not JSON")
 	}
-	n := 32 + len(ev.Type) + len(ev.ID) + len(ev.Customer) + len(ev.Channel) + len(ev.Actor) + len(ev.Text) + len(ev.Data)
-	for k, v := range ev.Identity {
-		n += len(k) + len(v) + 4
-	}
-	b := make([]byte, 0, n)
-	b = append(b, eventFormat)
-	b = binary.AppendUvarint(b, ev.Seq)
-	b = binary.AppendVarint(b, ev.RecordedAt.UnixNano())
-	for _, s := range [...]string{ev.Type, ev.ID, ev.Customer, ev.Channel, ev.Actor, ev.Text} {
-		b = appendPart(b, s)
-	}
-	if ev.Time == nil {
-		b = append(b, 0)
-	} else {
-		_, offset := ev.Time.Zone()
-		b = append(b, 1)
-		b = binary.AppendVarint(b, ev.Time.UnixNano())
-		b = binary.AppendVarint(b, int64(offset))
-	}
-	kinds := make([]string, 0, len(ev.Identity))
-	for k := range ev.Identity {
-		kinds = append(kinds, k)
-	}
-	slices.Sort(kinds)
-	b = binary.AppendUvarint(b, uint64(len(kinds)))
-	for _, k := range kinds {
-		b = appendPart(b, k)
-		b = appendPart(b, ev.Identity[k])
-	}
-	b = binary.AppendUvarint(b, uint64(len(ev.Data)))
-	return append(b, ev.Data...), nil
-}
-
-func appendPart(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-// valueReader reads a binary value; the first problem sticks.
-type valueReader struct {
-	b   []byte
-	err error
-}
-
-func (r *valueReader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail("bad uvarint")
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *valueReader) varint() int64 {
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.fail("bad varint")
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *valueReader) bytes() []byte {
-	n := r.uvarint()
-	if r.err != nil || n > uint64(len(r.b)) {
-		r.fail("part longer than the value")
-		return nil
-	}
-	out := r.b[:n:n]
-	r.b = r.b[n:]
-	return out
-}
-
-func (r *valueReader) str() string { return string(r.bytes()) }
-
-func (r *valueReader) byte() byte {
-	if len(r.b) == 0 {
-		r.fail("value ends early")
-		return 0
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
-}
-
-func (r *valueReader) fail(what string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: event: %s", errValue, what)
-	}
+	return journey.AppendEventRecord(make([]byte, 0, journey.EventRecordSize(ev)), ev), nil
 }
 
 func decodeEvent(b []byte) (journey.Event, error) {
-	var ev journey.Event
-	r := valueReader{b: b}
-	if f := r.byte(); f != eventFormat {
-		return ev, fmt.Errorf("%w: event format %d", errValue, f)
+	ev, err := journey.DecodeEventRecord(b)
+	if err != nil {
+		return ev, fmt.Errorf("%w: event: %w", errValue, err)
 	}
-	ev.Seq = r.uvarint()
-	ev.RecordedAt = time.Unix(0, r.varint()).UTC()
-	ev.Type, ev.ID, ev.Customer, ev.Channel, ev.Actor, ev.Text = r.str(), r.str(), r.str(), r.str(), r.str(), r.str()
-	if r.byte() == 1 {
-		at, offset := r.varint(), r.varint()
-		t := time.Unix(0, at).In(time.FixedZone("", int(offset)))
-		if offset == 0 {
-			t = t.UTC()
-		}
-		ev.Time = &t
-	}
-	if n := r.uvarint(); n > 0 {
-		if n > eventMaxParts {
-			return ev, fmt.Errorf("%w: event: %d identities", errValue, n)
-		}
-		ev.Identity = make(map[string]string, n)
-		for range n {
-			k := r.str()
-			ev.Identity[k] = r.str()
-		}
-	}
-	if data := r.bytes(); len(data) > 0 {
-		ev.Data = append(json.RawMessage(nil), data...)
-	}
-	if r.err == nil && len(r.b) != 0 {
-		r.fail("trailing bytes")
-	}
-	return ev, r.err
+	return ev, nil
 }
 
 // eventHead is the part of a stored event the segment index needs.
@@ -175,14 +41,11 @@ type eventHead struct {
 }
 
 func decodeEventHead(b []byte) (eventHead, error) {
-	r := valueReader{b: b}
-	if r.byte() != eventFormat {
-		return eventHead{}, fmt.Errorf("%w: event format", errValue)
+	t, at, err := journey.DecodeEventHead(b)
+	if err != nil {
+		return eventHead{}, fmt.Errorf("%w: event: %w", errValue, err)
 	}
-	r.uvarint()
-	h := eventHead{RecordedAt: time.Unix(0, r.varint()).UTC()}
-	h.Type = r.str()
-	return h, r.err
+	return eventHead{Type: t, RecordedAt: at}, nil
 }
 
 // Times are stored as unix nanoseconds; times before 1970 as 0.
