@@ -14,8 +14,6 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/gorilla/websocket"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // ActivationConfig is the activation workload: customers with long
@@ -223,21 +221,9 @@ func timeReads(ctx context.Context, client *http.Client, base, token string, ids
 	return newLatency(h), nil
 }
 
-// scrapeHistogram reads one histogram's cumulative buckets (upper bound in
-// seconds -> count).
+// scrapeHistogram reads one histogram of the server's /metrics.
 func scrapeHistogram(ctx context.Context, client *http.Client, metricsURL, name string) (*dto.Histogram, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "text/plain;version=0.0.4")
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(io.LimitReader(resp.Body, scrapeBytesMax))
+	families, err := scrapeFamilies(ctx, client, metricsURL)
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,15 @@ type scrapedMetrics map[string]float64
 
 // scrape reads the server's /metrics (Prometheus text format).
 func scrape(ctx context.Context, client *http.Client, metricsURL string) (scrapedMetrics, error) {
+	families, err := scrapeFamilies(ctx, client, metricsURL)
+	if err != nil {
+		return nil, err
+	}
+	return sumFamilies(families), nil
+}
+
+// scrapeFamilies reads and parses the server's /metrics.
+func scrapeFamilies(ctx context.Context, client *http.Client, metricsURL string) (map[string]*dto.MetricFamily, error) {
 	ctx, cancel := context.WithTimeout(ctx, scrapeTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL, nil)
@@ -47,7 +56,12 @@ func scrape(ctx context.Context, client *http.Client, metricsURL string) (scrape
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("bench: scrape %s: %s", metricsURL, resp.Status)
 	}
-	return parseMetrics(io.LimitReader(resp.Body, scrapeBytesMax))
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(io.LimitReader(resp.Body, scrapeBytesMax))
+	if err != nil {
+		return nil, fmt.Errorf("bench: parse metrics: %w", err)
+	}
+	return families, nil
 }
 
 // parseMetrics parses the Prometheus text format, keeping counters, gauges
@@ -58,6 +72,11 @@ func parseMetrics(r io.Reader) (scrapedMetrics, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: parse metrics: %w", err)
 	}
+	return sumFamilies(families), nil
+}
+
+// sumFamilies sums each family's samples over its series.
+func sumFamilies(families map[string]*dto.MetricFamily) scrapedMetrics {
 	out := scrapedMetrics{}
 	for name, mf := range families {
 		for _, m := range mf.GetMetric() {
@@ -66,7 +85,7 @@ func parseMetrics(r io.Reader) (scrapedMetrics, error) {
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 func sampleValue(t dto.MetricType, m *dto.Metric) (float64, bool) {
