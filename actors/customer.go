@@ -332,7 +332,10 @@ func asRejection(err error) *journey.Rejection {
 
 func unavailableFrom(err error) *journey.Rejection {
 	if errors.Is(err, persistence.ErrUnavailable) || errors.Is(err, persistence.ErrConflict) || errors.Is(err, ErrUnavailable) {
-		return unavailable("store unavailable; nothing was stored")
+		// A commit that failed may still be in the WAL, which decides at
+		// restart: the outcome is unknown, and a retry with the same id is
+		// safe either way.
+		return unavailable("store failed: the event may or may not be stored; retry with the same id")
 	}
 	var r *journey.Rejection
 	if errors.As(err, &r) {

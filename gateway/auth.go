@@ -78,8 +78,9 @@ func newAuthenticator(tokens []Token) (*authenticator, error) {
 func (a *authenticator) authenticate(r *http.Request, allowQuery bool, roles ...Role) (principal, *journey.Rejection) {
 	tok := ""
 	if h := r.Header.Get("Authorization"); h != "" {
-		if t, ok := strings.CutPrefix(h, "Bearer "); ok {
-			tok = strings.TrimSpace(t)
+		// The scheme is case-insensitive (RFC 9110 section 11.1).
+		if len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") {
+			tok = strings.TrimSpace(h[7:])
 		}
 	} else if allowQuery {
 		tok = r.URL.Query().Get("access_token")

@@ -13,6 +13,15 @@ import (
 )
 
 var upgrader = websocket.Upgrader{
+	// A request that is not a WebSocket handshake gets the JSON error of
+	// every other endpoint, not gorilla's plain-text page.
+	Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+		code := journey.CodeBadRequest
+		if status == http.StatusForbidden {
+			code = journey.CodeForbidden
+		}
+		writeError(w, journey.Rejectf(code, "websocket handshake: %v", reason))
+	},
 	ReadBufferSize:  4096,
 	WriteBufferSize: 4096,
 	WriteBufferPool: &sync.Pool{},
@@ -220,8 +229,8 @@ func (c *channelConn) handle(raw []byte, b *batchWait, i int, start time.Time) {
 	}
 	id := e.ID
 	done := func(r actors.Result) {
-		<-c.credit
 		c.result(b, i, id, r, start)
+		<-c.credit // after the answer is queued: drainAndClose waits for both
 	}
 	if needsResolve(&e) || c.resolving.Load() > 0 {
 		c.resolving.Add(1)

@@ -34,7 +34,7 @@ func rejection(err error) *journey.Rejection {
 		return r
 	case errors.Is(err, persistence.ErrUnavailable), errors.Is(err, actors.ErrUnavailable),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return journey.Rejectf(journey.CodeUnavailable, "unavailable; nothing was stored")
+		return journey.Rejectf(journey.CodeUnavailable, "unavailable; retry later with the same id")
 	default:
 		return journey.Rejectf(journey.CodeInternal, "internal error")
 	}

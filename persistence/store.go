@@ -12,7 +12,9 @@ import (
 var (
 	// ErrConflict: an append whose PrevSeq is not the customer's last stored seq.
 	ErrConflict = errors.New("persistence: seq conflict")
-	// ErrUnavailable: the store has failed (latched) or is closed; nothing was stored.
+	// ErrUnavailable: the store has failed (latched) or is closed. Requests
+	// refused after the latch stored nothing; the batch whose commit failed
+	// may still be in the WAL, which decides at the next open.
 	ErrUnavailable = errors.New("persistence: store unavailable")
 	// ErrPartitionCount: the data directory was created with another partition count.
 	ErrPartitionCount = errors.New("persistence: partition count mismatch")
