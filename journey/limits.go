@@ -15,7 +15,7 @@ const (
 	IdentitiesPerKind   = 16       // values of one kind a customer keeps
 	IdentityKindsMax    = 32       // identity kinds a customer keeps
 	ProfileMaxBytes     = 64 << 10 // a profile, encoded
-	TimelineMax         = 100      // stored events kept in memory, newest last
+	TimelineMax         = 50       // stored events kept in memory, newest last (the context shows them)
 	RecentIDsMax        = 4096     // event ids kept in memory for idempotency
 	IdempotencyWindow   = 24 * time.Hour
 	BatchMaxEvents      = 1000 // events in one batch frame or request
