@@ -46,6 +46,15 @@ func newCustomer(rt *Runtime, store persistence.Store, id string) *customer {
 }
 
 func (c *customer) Receive(ctx actor.Context) {
+	defer func() {
+		// A broken invariant stops the actor (restartCustomer); whoever
+		// waits on its outbox is answered first, so no caller hangs and no
+		// connection loses its credit.
+		if r := recover(); r != nil {
+			c.outbox.fail(journey.Rejectf(journey.CodeInternal, "internal error"))
+			panic(r)
+		}
+	}()
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		c.activate(ctx)
@@ -166,7 +175,7 @@ func (c *customer) patch(ctx actor.Context, m *patchMsg) {
 		return
 	}
 	c.commit(ctx, d)
-	profile := c.state.Context(c.state.Seq).Profile
+	profile := c.state.ProfileCopy()
 	ack := d.Ack
 	c.outbox.push(ack.Seq, func(err error) {
 		if err != nil {
@@ -331,7 +340,7 @@ func asRejection(err error) *journey.Rejection {
 }
 
 func unavailableFrom(err error) *journey.Rejection {
-	if errors.Is(err, persistence.ErrUnavailable) || errors.Is(err, persistence.ErrConflict) || errors.Is(err, ErrUnavailable) {
+	if errors.Is(err, persistence.ErrUnavailable) || errors.Is(err, persistence.ErrConflict) {
 		// A commit that failed may still be in the WAL, which decides at
 		// restart: the outcome is unknown, and a retry with the same id is
 		// safe either way.

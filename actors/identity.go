@@ -96,6 +96,9 @@ func (r *Runtime) identity(ctx context.Context, id journey.IdentityRef, claimFor
 	}
 	key := persistence.IdentityKey{Kind: journey.IndexKind(id.Kind), Value: id.Value}
 	p := persistence.PartitionOf(key.Kind+"\x00"+key.Value, len(r.idents))
+	if r.idents[p] == nil {
+		return "", unavailable("partition not hosted on this node")
+	}
 	m := &identityReq{key: key, customer: claimFor, reply: make(chan identityReply, 1)}
 	r.system.Root.Send(r.idents[p], m)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)

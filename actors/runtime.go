@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/throughline/throughline/cluster"
 	"github.com/throughline/throughline/journey"
 	"github.com/throughline/throughline/persistence"
 )
@@ -32,6 +32,11 @@ type Config struct {
 	// ObserveActivation, when set, is told how long each activation took
 	// (loading the snapshot and the events after it). It must not block.
 	ObserveActivation func(time.Duration)
+	// Node is this node's name in Table. Default "n1".
+	Node string
+	// Table places partitions on nodes; this node hosts the partitions the
+	// table gives it. Default: every partition here (a cluster of one).
+	Table *cluster.Table
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger; default slog.Default().
@@ -57,11 +62,10 @@ func (c *Config) ensureDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Node == "" {
+		c.Node = "n1"
+	}
 }
-
-// ErrUnavailable: the runtime cannot take the request now (overloaded,
-// stopping, or the store failed); nothing was stored.
-var ErrUnavailable = errors.New("actors: unavailable")
 
 // Runtime is one node's actors: a partition host per partition.
 type Runtime struct {
@@ -80,9 +84,20 @@ type Runtime struct {
 	Activations     atomic.Int64
 }
 
-// Start spawns the partition hosts; each loads its due work.
-func Start(cfg Config, engine persistence.Engine) *Runtime {
+// Start spawns a host for every partition the table gives this node; each
+// loads its due work.
+func Start(cfg Config, engine persistence.Engine) (*Runtime, error) {
 	cfg.ensureDefaults()
+	if cfg.Table == nil {
+		t, err := cluster.Local(cfg.Node, engine.Partitions())
+		if err != nil {
+			return nil, err
+		}
+		cfg.Table = t
+	}
+	if cfg.Table.Partitions() != engine.Partitions() {
+		return nil, fmt.Errorf("actors: the partition table has %d partitions, the store %d", cfg.Table.Partitions(), engine.Partitions())
+	}
 	logger := cfg.Logger.With("subsystem", "actors")
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return logger.With("lib", "protoactor")
@@ -90,8 +105,7 @@ func Start(cfg Config, engine persistence.Engine) *Runtime {
 	n := engine.Partitions()
 	r := &Runtime{cfg: cfg, engine: engine, system: system, dispatch: newPoolDispatcher(dispatchWorkers, dispatchQueue, dispatchThroughput), hosts: make([]*actor.PID, n), idents: make([]*actor.PID, n), admission: make([]atomic.Int64, n)}
 	r.cfg.Logger = logger
-	for p := 0; p < n; p++ {
-		p := p
+	for _, p := range cfg.Table.Hosted(cfg.Node) {
 		props := actor.PropsFromProducer(func() actor.Actor { return newHost(r, p) },
 			actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Second, restartCustomer)),
 			actor.WithDispatcher(r.dispatch))
@@ -100,7 +114,7 @@ func Start(cfg Config, engine persistence.Engine) *Runtime {
 			return &identityActor{store: engine.Store(p)}
 		}, actor.WithDispatcher(r.dispatch)))
 	}
-	return r
+	return r, nil
 }
 
 // restartCustomer: a customer actor that panicked (a broken invariant) is
@@ -123,7 +137,12 @@ func (r *Runtime) Ingest(customer string, in journey.Inbound, done func(Result))
 		done(Result{Reject: unavailable("shutting down")})
 		return
 	}
-	r.system.Root.Send(r.hosts[r.PartitionOf(customer)], &ingestMsg{customer: customer, in: in, done: done})
+	h := r.hosts[r.PartitionOf(customer)]
+	if h == nil {
+		done(Result{Reject: unavailable("partition not hosted on this node")})
+		return
+	}
+	r.system.Root.Send(h, &ingestMsg{customer: customer, in: in, done: done})
 }
 
 // PatchProfile merges a patch into a customer's profile; done receives the
@@ -133,7 +152,12 @@ func (r *Runtime) PatchProfile(customer string, patch journey.ProfilePatch, done
 		done(Result{Reject: unavailable("shutting down")}, nil)
 		return
 	}
-	r.system.Root.Send(r.hosts[r.PartitionOf(customer)], &patchMsg{customer: customer, patch: patch, done: done})
+	h := r.hosts[r.PartitionOf(customer)]
+	if h == nil {
+		done(Result{Reject: unavailable("partition not hosted on this node")}, nil)
+		return
+	}
+	r.system.Root.Send(h, &patchMsg{customer: customer, patch: patch, done: done})
 }
 
 // Context returns a customer's journey context as of its durable seq; exists
@@ -142,8 +166,12 @@ func (r *Runtime) Context(ctx context.Context, customer string) (journey.Context
 	if r.stopping.Load() {
 		return journey.Context{}, false, unavailable("shutting down")
 	}
+	h := r.hosts[r.PartitionOf(customer)]
+	if h == nil {
+		return journey.Context{}, false, unavailable("partition not hosted on this node")
+	}
 	m := &contextMsg{customer: customer, reply: make(chan contextReply, 1)}
-	r.system.Root.Send(r.hosts[r.PartitionOf(customer)], m)
+	r.system.Root.Send(h, m)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
 	select {
@@ -199,10 +227,14 @@ func (r *Runtime) Stop(ctx context.Context) error {
 	var err error
 	r.stopOnce.Do(func() {
 		r.stopping.Store(true)
-		dones := make([]chan struct{}, len(r.hosts))
-		for p, h := range r.hosts {
-			dones[p] = make(chan struct{})
-			r.system.Root.Send(h, &passivateAll{done: dones[p]})
+		var dones []chan struct{}
+		for _, h := range r.hosts {
+			if h == nil {
+				continue
+			}
+			d := make(chan struct{})
+			dones = append(dones, d)
+			r.system.Root.Send(h, &passivateAll{done: d})
 		}
 		for _, d := range dones {
 			select {
@@ -213,8 +245,10 @@ func (r *Runtime) Stop(ctx context.Context) error {
 			}
 		}
 		for p := range r.hosts {
-			_ = r.system.Root.StopFuture(r.hosts[p]).Wait()
-			_ = r.system.Root.StopFuture(r.idents[p]).Wait()
+			if r.hosts[p] != nil {
+				_ = r.system.Root.StopFuture(r.hosts[p]).Wait()
+				_ = r.system.Root.StopFuture(r.idents[p]).Wait()
+			}
 		}
 		r.system.Shutdown()
 		r.dispatch.close()

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/throughline/throughline/cluster"
 	"github.com/throughline/throughline/journey"
 	"github.com/throughline/throughline/persistence"
 )
@@ -14,7 +15,10 @@ import (
 func startTest(t *testing.T, cfg Config) (*Runtime, persistence.Engine) {
 	t.Helper()
 	engine := persistence.NewMemory(8)
-	rt := Start(cfg, engine)
+	rt, err := Start(cfg, engine)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -204,4 +208,29 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+func TestPartitionsOfOtherNodesAreRefused(t *testing.T) {
+	engine := persistence.NewMemory(2)
+	defer engine.Close()
+	if _, err := Start(Config{Table: mustTable(t, 3)}, engine); err == nil {
+		t.Fatal("a table of 3 partitions ran over a store of 2")
+	}
+	rt, err := Start(Config{Node: "elsewhere", Table: mustTable(t, 2)}, engine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Stop(context.Background())
+	if r := ingest(t, rt, "c-1", "e-1"); r.Reject == nil || r.Reject.Code != journey.CodeUnavailable {
+		t.Fatalf("an event for a partition hosted elsewhere: %+v", r)
+	}
+}
+
+func mustTable(t *testing.T, partitions int) *cluster.Table {
+	t.Helper()
+	tab, err := cluster.Local("n1", partitions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tab
 }

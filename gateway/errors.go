@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/throughline/throughline/actors"
 	"github.com/throughline/throughline/journey"
 	"github.com/throughline/throughline/persistence"
 )
@@ -32,7 +31,7 @@ func rejection(err error) *journey.Rejection {
 	switch {
 	case errors.As(err, &r):
 		return r
-	case errors.Is(err, persistence.ErrUnavailable), errors.Is(err, actors.ErrUnavailable),
+	case errors.Is(err, persistence.ErrUnavailable),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return journey.Rejectf(journey.CodeUnavailable, "unavailable; retry later with the same id")
 	default:

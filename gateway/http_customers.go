@@ -153,7 +153,12 @@ func (s *Server) patchProfile(w http.ResponseWriter, r *http.Request) {
 	done := make(chan answer, 1)
 	s.rt.PatchProfile(id, journey.ProfilePatch{ID: "profile-" + randomHex(12), Patch: body},
 		func(res actors.Result, p map[string]any) { done <- answer{res, p} })
-	a := <-done
+	var a answer
+	select {
+	case a = <-done:
+	case <-r.Context().Done():
+		return // the client went away
+	}
 	if a.res.Reject != nil {
 		writeError(w, a.res.Reject)
 		return

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -89,7 +90,7 @@ func (s *Server) answerOne(w http.ResponseWriter, r *http.Request, ev journey.Ev
 	}
 	res := make(chan actors.Result, 1)
 	s.deliver(r.Context(), ev, true, func(x actors.Result) { res <- x })
-	out := <-res
+	out := awaitResult(r.Context(), res)
 	s.count(out, start)
 	if out.Reject != nil {
 		writeError(w, out.Reject)
@@ -119,7 +120,7 @@ func (s *Server) answerMany(w http.ResponseWriter, r *http.Request, events []jou
 	ids := make([]string, len(events))
 	for i := range events {
 		if waits[i] != nil {
-			results[i] = <-waits[i]
+			results[i] = awaitResult(r.Context(), waits[i])
 		}
 		ids[i] = events[i].ID
 		if ackIDs != nil {
@@ -137,4 +138,15 @@ func (s *Server) answerMany(w http.ResponseWriter, r *http.Request, events []jou
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
+}
+
+// awaitResult waits for an event's answer, or for the client to go away
+// (the answer, when it comes, lands in the buffered channel unread).
+func awaitResult(ctx context.Context, res <-chan actors.Result) actors.Result {
+	select {
+	case r := <-res:
+		return r
+	case <-ctx.Done():
+		return actors.Result{Reject: journey.Rejectf(journey.CodeUnavailable, "request ended before the answer; retry with the same id")}
+	}
 }

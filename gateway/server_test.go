@@ -22,7 +22,10 @@ func startServer(t *testing.T) string {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	engine := persistence.NewMemory(8)
-	rt := actors.Start(actors.Config{Logger: logger}, engine)
+	rt, err := actors.Start(actors.Config{Logger: logger}, engine)
+	if err != nil {
+		t.Fatal(err)
+	}
 	reg := prometheus.NewRegistry()
 	s, err := New(Config{Addr: "127.0.0.1:0", Tokens: []Token{{Token: "gw", Role: RoleChannel}, {Token: "sup", Role: RoleSupervisor}}},
 		rt, logger, reg, reg, engine.Err)

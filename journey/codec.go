@@ -182,6 +182,16 @@ func (r *recordReader) bytes() []byte {
 
 func (r *recordReader) str() string { return string(r.bytes()) }
 
+func (r *recordReader) uint64() uint64 {
+	if len(r.b) < 8 {
+		r.fail("record ends early")
+		return 0
+	}
+	v := binary.BigEndian.Uint64(r.b)
+	r.b = r.b[8:]
+	return v
+}
+
 func (r *recordReader) byte() byte {
 	if len(r.b) == 0 {
 		r.fail("record ends early")

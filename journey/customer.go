@@ -101,6 +101,9 @@ func (c *Customer) addIdentity(id IdentityRef) {
 	c.Identities[id.Kind] = append(vals, id.Value)
 }
 
+// ProfileCopy is the profile, sharing nothing with the state.
+func (c *Customer) ProfileCopy() map[string]any { return cloneProfile(c.Profile) }
+
 // Timeline returns the latest stored events with seq <= upTo, oldest first,
 // at most n.
 func (c *Customer) Timeline(upTo uint64, n int) []Event {
@@ -158,49 +161,3 @@ func (r *ring) last(upTo uint64, n int) []Event {
 	}
 	return out
 }
-
-// recentIDs is the in-memory part of the idempotency window: the ids of the
-// latest RecentIDsMax events recorded inside IdempotencyWindow. complete
-// says whether every id the customer ever stored is still here; when it is
-// not, an id not found here must be looked up in the store.
-type recentIDs struct {
-	seq      map[string]uint64
-	order    []recentEntry // oldest first; a queue
-	head     int
-	complete bool
-}
-
-type recentEntry struct {
-	ID  string    `json:"id"`
-	Seq uint64    `json:"seq"`
-	At  time.Time `json:"at"`
-}
-
-func newRecentIDs() recentIDs {
-	return recentIDs{seq: map[string]uint64{}, complete: true}
-}
-
-func (r *recentIDs) add(id string, seq uint64, at time.Time) {
-	if _, ok := r.seq[id]; ok {
-		return
-	}
-	r.seq[id] = seq
-	r.order = append(r.order, recentEntry{ID: id, Seq: seq, At: at})
-	for len(r.order)-r.head > RecentIDsMax || at.Sub(r.order[r.head].At) > IdempotencyWindow {
-		delete(r.seq, r.order[r.head].ID)
-		r.order[r.head] = recentEntry{}
-		r.head++
-		r.complete = false
-	}
-	if r.head > RecentIDsMax {
-		r.order = append(r.order[:0], r.order[r.head:]...)
-		r.head = 0
-	}
-}
-
-func (r *recentIDs) lookup(id string) (uint64, bool) {
-	s, ok := r.seq[id]
-	return s, ok
-}
-
-func (r *recentIDs) entries() []recentEntry { return r.order[r.head:] }

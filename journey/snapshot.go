@@ -13,15 +13,15 @@ import (
 //
 // A snapshot is read on every activation, so it is binary:
 //
-//	version byte (2)
+//	version byte (3)
 //	id string, seq uvarint, last_at varint unix nanos
 //	identities: uvarint kinds, then per kind: kind string, uvarint values, values
 //	profile: bytes (JSON object)
 //	journey: bytes (JSON of the conversation, cases and last agent)
 //	timeline: uvarint count, then per event: bytes (its event record)
-//	recent ids: uvarint count, then per id: id string, seq uvarint, at varint
+//	recent ids: uvarint count, then per id: 16-byte digest, seq uvarint, at varint
 //	complete: byte
-const snapshotVersion byte = 2
+const snapshotVersion byte = 3
 
 // snapshotJourney is the part of a snapshot kept as JSON: small, and shaped
 // by the conversation and case rules that change with the product.
@@ -71,9 +71,10 @@ func (c *Customer) EncodeSnapshot() []byte {
 	recent := c.recent.entries()
 	b = binary.AppendUvarint(b, uint64(len(recent)))
 	for _, e := range recent {
-		b = appendRecordString(b, e.ID)
-		b = binary.AppendUvarint(b, e.Seq)
-		b = binary.AppendVarint(b, e.At.UnixNano())
+		b = binary.BigEndian.AppendUint64(b, e.id[0])
+		b = binary.BigEndian.AppendUint64(b, e.id[1])
+		b = binary.AppendUvarint(b, e.seq)
+		b = binary.AppendVarint(b, e.at)
 	}
 	complete := byte(0)
 	if c.recent.complete {
@@ -110,8 +111,10 @@ func DecodeSnapshot(data []byte) (*Customer, error) {
 		c.timeline.push(ev)
 	}
 	for range r.count() {
-		id, seq, at := r.str(), r.uvarint(), r.varint()
-		c.recent.add(id, seq, time.Unix(0, at).UTC())
+		var e recentEntry
+		e.id[0], e.id[1] = r.uint64(), r.uint64()
+		e.seq, e.at = r.uvarint(), r.varint()
+		c.recent.addDigest(e)
 	}
 	c.recent.complete = r.byte() == 1
 	if r.err == nil && len(r.b) != 0 {

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/throughline/throughline/actors"
+	"github.com/throughline/throughline/cluster"
 	"github.com/throughline/throughline/gateway"
 	"github.com/throughline/throughline/persistence"
 )
@@ -137,10 +138,19 @@ func startNode(cfg Config, logger *slog.Logger) (*node, error) {
 		Buckets: prometheus.ExponentialBuckets(25e-6, 1.5, 24),
 	})
 	reg.MustRegister(activation)
-	rt := actors.Start(actors.Config{
-		IdleTimeout: cfg.Node.IdleTimeout, Logger: logger,
+	table, err := cluster.Local(cfg.Node.Name, cfg.Node.Partitions)
+	if err != nil {
+		_ = engine.Close()
+		return nil, err
+	}
+	rt, err := actors.Start(actors.Config{
+		IdleTimeout: cfg.Node.IdleTimeout, Logger: logger, Node: cfg.Node.Name, Table: table,
 		ObserveActivation: func(d time.Duration) { activation.Observe(d.Seconds()) },
 	}, engine)
+	if err != nil {
+		_ = engine.Close()
+		return nil, err
+	}
 	gw, err := gateway.New(gateway.Config{
 		Addr: cfg.Node.HTTP, Tokens: cfg.Auth.Tokens, ConnCredit: cfg.Node.ConnCredit, MaxConnections: cfg.Node.MaxConnections,
 	}, rt, logger, reg, reg, engine.Err)
