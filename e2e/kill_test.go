@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"testing"
 	"time"
 )
@@ -96,12 +97,32 @@ func TestKillMidStream(t *testing.T) {
 // resend: every event acknowledged in any round keeps its seq, and in the
 // end each is stored once, in the order sent.
 func TestRepeatedKills(t *testing.T) {
-	w := newWorkload("rk", 3, 400, 10)
+	// Kill after a quarter, a half and three quarters of a resend.
+	repeatedKills(t, newWorkload("rk", 3, 400, 10), []float64{0.25, 0.5, 0.75})
+}
+
+// TestSoakKills is the long version, for `make integ`: 50,000 events over 8
+// connections, killed -9 at twenty points of successive resends.
+func TestSoakKills(t *testing.T) {
+	if os.Getenv("THROUGHLINE_INTEG") == "" {
+		t.Skip("a soak run: make integ")
+	}
+	points := make([]float64, 20)
+	for i := range points {
+		points[i] = float64(i+1) / 21
+	}
+	repeatedKills(t, newWorkload("soak", 8, 6250, 40), points)
+}
+
+// repeatedKills resends the workload from the start again and again, killing
+// the server -9 once the given fraction of it is acknowledged, then sends
+// it all: an acknowledged seq never changes and everything is stored once.
+func repeatedKills(t *testing.T, w *workload, killAt []float64) {
 	total := len(w.ids)
 	s := startServer(t, serverOptions{})
 	ackedSeq := map[string]answer{}
-	for round, quarters := range []int{1, 2, 3} { // kill after a quarter, a half, three quarters
-		st := startStream(t, s, w, 48, int64(total*quarters/4))
+	for round, frac := range killAt {
+		st := startStream(t, s, w, 48, int64(float64(total)*frac))
 		st.waitReached(60 * time.Second)
 		s.kill()
 		answers := st.finish(10 * time.Second)
