@@ -47,7 +47,7 @@ func newCustomer(rt *Runtime, store persistence.Store, id string) *customer {
 
 func (c *customer) Receive(ctx actor.Context) {
 	defer func() {
-		// A broken invariant stops the actor (restartCustomer); whoever
+		// A broken invariant restarts the actor (restartCustomer); whoever
 		// waits on its outbox is answered first, so no caller hangs and no
 		// connection loses its credit.
 		if r := recover(); r != nil {
@@ -58,7 +58,9 @@ func (c *customer) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		c.activate(ctx)
-	case *actor.Stopped:
+	case *actor.Stopped, *actor.Restarting:
+		// Restarting: a panic; protoactor starts a new instance on the same
+		// mailbox, which activates from the store.
 		c.rt.ActiveCustomers.Add(-1)
 		if c.idleTimer != nil {
 			c.idleTimer.Stop()
@@ -90,7 +92,9 @@ func (c *customer) idleCheck(ctx actor.Context) {
 	if c.passivating {
 		return
 	}
-	if c.activity == c.activityAtCheck && c.pending == 0 {
+	// A customer that could not load goes too, so the next message tries
+	// again.
+	if (c.activity == c.activityAtCheck || c.failed != nil) && c.pending == 0 {
 		ctx.Send(ctx.Parent(), &passivateReq{customer: c.id, pid: ctx.Self()})
 	}
 	c.activityAtCheck = c.activity
@@ -106,20 +110,12 @@ func (c *customer) activate(ctx actor.Context) {
 	start := time.Now()
 	c.rt.ActiveCustomers.Add(1)
 	c.rt.Activations.Add(1)
-	snap, events, err := c.store.Load(context.Background(), c.id)
-	if err != nil {
-		// Without its history the customer cannot decide: refuse until the
-		// next activation.
-		c.failed = fmt.Errorf("load customer: %w", err)
+	if err := c.load(); err != nil {
+		// Without its history the customer cannot decide: it refuses until
+		// it is passivated and a later message activates it again.
+		c.failed = err
 		c.rt.cfg.Logger.Error("customer load failed", "partition", c.rt.PartitionOf(c.id), "err", err)
 	}
-	var data []byte
-	if snap != nil {
-		data = snap.Data
-		c.snapshotAt = snap.Seq
-	}
-	c.state = journey.Rebuild(c.id, data, events)
-	c.durable = c.state.Seq
 	if c.rt.cfg.ObserveActivation != nil {
 		c.rt.cfg.ObserveActivation(time.Since(start))
 	}
@@ -127,6 +123,35 @@ func (c *customer) activate(ctx actor.Context) {
 	if c.failed == nil && c.durable-c.snapshotAt >= uint64(c.rt.cfg.SnapshotEvery) {
 		c.saveSnapshot()
 	}
+}
+
+// load builds the state from the store: the snapshot and the events after
+// it, or every event when the snapshot cannot be used (another format).
+func (c *customer) load() error {
+	ctx := context.Background()
+	c.state = journey.NewCustomer(c.id)
+	snap, events, err := c.store.Load(ctx, c.id)
+	if err != nil {
+		return fmt.Errorf("load customer: %w", err)
+	}
+	var data []byte
+	snapshotAt := uint64(0)
+	if snap != nil {
+		data, snapshotAt = snap.Data, snap.Seq
+	}
+	state, err := journey.Rebuild(c.id, data, events)
+	if errors.Is(err, journey.ErrGap) {
+		if events, err = c.store.Events(ctx, c.id, 0, 0); err != nil {
+			return fmt.Errorf("load customer: %w", err)
+		}
+		snapshotAt = 0 // write one this version can read
+		state, err = journey.Rebuild(c.id, nil, events)
+	}
+	if err != nil {
+		return fmt.Errorf("load customer: %w", err)
+	}
+	c.state, c.durable, c.snapshotAt = state, state.Seq, snapshotAt
+	return nil
 }
 
 func (c *customer) ingest(ctx actor.Context, m *ingestMsg) {
@@ -251,15 +276,7 @@ func (c *customer) appendDone(ctx actor.Context, m *appendDone) {
 	}
 	c.pending--
 	if m.err != nil {
-		// The store failed (fatal to the node) or a second writer appeared
-		// (a broken invariant): refuse what waits and stop; the next
-		// message reactivates the customer from what is stored.
-		c.failed = m.err
-		c.outbox.fail(unavailableFrom(m.err))
-		if errors.Is(m.err, persistence.ErrConflict) {
-			c.rt.cfg.Logger.Error("append conflict: customer reloads", "partition", c.rt.PartitionOf(c.id))
-			ctx.Stop(ctx.Self())
-		}
+		c.appendFailed(ctx, m.err)
 		return
 	}
 	c.durable = m.lastSeq
@@ -267,6 +284,21 @@ func (c *customer) appendDone(ctx actor.Context, m *appendDone) {
 	if c.durable-c.snapshotAt >= uint64(c.rt.cfg.SnapshotEvery) && c.pending == 0 {
 		c.saveSnapshot()
 	}
+	c.maybeStop(ctx)
+}
+
+// appendFailed: the state now holds events the store does not. Whoever
+// waits is refused; the appends still in flight were chained on the failed
+// one and fail too, so their completions are dropped (a new incarnation);
+// and the state is loaded again from the store. When the store itself has
+// failed (fatal to the node) the load fails and the customer refuses
+// everything until the process exits.
+func (c *customer) appendFailed(ctx actor.Context, err error) {
+	c.outbox.fail(unavailableFrom(err))
+	c.rt.cfg.Logger.Warn("append failed: customer reloads", "partition", c.rt.PartitionOf(c.id), "err", err)
+	c.incarnation = incarnations.Add(1)
+	c.pending = 0
+	c.failed = c.load()
 	c.maybeStop(ctx)
 }
 

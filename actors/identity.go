@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/throughline/throughline/journey"
@@ -23,6 +24,7 @@ type identityActor struct {
 type identityReq struct {
 	key      persistence.IdentityKey
 	customer string
+	deadline time.Time          // past it the caller has gone: skip the work
 	reply    chan identityReply // buffered 1
 }
 
@@ -37,9 +39,12 @@ func (a *identityActor) Receive(ctx actor.Context) {
 		return
 	}
 	var rep identityReply
-	if m.customer == "" {
+	switch {
+	case time.Now().After(m.deadline):
+		rep.err = context.DeadlineExceeded
+	case m.customer == "":
 		rep.owner, rep.err = a.store.LookupIdentity(context.Background(), m.key.Kind, m.key.Value)
-	} else {
+	default:
 		rep.owner, rep.err = a.store.ClaimIdentity(context.Background(), m.key.Kind, m.key.Value, m.customer)
 	}
 	m.reply <- rep
@@ -95,14 +100,15 @@ func (r *Runtime) identity(ctx context.Context, id journey.IdentityRef, claimFor
 		return "", unavailable("shutting down")
 	}
 	key := persistence.IdentityKey{Kind: journey.IndexKind(id.Kind), Value: id.Value}
-	p := persistence.PartitionOf(key.Kind+"\x00"+key.Value, len(r.idents))
+	p := r.identityPartition(key)
 	if r.idents[p] == nil {
 		return "", unavailable("partition not hosted on this node")
 	}
-	m := &identityReq{key: key, customer: claimFor, reply: make(chan identityReply, 1)}
-	r.system.Root.Send(r.idents[p], m)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
+	deadline, _ := ctx.Deadline()
+	m := &identityReq{key: key, customer: claimFor, deadline: deadline, reply: make(chan identityReply, 1)}
+	r.system.Root.Send(r.idents[p], m)
 	select {
 	case rep := <-m.reply:
 		if rep.err != nil {
@@ -112,4 +118,15 @@ func (r *Runtime) identity(ctx context.Context, id journey.IdentityRef, claimFor
 	case <-ctx.Done():
 		return "", fmt.Errorf("identity %s: %w", key.Kind, ctx.Err())
 	}
+}
+
+func (r *Runtime) identityPartition(key persistence.IdentityKey) int {
+	return persistence.PartitionOf(key.Kind+"\x00"+key.Value, len(r.idents))
+}
+
+// IdentityPartition is the partition that owns an event's first identity in
+// resolution order: where HTTP admission is taken while it resolves.
+func (r *Runtime) IdentityPartition(e *journey.Event) int {
+	first := journey.OrderIdentities(e.Identity)[0]
+	return r.identityPartition(persistence.IdentityKey{Kind: journey.IndexKind(first.Kind), Value: first.Value})
 }

@@ -102,12 +102,13 @@ func Start(cfg Config, engine persistence.Engine) (*Runtime, error) {
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return logger.With("lib", "protoactor")
 	}))
+	system.EventStream.Subscribe(deadLetter)
 	n := engine.Partitions()
 	r := &Runtime{cfg: cfg, engine: engine, system: system, dispatch: newPoolDispatcher(dispatchWorkers, dispatchQueue, dispatchThroughput), hosts: make([]*actor.PID, n), idents: make([]*actor.PID, n), admission: make([]atomic.Int64, n)}
 	r.cfg.Logger = logger
 	for _, p := range cfg.Table.Hosted(cfg.Node) {
 		props := actor.PropsFromProducer(func() actor.Actor { return newHost(r, p) },
-			actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Second, restartCustomer)),
+			actor.WithSupervisor(actor.NewOneForOneStrategy(restartsMax, time.Second, restartCustomer)),
 			actor.WithDispatcher(r.dispatch))
 		r.hosts[p] = system.Root.Spawn(props)
 		r.idents[p] = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
@@ -118,8 +119,23 @@ func Start(cfg Config, engine persistence.Engine) (*Runtime, error) {
 }
 
 // restartCustomer: a customer actor that panicked (a broken invariant) is
-// stopped; its next message reactivates it from the store.
-func restartCustomer(any) actor.Directive { return actor.StopDirective }
+// restarted on the same mailbox, so no message to it is lost, and loads
+// again from the store.
+func restartCustomer(any) actor.Directive { return actor.RestartDirective }
+
+// restartsMax bounds a customer's restarts within a second; past it the
+// actor stops, and what still reaches its PID is refused (deadLetter).
+const restartsMax = 100
+
+// deadLetter answers a customer message that reached a stopped actor (one
+// that failed past restartsMax), so its sender is not left waiting.
+func deadLetter(evt any) {
+	if dl, ok := evt.(*actor.DeadLetterEvent); ok {
+		if m, ok := dl.Message.(customerMsg); ok {
+			refuse(m, unavailable("customer stopped; retry with the same id"))
+		}
+	}
+}
 
 // Partitions is the partition count.
 func (r *Runtime) Partitions() int { return len(r.hosts) }

@@ -234,3 +234,57 @@ func mustTable(t *testing.T, partitions int) *cluster.Table {
 	}
 	return tab
 }
+
+// A failed append leaves the state ahead of the store: the customer refuses
+// what waited, reloads from the store, and goes on from what is stored.
+func TestCustomerReloadsAfterAFailedAppend(t *testing.T) {
+	rt, engine := startTest(t, Config{})
+	if r := ingest(t, rt, "c-r", "e-0"); r.Reject != nil || r.Ack.Seq != 1 {
+		t.Fatalf("first event: %+v", r)
+	}
+	// A second writer (a broken invariant) stores seq 2 behind the actor's back.
+	store := engine.Store(rt.PartitionOf("c-r"))
+	intruder := journey.Event{ID: "intruder", Customer: "c-r", Type: "page.viewed", Seq: 2, Actor: journey.ActorCustomer, RecordedAt: time.Now()}
+	done := make(chan error, 1)
+	store.Append(context.Background(), &persistence.AppendRequest{Customer: "c-r", PrevSeq: 1, Events: []journey.Event{intruder}}, func(err error) { done <- err })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if r := ingest(t, rt, "c-r", "e-1"); r.Reject == nil || r.Reject.Code != journey.CodeUnavailable {
+		t.Fatalf("the conflicting event answered %+v", r)
+	}
+	if r := ingest(t, rt, "c-r", "e-1"); r.Reject != nil || r.Ack.Seq != 3 || r.Ack.Duplicate {
+		t.Fatalf("the event sent again after the reload answered %+v %v", r.Ack, r.Reject)
+	}
+	if r := ingest(t, rt, "c-r", "intruder"); r.Ack == nil || !r.Ack.Duplicate || r.Ack.Seq != 2 {
+		t.Fatalf("the stored intruder is not known after the reload: %+v", r)
+	}
+}
+
+// A snapshot this version cannot read (an older format) is ignored and
+// every event is replayed.
+func TestActivationReplaysAllEventsPastAnUnreadableSnapshot(t *testing.T) {
+	rt, engine := startTest(t, Config{})
+	for i := range 5 {
+		ingest(t, rt, "c-s", fmt.Sprintf("s-%d", i))
+	}
+	if err := rt.Stop(context.Background()); err != nil { // passivates everyone
+		t.Fatal(err)
+	}
+	store := engine.Store(rt.PartitionOf("c-s"))
+	if err := store.SaveSnapshot(context.Background(), "c-s", &persistence.Snapshot{Seq: 4, Data: []byte{1, 2, 3}}); err != nil {
+		t.Fatal(err)
+	}
+	rt2, err := Start(Config{}, engine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt2.Stop(context.Background())
+	c, exists, err := rt2.Context(context.Background(), "c-s")
+	if err != nil || !exists || c.Seq != 5 || len(c.Timeline) != 5 {
+		t.Fatalf("context after an unreadable snapshot: %+v %v %v", c, exists, err)
+	}
+	if r := ingest(t, rt2, "c-s", "s-0"); r.Ack == nil || !r.Ack.Duplicate || r.Ack.Seq != 1 {
+		t.Fatalf("an old id after the replay: %+v", r)
+	}
+}

@@ -55,8 +55,7 @@ func (s *Server) serveChannelWS(w http.ResponseWriter, r *http.Request) {
 	takeOverControlFrames(ws, c.queueControl)
 	s.metrics.connections.WithLabelValues("channel").Inc()
 	defer s.metrics.connections.WithLabelValues("channel").Dec()
-	s.wg.Add(1) // the reader runs on this handler's goroutine
-	defer s.wg.Done()
+	defer s.wg.Done() // register counted the reader, which runs on this goroutine
 	s.goTracked(c.writeLoop)
 	c.readLoop()
 	if c.draining.Load() {
@@ -98,6 +97,7 @@ func (s *Server) register(ws *websocket.Conn) (*channelConn, *journey.Rejection)
 		closed:   make(chan struct{}),
 	}
 	s.mu.conns[c] = struct{}{}
+	s.wg.Add(1) // under the lock: Shutdown cannot be waiting yet
 	return c, nil
 }
 

@@ -149,11 +149,15 @@ func toCloudEvent(e journey.Event) cloudEvent {
 		data["identity"] = e.Identity
 	}
 	d, _ := json.Marshal(data)
-	at := e.RecordedAt
+	recorded := e.RecordedAt
+	occurred := &recorded // CloudEvents time: when it happened, the client's time when it gave one
+	if e.Time != nil {
+		occurred = e.Time
+	}
 	return cloudEvent{
 		SpecVersion: "1.0", ID: e.ID, Source: "/throughline/customers/" + e.Customer, Type: e.Type,
-		Subject: e.Customer, Time: &at, DataContentType: "application/json", Data: d,
-		Seq: e.Seq, Actor: e.Actor, RecordedAt: &at,
+		Subject: e.Customer, Time: occurred, DataContentType: "application/json", Data: d,
+		Seq: e.Seq, Actor: e.Actor, RecordedAt: &recorded,
 	}
 }
 

@@ -62,6 +62,11 @@ func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) {
 
 // getTimeline is GET /v1/customers/{id}/timeline?after=SEQ&limit=N.
 func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request) {
+	id, part, ok := s.customerRead(w, r)
+	if !ok {
+		return
+	}
+	defer s.rt.Release(part)
 	q := r.URL.Query()
 	after, limit := uint64(0), timelineLimitDefault
 	var err error
@@ -78,11 +83,6 @@ func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	limit = min(limit, timelineLimitMax)
-	id, part, ok := s.customerRead(w, r)
-	if !ok {
-		return
-	}
-	defer s.rt.Release(part)
 	events, more, exists, err := s.rt.Timeline(r.Context(), id, after, limit)
 	switch {
 	case err != nil:

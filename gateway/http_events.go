@@ -143,10 +143,16 @@ func (s *Server) answerMany(w http.ResponseWriter, r *http.Request, events []jou
 // awaitResult waits for an event's answer, or for the client to go away
 // (the answer, when it comes, lands in the buffered channel unread).
 func awaitResult(ctx context.Context, res <-chan actors.Result) actors.Result {
+	timer := time.NewTimer(answerTimeout)
+	defer timer.Stop()
 	select {
 	case r := <-res:
 		return r
 	case <-ctx.Done():
-		return actors.Result{Reject: journey.Rejectf(journey.CodeUnavailable, "request ended before the answer; retry with the same id")}
+	case <-timer.C:
 	}
+	return actors.Result{Reject: journey.Rejectf(journey.CodeUnavailable, "no answer in time; retry with the same id")}
 }
+
+// answerTimeout bounds how long an HTTP request waits for its events.
+const answerTimeout = 30 * time.Second

@@ -51,6 +51,16 @@ func (s *Server) deliver(ctx context.Context, e journey.Event, admit bool, done 
 	customer := e.Customer
 	var linked []journey.IdentityRef
 	if needsResolve(&e) {
+		if admit {
+			// Resolution waits on the identity's partition: it is admitted
+			// there, so a flood of HTTP requests cannot queue without bound.
+			p := s.rt.IdentityPartition(&e)
+			if !s.rt.Admit(p) {
+				done(actors.Result{Reject: journey.Rejectf(journey.CodeUnavailable, "partition overloaded; nothing was stored")})
+				return
+			}
+			defer s.rt.Release(p)
+		}
 		var err error
 		customer, linked, err = s.rt.Resolve(ctx, &e)
 		if err != nil {

@@ -51,3 +51,13 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// rebuild is journey.Rebuild that must succeed.
+func rebuild(t testing.TB, id string, snap []byte, events []journey.Event) *journey.Customer {
+	t.Helper()
+	c, err := journey.Rebuild(id, snap, events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}

@@ -96,7 +96,7 @@ func TestDecideIdempotencyWindowInTime(t *testing.T) {
 func TestDecideIdempotencyKeepsTheLatestIDs(t *testing.T) {
 	n := 2*journey.RecentIDsMax + 100
 	c := customerWith(t, n)
-	rebuilt := journey.Rebuild(c.ID, c.EncodeSnapshot(), nil)
+	rebuilt := rebuild(t, c.ID, c.EncodeSnapshot(), nil)
 	oldest := n - journey.RecentIDsMax // the oldest id still in memory
 	for i := range n {
 		id, want := fmt.Sprintf("gw-%d", i), fmt.Sprintf("dup %d", i+1)

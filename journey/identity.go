@@ -13,10 +13,11 @@ type IdentityRef struct {
 }
 
 // IndexKind is the kind under which an identity is indexed: phone and
-// whatsapp numbers are one person's number, so both index as "tel".
+// whatsapp numbers are one person's number, so both index as "phone" (a
+// kind whose values are always normalized, whoever sends it).
 func IndexKind(kind string) string {
-	if kind == "phone" || kind == "whatsapp" {
-		return "tel"
+	if kind == "whatsapp" {
+		return "phone"
 	}
 	return kind
 }

@@ -57,7 +57,7 @@ func TestDecideAgainstModel(t *testing.T) {
 				t.Fatalf("run %d step %d: customer at seq %d with %d phones, model %d with %d", run, i, c.Seq, len(c.Identities["phone"]), seq, len(held))
 			}
 			if r.IntN(40) == 0 {
-				c = journey.Rebuild("c-42", c.EncodeSnapshot(), nil)
+				c = rebuild(t, "c-42", c.EncodeSnapshot(), nil)
 			}
 		}
 	}

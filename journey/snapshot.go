@@ -3,6 +3,7 @@ package journey
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -149,9 +150,16 @@ func fromUnixNanos(n int64) time.Time {
 	return time.Unix(0, n).UTC()
 }
 
+// ErrGap: the stored events do not follow the state being rebuilt (an
+// unusable snapshot, and events that start after it): load every event and
+// rebuild again without the snapshot.
+var ErrGap = errors.New("journey: events do not follow the state")
+
 // Rebuild is the state of a customer from its snapshot (nil: none) and the
-// stored events after it, in seq order.
-func Rebuild(id string, snap []byte, events []Event) *Customer {
+// stored events after it, in seq order. A snapshot that cannot be used (an
+// older format, another customer, corrupt) is ignored; then the events must
+// start at seq 1, or Rebuild answers ErrGap.
+func Rebuild(id string, snap []byte, events []Event) (*Customer, error) {
 	var c *Customer
 	if snap != nil {
 		if s, err := DecodeSnapshot(snap); err == nil && s.ID == id {
@@ -162,12 +170,15 @@ func Rebuild(id string, snap []byte, events []Event) *Customer {
 		c = NewCustomer(id)
 	}
 	for i := range events {
-		if events[i].Seq <= c.Seq {
+		switch {
+		case events[i].Seq <= c.Seq:
 			continue
+		case events[i].Seq != c.Seq+1:
+			return nil, fmt.Errorf("%w: customer at seq %d, next stored event %d", ErrGap, c.Seq, events[i].Seq)
 		}
 		c.Apply(&events[i])
 	}
-	return c
+	return c, nil
 }
 
 // Context is the journey context of PROTOCOL section 3.

@@ -2,6 +2,7 @@ package journey_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -71,7 +72,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			sameCustomer(t, decoded, c)
-			rebuilt := journey.Rebuild("c-42", snap, nil)
+			rebuilt := rebuild(t, "c-42", snap, nil)
 			sameCustomer(t, rebuilt, c)
 			if !bytes.Equal(rebuilt.EncodeSnapshot(), snap) {
 				t.Errorf("snapshot of the rebuilt customer differs")
@@ -92,7 +93,7 @@ func TestRebuildFromSnapshotAndLaterEvents(t *testing.T) {
 	}
 	snap := at.EncodeSnapshot()
 	for _, events := range [][]journey.Event{all, all[85:], all[90:]} {
-		sameCustomer(t, journey.Rebuild("c-42", snap, events), c)
+		sameCustomer(t, rebuild(t, "c-42", snap, events), c)
 	}
 }
 
@@ -116,7 +117,7 @@ func TestRebuildWithoutAUsableSnapshotReplays(t *testing.T) {
 					t.Errorf("DecodeSnapshot accepted it")
 				}
 			}
-			sameCustomer(t, journey.Rebuild("c-42", snap, all), c)
+			sameCustomer(t, rebuild(t, "c-42", snap, all), c)
 		})
 	}
 }
@@ -139,4 +140,16 @@ func FuzzSnapshotDecode(f *testing.F) {
 			t.Fatalf("re-encoding a decoded snapshot: %v", err)
 		}
 	})
+}
+
+// A snapshot this version cannot read, with only the events after it, must
+// not be applied as if the customer started there.
+func TestRebuildReportsAGapAfterAnUnusableSnapshot(t *testing.T) {
+	c, all := history(t, 40)
+	snap := c.EncodeSnapshot()
+	old := append([]byte{1}, snap[1:]...) // another format version
+	if _, err := journey.Rebuild("c-42", old, all[30:]); !errors.Is(err, journey.ErrGap) {
+		t.Fatalf("Rebuild over an unusable snapshot and a tail: %v, want ErrGap", err)
+	}
+	sameCustomer(t, rebuild(t, "c-42", old, all), c)
 }
