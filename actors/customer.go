@@ -219,7 +219,10 @@ func (c *customer) context(m *contextMsg) {
 		return
 	}
 	seq := c.state.Seq
-	view := c.state.Context(seq)
+	view := journey.Context{Seq: seq}
+	if !m.seqOnly {
+		view = c.state.Context(seq)
+	}
 	c.outbox.push(seq, func(err error) {
 		if err != nil {
 			m.reply <- contextReply{err: err}

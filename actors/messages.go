@@ -35,6 +35,7 @@ type patchMsg struct {
 // contextMsg asks for the journey context as of the durable seq.
 type contextMsg struct {
 	customer string
+	seqOnly  bool              // only the durable seq is wanted
 	reply    chan contextReply // buffered 1
 }
 

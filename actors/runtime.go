@@ -179,6 +179,12 @@ func (r *Runtime) PatchProfile(customer string, patch journey.ProfilePatch, done
 // Context returns a customer's journey context as of its durable seq; exists
 // is false for a customer with no stored events.
 func (r *Runtime) Context(ctx context.Context, customer string) (journey.Context, bool, error) {
+	return r.askContext(ctx, customer, false)
+}
+
+// askContext asks a customer for its context; seqOnly skips rendering it
+// when only the durable seq is wanted.
+func (r *Runtime) askContext(ctx context.Context, customer string, seqOnly bool) (journey.Context, bool, error) {
 	if r.stopping.Load() {
 		return journey.Context{}, false, unavailable("shutting down")
 	}
@@ -186,7 +192,7 @@ func (r *Runtime) Context(ctx context.Context, customer string) (journey.Context
 	if h == nil {
 		return journey.Context{}, false, unavailable("partition not hosted on this node")
 	}
-	m := &contextMsg{customer: customer, reply: make(chan contextReply, 1)}
+	m := &contextMsg{customer: customer, seqOnly: seqOnly, reply: make(chan contextReply, 1)}
 	r.system.Root.Send(h, m)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
@@ -202,7 +208,7 @@ func (r *Runtime) Context(ctx context.Context, customer string) (journey.Context
 // after, and whether later durable events exist. exists is false for an
 // unknown customer.
 func (r *Runtime) Timeline(ctx context.Context, customer string, after uint64, limit int) (events []journey.Event, more, exists bool, err error) {
-	c, exists, err := r.Context(ctx, customer)
+	c, exists, err := r.askContext(ctx, customer, true)
 	if err != nil || !exists {
 		return nil, false, exists, err
 	}

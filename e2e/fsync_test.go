@@ -59,17 +59,12 @@ func TestFsyncFailure(t *testing.T) {
 	deadline := time.After(60 * time.Second)
 read:
 	for {
-		var f frame
-		select {
-		case f = <-c.frames:
-		case <-c.closed:
-			select {
-			case f = <-c.frames:
-			default:
-				break read
-			}
-		case <-deadline:
+		f, ok, late := c.receive(deadline)
+		if late {
 			t.Fatalf("after 60 s: %d acks, %d errors; the connection is still open", len(acked), len(errs))
+		}
+		if !ok {
+			break read
 		}
 		release(credit)
 		answers++

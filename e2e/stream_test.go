@@ -139,15 +139,9 @@ func (st *stream) send(c *wsClient, plan []unit, credit chan struct{}) {
 func (st *stream) receive(c *wsClient, credit chan struct{}) {
 	defer st.wg.Done()
 	for {
-		var f frame
-		select {
-		case f = <-c.frames:
-		case <-c.closed:
-			select {
-			case f = <-c.frames:
-			default:
-				return
-			}
+		f, ok, _ := c.receive(nil)
+		if !ok {
+			return
 		}
 		switch f.Type {
 		case "ack":

@@ -163,24 +163,35 @@ func (w *wsClient) mustSend(v any) {
 // first. It fails the test after frameTimeout.
 func (w *wsClient) next() (frame, bool) {
 	w.t.Helper()
+	f, ok, late := w.receive(time.After(frameTimeout))
+	if late {
+		w.t.Fatalf("no frame within %s", frameTimeout)
+	}
+	return f, ok
+}
+
+// receive waits for the next frame: ok is false when the connection closed
+// first (frames that arrived before the close are still returned), late is
+// true when timeout fired first; a nil timeout waits without limit. It
+// never touches the test, so any goroutine may call it.
+func (w *wsClient) receive(timeout <-chan time.Time) (f frame, ok, late bool) {
 	select {
 	case f := <-w.frames:
-		return f, true
+		return f, true, false
 	default:
 	}
 	select {
 	case f := <-w.frames:
-		return f, true
+		return f, true, false
 	case <-w.closed:
 		select {
 		case f := <-w.frames:
-			return f, true
+			return f, true, false
 		default:
-			return frame{}, false
+			return frame{}, false, false
 		}
-	case <-time.After(frameTimeout):
-		w.t.Fatalf("no frame within %s", frameTimeout)
-		return frame{}, false
+	case <-timeout:
+		return frame{}, false, true
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -47,11 +48,7 @@ func AppendEventRecord(b []byte, ev *Event) []byte {
 		b = binary.AppendVarint(b, ev.Time.UnixNano())
 		b = binary.AppendVarint(b, int64(offset))
 	}
-	kinds := make([]string, 0, len(ev.Identity))
-	for k := range ev.Identity {
-		kinds = append(kinds, k)
-	}
-	slices.Sort(kinds)
+	kinds := slices.Sorted(maps.Keys(ev.Identity))
 	b = binary.AppendUvarint(b, uint64(len(kinds)))
 	for _, k := range kinds {
 		b = appendRecordString(b, k)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -47,11 +48,7 @@ func (c *Customer) EncodeSnapshot() []byte {
 	b = appendRecordString(b, c.ID)
 	b = binary.AppendUvarint(b, c.Seq)
 	b = binary.AppendVarint(b, unixNanos(c.LastAt))
-	kinds := make([]string, 0, len(c.Identities))
-	for k := range c.Identities {
-		kinds = append(kinds, k)
-	}
-	slices.Sort(kinds)
+	kinds := slices.Sorted(maps.Keys(c.Identities))
 	b = binary.AppendUvarint(b, uint64(len(kinds)))
 	for _, k := range kinds {
 		b = appendRecordString(b, k)
