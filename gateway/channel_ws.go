@@ -42,6 +42,7 @@ func (s *Server) serveChannelWS(w http.ResponseWriter, r *http.Request) {
 	}
 	ws, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		s.releaseReservation()
 		return // the upgrader has answered
 	}
 	ws.SetReadLimit(s.cfg.FrameMaxBytes)
@@ -65,27 +66,36 @@ func (s *Server) serveChannelWS(w http.ResponseWriter, r *http.Request) {
 	s.deregister(c)
 }
 
-// admitConn refuses an upgrade when shutting down or at the connection limit.
+// admitConn refuses an upgrade when shutting down or at the connection
+// limit, and otherwise reserves a slot before the upgrade answers, so a
+// client that has seen its upgrade succeed is already counted.
 func (s *Server) admitConn() *journey.Rejection {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mu.closing {
 		return journey.Rejectf(journey.CodeUnavailable, "shutting down")
 	}
-	if len(s.mu.conns) >= s.cfg.MaxConnections {
+	if len(s.mu.conns)+s.mu.reserved >= s.cfg.MaxConnections {
 		return journey.Rejectf(journey.CodeUnavailable, "too many connections")
 	}
+	s.mu.reserved++
 	return nil
 }
 
+// releaseReservation gives back the slot of an upgrade that failed.
+func (s *Server) releaseReservation() {
+	s.mu.Lock()
+	s.mu.reserved--
+	s.mu.Unlock()
+}
+
+// register turns the reservation admitConn made into a connection.
 func (s *Server) register(ws *websocket.Conn) (*channelConn, *journey.Rejection) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.mu.reserved--
 	if s.mu.closing {
 		return nil, journey.Rejectf(journey.CodeUnavailable, "shutting down")
-	}
-	if len(s.mu.conns) >= s.cfg.MaxConnections {
-		return nil, journey.Rejectf(journey.CodeUnavailable, "too many connections")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &channelConn{

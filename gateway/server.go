@@ -83,8 +83,9 @@ type Server struct {
 
 	mu struct {
 		sync.Mutex
-		closing bool
-		conns   map[*channelConn]struct{}
+		closing  bool
+		conns    map[*channelConn]struct{}
+		reserved int // upgrades admitted and not yet registered
 	}
 	wg sync.WaitGroup // every goroutine the server starts
 }
