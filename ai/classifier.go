@@ -5,7 +5,10 @@ import (
 )
 
 // classifier is a multinomial naive Bayes model over the intents' example
-// phrases, with Laplace smoothing.
+// phrases, with additive (Laplace/Lidstone) smoothing of smoothingAlpha. Add-one
+// smoothing is too flat for a few short examples per intent over a vocabulary
+// of hundreds of words: a sentence made of an intent's own words would get a
+// posterior near 0.5.
 //
 // Its confidence is the posterior of the best intent times the share of the
 // message's terms that the best intent has seen in its examples. The
@@ -22,8 +25,12 @@ type classifier struct {
 	vocab    map[string]bool
 }
 
-// intentMatchMin is the confidence under which no intent is named.
-const intentMatchMin = 0.2
+const (
+	// intentMatchMin is the confidence under which no intent is named.
+	intentMatchMin = 0.2
+	// smoothingAlpha is the pseudo-count of every vocabulary term per intent.
+	smoothingAlpha = 0.1
+)
 
 func newClassifier(intents []Intent) *classifier {
 	c := &classifier{vocab: make(map[string]bool)}
@@ -47,10 +54,10 @@ func newClassifier(intents []Intent) *classifier {
 		c.logPrior = append(c.logPrior, math.Log(float64(len(in.Examples))/float64(examples)))
 		like := make(map[string]float64, len(counts[i]))
 		for t, n := range counts[i] {
-			like[t] = math.Log((n + 1) / (totals[i] + v))
+			like[t] = math.Log((n + smoothingAlpha) / (totals[i] + smoothingAlpha*v))
 		}
 		c.logLike = append(c.logLike, like)
-		c.logUnsee = append(c.logUnsee, math.Log(1/(totals[i]+v)))
+		c.logUnsee = append(c.logUnsee, math.Log(smoothingAlpha/(totals[i]+smoothingAlpha*v)))
 	}
 	return c
 }
