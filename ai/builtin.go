@@ -58,9 +58,10 @@ func (b *Builtin) Knowledge() *Knowledge { return b.kb }
 //
 // Confidence: with a canned answer, the intent's confidence. From the
 // knowledge base, the retrieval quality q (the top hit's score over the
-// query's ideal score, times its margin over the runner-up), raised when the
-// intent's own examples lead to the same article (1-(1-q)(1-intent)) and
-// lowered when a confident intent points elsewhere.
+// query's ideal score, weighted by its margin over the runner-up: q =
+// ratio*(0.4+0.6*margin)), raised by up to half the rest when the intent's
+// own examples lead to the same article (q+(1-q)*intent/2) and lowered by up
+// to half when a confident intent points elsewhere (q*(1-intent/2)).
 func (b *Builtin) Reply(ctx context.Context, req Request) (Reply, error) {
 	if err := req.validate(); err != nil {
 		return Reply{}, err
@@ -122,12 +123,12 @@ func (b *Builtin) retrievalConfidence(terms []string, hits []Hit, intent int, ic
 	if len(hits) > 1 {
 		margin = (top - hits[1].Score) / top
 	}
-	q := ratio * (0.6 + 0.4*margin)
+	q := ratio * (0.4 + 0.6*margin)
 	switch {
 	case intent < 0:
 		return q
 	case b.intentArticle[intent] == hits[0].ID:
-		return 1 - (1-q)*(1-iconf)
+		return q + (1-q)*0.5*iconf
 	default:
 		return q * (1 - 0.5*iconf)
 	}
@@ -170,7 +171,7 @@ func truncateText(text string, max int) string {
 	if i := strings.LastIndexAny(cut, ".!?"); i >= max/2 {
 		return cut[:i+1]
 	}
-	if i := strings.LastIndexByte(cut[:max-len("…")], ' '); i > 0 {
+	if i := strings.LastIndexByte(text[:max-len("…")+1], ' '); i > 0 {
 		return cut[:i] + "…"
 	}
 	return validUTF8Prefix(cut[:max-len("…")]) + "…"

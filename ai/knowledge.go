@@ -259,7 +259,8 @@ func (k *Knowledge) search(terms []string, n int) []Hit {
 }
 
 // idealScore is what a query's distinct terms would score against an article
-// of average length holding each of them once in its title: a practical
+// of average length holding each of them once in its title, once in a
+// heading and once in its body (weighted tf idealTF): a practical
 // ceiling for normalizing a hit's score to [0, 1]. A term unknown to the
 // knowledge base counts with the idf of the rarest known term, so an
 // off-topic word pulls the ratio down.
@@ -269,7 +270,8 @@ func (k *Knowledge) idealScore(terms []string) float64 {
 	}
 	n := float64(len(k.articles))
 	rare := math.Log(1 + (n-1+0.5)/(1+0.5))
-	per := titleWeight * (bm25K1 + 1) / (titleWeight + bm25K1)
+	const idealTF = titleWeight + headingWeight + 1
+	per := idealTF * (bm25K1 + 1) / (idealTF + bm25K1)
 	total := 0.0
 	for i, t := range terms {
 		if slices.Contains(terms[:i], t) {
