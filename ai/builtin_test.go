@@ -125,3 +125,23 @@ func BenchmarkBuiltinReply(b *testing.B) {
 		}
 	}
 }
+
+func TestBuiltinConcurrentReplies(t *testing.T) {
+	b := demoBuiltin(t)
+	want, _ := b.Reply(context.Background(), Request{Text: "my card payment failed again"})
+	done := make(chan Reply)
+	for range 8 {
+		go func() {
+			var r Reply
+			for range 50 {
+				r, _ = b.Reply(context.Background(), Request{Text: "my card payment failed again"})
+			}
+			done <- r
+		}()
+	}
+	for range 8 {
+		if r := <-done; r.Text != want.Text || r.Confidence != want.Confidence {
+			t.Errorf("concurrent reply %+v differs from %+v", r, want)
+		}
+	}
+}

@@ -124,13 +124,25 @@ func parseArticle(id, text string) Article {
 			endPara()
 			continue
 		}
-		para = append(para, line)
+		para = append(para, cleanLine(line))
 	}
 	endPara()
 	if a.Title == "" {
 		a.Title = path.Base(id)
 	}
 	return a
+}
+
+// cleanLine drops a line's list marker and emphasis, so an answer built
+// from a paragraph reads as text.
+func cleanLine(line string) string {
+	for _, marker := range []string{"- ", "* ", "+ ", "> "} {
+		if strings.HasPrefix(line, marker) {
+			line = strings.TrimSpace(line[len(marker):])
+			break
+		}
+	}
+	return strings.NewReplacer("**", "", "__", "", "`", "").Replace(line)
 }
 
 func heading(line string) (string, bool) {

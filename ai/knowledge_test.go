@@ -57,7 +57,7 @@ func TestTitleAndHeadingsWeighUp(t *testing.T) {
 
 func TestLoadKnowledge(t *testing.T) {
 	kb, err := LoadKnowledge(fstest.MapFS{
-		"a.md":        {Data: []byte("# Alpha title\n\nFirst paragraph\nwrapped.\n\n## Section\n\nSecond.\n")},
+		"a.md":        {Data: []byte("# Alpha title\n\nFirst paragraph\nwrapped.\n\n## Section\n\n- **Second**.\n")},
 		"sub/b.md":    {Data: []byte("no heading here\n")},
 		"notes.txt":   {Data: []byte("ignored")},
 		"sub/c.md.gz": {Data: []byte("ignored")},
@@ -69,7 +69,7 @@ func TestLoadKnowledge(t *testing.T) {
 	if !ok || a.Title != "Alpha title" || len(a.Headings) != 1 || a.Headings[0] != "Section" {
 		t.Errorf("article a = %+v", a)
 	}
-	if len(a.Paragraphs) != 2 || a.Paragraphs[0] != "First paragraph wrapped." {
+	if len(a.Paragraphs) != 2 || a.Paragraphs[0] != "First paragraph wrapped." || a.Paragraphs[1] != "Second." {
 		t.Errorf("paragraphs = %q", a.Paragraphs)
 	}
 	if b, ok := kb.Article("sub/b"); !ok || b.Title != "b" {
