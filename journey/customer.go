@@ -18,19 +18,20 @@ type Customer struct {
 	Conversation *Conversation       // the open conversation, nil when none
 	Cases        []Case              // open and resolved cases, oldest first
 	LastAgent    string              // the agent who helped last
+	Tags         []string            // tags rules gave, at most TagsMax
+	Stage        string              // the journey stage a rule set
+	LastChannel  string              // channel of the latest customer event that named one
+	Outbounds    []PendingOutbound   // outbounds awaiting a receipt, oldest first
+	Timers       []Timer             // rules' armed timers, oldest first
+	Held         []HeldMessage       // proactive messages held by quiet hours
 	timeline     ring                // the latest TimelineMax events
 	recent       recentIDs           // event ids inside the idempotency window
+	counts       eventCounts         // recent recorded_at per event type, for rules' count()
+	proactive    []int64             // recorded_at (unix ns) of proactive messages that count against the cap
 }
 
-// Conversation is the customer's open conversation (PROTOCOL section 3).
-type Conversation struct {
-	ID      string    `json:"id"`
-	State   string    `json:"state"`
-	Channel string    `json:"channel,omitempty"`
-	Queue   string    `json:"queue,omitempty"`
-	Agent   string    `json:"agent,omitempty"`
-	Since   time.Time `json:"since"`
-}
+// TagsMax bounds a customer's tags; past it the oldest gives way.
+const TagsMax = 32
 
 // Case is a customer's case (PROTOCOL section 3).
 type Case struct {
@@ -61,6 +62,13 @@ func (c *Customer) Apply(e *Event) {
 		c.recent.add(e.ID, e.Seq, e.RecordedAt)
 	}
 	c.timeline.push(*e)
+	if e.Actor == ActorCustomer && e.Channel != "" {
+		c.LastChannel = e.Channel
+	}
+	c.counts.add(e.Type, e.RecordedAt)
+	c.applyConversation(e)
+	c.applyOutbound(e)
+	c.applyRules(e)
 	switch e.Type {
 	case TypeProfileUpdated:
 		var patch map[string]any

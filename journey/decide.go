@@ -66,6 +66,11 @@ type Decision struct {
 	// as Events.
 	DueAdd  []Due
 	DueDone []Due
+	// Outbounds go to the channel gateways once the events are durable.
+	Outbounds []Outbound
+	// Bot asks the bot for turns; the customer actor sends them at once
+	// (the answers come back as BotResult inputs after these events).
+	Bot []BotRequest
 }
 
 // Ack answers an inbound event once the events behind it are durable.
@@ -76,8 +81,8 @@ type Ack struct {
 	Duplicate bool   `json:"duplicate"`
 }
 
-// Decide decides what an input does to the customer, at time now. It does
-// not change c: the caller applies the returned events (in order) at once,
+// Decide is the first half of Step: it decides what an input does to the
+// customer, at time now, without reacting to it. It does not change c: the caller applies the returned events (in order) at once,
 // so the next input decides on current state.
 func Decide(c *Customer, in Input, now time.Time) Decision {
 	switch in := in.(type) {

@@ -15,22 +15,31 @@ import (
 //
 // A snapshot is read on every activation, so it is binary:
 //
-//	version byte (3)
+//	version byte (4)
 //	id string, seq uvarint, last_at varint unix nanos
 //	identities: uvarint kinds, then per kind: kind string, uvarint values, values
 //	profile: bytes (JSON object)
-//	journey: bytes (JSON of the conversation, cases and last agent)
+//	journey: bytes (JSON of the conversation, cases, last agent, tags,
+//	  stage, pending outbounds, timers, held messages and derived counts)
 //	timeline: uvarint count, then per event: bytes (its event record)
 //	recent ids: uvarint count, then per id: 16-byte digest, seq uvarint, at varint
 //	complete: byte
-const snapshotVersion byte = 3
+const snapshotVersion byte = 4
 
 // snapshotJourney is the part of a snapshot kept as JSON: small, and shaped
 // by the conversation and case rules that change with the product.
 type snapshotJourney struct {
-	Conversation *Conversation `json:"conversation,omitempty"`
-	Cases        []Case        `json:"cases,omitempty"`
-	LastAgent    string        `json:"last_agent,omitempty"`
+	Conversation *Conversation     `json:"conversation,omitempty"`
+	Cases        []Case            `json:"cases,omitempty"`
+	LastAgent    string            `json:"last_agent,omitempty"`
+	Tags         []string          `json:"tags,omitempty"`
+	Stage        string            `json:"stage,omitempty"`
+	LastChannel  string            `json:"last_channel,omitempty"`
+	Outbounds    []PendingOutbound `json:"outbounds,omitempty"`
+	Timers       []Timer           `json:"timers,omitempty"`
+	Held         []HeldMessage     `json:"held,omitempty"`
+	Counts       []typeTimes       `json:"counts,omitempty"`
+	Proactive    []int64           `json:"proactive,omitempty"`
 }
 
 // EncodeSnapshot encodes the state for the store.
@@ -39,7 +48,11 @@ func (c *Customer) EncodeSnapshot() []byte {
 	if err != nil {
 		panic(fmt.Sprintf("journey: snapshot profile of %s: %v", c.ID, err))
 	}
-	extra, err := json.Marshal(snapshotJourney{Conversation: c.Conversation, Cases: c.Cases, LastAgent: c.LastAgent})
+	extra, err := json.Marshal(snapshotJourney{
+		Conversation: c.Conversation, Cases: c.Cases, LastAgent: c.LastAgent, Tags: c.Tags, Stage: c.Stage,
+		LastChannel: c.LastChannel, Outbounds: c.Outbounds, Timers: c.Timers, Held: c.Held,
+		Counts: c.counts.types, Proactive: c.proactive,
+	})
 	if err != nil {
 		panic(fmt.Sprintf("journey: snapshot of %s: %v", c.ID, err))
 	}
@@ -129,6 +142,12 @@ func DecodeSnapshot(data []byte) (*Customer, error) {
 		return nil, fmt.Errorf("journey: decode snapshot: %w", err)
 	}
 	c.Conversation, c.Cases, c.LastAgent = j.Conversation, j.Cases, j.LastAgent
+	c.Tags, c.Stage, c.LastChannel = j.Tags, j.Stage, j.LastChannel
+	c.Outbounds, c.Timers, c.Held = j.Outbounds, j.Timers, j.Held
+	c.counts.types, c.proactive = j.Counts, j.Proactive
+	for i := range c.Outbounds {
+		c.Outbounds[i].NextAt = time.Time{} // the key's time is known again when it comes due
+	}
 	return c, nil
 }
 

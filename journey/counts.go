@@ -1,0 +1,72 @@
+package journey
+
+import "time"
+
+// Bounds of the derived data behind rules' count(): the latest
+// CountPerTypeMax recorded_at times of each of CountTypesMax event types
+// (the least recently seen type gives way). A count over a window holding
+// more events than that answers CountPerTypeMax: rules compare counts with
+// small thresholds.
+const (
+	CountTypesMax   = 32
+	CountPerTypeMax = 64
+)
+
+// eventCounts keeps, per event type, the recorded_at of its latest events
+// (unix ns, oldest first). It is derived from the events, so Apply keeps it
+// and a rebuild reproduces it.
+type eventCounts struct {
+	types []typeTimes // most recently seen last
+}
+
+type typeTimes struct {
+	Type  string  `json:"type"`
+	Times []int64 `json:"times"`
+}
+
+func (ec *eventCounts) add(typ string, at time.Time) {
+	i := ec.find(typ)
+	var tt typeTimes
+	if i >= 0 {
+		tt = ec.types[i]
+		ec.types = append(ec.types[:i], ec.types[i+1:]...)
+	} else {
+		tt.Type = typ
+		if len(ec.types) >= CountTypesMax {
+			ec.types = append(ec.types[:0], ec.types[1:]...)
+		}
+	}
+	tt.Times = pushBounded(tt.Times, at.UnixNano(), CountPerTypeMax)
+	ec.types = append(ec.types, tt)
+}
+
+func (ec *eventCounts) find(typ string) int {
+	for i := range ec.types {
+		if ec.types[i].Type == typ {
+			return i
+		}
+	}
+	return -1
+}
+
+// count is how many events of the type were recorded in (now-window, now].
+func (ec *eventCounts) count(typ string, window time.Duration, now time.Time) int {
+	i := ec.find(typ)
+	if i < 0 {
+		return 0
+	}
+	from, to := now.Add(-window).UnixNano(), now.UnixNano()
+	n := 0
+	for _, t := range ec.types[i].Times {
+		if t > from && t <= to {
+			n++
+		}
+	}
+	return n
+}
+
+// Count is how many events of a type the customer recorded in the window
+// before now, from the bounded derived data (never the timeline).
+func (c *Customer) Count(typ string, window time.Duration, now time.Time) int {
+	return c.counts.count(typ, window, now)
+}

@@ -1,0 +1,145 @@
+package journey
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Outbound is a message to deliver to the customer through a channel
+// gateway (PROTOCOL section 2, the "outbound" frame). It is an effect: the
+// customer actor hands it to the gateway once its message.sent is durable.
+type Outbound struct {
+	ID       string            `json:"id"`
+	Customer string            `json:"customer"`
+	Seq      uint64            `json:"seq"`
+	Channel  string            `json:"channel"`
+	To       map[string]string `json:"to"`
+	Text     string            `json:"text"`
+	Actor    string            `json:"actor"`
+	Data     json.RawMessage   `json:"data"`
+}
+
+// PendingOutbound is an outbound not yet confirmed by a receipt: the state
+// keeps what it needs to send it again.
+type PendingOutbound struct {
+	Seq      uint64            `json:"seq"`
+	Channel  string            `json:"channel"`
+	To       map[string]string `json:"to,omitempty"`
+	Text     string            `json:"text"`
+	Actor    string            `json:"actor"`
+	Sent     time.Time         `json:"sent"`
+	Accepted bool              `json:"accepted,omitempty"` // a gateway took it over: no redelivery (not journaled)
+	NextAt   time.Time         `json:"next_at,omitzero"`   // the due-work key of its redelivery, zero when unknown (after a reload)
+}
+
+// OutboundsPendingMax bounds a customer's unconfirmed outbounds; past it the
+// oldest is given up as message.failed with reason "overflow".
+const OutboundsPendingMax = 64
+
+// Receipt kinds a channel gateway sends (PROTOCOL section 2).
+const (
+	ReceiptAccepted  = "accepted"
+	ReceiptDelivered = "delivered"
+	ReceiptFailed    = "failed"
+)
+
+// Receipt is a channel gateway's word on an outbound: accepted (taken over,
+// redelivery stops), delivered or failed (recorded).
+type Receipt struct {
+	Outbound string // the outbound id
+	Kind     string
+	Reason   string // for failed
+}
+
+// Reasons of message.failed.
+const (
+	FailedExpired  = "expired"
+	FailedOverflow = "overflow"
+)
+
+// messageSent is the data of message.sent.
+type messageSent struct {
+	Outbound     string            `json:"outbound"`
+	Conversation string            `json:"conversation,omitempty"`
+	To           map[string]string `json:"to,omitempty"`
+	Proactive    bool              `json:"proactive,omitempty"`
+	Redacted     bool              `json:"redacted,omitempty"`
+}
+
+// messageReceipt is the data of message.delivered and message.failed.
+type messageReceipt struct {
+	Outbound string `json:"outbound"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// applyOutbound keeps the pending outbounds in step with the events.
+func (c *Customer) applyOutbound(e *Event) {
+	switch e.Type {
+	case TypeMessageSent:
+		var d messageSent
+		if json.Unmarshal(e.Data, &d) != nil {
+			return
+		}
+		if len(c.Outbounds) >= OutboundsPendingMax {
+			c.Outbounds = append(c.Outbounds[:0], c.Outbounds[1:]...)
+		}
+		text := e.Text
+		c.Outbounds = append(c.Outbounds, PendingOutbound{
+			Seq: e.Seq, Channel: e.Channel, To: d.To, Text: text, Actor: e.Actor, Sent: e.RecordedAt,
+		})
+	case TypeMessageDelivered, TypeMessageFailed:
+		var d messageReceipt
+		if json.Unmarshal(e.Data, &d) != nil {
+			return
+		}
+		if _, seq, ok := ParseOutboundID(d.Outbound); ok {
+			c.dropOutbound(seq)
+		}
+	}
+}
+
+func (c *Customer) pendingOutbound(seq uint64) *PendingOutbound {
+	for i := range c.Outbounds {
+		if c.Outbounds[i].Seq == seq {
+			return &c.Outbounds[i]
+		}
+	}
+	return nil
+}
+
+func (c *Customer) dropOutbound(seq uint64) {
+	for i := range c.Outbounds {
+		if c.Outbounds[i].Seq == seq {
+			c.Outbounds = append(c.Outbounds[:i], c.Outbounds[i+1:]...)
+			return
+		}
+	}
+}
+
+// outboundOf renders a pending outbound for the gateway.
+func (c *Customer) outboundOf(p *PendingOutbound) Outbound {
+	to := p.To
+	if to == nil {
+		to = map[string]string{}
+	}
+	return Outbound{
+		ID: OutboundID(c.ID, p.Seq), Customer: c.ID, Seq: p.Seq, Channel: p.Channel,
+		To: to, Text: p.Text, Actor: p.Actor, Data: json.RawMessage("{}"),
+	}
+}
+
+// AddressFor is where a channel reaches the customer: the newest identity of
+// the kind the channel uses, empty when it has none (a session channel such
+// as web chat is reached through the connection instead).
+func AddressFor(identities map[string][]string, channel string) map[string]string {
+	kinds := map[string][]string{
+		"sms": {"phone"}, "voice": {"phone"}, "whatsapp": {"whatsapp", "phone"},
+		"email": {"email"}, "web": {"web"}, "chat": {"web"}, "mobile": {"external"},
+	}[channel]
+	for _, k := range kinds {
+		if vals := identities[k]; len(vals) > 0 {
+			return map[string]string{k: vals[len(vals)-1]}
+		}
+	}
+	return map[string]string{}
+}

@@ -1,0 +1,347 @@
+package journey
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Step is the customer's whole handling of one input: it decides (Decide),
+// applies the events to c at once, and lets the journey react to them: the
+// conversation opens or moves, armed timers are cancelled, rules fire, the
+// bot is asked or hands over, messages go out. The returned Decision holds
+// every event in seq order (already applied to c), the due-work changes, the
+// ack, and the effects to release once the events are durable.
+//
+// Step changes c; it has no goroutines, clock or I/O: now is the time.
+func Step(p *Policy, c *Customer, in Input, now time.Time) Decision {
+	switch in := in.(type) {
+	case *Inbound:
+		d := decideInbound(c, in, now)
+		if d.Reject != nil || d.NeedLookup || len(d.Events) == 0 {
+			return d
+		}
+		return newStepper(p, c, now, d).applyAndReact()
+	case *ProfilePatch:
+		d := decideProfile(c, in, now)
+		if d.Reject != nil {
+			return d
+		}
+		return newStepper(p, c, now, d).applyAndReact()
+	case *Due:
+		s := newStepper(p, c, now, Decision{})
+		s.due(in)
+		return s.d
+	case *BotResult:
+		s := newStepper(p, c, now, Decision{})
+		s.botResult(in)
+		return s.d
+	case *Receipt:
+		s := newStepper(p, c, now, Decision{})
+		s.receipt(in)
+		return s.d
+	default:
+		panic("journey: unknown input")
+	}
+}
+
+// StepEventsMax bounds the events one input may cause; reactions past it
+// are dropped (a rule set that would loop cannot run away).
+const StepEventsMax = 128
+
+// stepper accumulates one Step's decision while applying it.
+type stepper struct {
+	p   *Policy
+	c   *Customer
+	now time.Time
+	at  time.Time // recorded_at of the events it records
+	d   Decision
+	// routedBy is the rule whose route took effect for the event being
+	// reacted to: only the first route of an event does.
+	routed bool
+}
+
+func newStepper(p *Policy, c *Customer, now time.Time, d Decision) *stepper {
+	if p == nil {
+		p = &Policy{}
+	}
+	return &stepper{p: p, c: c, now: now, at: recordTime(c, now), d: d}
+}
+
+// applyAndReact applies the decided events and reacts to each.
+func (s *stepper) applyAndReact() Decision {
+	n := len(s.d.Events)
+	for i := range n {
+		s.c.Apply(&s.d.Events[i])
+	}
+	for i := range n {
+		s.react(s.d.Events[i])
+	}
+	return s.d
+}
+
+// record appends an event of the runtime, applies it and returns its seq.
+func (s *stepper) record(typ, actor string, data any, channel, text string) uint64 {
+	if len(s.d.Events) >= StepEventsMax {
+		return 0
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		panic("journey: event data: " + err.Error())
+	}
+	seq := s.c.Seq + 1
+	e := Event{
+		ID: runtimeID(seq), Customer: s.c.ID, Type: typ, Channel: channel, Text: text,
+		Data: raw, Seq: seq, Actor: actor, RecordedAt: s.at,
+	}
+	s.c.Apply(&e)
+	s.d.Events = append(s.d.Events, e)
+	return seq
+}
+
+// react is the journey's answer to one applied event.
+func (s *stepper) react(e Event) {
+	s.routed = false
+	if e.Actor == ActorCustomer {
+		if e.Type == TypeMessageReceived {
+			s.openConversation(e)
+		}
+		s.cancelTimers(e)
+	}
+	if !strings.HasPrefix(e.Actor, ActorRulePrefix) {
+		s.fireRules(e)
+	}
+	if e.Actor == ActorCustomer && e.Type == TypeMessageReceived && !s.routed {
+		s.botTurn(e)
+	}
+}
+
+// openConversation opens the bot's conversation for a customer message
+// when none is open (a closed one is followed by a new one naming it).
+func (s *stepper) openConversation(e Event) {
+	if s.p.Bot == nil || s.c.Conversation.Open() {
+		return
+	}
+	s.open(StateBot, e.Channel, "", 0)
+}
+
+// open records a new conversation in a state and arms its inactivity
+// check.
+func (s *stepper) open(state, channel, queue string, priority int) *Conversation {
+	d := conversationOpened{State: state, Channel: channel, Queue: queue, Priority: priority}
+	if prev := s.c.Conversation; prev != nil {
+		d.Previous = prev.ID
+	}
+	if d.Channel == "" {
+		d.Channel = s.c.LastChannel
+	}
+	d.Conversation = ConversationID(s.c.ID, s.c.Seq+1)
+	if s.record(TypeConversationOpened, ActorSystem, d, d.Channel, "") == 0 {
+		return nil
+	}
+	s.d.DueAdd = append(s.d.DueAdd, Due{At: s.at.Add(s.p.ConversationIdle), Kind: DueConversationIdle, Ref: d.Conversation})
+	return s.c.Conversation
+}
+
+// botTurn asks the bot about a customer message, or hands over at once
+// when the customer asks for a person.
+func (s *stepper) botTurn(e Event) {
+	cv := s.c.Conversation
+	if s.p.Bot == nil || !cv.Open() || cv.State != StateBot || strings.TrimSpace(e.Text) == "" {
+		return
+	}
+	if WantsHuman(e.Text) {
+		s.handover(ReasonAskedHuman)
+		return
+	}
+	s.d.Bot = append(s.d.Bot, BotRequest{
+		Customer: s.c.ID, Conversation: cv.ID, InReplyTo: e.Seq, Text: e.Text,
+		History: s.c.history(cv, e.Seq), Profile: s.c.ProfileCopy(),
+	})
+}
+
+// history is the conversation's messages before seq, as the bot sees them.
+func (c *Customer) history(cv *Conversation, before uint64) []BotTurn {
+	var turns []BotTurn
+	for _, e := range c.timeline.last(before-1, TimelineMax) {
+		if e.RecordedAt.Before(cv.Opened) || e.Text == "" {
+			continue
+		}
+		switch {
+		case e.Type == TypeMessageReceived && e.Actor == ActorCustomer:
+			turns = append(turns, BotTurn{Role: "customer", Text: e.Text})
+		case e.Type == TypeMessageSent && e.Actor == ActorAI:
+			turns = append(turns, BotTurn{Role: "bot", Text: e.Text})
+		case e.Type == TypeMessageSent && strings.HasPrefix(e.Actor, ActorAgentPrefix):
+			turns = append(turns, BotTurn{Role: "agent", Text: e.Text})
+		}
+	}
+	return turns[max(len(turns)-BotHistoryMax, 0):]
+}
+
+// botResult records the bot's turn: the search, the reply and its message,
+// or the hand-over when the reply is not good enough.
+func (s *stepper) botResult(r *BotResult) {
+	cv := s.c.Conversation
+	if s.p.Bot == nil || !cv.Open() || cv.ID != r.Conversation || cv.State != StateBot || r.InReplyTo <= cv.Answered {
+		return // the conversation moved on; the answer is stale
+	}
+	articles := r.Articles
+	if articles == nil {
+		articles = []string{}
+	}
+	s.record(TypeAIKBSearched, ActorAI, kbSearched{Conversation: cv.ID, Query: r.Query, Articles: articles}, "", "")
+	reply := aiReplied{
+		Conversation: cv.ID, InReplyTo: r.InReplyTo, Intent: r.Intent, Confidence: r.Confidence,
+		Sentiment: r.Sentiment, Articles: articles, Brain: r.Brain, Fallback: r.Fallback,
+	}
+	if reason := s.escalation(r); reason != "" {
+		reply.Escalated = reason
+		s.record(TypeAIReplied, ActorAI, reply, cv.Channel, "")
+		s.handover(reason)
+		return
+	}
+	reply.Outbound = OutboundID(s.c.ID, s.c.Seq+2)
+	s.record(TypeAIReplied, ActorAI, reply, cv.Channel, "")
+	s.send(ActorAI, cv.Channel, r.Text, messageSent{Conversation: cv.ID})
+}
+
+// escalation is why a bot reply must not go out, "" when it may.
+func (s *stepper) escalation(r *BotResult) string {
+	b := s.p.Bot
+	switch {
+	case r.Err != "":
+		return ReasonBotFailed
+	case r.Intent != "" && contains(b.BlockedTopics, r.Intent):
+		return ReasonBlockedTopic
+	case r.Sentiment < b.FrustrationBelow:
+		return ReasonFrustration
+	case r.Sentiment < 0 && trend(append(append([]float64(nil), s.c.Conversation.Sentiments...), r.Sentiment)) == "falling":
+		return ReasonFrustration
+	case r.Confidence < b.EscalateBelow || strings.TrimSpace(r.Text) == "":
+		return ReasonLowConfidence
+	}
+	return ""
+}
+
+// handover routes the bot's conversation to a person, with the summary,
+// and tells the customer.
+func (s *stepper) handover(reason string) {
+	cv := s.c.Conversation
+	queue, priority := cv.Queue, cv.Priority // a rule's deferred route
+	if queue == "" {
+		queue, priority = s.p.Bot.DefaultQueue, s.p.Bot.DefaultPriority
+	}
+	s.record(TypeRoutingDecided, ActorAI, RoutingDecided{
+		Conversation: cv.ID, Reason: reason, Queue: queue, Priority: priority, Summary: cv.summary(),
+	}, "", "")
+	s.send(ActorAI, cv.Channel, s.p.Bot.Handover, messageSent{Conversation: cv.ID})
+}
+
+// send records a message to the customer and its outbound: the gateway gets
+// it once durable, and a due-work key sends it again until a receipt.
+func (s *stepper) send(actor, channel, text string, d messageSent) uint64 {
+	if len(s.c.Outbounds) >= OutboundsPendingMax {
+		oldest := s.c.Outbounds[0]
+		s.record(TypeMessageFailed, ActorSystem, messageReceipt{Outbound: OutboundID(s.c.ID, oldest.Seq), Reason: FailedOverflow}, oldest.Channel, "")
+		s.dueDoneOutbound(&oldest)
+	}
+	if d.To == nil {
+		d.To = AddressFor(s.c.Identities, channel)
+	}
+	d.Outbound = OutboundID(s.c.ID, s.c.Seq+1)
+	seq := s.record(TypeMessageSent, actor, d, channel, text)
+	if seq == 0 {
+		return 0
+	}
+	p := s.c.pendingOutbound(seq)
+	p.NextAt = s.at.Add(s.p.OutboundRetry)
+	s.d.DueAdd = append(s.d.DueAdd, Due{At: p.NextAt, Kind: DueOutbound, Ref: strconv.FormatUint(seq, 10)})
+	s.d.Outbounds = append(s.d.Outbounds, s.c.outboundOf(p))
+	return seq
+}
+
+func (s *stepper) dueDoneOutbound(p *PendingOutbound) {
+	if !p.NextAt.IsZero() {
+		s.d.DueDone = append(s.d.DueDone, Due{At: p.NextAt, Kind: DueOutbound, Ref: strconv.FormatUint(p.Seq, 10)})
+	}
+}
+
+// receipt handles a channel gateway's accepted, delivered or failed.
+func (s *stepper) receipt(r *Receipt) {
+	customer, seq, ok := ParseOutboundID(r.Outbound)
+	if !ok || customer != s.c.ID || seq > s.c.Seq {
+		s.d.Reject = reject(CodeBadRequest, "unknown outbound id %q", r.Outbound)
+		return
+	}
+	p := s.c.pendingOutbound(seq)
+	if p == nil {
+		return // already confirmed or given up: a late or repeated receipt
+	}
+	switch r.Kind {
+	case ReceiptAccepted:
+		if !p.Accepted {
+			p.Accepted = true
+			s.dueDoneOutbound(p)
+			p.NextAt = time.Time{}
+		}
+	case ReceiptDelivered, ReceiptFailed:
+		typ := TypeMessageDelivered
+		if r.Kind == ReceiptFailed {
+			typ = TypeMessageFailed
+		}
+		if !p.Accepted {
+			s.dueDoneOutbound(p)
+		}
+		s.record(typ, ActorSystem, messageReceipt{Outbound: r.Outbound, Reason: cut(r.Reason, ReasonMaxChars)}, p.Channel, "")
+	default:
+		s.d.Reject = reject(CodeBadRequest, "unknown receipt %q", r.Kind)
+	}
+}
+
+// ReasonMaxChars bounds a failed receipt's reason as recorded.
+const ReasonMaxChars = 256
+
+// due discharges a piece of due work; work of a kind this version does not
+// know is discharged without events rather than delivered forever.
+func (s *stepper) due(in *Due) {
+	s.d.DueDone = append(s.d.DueDone, *in)
+	switch in.Kind {
+	case DueOutbound:
+		s.dueOutbound(in)
+	case DueConversationIdle:
+		s.dueIdle(in)
+	case DueRuleTimer:
+		s.dueTimer(in)
+	case DueProactiveRelease:
+		s.dueRelease(in)
+	}
+}
+
+func (s *stepper) dueOutbound(in *Due) {
+	seq, err := strconv.ParseUint(in.Ref, 10, 64)
+	p := s.c.pendingOutbound(seq)
+	if err != nil || p == nil || p.Accepted || (!p.NextAt.IsZero() && !p.NextAt.Equal(in.At)) {
+		return // confirmed, taken over, or a repeat of work already rescheduled
+	}
+	if !s.now.Before(p.Sent.Add(s.p.OutboundExpiry)) {
+		s.record(TypeMessageFailed, ActorSystem, messageReceipt{Outbound: OutboundID(s.c.ID, seq), Reason: FailedExpired}, p.Channel, "")
+		return
+	}
+	p.NextAt = s.now.Add(s.p.OutboundRetry)
+	s.d.DueAdd = append(s.d.DueAdd, Due{At: p.NextAt, Kind: DueOutbound, Ref: in.Ref})
+	s.d.Outbounds = append(s.d.Outbounds, s.c.outboundOf(p))
+}
+
+func (s *stepper) dueIdle(in *Due) {
+	cv := s.c.Conversation
+	if !cv.Idles() || cv.ID != in.Ref {
+		return
+	}
+	if closeAt := cv.LastActivity.Add(s.p.ConversationIdle); s.now.Before(closeAt) {
+		s.d.DueAdd = append(s.d.DueAdd, Due{At: closeAt, Kind: DueConversationIdle, Ref: in.Ref})
+		return
+	}
+	s.record(TypeConversationClosed, ActorSystem, conversationClosed{Conversation: cv.ID, Reason: ReasonInactive}, "", "")
+}
