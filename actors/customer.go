@@ -36,6 +36,11 @@ type customer struct {
 
 	passivating bool // the host buffers our messages; stop when drained
 
+	// lastConn is, per channel, the connection that last carried the
+	// customer's inbound there (outbounds go back to it); memory only, at
+	// most lastConnMax channels.
+	lastConn map[string]uint64
+
 	activity        uint64 // messages handled
 	activityAtCheck uint64 // activity at the previous idle check
 	idleTimer       *time.Timer
@@ -73,6 +78,10 @@ func (c *customer) Receive(ctx actor.Context) {
 		c.context(m)
 	case *dueMsg:
 		c.due(ctx, m)
+	case *botResultMsg:
+		c.botResult(ctx, m)
+	case *receiptMsg:
+		c.receipt(ctx, m)
 	case *appendDone:
 		c.appendDone(ctx, m)
 	case *idleCheck:
@@ -159,7 +168,8 @@ func (c *customer) ingest(ctx actor.Context, m *ingestMsg) {
 		m.done(Result{Reject: unavailable("store unavailable")})
 		return
 	}
-	d := journey.Decide(c.state, &m.in, c.rt.cfg.Now())
+	policy := c.rt.cfg.Policy
+	d := journey.Step(policy, c.state, &m.in, c.rt.cfg.Now())
 	if d.NeedLookup {
 		seq, found, erased, err := c.store.LookupEvent(context.Background(), c.id, m.in.Event.ID)
 		if err != nil {
@@ -171,11 +181,14 @@ func (c *customer) ingest(ctx actor.Context, m *ingestMsg) {
 		if found {
 			in.Stored.Seq = seq
 		}
-		d = journey.Decide(c.state, &in, c.rt.cfg.Now())
+		d = journey.Step(policy, c.state, &in, c.rt.cfg.Now())
 	}
 	if d.Reject != nil {
 		m.done(Result{Reject: d.Reject})
 		return
+	}
+	if m.conn != 0 && m.in.Event.Channel != "" {
+		c.noteConn(m.in.Event.Channel, m.conn)
 	}
 	ack := d.Ack
 	c.commit(ctx, d)
@@ -186,6 +199,7 @@ func (c *customer) ingest(ctx actor.Context, m *ingestMsg) {
 		}
 		m.done(Result{Ack: ack})
 	})
+	c.queueOutbounds(d.Outbounds)
 	c.release()
 }
 
@@ -194,13 +208,13 @@ func (c *customer) patch(ctx actor.Context, m *patchMsg) {
 		m.done(Result{Reject: unavailable("store unavailable")}, nil)
 		return
 	}
-	d := journey.Decide(c.state, &m.patch, c.rt.cfg.Now())
+	d := journey.Step(c.rt.cfg.Policy, c.state, &m.patch, c.rt.cfg.Now())
 	if d.Reject != nil {
 		m.done(Result{Reject: d.Reject}, nil)
 		return
 	}
-	c.commit(ctx, d)
 	profile := c.state.ProfileCopy()
+	c.commit(ctx, d)
 	ack := d.Ack
 	c.outbox.push(ack.Seq, func(err error) {
 		if err != nil {
@@ -209,6 +223,8 @@ func (c *customer) patch(ctx actor.Context, m *patchMsg) {
 		}
 		m.done(Result{Ack: ack}, profile)
 	})
+	c.queueOutbounds(d.Outbounds)
+	c.release()
 }
 
 // context answers with the state as of now, once it is durable: when events
@@ -237,20 +253,71 @@ func (c *customer) due(ctx actor.Context, m *dueMsg) {
 	if c.failed != nil {
 		return // it stays due; the next activation delivers it again
 	}
-	d := journey.Decide(c.state, &journey.Due{At: m.work.At, Kind: m.work.Kind, Ref: m.work.Ref}, c.rt.cfg.Now())
+	d := journey.Step(c.rt.cfg.Policy, c.state, &journey.Due{At: m.work.At, Kind: m.work.Kind, Ref: m.work.Ref}, c.rt.cfg.Now())
 	c.commit(ctx, d)
+	c.queueOutbounds(d.Outbounds)
+	c.release()
 }
 
-// commit applies the decision's events at once and hands them, with the due
-// work changes, to the store.
+// botResult records the bot's turn.
+func (c *customer) botResult(ctx actor.Context, m *botResultMsg) {
+	if c.failed != nil {
+		return // the conversation waits for the customer's next message
+	}
+	d := journey.Step(c.rt.cfg.Policy, c.state, &m.result, c.rt.cfg.Now())
+	c.commit(ctx, d)
+	c.queueOutbounds(d.Outbounds)
+	c.release()
+}
+
+// receipt records a gateway's receipt for one of the customer's outbounds.
+func (c *customer) receipt(ctx actor.Context, m *receiptMsg) {
+	if c.failed != nil {
+		m.done(unavailable("store unavailable"))
+		return
+	}
+	d := journey.Step(c.rt.cfg.Policy, c.state, &m.receipt, c.rt.cfg.Now())
+	if d.Reject != nil {
+		m.done(d.Reject)
+		return
+	}
+	c.commit(ctx, d)
+	c.outbox.push(c.state.Seq, func(err error) {
+		if err != nil {
+			m.done(asRejection(err))
+			return
+		}
+		m.done(nil)
+	})
+	c.queueOutbounds(d.Outbounds)
+	c.release()
+}
+
+// lastConnMax bounds the channels whose last connection a customer keeps.
+const lastConnMax = 16
+
+func (c *customer) noteConn(channel string, conn uint64) {
+	if c.lastConn == nil {
+		c.lastConn = make(map[string]uint64, 2)
+	}
+	if _, ok := c.lastConn[channel]; !ok && len(c.lastConn) >= lastConnMax {
+		clear(c.lastConn)
+	}
+	c.lastConn[channel] = conn
+}
+
+// commit hands a decision's events (Step applied them already), with the
+// due work changes, to the store, and asks the bot at once. The caller
+// queues its reply, then the outbounds (queueOutbounds): an ack goes out
+// before the messages its event caused.
 func (c *customer) commit(ctx actor.Context, d journey.Decision) {
+	for _, req := range d.Bot {
+		c.rt.bots.submit(req)
+	}
 	if len(d.Events) == 0 && len(d.DueAdd) == 0 && len(d.DueDone) == 0 {
 		return
 	}
-	req := &persistence.AppendRequest{Customer: c.id, PrevSeq: c.state.Seq, Events: d.Events}
-	for i := range d.Events {
-		c.state.Apply(&d.Events[i])
-	}
+	req := &persistence.AppendRequest{Customer: c.id, PrevSeq: c.state.Seq - uint64(len(d.Events)), Events: d.Events}
 	for _, w := range d.DueAdd {
 		req.DueAdd = append(req.DueAdd, persistence.DueWork{At: w.At, Customer: c.id, Kind: w.Kind, Ref: w.Ref})
 	}
@@ -306,6 +373,23 @@ func (c *customer) appendFailed(ctx actor.Context, err error) {
 }
 
 func (c *customer) release() { c.outbox.release(c.durable) }
+
+// queueOutbounds puts outbounds in the outbox: each goes to the gateways
+// once the events up to its message.sent are durable.
+func (c *customer) queueOutbounds(obs []journey.Outbound) {
+	deliver := c.rt.cfg.Deliver
+	if deliver == nil {
+		return
+	}
+	for _, o := range obs {
+		conn := c.lastConn[o.Channel]
+		c.outbox.push(max(o.Seq, c.state.Seq), func(err error) {
+			if err == nil {
+				deliver(o, conn)
+			}
+		})
+	}
+}
 
 // maybeStop ends the passivation handshake once every append is durable.
 func (c *customer) maybeStop(ctx actor.Context) {

@@ -137,6 +137,8 @@ func refuse(m customerMsg, rej error) {
 		m.done(Result{Reject: asRejection(rej)})
 	case *patchMsg:
 		m.done(Result{Reject: asRejection(rej)}, nil)
+	case *receiptMsg:
+		m.done(asRejection(rej))
 	case *contextMsg:
 		m.reply <- contextReply{err: rej}
 	}

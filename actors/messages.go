@@ -22,6 +22,7 @@ type customerMsg interface{ customerID() string }
 type ingestMsg struct {
 	customer string
 	in       journey.Inbound
+	conn     uint64 // the channel connection that carried it; 0: none (HTTP)
 	done     func(Result)
 }
 
@@ -50,10 +51,27 @@ type dueMsg struct {
 	work persistence.DueWork
 }
 
-func (m *ingestMsg) customerID() string  { return m.customer }
-func (m *patchMsg) customerID() string   { return m.customer }
-func (m *contextMsg) customerID() string { return m.customer }
-func (m *dueMsg) customerID() string     { return m.work.Customer }
+// botResultMsg brings the bot's answer back to its customer.
+type botResultMsg struct {
+	customer string
+	result   journey.BotResult
+}
+
+// receiptMsg is a channel gateway's accepted, delivered or failed for one
+// of the customer's outbounds; done (which must not block) is told of a
+// refusal, nil otherwise.
+type receiptMsg struct {
+	customer string
+	receipt  journey.Receipt
+	done     func(*journey.Rejection)
+}
+
+func (m *botResultMsg) customerID() string { return m.customer }
+func (m *receiptMsg) customerID() string   { return m.customer }
+func (m *ingestMsg) customerID() string    { return m.customer }
+func (m *patchMsg) customerID() string     { return m.customer }
+func (m *contextMsg) customerID() string   { return m.customer }
+func (m *dueMsg) customerID() string       { return m.work.Customer }
 
 // appendDone completes an append: sent by the store's writer callback.
 type appendDone struct {

@@ -41,6 +41,27 @@ type Config struct {
 	Now func() time.Time
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+
+	// Policy is how customers decide beyond recording (bot, rules,
+	// governance); nil: inbound events are only recorded.
+	Policy *journey.Policy
+	// Bot answers the bot's turns; it is called on the bot pool's
+	// goroutines, never a customer's, and must honour ctx. Nil: no bot
+	// (Policy.Bot must be nil too).
+	Bot BotFunc
+	// BotWorkers is how many bot turns run at once; default 8.
+	BotWorkers int
+	// BotQueue bounds the turns waiting for a worker; past it a turn is
+	// answered at once as failed, and the customer is handed over.
+	// Default 1024.
+	BotQueue int
+	// BotTimeout bounds one bot turn; default 15s.
+	BotTimeout time.Duration
+	// Deliver hands an outbound to the channel gateways once its
+	// message.sent is durable; conn is the connection that last carried the
+	// customer's inbound on that channel (0: none). It must not block. Nil:
+	// outbounds stay pending (their due work sends them again).
+	Deliver func(o journey.Outbound, conn uint64)
 }
 
 func (c *Config) ensureDefaults() {
@@ -65,6 +86,20 @@ func (c *Config) ensureDefaults() {
 	if c.Node == "" {
 		c.Node = "n1"
 	}
+	if c.BotWorkers <= 0 {
+		c.BotWorkers = 8
+	}
+	if c.BotQueue <= 0 {
+		c.BotQueue = 1024
+	}
+	if c.BotTimeout <= 0 {
+		c.BotTimeout = 15 * time.Second
+	}
+	if c.Policy == nil {
+		c.Policy = &journey.Policy{}
+	}
+	p := c.Policy.WithDefaults()
+	c.Policy = &p
 }
 
 // Runtime is one node's actors: a partition host per partition.
@@ -78,6 +113,7 @@ type Runtime struct {
 	admission []atomic.Int64
 	stopping  atomic.Bool
 	stopOnce  sync.Once
+	bots      *botPool
 
 	// Gauges read by /metrics.
 	ActiveCustomers atomic.Int64
@@ -106,6 +142,10 @@ func Start(cfg Config, engine persistence.Engine) (*Runtime, error) {
 	n := engine.Partitions()
 	r := &Runtime{cfg: cfg, engine: engine, system: system, dispatch: newPoolDispatcher(dispatchWorkers, dispatchQueue, dispatchThroughput), hosts: make([]*actor.PID, n), idents: make([]*actor.PID, n), admission: make([]atomic.Int64, n)}
 	r.cfg.Logger = logger
+	if cfg.Policy.Bot != nil && cfg.Bot == nil {
+		return nil, fmt.Errorf("actors: a bot policy without a bot")
+	}
+	r.bots = newBotPool(r)
 	for _, p := range cfg.Table.Hosted(cfg.Node) {
 		props := actor.PropsFromProducer(func() actor.Actor { return newHost(r, p) },
 			actor.WithSupervisor(actor.NewOneForOneStrategy(restartsMax, time.Second, restartCustomer)),
@@ -149,6 +189,13 @@ func (r *Runtime) PartitionOf(customer string) int {
 // called exactly once, from an actor goroutine, and must not block. The
 // caller has admitted the event (connection credit or Admit).
 func (r *Runtime) Ingest(customer string, in journey.Inbound, done func(Result)) {
+	r.IngestFrom(customer, in, 0, done)
+}
+
+// IngestFrom is Ingest for an event a channel connection carried: the
+// customer's outbounds on that channel go back to that connection while it
+// serves the channel (PROTOCOL section 2).
+func (r *Runtime) IngestFrom(customer string, in journey.Inbound, conn uint64, done func(Result)) {
 	if r.stopping.Load() {
 		done(Result{Reject: unavailable("shutting down")})
 		return
@@ -158,7 +205,42 @@ func (r *Runtime) Ingest(customer string, in journey.Inbound, done func(Result))
 		done(Result{Reject: unavailable("partition not hosted on this node")})
 		return
 	}
-	r.system.Root.Send(h, &ingestMsg{customer: customer, in: in, done: done})
+	r.system.Root.Send(h, &ingestMsg{customer: customer, in: in, conn: conn, done: done})
+}
+
+// Receipt hands a channel gateway's receipt to the outbound's customer.
+// done is called once, from an actor goroutine, with nil or a refusal (an
+// id that is not an outbound); it must not block.
+func (r *Runtime) Receipt(rc journey.Receipt, done func(*journey.Rejection)) {
+	customer, _, ok := journey.ParseOutboundID(rc.Outbound)
+	switch {
+	case !ok:
+		done(journey.Rejectf(journey.CodeBadRequest, "unknown outbound id %q", rc.Outbound))
+		return
+	case r.stopping.Load():
+		done(unavailable("shutting down"))
+		return
+	}
+	h := r.hosts[r.PartitionOf(customer)]
+	if h == nil {
+		done(unavailable("partition not hosted on this node"))
+		return
+	}
+	r.system.Root.Send(h, &receiptMsg{customer: customer, receipt: rc, done: done})
+}
+
+// toCustomer sends a message to its customer through the host; false when
+// the runtime stops or does not host the customer.
+func (r *Runtime) toCustomer(m customerMsg) bool {
+	if r.stopping.Load() {
+		return false
+	}
+	h := r.hosts[r.PartitionOf(m.customerID())]
+	if h == nil {
+		return false
+	}
+	r.system.Root.Send(h, m)
+	return true
 }
 
 // PatchProfile merges a patch into a customer's profile; done receives the
@@ -272,6 +354,7 @@ func (r *Runtime) Stop(ctx context.Context) error {
 				_ = r.system.Root.StopFuture(r.idents[p]).Wait()
 			}
 		}
+		r.bots.stop()
 		r.system.Shutdown()
 		r.dispatch.close()
 	})

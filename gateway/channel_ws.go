@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,8 +99,9 @@ func (s *Server) register(ws *websocket.Conn) (*channelConn, *journey.Rejection)
 		return nil, journey.Rejectf(journey.CodeUnavailable, "shutting down")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	s.connIDs++
 	c := &channelConn{
-		s: s, ws: ws, ctx: ctx, cancel: cancel,
+		id: s.connIDs, s: s, ws: ws, ctx: ctx, cancel: cancel,
 		send:     make(chan []byte, s.cfg.SendQueue),
 		control:  make(chan controlFrame, controlQueue),
 		credit:   make(chan struct{}, s.cfg.ConnCredit),
@@ -108,6 +110,7 @@ func (s *Server) register(ws *websocket.Conn) (*channelConn, *journey.Rejection)
 	}
 	s.mu.conns[c] = struct{}{}
 	s.wg.Add(1) // under the lock: Shutdown cannot be waiting yet
+	s.outbound.add(c)
 	return c, nil
 }
 
@@ -115,13 +118,18 @@ func (s *Server) deregister(c *channelConn) {
 	s.mu.Lock()
 	delete(s.mu.conns, c)
 	s.mu.Unlock()
+	s.outbound.remove(c)
 }
+
+// helloChannelsMax bounds the channels one hello may name.
+const helloChannelsMax = 64
 
 // controlQueue bounds the pongs and close replies waiting for the writer.
 const controlQueue = 16
 
 // channelConn is one channel gateway's WebSocket.
 type channelConn struct {
+	id     uint64 // names it to the customer actors (outbounds come back to it)
 	s      *Server
 	ws     *websocket.Conn
 	ctx    context.Context // cancelled when the connection closes
@@ -142,8 +150,9 @@ type channelConn struct {
 
 	mu struct {
 		sync.Mutex
-		channels []string     // from hello: outbound channels served
-		batches  []*batchWait // batches not yet answered, in frame order
+		channels []string                    // from hello: outbound channels served
+		batches  []*batchWait                // batches not yet answered, in frame order
+		inflight map[string]journey.Outbound // outbounds sent, not yet accepted or confirmed
 	}
 }
 
@@ -183,8 +192,8 @@ func (c *channelConn) readLoop() {
 			c.handle(f.Event, nil, 0, start)
 		case "batch":
 			c.batch(f, start)
-		case "accepted", "delivered", "failed":
-			c.enqueue(errorFrame(f.ID, journey.Rejectf(journey.CodeBadRequest, "unknown outbound id")))
+		case journey.ReceiptAccepted, journey.ReceiptDelivered, journey.ReceiptFailed:
+			c.receipt(f)
 		default:
 			c.enqueue(errorFrame(f.ID, journey.Rejectf(journey.CodeBadRequest, "unknown frame type %q", f.Type)))
 		}
@@ -199,10 +208,13 @@ func (c *channelConn) hello(f clientFrame) {
 			return
 		}
 	}
-	c.mu.Lock()
-	c.mu.channels = append([]string(nil), f.Channels...)
-	c.mu.Unlock()
+	if len(f.Channels) > helloChannelsMax {
+		c.enqueue(errorFrame(f.ID, journey.Rejectf(journey.CodeTooLarge, "hello with %d channels; at most %d", len(f.Channels), helloChannelsMax)))
+		return
+	}
+	// ready first: outbounds that waited for these channels follow it.
 	c.enqueue([]byte(`{"type":"ready"}`))
+	c.s.outbound.serve(c, slices.Compact(slices.Sorted(slices.Values(f.Channels))))
 }
 
 func (c *channelConn) batch(f clientFrame, start time.Time) {
@@ -248,7 +260,7 @@ func (c *channelConn) handle(raw []byte, b *batchWait, i int, start time.Time) {
 		c.resolveQ <- pendingEvent{event: e, done: done} // capacity = credit: never blocks
 		return
 	}
-	c.s.deliver(c.ctx, e, false, done)
+	c.s.deliver(c.ctx, e, c.id, false, done)
 }
 
 // resolveLoop resolves events one at a time, in the order they arrived.
@@ -256,7 +268,7 @@ func (c *channelConn) resolveLoop() {
 	for {
 		select {
 		case p := <-c.resolveQ:
-			c.s.deliver(c.ctx, p.event, false, p.done)
+			c.s.deliver(c.ctx, p.event, c.id, false, p.done)
 			c.resolving.Add(-1)
 		case <-c.closed:
 			return

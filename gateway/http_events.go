@@ -89,7 +89,7 @@ func (s *Server) answerOne(w http.ResponseWriter, r *http.Request, ev journey.Ev
 		return
 	}
 	res := make(chan actors.Result, 1)
-	s.deliver(r.Context(), ev, true, func(x actors.Result) { res <- x })
+	s.deliver(r.Context(), ev, 0, true, func(x actors.Result) { res <- x })
 	out := awaitResult(r.Context(), res)
 	s.count(out, start)
 	if out.Reject != nil {
@@ -115,7 +115,7 @@ func (s *Server) answerMany(w http.ResponseWriter, r *http.Request, events []jou
 		c := waits[i]
 		// In order: deliver returns once the event is handed to its
 		// customer, so one customer's events get seqs in body order.
-		s.deliver(r.Context(), events[i], true, func(x actors.Result) { c <- x })
+		s.deliver(r.Context(), events[i], 0, true, func(x actors.Result) { c <- x })
 	}
 	ids := make([]string, len(events))
 	for i := range events {

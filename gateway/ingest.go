@@ -47,7 +47,7 @@ func needsResolve(e *journey.Event) bool { return len(e.Identity) > 0 }
 // deliver resolves a validated event when it needs it and hands it to its
 // customer. admit takes the customer partition's admission (HTTP) when set.
 // done is called exactly once.
-func (s *Server) deliver(ctx context.Context, e journey.Event, admit bool, done func(actors.Result)) {
+func (s *Server) deliver(ctx context.Context, e journey.Event, conn uint64, admit bool, done func(actors.Result)) {
 	customer := e.Customer
 	var linked []journey.IdentityRef
 	if needsResolve(&e) {
@@ -77,7 +77,7 @@ func (s *Server) deliver(ctx context.Context, e journey.Event, admit bool, done 
 		inner := done
 		done = func(r actors.Result) { s.rt.Release(p); inner(r) }
 	}
-	s.rt.Ingest(customer, journey.Inbound{Event: e, Linked: linked}, done)
+	s.rt.IngestFrom(customer, journey.Inbound{Event: e, Linked: linked}, conn, done)
 }
 
 // count records the outcome of an event in the metrics.

@@ -28,6 +28,10 @@ type Config struct {
 	// SendQueue is how many frames may wait for a connection's writer; a
 	// client that lets it fill is disconnected. Default 8192.
 	SendQueue int
+	// Outbound routes the runtime's outbounds to channel connections; nil:
+	// a router of the server's own (outbounds then reach it only if the
+	// runtime was given its Deliver).
+	Outbound *OutboundRouter
 	// MaxConnections is the limit of open WebSockets; past it upgrades are
 	// refused with 503. Default 10000.
 	MaxConnections int
@@ -88,7 +92,11 @@ type Server struct {
 		reserved int // upgrades admitted and not yet registered
 	}
 	wg sync.WaitGroup // every goroutine the server starts
+
+	outbound *OutboundRouter
+	connIDs  uint64 // under mu: the last channel connection id given
 }
+
 
 // New builds a server. ready reports whether the node can take writes (the
 // store has not failed); reg receives the gateway's metrics and is served at
@@ -101,6 +109,10 @@ func New(cfg Config, rt *actors.Runtime, logger *slog.Logger, reg prometheus.Reg
 	}
 	s := &Server{cfg: cfg, rt: rt, auth: auth, log: logger.With("subsystem", "gateway"), ready: ready}
 	s.mu.conns = map[*channelConn]struct{}{}
+	s.outbound = cfg.Outbound
+	if s.outbound == nil {
+		s.outbound = NewOutboundRouter()
+	}
 	s.metrics = newMetrics(reg)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "throughline_active_customers", Help: "Customer actors in memory.",

@@ -1,0 +1,209 @@
+package gateway
+
+import (
+	"cmp"
+	"encoding/json"
+	"slices"
+	"sync"
+
+	"github.com/throughline/throughline/journey"
+)
+
+// Limits of outbound delivery. Whatever is dropped at a limit is not lost:
+// the customer's due work sends every unconfirmed outbound again every 30 s
+// until a receipt or 24 h.
+const (
+	// OutboundWaitingMax bounds the outbounds waiting, per channel, for a
+	// connection to say hello for it; past it the oldest gives way.
+	OutboundWaitingMax = 10000
+	// OutboundInFlightMax bounds a connection's outbounds sent and not yet
+	// accepted or confirmed (sent again elsewhere if it closes).
+	OutboundInFlightMax = 4096
+)
+
+// OutboundRouter sends outbounds to channel connections (PROTOCOL section
+// 2): to the connection that last carried the customer's inbound on the
+// channel when it serves the channel, else to one that does (round robin),
+// else they wait for one to say hello. Outbounds in flight on a connection
+// that closes are sent again elsewhere.
+type OutboundRouter struct {
+	mu      sync.Mutex
+	conns   map[uint64]*channelConn   // open channel connections by id
+	serving map[string][]*channelConn // channel -> connections that said hello for it
+	next    map[string]int            // round robin position per channel
+	waiting map[string][]journey.Outbound
+}
+
+func NewOutboundRouter() *OutboundRouter {
+	return &OutboundRouter{
+		conns: map[uint64]*channelConn{}, serving: map[string][]*channelConn{},
+		next: map[string]int{}, waiting: map[string][]journey.Outbound{},
+	}
+}
+
+// Deliver is the runtime's Config.Deliver: it never blocks. The router is
+// made before the runtime (a restart resumes outbounds at once) and given
+// to the server in Config.Outbound.
+func (r *OutboundRouter) Deliver(o journey.Outbound, conn uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.deliverLocked(o, r.conns[conn])
+}
+
+func (r *OutboundRouter) deliverLocked(o journey.Outbound, preferred *channelConn) {
+	target := preferred
+	if target == nil || !slices.Contains(target.servedChannels(), o.Channel) {
+		target = nil
+		if cs := r.serving[o.Channel]; len(cs) > 0 {
+			i := r.next[o.Channel] % len(cs)
+			r.next[o.Channel] = i + 1
+			target = cs[i]
+		}
+	}
+	if target == nil {
+		r.wait(o)
+		return
+	}
+	target.sendOutbound(o)
+}
+
+// wait keeps an outbound until a connection says hello for its channel;
+// one already waiting is replaced (a redelivery).
+func (r *OutboundRouter) wait(o journey.Outbound) {
+	q := r.waiting[o.Channel]
+	if i := slices.IndexFunc(q, func(w journey.Outbound) bool { return w.ID == o.ID }); i >= 0 {
+		q[i] = o
+		return
+	}
+	if len(q) >= OutboundWaitingMax {
+		q = q[1:]
+	}
+	r.waiting[o.Channel] = append(q, o)
+}
+
+// add registers an open connection.
+func (r *OutboundRouter) add(c *channelConn) {
+	r.mu.Lock()
+	r.conns[c.id] = c
+	r.mu.Unlock()
+}
+
+// serve records a connection's hello and hands it what waited for its
+// channels.
+func (r *OutboundRouter) serve(c *channelConn, channels []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.unserveLocked(c)
+	c.mu.Lock()
+	c.mu.channels = channels
+	c.mu.Unlock()
+	for _, ch := range channels {
+		r.serving[ch] = append(r.serving[ch], c)
+		q := r.waiting[ch]
+		delete(r.waiting, ch)
+		for _, o := range q {
+			c.sendOutbound(o)
+		}
+	}
+}
+
+func (r *OutboundRouter) unserveLocked(c *channelConn) {
+	for _, ch := range c.servedChannels() {
+		cs := slices.DeleteFunc(r.serving[ch], func(x *channelConn) bool { return x == c })
+		if len(cs) == 0 {
+			delete(r.serving, ch)
+		} else {
+			r.serving[ch] = cs
+		}
+	}
+}
+
+// remove forgets a closed connection and sends what was in flight on it
+// again, elsewhere or when a connection says hello.
+func (r *OutboundRouter) remove(c *channelConn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.conns, c.id)
+	r.unserveLocked(c)
+	for _, o := range c.takeInFlight() {
+		r.deliverLocked(o, nil)
+	}
+}
+
+// sendOutbound queues an outbound frame and remembers it until a receipt.
+func (c *channelConn) sendOutbound(o journey.Outbound) {
+	frame, err := json.Marshal(outboundFrame{Type: "outbound", Outbound: o})
+	if err != nil {
+		panic("gateway: outbound frame: " + err.Error())
+	}
+	c.mu.Lock()
+	if c.mu.inflight == nil {
+		c.mu.inflight = map[string]journey.Outbound{}
+	}
+	if _, ok := c.mu.inflight[o.ID]; !ok && len(c.mu.inflight) >= OutboundInFlightMax {
+		for id := range c.mu.inflight {
+			delete(c.mu.inflight, id) // any one; the customer sends it again
+			break
+		}
+	}
+	c.mu.inflight[o.ID] = o
+	c.mu.Unlock()
+	c.enqueue(frame)
+}
+
+// confirmed forgets an outbound the gateway accepted or confirmed.
+func (c *channelConn) confirmed(id string) {
+	c.mu.Lock()
+	delete(c.mu.inflight, id)
+	c.mu.Unlock()
+}
+
+func (c *channelConn) takeInFlight() []journey.Outbound {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]journey.Outbound, 0, len(c.mu.inflight))
+	for _, o := range c.mu.inflight {
+		out = append(out, o)
+	}
+	c.mu.inflight = nil
+	// Each customer's in seq order, as they were first sent.
+	slices.SortFunc(out, func(a, b journey.Outbound) int {
+		return cmp.Or(cmp.Compare(a.Customer, b.Customer), cmp.Compare(a.Seq, b.Seq))
+	})
+	return out
+}
+
+func (c *channelConn) servedChannels() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.channels
+}
+
+// receipt hands an accepted, delivered or failed frame to the outbound's
+// customer; a refusal is answered with an error frame. It holds a credit
+// while the customer records it.
+func (c *channelConn) receipt(f clientFrame) {
+	if f.ID == "" {
+		c.enqueue(errorFrame("", journey.Rejectf(journey.CodeBadRequest, "%s frame without id", f.Type)))
+		return
+	}
+	c.confirmed(f.ID)
+	select {
+	case c.credit <- struct{}{}:
+	case <-c.closed:
+		return
+	}
+	id := f.ID
+	c.s.rt.Receipt(journey.Receipt{Outbound: f.ID, Kind: f.Type, Reason: f.Reason}, func(rej *journey.Rejection) {
+		if rej != nil {
+			c.enqueue(errorFrame(id, rej))
+		}
+		<-c.credit
+	})
+}
+
+// outboundFrame is the server's outbound frame (PROTOCOL section 2).
+type outboundFrame struct {
+	Type string `json:"type"`
+	journey.Outbound
+}
