@@ -87,6 +87,7 @@ type serverOptions struct {
 	idleTimeout string   // node.idle_timeout; empty: the default
 	nodeExtra   string   // more lines of the node section, indented two spaces
 	env         []string // extra environment, KEY=VALUE
+	sections    string   // more top-level sections of the config (ai, rules, ...)
 }
 
 // server is one running throughline process, seen from one test: with
@@ -157,6 +158,7 @@ func launch(t *testing.T, o serverOptions) *server {
     - {token: adm, role: admin}
     - {token: alice, role: agent, agent: alice}
 `
+	cfg += o.sections
 	cfgPath := filepath.Join(work, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

@@ -64,7 +64,12 @@ type frame struct {
 	Code      string `json:"code"`
 	Message   string `json:"message"`
 	Acks      []ack  `json:"acks"`
-	raw       []byte
+	// outbound frames
+	Channel string            `json:"channel"`
+	Text    string            `json:"text"`
+	Actor   string            `json:"actor"`
+	To      map[string]string `json:"to"`
+	raw     []byte
 }
 
 func eventFrame(e event) map[string]any { return map[string]any{"type": "event", "event": e} }

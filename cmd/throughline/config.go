@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"time"
 
+	"github.com/throughline/throughline/ai"
 	"github.com/throughline/throughline/gateway"
+	"github.com/throughline/throughline/journey"
 	"gopkg.in/yaml.v3"
 )
 
@@ -18,14 +21,61 @@ type Config struct {
 	Node    NodeConfig    `yaml:"node"`
 	Cluster ClusterConfig `yaml:"cluster"`
 	Auth    AuthConfig    `yaml:"auth"`
-	// Sections that later versions act on. They are read so a file that
-	// has them loads; serve says at start that this version ignores them.
-	Agents     yaml.Node `yaml:"agents"`
-	Queues     yaml.Node `yaml:"queues"`
-	AI         yaml.Node `yaml:"ai"`
-	Knowledge  yaml.Node `yaml:"knowledge"`
-	Rules      yaml.Node `yaml:"rules"`
-	Governance yaml.Node `yaml:"governance"`
+	// AI is the bot; nil (no `ai:`): no bot, messages are only recorded.
+	AI *AIConfig `yaml:"ai"`
+	// Knowledge is the directory of the bot's markdown articles.
+	Knowledge string `yaml:"knowledge"`
+	// Rules are the journey rules, in order.
+	Rules []journey.RuleConfig `yaml:"rules"`
+	// Governance passes every proactive message.
+	Governance *journey.Governance `yaml:"governance"`
+	// Conversations: how long an inactive bot conversation stays open.
+	Conversations ConversationsConfig `yaml:"conversations"`
+	// Queues are the routing queues; this version routes a conversation to
+	// a queue by name (rules and the bot's hand-over are checked against
+	// these names); agents and offers come with routing.
+	Queues []QueueConfig `yaml:"queues"`
+	// Agents are read so a file that has them loads; serve says at start
+	// that this version ignores them.
+	Agents yaml.Node `yaml:"agents"`
+
+	// demoKnowledge is the built-in demo's knowledge base (Default only).
+	demoKnowledge fs.FS
+}
+
+// AIConfig is the `ai:` section: the brain and when the bot hands over.
+type AIConfig struct {
+	ai.Config `yaml:",inline"`
+	// EscalateBelow: replies with a confidence under it hand over.
+	EscalateBelow float64 `yaml:"escalate_below"`
+	// FrustrationBelow: a sentiment under it hands over; default -0.5.
+	FrustrationBelow float64 `yaml:"frustration_below"`
+	// DefaultQueue is where the bot hands over when no rule said; required.
+	DefaultQueue    string `yaml:"default_queue"`
+	DefaultPriority int    `yaml:"default_priority"`
+	// BlockedTopics are intents the bot never answers (guardrails).
+	BlockedTopics []string `yaml:"blocked_topics"`
+	// Handover is what the customer is told when a person takes over.
+	Handover string `yaml:"handover"`
+}
+
+// ConversationsConfig is the `conversations:` section.
+type ConversationsConfig struct {
+	// CloseAfter closes a conversation the bot holds after this long
+	// without a message; default 30m.
+	CloseAfter time.Duration `yaml:"close_after"`
+}
+
+// QueueConfig is one queue of the `queues:` section. Routing's settings
+// (offer_timeout, after_work, sticky_wait, callback_after) are read and
+// act once agents and routing exist.
+type QueueConfig struct {
+	Name          string        `yaml:"name"`
+	Skills        []string      `yaml:"skills"`
+	OfferTimeout  time.Duration `yaml:"offer_timeout"`
+	AfterWork     time.Duration `yaml:"after_work"`
+	StickyWait    time.Duration `yaml:"sticky_wait"`
+	CallbackAfter time.Duration `yaml:"callback_after"`
 }
 
 // NodeConfig: this node. A key omitted takes its default.
@@ -65,6 +115,7 @@ func Default() Config {
 		{Token: "admin-secret", Role: gateway.RoleAdmin},
 	}}}
 	c.Node.ensureDefaults()
+	c.withDemoJourney()
 	return c
 }
 
@@ -146,19 +197,14 @@ func (c *Config) Validate() error {
 		}
 		seen[t.Token] = true
 	}
+	errs = append(errs, c.validateJourney()...)
 	return errors.Join(errs...)
 }
 
 // ignoredSections names the sections present that this version does not act on.
 func (c *Config) ignoredSections() []string {
-	var out []string
-	for name, n := range map[string]*yaml.Node{
-		"agents": &c.Agents, "queues": &c.Queues, "ai": &c.AI, "knowledge": &c.Knowledge,
-		"rules": &c.Rules, "governance": &c.Governance,
-	} {
-		if n.Kind != 0 {
-			out = append(out, name)
-		}
+	if c.Agents.Kind != 0 {
+		return []string{"agents"}
 	}
-	return out
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	_ "net/http/pprof"
@@ -12,8 +13,10 @@ import (
 	"os/signal"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+	_ "time/tzdata" // customers' time zones must not depend on the host's tz database
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -44,9 +47,9 @@ func startPprof(addr string, logger *slog.Logger) {
 const failExitDelay = time.Second
 
 func serveMain(args []string) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	configPath := fs.String("config", "", "YAML configuration file (default: the built-in demo)")
-	if err := fs.Parse(args); err != nil {
+	flags := flag.NewFlagSet("serve", flag.ContinueOnError)
+	configPath := flags.String("config", "", "YAML configuration file (default: the built-in demo)")
+	if err := flags.Parse(args); err != nil {
 		return 2
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -143,16 +146,28 @@ func startNode(cfg Config, logger *slog.Logger) (*node, error) {
 		_ = engine.Close()
 		return nil, err
 	}
-	rt, err := actors.Start(actors.Config{
+	policy, brain, err := cfg.journeyPolicy()
+	if err != nil {
+		_ = engine.Close()
+		return nil, err
+	}
+	outbound := gateway.NewOutboundRouter()
+	acfg := actors.Config{
 		IdleTimeout: cfg.Node.IdleTimeout, Logger: logger, Node: cfg.Node.Name, Table: table,
 		ObserveActivation: func(d time.Duration) { activation.Observe(d.Seconds()) },
-	}, engine)
+		Policy:            policy, Deliver: outbound.Deliver,
+	}
+	if brain != nil {
+		acfg.Bot = botFunc(brain, reg)
+	}
+	rt, err := actors.Start(acfg, engine)
 	if err != nil {
 		_ = engine.Close()
 		return nil, err
 	}
 	gw, err := gateway.New(gateway.Config{
 		Addr: cfg.Node.HTTP, Tokens: cfg.Auth.Tokens, ConnCredit: cfg.Node.ConnCredit, MaxConnections: cfg.Node.MaxConnections,
+		Outbound: outbound,
 	}, rt, logger, reg, reg, engine.Err)
 	if err == nil {
 		err = gw.Listen()
@@ -190,4 +205,20 @@ func printDemo(cfg Config) {
 		}
 		fmt.Fprintf(os.Stderr, "    %-14s %s%s\n", t.Token, t.Role, extra)
 	}
+	var queues, rules, intents []string
+	for _, q := range cfg.Queues {
+		queues = append(queues, q.Name)
+	}
+	for _, r := range cfg.Rules {
+		rules = append(rules, r.ID)
+	}
+	for _, in := range cfg.AI.Intents {
+		intents = append(intents, in.Name)
+	}
+	articles, _ := fs.Glob(cfg.demoKnowledge, "*.md")
+	fmt.Fprintf(os.Stderr, "  bot:      builtin brain, hands over under confidence %.2f to queue %s\n", cfg.AI.EscalateBelow, cfg.AI.DefaultQueue)
+	fmt.Fprintf(os.Stderr, "  intents:  %s\n", strings.Join(intents, ", "))
+	fmt.Fprintf(os.Stderr, "  articles: %s\n", strings.Join(articles, ", "))
+	fmt.Fprintf(os.Stderr, "  queues:   %s\n", strings.Join(queues, ", "))
+	fmt.Fprintf(os.Stderr, "  rules:    %s\n", strings.Join(rules, ", "))
 }

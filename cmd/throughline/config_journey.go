@@ -1,0 +1,177 @@
+package main
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/throughline/throughline/ai"
+	"github.com/throughline/throughline/journey"
+	"gopkg.in/yaml.v3"
+)
+
+// The built-in demo's bot: its knowledge base and intents.
+//
+//go:embed demo/kb/*.md demo/intents.yaml
+var demoFS embed.FS
+
+// demoRules and demoGovernance are the built-in demo's journey rules
+// (PROTOCOL section 6's examples, with a short nudge delay so a demo shows
+// it) and its governance.
+const demoRules = `
+- id: vip-fast-track
+  when: "event.type == 'login.failed' && customer.profile.tier == 'vip'"
+  do: [{route: {queue: vip, priority: 100, bypass_bot: true}}]
+- id: repeated-login-failures
+  when: "event.type == 'login.failed' && customer.count('login.failed', duration('10m')) >= 3"
+  do: [{route: {queue: general, priority: 50, bypass_bot: true}}, {tag: login-trouble}]
+- id: cart-nudge
+  when: "event.type == 'cart.abandoned'"
+  after: 2m
+  unless: "event.type == 'checkout.completed'"
+  do: [{send: {text: "Still thinking it over? Your cart is saved."}}]
+`
+
+const demoGovernance = `
+frequency_cap: {max: 2, per: 24h}
+quiet_hours: {from: "21:00", to: "08:00"}
+require_consent: false
+`
+
+// withDemoJourney adds the demo bot, rules, governance and queues to a
+// configuration (Default only).
+func (c *Config) withDemoJourney() {
+	intents, err := fs.ReadFile(demoFS, "demo/intents.yaml")
+	if err != nil {
+		panic("demo intents: " + err.Error())
+	}
+	c.AI = &AIConfig{EscalateBelow: 0.55, DefaultQueue: "general"}
+	c.AI.Brain.Kind = ai.KindBuiltin
+	mustYAML(intents, &c.AI.Intents)
+	mustYAML([]byte(demoRules), &c.Rules)
+	c.Governance = &journey.Governance{}
+	mustYAML([]byte(demoGovernance), c.Governance)
+	c.Queues = []QueueConfig{{Name: "general"}, {Name: "billing", Skills: []string{"billing"}}, {Name: "vip", Skills: []string{"vip"}}}
+	sub, err := fs.Sub(demoFS, "demo/kb")
+	if err != nil {
+		panic("demo knowledge: " + err.Error())
+	}
+	c.demoKnowledge = sub
+}
+
+func mustYAML(data []byte, v any) {
+	if err := yaml.Unmarshal(data, v); err != nil {
+		panic("demo config: " + err.Error())
+	}
+}
+
+// validateJourney checks the ai, knowledge, rules, governance and queue
+// sections, and that every queue they name exists.
+func (c *Config) validateJourney() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	queues := map[string]bool{}
+	for i, q := range c.Queues {
+		switch {
+		case q.Name == "":
+			add("queues[%d]: name is required", i)
+		case queues[q.Name]:
+			add("queues[%d]: queue %q is given twice", i, q.Name)
+		}
+		queues[q.Name] = true
+	}
+	checkQueue := func(where, q string) {
+		if len(c.Queues) > 0 && !queues[q] {
+			add("%s: queue %q is not in queues", where, q)
+		}
+	}
+	if c.AI != nil {
+		if err := c.AI.Config.Validate(); err != nil {
+			errs = append(errs, prefixed("ai", err))
+		}
+		if err := c.AI.policy().Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if c.AI.DefaultQueue != "" {
+			checkQueue("ai.default_queue", c.AI.DefaultQueue)
+		}
+		if c.Knowledge == "" && c.demoKnowledge == nil {
+			add("ai: needs knowledge (a directory of markdown articles)")
+		}
+	}
+	if c.Knowledge != "" && c.AI == nil {
+		add("knowledge: given without ai")
+	}
+	rules, err := journey.CompileRules(c.Rules)
+	if err != nil {
+		errs = append(errs, prefixed("rules", err))
+	} else {
+		for _, q := range rules.Queues() {
+			checkQueue("rules", q)
+		}
+		if w := rules.Workflows(); len(w) > 0 {
+			add("rules: workflow %s: this version has no workflows", strings.Join(w, ", "))
+		}
+	}
+	if c.Governance != nil {
+		if err := c.Governance.Validate(); err != nil {
+			errs = append(errs, prefixed("governance", err))
+		}
+	}
+	if c.Conversations.CloseAfter < 0 {
+		add("conversations.close_after: %s is negative", c.Conversations.CloseAfter)
+	}
+	return errs
+}
+
+func prefixed(section string, err error) error {
+	var out []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			out = append(out, fmt.Errorf("%s: %w", section, e))
+		}
+		return errors.Join(out...)
+	}
+	return fmt.Errorf("%s: %w", section, err)
+}
+
+// policy is the bot's hand-over policy of the section.
+func (a *AIConfig) policy() *journey.BotPolicy {
+	return &journey.BotPolicy{
+		EscalateBelow: a.EscalateBelow, FrustrationBelow: a.FrustrationBelow,
+		DefaultQueue: a.DefaultQueue, DefaultPriority: a.DefaultPriority,
+		BlockedTopics: a.BlockedTopics, Handover: a.Handover,
+	}
+}
+
+// journeyPolicy builds what customers decide by, and the bot's brain (nil
+// without ai).
+func (c *Config) journeyPolicy() (*journey.Policy, ai.Brain, error) {
+	rules, err := journey.CompileRules(c.Rules)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := journey.Policy{Rules: rules, Governance: c.Governance, ConversationIdle: c.Conversations.CloseAfter}
+	if c.AI == nil {
+		p = p.WithDefaults()
+		return &p, nil, nil
+	}
+	var kb *ai.Knowledge
+	if c.demoKnowledge != nil && c.Knowledge == "" {
+		kb, err = ai.LoadKnowledge(c.demoKnowledge)
+	} else {
+		kb, err = ai.LoadKnowledgeDir(c.Knowledge)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("knowledge: %w", err)
+	}
+	brain, err := ai.New(c.AI.Config, kb)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ai: %w", err)
+	}
+	p.Bot = c.AI.policy()
+	p = p.WithDefaults()
+	return &p, brain, nil
+}
