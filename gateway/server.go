@@ -97,7 +97,6 @@ type Server struct {
 	connIDs  uint64 // under mu: the last channel connection id given
 }
 
-
 // New builds a server. ready reports whether the node can take writes (the
 // store has not failed); reg receives the gateway's metrics and is served at
 // /metrics through gatherer.
