@@ -150,13 +150,15 @@ type RoutingDecided struct {
 
 // Hand-over reasons of routing.decided (data.reason).
 const (
-	ReasonLowConfidence = "low_confidence"
-	ReasonAskedHuman    = "customer_asked"
-	ReasonFrustration   = "frustration"
-	ReasonBlockedTopic  = "blocked_topic"
-	ReasonBotFailed     = "bot_failed"
-	ReasonRule          = "rule"
-	ReasonInactive      = "inactive"
+	ReasonLowConfidence  = "low_confidence"
+	ReasonAskedHuman     = "customer_asked"
+	ReasonFrustration    = "frustration"
+	ReasonBlockedTopic   = "blocked_topic"
+	ReasonBotFailed      = "bot_failed"
+	ReasonRule           = "rule"
+	ReasonInactive       = "inactive"
+	ReasonWorkflow       = "workflow"
+	ReasonWorkflowFailed = "workflow_failed"
 )
 
 // Summary rides with a hand-over: what the customer wants, what the bot

@@ -24,6 +24,7 @@ type Customer struct {
 	Outbounds    []PendingOutbound   // outbounds awaiting a receipt, oldest first
 	Timers       []Timer             // rules' armed timers, oldest first
 	Held         []HeldMessage       // proactive messages held by quiet hours
+	Workflow     *WorkflowRun        // the running workflow, nil when none
 	timeline     ring                // the latest TimelineMax events
 	recent       recentIDs           // event ids inside the idempotency window
 	counts       eventCounts         // recent recorded_at per event type, for rules' count()
@@ -69,6 +70,7 @@ func (c *Customer) Apply(e *Event) {
 	c.applyConversation(e)
 	c.applyOutbound(e)
 	c.applyRules(e)
+	c.applyWorkflow(e)
 	switch e.Type {
 	case TypeProfileUpdated:
 		var patch map[string]any

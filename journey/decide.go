@@ -71,6 +71,9 @@ type Decision struct {
 	// Bot asks the bot for turns; the customer actor sends them at once
 	// (the answers come back as BotResult inputs after these events).
 	Bot []BotRequest
+	// Workflow asks the workflow runner for steps' work (a code, an HTTP
+	// call); sent at once, answered by WorkflowResult inputs.
+	Workflow []WorkflowTask
 }
 
 // Ack answers an inbound event once the events behind it are durable.

@@ -30,6 +30,23 @@ type PendingOutbound struct {
 	Sent     time.Time         `json:"sent"`
 	Accepted bool              `json:"accepted,omitempty"` // a gateway took it over: no redelivery (not journaled)
 	NextAt   time.Time         `json:"next_at,omitzero"`   // the due-work key of its redelivery, zero when unknown (after a reload)
+	// Redacted: the message carries a one-time code. Text is the clear
+	// text only while Clear; the journal and snapshots have it redacted, so
+	// after a reload it cannot be sent again and is given up.
+	Redacted bool `json:"redacted,omitempty"`
+	Clear    bool `json:"-"`
+}
+
+// redacted is the outbounds as a snapshot keeps them: no clear codes.
+func redacted(obs []PendingOutbound) []PendingOutbound {
+	out := make([]PendingOutbound, len(obs))
+	for i, o := range obs {
+		if o.Redacted && o.Clear {
+			o.Text, o.Clear = redactDigits(o.Text), false
+		}
+		out[i] = o
+	}
+	return out
 }
 
 // OutboundsPendingMax bounds a customer's unconfirmed outbounds; past it the
@@ -55,6 +72,7 @@ type Receipt struct {
 const (
 	FailedExpired  = "expired"
 	FailedOverflow = "overflow"
+	FailedRedacted = "redacted" // a code message whose clear text a restart lost
 )
 
 // messageSent is the data of message.sent.
@@ -85,7 +103,7 @@ func (c *Customer) applyOutbound(e *Event) {
 		}
 		text := e.Text
 		c.Outbounds = append(c.Outbounds, PendingOutbound{
-			Seq: e.Seq, Channel: e.Channel, To: d.To, Text: text, Actor: e.Actor, Sent: e.RecordedAt,
+			Seq: e.Seq, Channel: e.Channel, To: d.To, Text: text, Actor: e.Actor, Sent: e.RecordedAt, Redacted: d.Redacted,
 		})
 	case TypeMessageDelivered, TypeMessageFailed:
 		var d messageReceipt

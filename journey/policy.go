@@ -15,6 +15,8 @@ type Policy struct {
 	Bot *BotPolicy
 	// Rules are the compiled journey rules; nil: none.
 	Rules *Rules
+	// Workflows are the named workflows rules start.
+	Workflows Workflows
 	// Governance passes every proactive message; nil: no caps, no quiet
 	// hours, unset consent counts.
 	Governance *Governance

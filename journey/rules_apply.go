@@ -254,7 +254,7 @@ func (s *stepper) act(r *Rule, trigger Event, timer uint64) {
 		case a.Send != nil:
 			s.proactive(r, a.Send)
 		case a.Workflow != "":
-			s.startWorkflow(r, a.Workflow)
+			s.startWorkflow(a.Workflow)
 		case a.OfferCallback:
 			s.offerCallback(actor)
 		case a.Tag != "":
@@ -377,13 +377,6 @@ func (s *stepper) offerCallback(actor string) {
 	}
 	s.record(TypeCallbackOffered, actor, map[string]string{"conversation": cv.ID, "outbound": OutboundID(s.c.ID, s.c.Seq+2)}, cv.Channel, "")
 	s.send(actor, cv.Channel, CallbackOfferText, messageSent{Conversation: cv.ID})
-}
-
-// startWorkflow records that a rule asked for a workflow.
-func (s *stepper) startWorkflow(r *Rule, name string) {
-	s.record(TypeWorkflowStep, ActorWorkflowPrefix+name, map[string]string{
-		"workflow": name, "step": "start", "result": "requested", "rule": r.ID,
-	}, "", "")
 }
 
 // isRuleActor reports whether an actor is a rule.

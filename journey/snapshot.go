@@ -38,6 +38,7 @@ type snapshotJourney struct {
 	Outbounds    []PendingOutbound `json:"outbounds,omitempty"`
 	Timers       []Timer           `json:"timers,omitempty"`
 	Held         []HeldMessage     `json:"held,omitempty"`
+	Workflow     *WorkflowRun      `json:"workflow,omitempty"`
 	Counts       []typeTimes       `json:"counts,omitempty"`
 	Proactive    []int64           `json:"proactive,omitempty"`
 }
@@ -50,7 +51,7 @@ func (c *Customer) EncodeSnapshot() []byte {
 	}
 	extra, err := json.Marshal(snapshotJourney{
 		Conversation: c.Conversation, Cases: c.Cases, LastAgent: c.LastAgent, Tags: c.Tags, Stage: c.Stage,
-		LastChannel: c.LastChannel, Outbounds: c.Outbounds, Timers: c.Timers, Held: c.Held,
+		LastChannel: c.LastChannel, Outbounds: redacted(c.Outbounds), Timers: c.Timers, Held: c.Held, Workflow: c.Workflow,
 		Counts: c.counts.types, Proactive: c.proactive,
 	})
 	if err != nil {
@@ -143,7 +144,7 @@ func DecodeSnapshot(data []byte) (*Customer, error) {
 	}
 	c.Conversation, c.Cases, c.LastAgent = j.Conversation, j.Cases, j.LastAgent
 	c.Tags, c.Stage, c.LastChannel = j.Tags, j.Stage, j.LastChannel
-	c.Outbounds, c.Timers, c.Held = j.Outbounds, j.Timers, j.Held
+	c.Outbounds, c.Timers, c.Held, c.Workflow = j.Outbounds, j.Timers, j.Held, j.Workflow
 	c.counts.types, c.proactive = j.Counts, j.Proactive
 	for i := range c.Outbounds {
 		c.Outbounds[i].NextAt = time.Time{} // the key's time is known again when it comes due

@@ -22,7 +22,9 @@ func Step(p *Policy, c *Customer, in Input, now time.Time) Decision {
 		if d.Reject != nil || d.NeedLookup || len(d.Events) == 0 {
 			return d
 		}
-		return newStepper(p, c, now, d).applyAndReact()
+		s := newStepper(p, c, now, d)
+		s.checkCode(&s.d.Events[len(s.d.Events)-1])
+		return s.applyAndReact()
 	case *ProfilePatch:
 		d := decideProfile(c, in, now)
 		if d.Reject != nil {
@@ -41,6 +43,10 @@ func Step(p *Policy, c *Customer, in Input, now time.Time) Decision {
 		s := newStepper(p, c, now, Decision{})
 		s.receipt(in)
 		return s.d
+	case *WorkflowResult:
+		s := newStepper(p, c, now, Decision{})
+		s.workflowResult(in)
+		return s.d
 	default:
 		panic("journey: unknown input")
 	}
@@ -57,9 +63,11 @@ type stepper struct {
 	now time.Time
 	at  time.Time // recorded_at of the events it records
 	d   Decision
-	// routedBy is the rule whose route took effect for the event being
-	// reacted to: only the first route of an event does.
+	// routed: a route took effect for the event being reacted to (only the
+	// first route of an event does).
 	routed bool
+	// code is the verdict on a customer message carrying a workflow's code.
+	code *codeVerdict
 }
 
 func newStepper(p *Policy, c *Customer, now time.Time, d Decision) *stepper {
@@ -111,6 +119,9 @@ func (s *stepper) react(e Event) {
 	}
 	if !strings.HasPrefix(e.Actor, ActorRulePrefix) {
 		s.fireRules(e)
+	}
+	if s.code != nil && s.code.seq == e.Seq {
+		s.codeReply()
 	}
 	if e.Actor == ActorCustomer && e.Type == TypeMessageReceived && !s.routed {
 		s.botTurn(e)
@@ -316,6 +327,8 @@ func (s *stepper) due(in *Due) {
 		s.dueTimer(in)
 	case DueProactiveRelease:
 		s.dueRelease(in)
+	case DueWorkflowExpire:
+		s.dueWorkflowExpire(in)
 	}
 }
 
@@ -324,6 +337,10 @@ func (s *stepper) dueOutbound(in *Due) {
 	p := s.c.pendingOutbound(seq)
 	if err != nil || p == nil || p.Accepted || (!p.NextAt.IsZero() && !p.NextAt.Equal(in.At)) {
 		return // confirmed, taken over, or a repeat of work already rescheduled
+	}
+	if p.Redacted && !p.Clear {
+		s.record(TypeMessageFailed, ActorSystem, messageReceipt{Outbound: OutboundID(s.c.ID, seq), Reason: FailedRedacted}, p.Channel, "")
+		return
 	}
 	if !s.now.Before(p.Sent.Add(s.p.OutboundExpiry)) {
 		s.record(TypeMessageFailed, ActorSystem, messageReceipt{Outbound: OutboundID(s.c.ID, seq), Reason: FailedExpired}, p.Channel, "")

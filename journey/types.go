@@ -54,4 +54,5 @@ const (
 	DueConversationIdle = "conversation.idle" // Ref: conversation id; close it when inactive
 	DueRuleTimer        = "rule.timer"        // Ref: the journey.timer_armed seq; fire the rule
 	DueProactiveRelease = "proactive.release" // Ref: the proactive.held seq; send it after quiet hours
+	DueWorkflowExpire   = "workflow.expire"   // Ref: "<workflow>:<step>"; fail a step still waiting
 )
