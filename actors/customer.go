@@ -78,8 +78,8 @@ func (c *customer) Receive(ctx actor.Context) {
 		c.context(m)
 	case *dueMsg:
 		c.due(ctx, m)
-	case *botResultMsg:
-		c.botResult(ctx, m)
+	case *resultMsg:
+		c.result(ctx, m)
 	case *receiptMsg:
 		c.receipt(ctx, m)
 	case *appendDone:
@@ -259,12 +259,12 @@ func (c *customer) due(ctx actor.Context, m *dueMsg) {
 	c.release()
 }
 
-// botResult records the bot's turn.
-func (c *customer) botResult(ctx actor.Context, m *botResultMsg) {
+// result records the bot's turn or a workflow step's work.
+func (c *customer) result(ctx actor.Context, m *resultMsg) {
 	if c.failed != nil {
 		return // the conversation waits for the customer's next message
 	}
-	d := journey.Step(c.rt.cfg.Policy, c.state, &m.result, c.rt.cfg.Now())
+	d := journey.Step(c.rt.cfg.Policy, c.state, m.input, c.rt.cfg.Now())
 	c.commit(ctx, d)
 	c.queueOutbounds(d.Outbounds)
 	c.release()
@@ -312,7 +312,10 @@ func (c *customer) noteConn(channel string, conn uint64) {
 // before the messages its event caused.
 func (c *customer) commit(ctx actor.Context, d journey.Decision) {
 	for _, req := range d.Bot {
-		c.rt.bots.submit(req)
+		c.rt.tasks.bot(req)
+	}
+	for _, t := range d.Workflow {
+		c.rt.tasks.workflow(t)
 	}
 	if len(d.Events) == 0 && len(d.DueAdd) == 0 && len(d.DueDone) == 0 {
 		return

@@ -51,10 +51,12 @@ type dueMsg struct {
 	work persistence.DueWork
 }
 
-// botResultMsg brings the bot's answer back to its customer.
-type botResultMsg struct {
+// resultMsg brings the answer of work done off the customer's goroutine
+// (a bot turn, a workflow step) back to its customer: a *journey.BotResult
+// or a *journey.WorkflowResult.
+type resultMsg struct {
 	customer string
-	result   journey.BotResult
+	input    journey.Input
 }
 
 // receiptMsg is a channel gateway's accepted, delivered or failed for one
@@ -66,12 +68,12 @@ type receiptMsg struct {
 	done     func(*journey.Rejection)
 }
 
-func (m *botResultMsg) customerID() string { return m.customer }
-func (m *receiptMsg) customerID() string   { return m.customer }
-func (m *ingestMsg) customerID() string    { return m.customer }
-func (m *patchMsg) customerID() string     { return m.customer }
-func (m *contextMsg) customerID() string   { return m.customer }
-func (m *dueMsg) customerID() string       { return m.work.Customer }
+func (m *resultMsg) customerID() string  { return m.customer }
+func (m *receiptMsg) customerID() string { return m.customer }
+func (m *ingestMsg) customerID() string  { return m.customer }
+func (m *patchMsg) customerID() string   { return m.customer }
+func (m *contextMsg) customerID() string { return m.customer }
+func (m *dueMsg) customerID() string     { return m.work.Customer }
 
 // appendDone completes an append: sent by the store's writer callback.
 type appendDone struct {

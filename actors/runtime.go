@@ -49,12 +49,16 @@ type Config struct {
 	// goroutines, never a customer's, and must honour ctx. Nil: no bot
 	// (Policy.Bot must be nil too).
 	Bot BotFunc
-	// BotWorkers is how many bot turns run at once; default 8.
-	BotWorkers int
-	// BotQueue bounds the turns waiting for a worker; past it a turn is
-	// answered at once as failed, and the customer is handed over.
-	// Default 1024.
-	BotQueue int
+	// Workflow runs workflow steps' work (codes, HTTP calls); nil: a
+	// WorkflowRunner with an http.Client of its own.
+	Workflow *WorkflowRunner
+	// TaskWorkers is how many bot turns and workflow steps run at once;
+	// default 8.
+	TaskWorkers int
+	// TaskQueue bounds the work waiting for a worker; past it the work is
+	// answered at once as failed (the customer is handed over to a
+	// person). Default 1024.
+	TaskQueue int
 	// BotTimeout bounds one bot turn; default 15s.
 	BotTimeout time.Duration
 	// Deliver hands an outbound to the channel gateways once its
@@ -86,11 +90,14 @@ func (c *Config) ensureDefaults() {
 	if c.Node == "" {
 		c.Node = "n1"
 	}
-	if c.BotWorkers <= 0 {
-		c.BotWorkers = 8
+	if c.TaskWorkers <= 0 {
+		c.TaskWorkers = 8
 	}
-	if c.BotQueue <= 0 {
-		c.BotQueue = 1024
+	if c.TaskQueue <= 0 {
+		c.TaskQueue = 1024
+	}
+	if c.Workflow == nil {
+		c.Workflow = &WorkflowRunner{}
 	}
 	if c.BotTimeout <= 0 {
 		c.BotTimeout = 15 * time.Second
@@ -113,7 +120,7 @@ type Runtime struct {
 	admission []atomic.Int64
 	stopping  atomic.Bool
 	stopOnce  sync.Once
-	bots      *botPool
+	tasks     *taskPool
 
 	// Gauges read by /metrics.
 	ActiveCustomers atomic.Int64
@@ -145,7 +152,7 @@ func Start(cfg Config, engine persistence.Engine) (*Runtime, error) {
 	if cfg.Policy.Bot != nil && cfg.Bot == nil {
 		return nil, fmt.Errorf("actors: a bot policy without a bot")
 	}
-	r.bots = newBotPool(r)
+	r.tasks = newTaskPool(r)
 	for _, p := range cfg.Table.Hosted(cfg.Node) {
 		props := actor.PropsFromProducer(func() actor.Actor { return newHost(r, p) },
 			actor.WithSupervisor(actor.NewOneForOneStrategy(restartsMax, time.Second, restartCustomer)),
@@ -354,7 +361,7 @@ func (r *Runtime) Stop(ctx context.Context) error {
 				_ = r.system.Root.StopFuture(r.idents[p]).Wait()
 			}
 		}
-		r.bots.stop()
+		r.tasks.stop()
 		r.system.Shutdown()
 		r.dispatch.close()
 	})

@@ -27,6 +27,8 @@ type Config struct {
 	Knowledge string `yaml:"knowledge"`
 	// Rules are the journey rules, in order.
 	Rules []journey.RuleConfig `yaml:"rules"`
+	// Workflows are the named workflows rules start.
+	Workflows []journey.WorkflowConfig `yaml:"workflows"`
 	// Governance passes every proactive message.
 	Governance *journey.Governance `yaml:"governance"`
 	// Conversations: how long an inactive bot conversation stays open.

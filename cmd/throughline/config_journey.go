@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strings"
+	"slices"
 
 	"github.com/throughline/throughline/ai"
 	"github.com/throughline/throughline/journey"
@@ -27,11 +27,22 @@ const demoRules = `
 - id: repeated-login-failures
   when: "event.type == 'login.failed' && customer.count('login.failed', duration('10m')) >= 3"
   do: [{route: {queue: general, priority: 50, bypass_bot: true}}, {tag: login-trouble}]
+- id: verify-address-change
+  on: [ai.replied]
+  when: "event.data.intent == 'update_address'"
+  do: [{workflow: verify-identity}]
 - id: cart-nudge
   when: "event.type == 'cart.abandoned'"
   after: 2m
   unless: "event.type == 'checkout.completed'"
   do: [{send: {text: "Still thinking it over? Your cart is saved."}}]
+`
+
+const demoWorkflows = `
+- name: verify-identity
+  steps:
+    - send_code: {digits: 6, attempts: 3, expires: 10m}
+  then: {route: {queue: billing, priority: 10}}
 `
 
 const demoGovernance = `
@@ -51,6 +62,7 @@ func (c *Config) withDemoJourney() {
 	c.AI.Brain.Kind = ai.KindBuiltin
 	mustYAML(intents, &c.AI.Intents)
 	mustYAML([]byte(demoRules), &c.Rules)
+	mustYAML([]byte(demoWorkflows), &c.Workflows)
 	c.Governance = &journey.Governance{}
 	mustYAML([]byte(demoGovernance), c.Governance)
 	c.Queues = []QueueConfig{{Name: "general"}, {Name: "billing", Skills: []string{"billing"}}, {Name: "vip", Skills: []string{"vip"}}}
@@ -111,8 +123,24 @@ func (c *Config) validateJourney() []error {
 		for _, q := range rules.Queues() {
 			checkQueue("rules", q)
 		}
-		if w := rules.Workflows(); len(w) > 0 {
-			add("rules: workflow %s: this version has no workflows", strings.Join(w, ", "))
+		for _, w := range rules.Workflows() {
+			if !slices.ContainsFunc(c.Workflows, func(x journey.WorkflowConfig) bool { return x.Name == w }) {
+				add("rules: workflow %q is not in workflows", w)
+			}
+		}
+	}
+	workflows, err := journey.CompileWorkflows(c.Workflows)
+	if err != nil {
+		errs = append(errs, prefixed("workflows", err))
+	}
+	for name, w := range workflows {
+		if w.Then.Route != nil {
+			checkQueue("workflows "+name+" then.route", w.Then.Route.Queue)
+		}
+		if w.FailQueue != "" {
+			checkQueue("workflows "+name+" fail_queue", w.FailQueue)
+		} else if c.AI == nil || c.AI.DefaultQueue == "" {
+			add("workflows %s: fail_queue is required without ai.default_queue (a failed workflow routes there)", name)
 		}
 	}
 	if c.Governance != nil {
@@ -153,7 +181,11 @@ func (c *Config) journeyPolicy() (*journey.Policy, ai.Brain, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	p := journey.Policy{Rules: rules, Governance: c.Governance, ConversationIdle: c.Conversations.CloseAfter}
+	workflows, err := journey.CompileWorkflows(c.Workflows)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := journey.Policy{Rules: rules, Workflows: workflows, Governance: c.Governance, ConversationIdle: c.Conversations.CloseAfter}
 	if c.AI == nil {
 		p = p.WithDefaults()
 		return &p, nil, nil
