@@ -16,6 +16,9 @@ const (
 	// OutboundWaitingMax bounds the outbounds waiting, per channel, for a
 	// connection to say hello for it; past it the oldest gives way.
 	OutboundWaitingMax = 10000
+	// OutboundWaitingChannelsMax bounds the channels outbounds wait for;
+	// an outbound for one more is dropped until a connection serves it.
+	OutboundWaitingChannelsMax = 256
 	// OutboundInFlightMax bounds a connection's outbounds sent and not yet
 	// accepted or confirmed (sent again elsewhere if it closes).
 	OutboundInFlightMax = 4096
@@ -70,7 +73,10 @@ func (r *OutboundRouter) deliverLocked(o journey.Outbound, preferred *channelCon
 // wait keeps an outbound until a connection says hello for its channel;
 // one already waiting is replaced (a redelivery).
 func (r *OutboundRouter) wait(o journey.Outbound) {
-	q := r.waiting[o.Channel]
+	q, ok := r.waiting[o.Channel]
+	if !ok && len(r.waiting) >= OutboundWaitingChannelsMax {
+		return
+	}
 	if i := slices.IndexFunc(q, func(w journey.Outbound) bool { return w.ID == o.ID }); i >= 0 {
 		q[i] = o
 		return
