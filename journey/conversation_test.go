@@ -141,7 +141,7 @@ func TestApplyMovesTheConversation(t *testing.T) {
 		{"assigned from queued (data.agent)", queued, journey.TypeAgentAssigned, journey.ActorSystem, cv("agent", "bob"), agent, "", "bob", ""},
 		{"assigned from callback", callback, journey.TypeAgentAssigned, "agent:alice", cv(), agent, "", "alice", ""},
 		{"no assignment while the bot holds it", bot, journey.TypeAgentAssigned, "agent:alice", cv(), bot, "", "",
-			"conversation.go:227: agent.assigned sets Agent and LastAgent even when the move to agent is refused"},
+			"conversation.go:228: agent.assigned sets Agent and LastAgent even when the move to agent is refused"},
 		{"no assignment of a closed conversation", closed, journey.TypeAgentAssigned, "agent:alice", cv(), closed, "", "", ""},
 		{"assignment of another conversation", offered, journey.TypeAgentAssigned, "agent:alice", other(), offered, "", "",
 			"conversation.go:225: agent.assigned of another conversation assigns the open one"},
@@ -169,7 +169,7 @@ func TestApplyMovesTheConversation(t *testing.T) {
 		{"closed from queued", queued, journey.TypeConversationClosed, journey.ActorSystem, cv("reason", "abandoned"), closed, "", "", ""},
 		{"closed twice", closed, journey.TypeConversationClosed, journey.ActorSystem, cv("reason", "inactive"), closed, "", "", ""},
 		{"close of another conversation", bot, journey.TypeConversationClosed, journey.ActorSystem, other("reason", "inactive"), bot, "", "",
-			"conversation.go:218: journey.conversation_closed of another conversation closes the open one"},
+			"conversation.go:196: journey.conversation_closed of another conversation closes the open one"},
 		// Events that do not move a conversation.
 		{"a message does not move it", queued, journey.TypeMessageSent, "agent:alice", map[string]any{"outbound": "out-3-c-42"}, queued, "", "", ""},
 		{"a tag does not move it", bot, journey.TypeCustomerTagged, "rule:r", map[string]any{"tag": "vip"}, bot, "", "", ""},

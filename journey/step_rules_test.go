@@ -124,7 +124,7 @@ func TestStepRuleOnlyTheFirstRouteTakesEffect(t *testing.T) {
 			}
 		}
 		if n != 1 || r.c.Conversation.Queue != "vip" {
-			knownBug(t, "rules_apply.go:288/305 (route): a deferred route sets routed back to false so the bot still answers, which also lets a later rule's route take effect; the last deferred route wins, not the first")
+			knownBug(t, "rules_apply.go:291 (route): a deferred route sets routed back to false so the bot still answers, which also lets a later rule's route take effect; the last deferred route wins, not the first")
 			t.Errorf("%d routing.decided, queue %s; want one, vip", n, r.c.Conversation.Queue)
 		}
 	})
@@ -166,7 +166,7 @@ func TestStepRuleOnSeesRuntimeEvents(t *testing.T) {
 	sent := eventOf(t, d, journey.TypeMessageSent)
 	d2 := r.step(&journey.Receipt{Outbound: journey.OutboundID("c-42", sent.Seq), Kind: journey.ReceiptFailed, Reason: "unreachable"})
 	if r.c.Stage != "bot" || !slices.Contains(r.c.Tags, "unreachable") {
-		knownBug(t, "step.go:92 (record): events the stepper records in reaction (ai.replied, message.failed, routing.decided, journey.conversation_*) are never reacted to, so rules with on: naming them never fire; only decided events reach rules")
+		knownBug(t, "step.go:85 (record): events the stepper records in reaction (ai.replied, message.failed, routing.decided, journey.conversation_*) are never reacted to, so rules with on: naming them never fire; only decided events reach rules")
 		t.Errorf("after ai.replied %v and message.failed %v: stage %q tags %v", types(d.Events), types(d2.Events), r.c.Stage, r.c.Tags)
 	}
 }
