@@ -84,7 +84,19 @@ var notHuman = map[string]bool{"no": true, "not": true, "don't": true, "dont": t
 // human", "I want to talk to a person", "representative please", "can I
 // speak to someone real".
 func WantsHuman(text string) bool {
-	words := strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
+	// A negation holds within its clause: "that did not help, human please".
+	for _, clause := range strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
+		return strings.ContainsRune(".,;:!?\n", r)
+	}) {
+		if clauseWantsHuman(clause) {
+			return true
+		}
+	}
+	return false
+}
+
+func clauseWantsHuman(clause string) bool {
+	words := strings.FieldsFunc(clause, func(r rune) bool {
 		return !unicode.IsLetter(r) && r != '\''
 	})
 	for i := range words {

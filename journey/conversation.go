@@ -124,6 +124,7 @@ func parseRef(id, prefix string) (string, uint64, bool) {
 type conversationOpened struct {
 	Conversation string `json:"conversation"`
 	State        string `json:"state"`
+	Asked        string `json:"asked,omitempty"` // the message that opened it, cut to SummaryTextMax
 	Channel      string `json:"channel,omitempty"`
 	Previous     string `json:"previous,omitempty"`
 	Queue        string `json:"queue,omitempty"`
@@ -192,7 +193,7 @@ func (c *Customer) applyConversation(e *Event) {
 		}
 		c.Conversation = &Conversation{
 			ID: d.Conversation, State: d.State, Channel: d.Channel, Previous: d.Previous,
-			Queue: d.Queue, Priority: d.Priority,
+			Queue: d.Queue, Priority: d.Priority, Asked: d.Asked,
 			Since: e.RecordedAt, Opened: e.RecordedAt, LastActivity: e.RecordedAt,
 		}
 	case TypeConversationClosed:
@@ -225,8 +226,7 @@ func (c *Customer) applyConversation(e *Event) {
 	case TypeAgentOffered:
 		c.moveConversation(e, StateOffered)
 	case TypeAgentAssigned:
-		c.moveConversation(e, StateAgent)
-		if cv.Open() {
+		if c.moveConversation(e, StateAgent) {
 			cv.Agent = agentOf(e)
 			c.LastAgent = cv.Agent
 		}
@@ -239,16 +239,25 @@ func (c *Customer) applyConversation(e *Event) {
 	}
 }
 
-// moveConversation changes the open conversation's state when the move is
-// allowed; events that would break the state machine change nothing.
-func (c *Customer) moveConversation(e *Event, to string) {
+// moveConversation changes the open conversation's state when the event is
+// about it (data.conversation, when given, is its id) and the move is
+// allowed; events that would break the state machine change nothing. It
+// reports whether the conversation is now in state to.
+func (c *Customer) moveConversation(e *Event, to string) bool {
 	cv := c.Conversation
 	if !cv.Open() || (cv.State != to && !CanMove(cv.State, to)) {
-		return
+		return false
+	}
+	var d struct {
+		Conversation string `json:"conversation"`
+	}
+	if json.Unmarshal(e.Data, &d) == nil && d.Conversation != "" && d.Conversation != cv.ID {
+		return false
 	}
 	if cv.State != to {
 		cv.State, cv.Since = to, e.RecordedAt
 	}
+	return true
 }
 
 // agentOf is the agent named by an agent.* event: data.agent, else the
@@ -275,10 +284,10 @@ func (cv *Conversation) summary() *Summary {
 	return s
 }
 
-// trend reads the last sentiments: falling when each of the last three is
-// lower than the one before, rising when higher, else steady.
+// trend reads the last three sentiments: falling when each is lower than
+// the one before, rising when higher, else steady; "" with fewer than three.
 func trend(s []float64) string {
-	if len(s) < 2 {
+	if len(s) < 3 {
 		return ""
 	}
 	last := s[max(len(s)-3, 0):]

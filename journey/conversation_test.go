@@ -177,9 +177,6 @@ func TestApplyMovesTheConversation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.bug != "" {
-				knownBug(t, tt.bug)
-			}
 			c := inState(t, tt.from)
 			before := *c.Conversation
 			var data any = tt.data

@@ -74,6 +74,9 @@ type Decision struct {
 	// Workflow asks the workflow runner for steps' work (a code, an HTTP
 	// call); sent at once, answered by WorkflowResult inputs.
 	Workflow []WorkflowTask
+	// RuleErrors are rules that failed to evaluate on these events (counted
+	// as not matching): the operator's to see, not the journal's.
+	RuleErrors []*RuleError
 }
 
 // Ack answers an inbound event once the events behind it are durable.

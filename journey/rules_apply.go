@@ -167,7 +167,7 @@ func (s *stepper) ruleView() RuleCustomer {
 
 // cancelTimers cancels every armed timer whose unless the event makes true.
 func (s *stepper) cancelTimers(e Event) {
-	if s.p.Rules == nil || len(s.c.Timers) == 0 {
+	if s.p.Rules == nil || len(s.c.Timers) == 0 || isRuleActor(e.Actor) {
 		return
 	}
 	for _, t := range slices.Clone(s.c.Timers) {
@@ -187,12 +187,14 @@ func (s *stepper) cancelTimers(e Event) {
 // fireRules fires every rule the event matches, in order: a rule with
 // after arms its timer, the others act now.
 func (s *stepper) fireRules(e Event) {
-	if s.p.Rules == nil {
+	if s.p.Rules == nil || isRuleActor(e.Actor) {
 		return
 	}
 	matched, errs := s.p.Rules.Match(&e, s.ruleView())
+	// A rule that fails to evaluate (a missing key: has() tests for one)
+	// is the operator's to fix; it is reported, not journaled per event.
 	for _, err := range errs {
-		s.record(TypeRuleFired, ActorRulePrefix+err.Rule.ID, ruleFired{Rule: err.Rule.ID, Trigger: e.Seq, Actions: []string{}, Error: cut(err.Err.Error(), ReasonMaxChars)}, "", "")
+		s.d.RuleErrors = append(s.d.RuleErrors, err)
 	}
 	for _, r := range matched {
 		if r.After > 0 {
@@ -254,7 +256,7 @@ func (s *stepper) act(r *Rule, trigger Event, timer uint64) {
 		case a.Send != nil:
 			s.proactive(r, a.Send)
 		case a.Workflow != "":
-			s.startWorkflow(a.Workflow)
+			s.startWorkflow(r.ID, a.Workflow)
 		case a.OfferCallback:
 			s.offerCallback(actor)
 		case a.Tag != "":
@@ -274,22 +276,19 @@ func (s *stepper) route(r *Rule, a *RouteAction) {
 	if s.routed {
 		return
 	}
-	s.routed = true
 	cv := s.c.Conversation
 	d := RoutingDecided{Rule: r.ID, Queue: a.Queue, Priority: a.Priority, BypassBot: a.BypassBot}
 	switch {
 	case !cv.Open():
-		if cv = s.open(StateQueued, "", a.Queue, a.Priority); cv == nil {
+		if cv = s.open(StateQueued, "", a.Queue, a.Priority, ""); cv == nil {
 			return
 		}
 	case cv.State != StateBot && cv.State != StateWorkflow:
-		d.Reason = "already routed" // with a person or waiting for one: routing keeps it
-		s.routed = false
-		return
+		return // with a person or waiting for one: routing keeps it
 	case cv.State == StateBot && !a.BypassBot && s.p.Bot != nil:
-		d.Deferred = true
-		s.routed = false // the bot still answers
+		d.Deferred = true // the bot still answers, and hands over there
 	}
+	s.routed, s.bypassed = true, !d.Deferred
 	d.Conversation = cv.ID
 	if !d.Deferred {
 		d.Summary = cv.summary()
@@ -311,6 +310,7 @@ func (s *stepper) proactive(r *Rule, a *SendAction) {
 	d := proactiveData{Rule: r.ID, Channel: v.Channel, To: v.To}
 	switch v.Outcome {
 	case OutcomeSend:
+		s.makeRoom()
 		d.Outbound = OutboundID(s.c.ID, s.c.Seq+2)
 		s.record(TypeProactiveSent, actor, d, v.Channel, "")
 		s.send(actor, v.Channel, a.Text, messageSent{To: v.To, Proactive: true})
@@ -352,6 +352,7 @@ func (s *stepper) dueRelease(in *Due) {
 		s.record(TypeProactiveSuppressed, actor, d, h.Channel, "")
 		return
 	}
+	s.makeRoom()
 	d.Outbound = OutboundID(s.c.ID, s.c.Seq+2)
 	s.record(TypeProactiveSent, actor, d, h.Channel, "")
 	s.send(actor, h.Channel, h.Text, messageSent{To: h.To, Proactive: true})
@@ -375,6 +376,7 @@ func (s *stepper) offerCallback(actor string) {
 	if !cv.Open() {
 		return
 	}
+	s.makeRoom()
 	s.record(TypeCallbackOffered, actor, map[string]string{"conversation": cv.ID, "outbound": OutboundID(s.c.ID, s.c.Seq+2)}, cv.Channel, "")
 	s.send(actor, cv.Channel, CallbackOfferText, messageSent{Conversation: cv.ID})
 }

@@ -34,18 +34,22 @@ func Step(p *Policy, c *Customer, in Input, now time.Time) Decision {
 	case *Due:
 		s := newStepper(p, c, now, Decision{})
 		s.due(in)
+		s.reactToRecorded()
 		return s.d
 	case *BotResult:
 		s := newStepper(p, c, now, Decision{})
 		s.botResult(in)
+		s.reactToRecorded()
 		return s.d
 	case *Receipt:
 		s := newStepper(p, c, now, Decision{})
 		s.receipt(in)
+		s.reactToRecorded()
 		return s.d
 	case *WorkflowResult:
 		s := newStepper(p, c, now, Decision{})
 		s.workflowResult(in)
+		s.reactToRecorded()
 		return s.d
 	default:
 		panic("journey: unknown input")
@@ -63,9 +67,13 @@ type stepper struct {
 	now time.Time
 	at  time.Time // recorded_at of the events it records
 	d   Decision
-	// routed: a route took effect for the event being reacted to (only the
-	// first route of an event does).
-	routed bool
+	// routed: a route of a rule was taken for the event being reacted to
+	// (only the first route of an event takes effect); bypassed: it took the
+	// conversation from the bot, so the bot does not answer the event.
+	routed, bypassed bool
+	// reactions are the events recorded in reaction, still to be shown to
+	// the rules (those of a rule never are).
+	reactions []Event
 	// code is the verdict on a customer message carrying a workflow's code.
 	code *codeVerdict
 }
@@ -105,26 +113,39 @@ func (s *stepper) record(typ, actor string, data any, channel, text string) uint
 	}
 	s.c.Apply(&e)
 	s.d.Events = append(s.d.Events, e)
+	if !strings.HasPrefix(actor, ActorRulePrefix) && s.p.Rules != nil {
+		s.reactions = append(s.reactions, e)
+	}
 	return seq
 }
 
 // react is the journey's answer to one applied event.
 func (s *stepper) react(e Event) {
-	s.routed = false
-	if e.Actor == ActorCustomer {
-		if e.Type == TypeMessageReceived {
-			s.openConversation(e)
-		}
-		s.cancelTimers(e)
+	s.routed, s.bypassed = false, false
+	if e.Actor == ActorCustomer && e.Type == TypeMessageReceived {
+		s.openConversation(e)
 	}
-	if !strings.HasPrefix(e.Actor, ActorRulePrefix) {
-		s.fireRules(e)
-	}
+	s.cancelTimers(e)
+	s.fireRules(e)
 	if s.code != nil && s.code.seq == e.Seq {
 		s.codeReply()
 	}
-	if e.Actor == ActorCustomer && e.Type == TypeMessageReceived && !s.routed {
+	if e.Actor == ActorCustomer && e.Type == TypeMessageReceived && !s.bypassed {
 		s.botTurn(e)
+	}
+	s.reactToRecorded()
+}
+
+// reactToRecorded shows the events recorded in reaction to the rules: a
+// rule with on: may name them, and they may cancel timers. Events of rules
+// never trigger rules; StepEventsMax bounds the whole chain.
+func (s *stepper) reactToRecorded() {
+	for len(s.reactions) > 0 {
+		e := s.reactions[0]
+		s.reactions = s.reactions[1:]
+		s.routed, s.bypassed = false, false
+		s.cancelTimers(e)
+		s.fireRules(e)
 	}
 }
 
@@ -134,13 +155,13 @@ func (s *stepper) openConversation(e Event) {
 	if s.p.Bot == nil || s.c.Conversation.Open() {
 		return
 	}
-	s.open(StateBot, e.Channel, "", 0)
+	s.open(StateBot, e.Channel, "", 0, e.Text)
 }
 
 // open records a new conversation in a state and arms its inactivity
-// check.
-func (s *stepper) open(state, channel, queue string, priority int) *Conversation {
-	d := conversationOpened{State: state, Channel: channel, Queue: queue, Priority: priority}
+// check; asked is the customer message that opened it, if any.
+func (s *stepper) open(state, channel, queue string, priority int, asked string) *Conversation {
+	d := conversationOpened{State: state, Channel: channel, Queue: queue, Priority: priority, Asked: cut(asked, SummaryTextMax)}
 	if prev := s.c.Conversation; prev != nil {
 		d.Previous = prev.ID
 	}
@@ -203,6 +224,7 @@ func (s *stepper) botResult(r *BotResult) {
 		articles = []string{}
 	}
 	s.record(TypeAIKBSearched, ActorAI, kbSearched{Conversation: cv.ID, Query: r.Query, Articles: articles}, "", "")
+	s.makeRoom()
 	reply := aiReplied{
 		Conversation: cv.ID, InReplyTo: r.InReplyTo, Intent: r.Intent, Confidence: r.Confidence,
 		Sentiment: r.Sentiment, Articles: articles, Brain: r.Brain, Fallback: r.Fallback,
@@ -253,11 +275,7 @@ func (s *stepper) handover(reason string) {
 // send records a message to the customer and its outbound: the gateway gets
 // it once durable, and a due-work key sends it again until a receipt.
 func (s *stepper) send(actor, channel, text string, d messageSent) uint64 {
-	if len(s.c.Outbounds) >= OutboundsPendingMax {
-		oldest := s.c.Outbounds[0]
-		s.record(TypeMessageFailed, ActorSystem, messageReceipt{Outbound: OutboundID(s.c.ID, oldest.Seq), Reason: FailedOverflow}, oldest.Channel, "")
-		s.dueDoneOutbound(&oldest)
-	}
+	s.makeRoom()
 	if d.To == nil {
 		d.To = AddressFor(s.c.Identities, channel)
 	}
@@ -271,6 +289,17 @@ func (s *stepper) send(actor, channel, text string, d messageSent) uint64 {
 	s.d.DueAdd = append(s.d.DueAdd, Due{At: p.NextAt, Kind: DueOutbound, Ref: strconv.FormatUint(seq, 10)})
 	s.d.Outbounds = append(s.d.Outbounds, s.c.outboundOf(p))
 	return seq
+}
+
+// makeRoom gives up the oldest unconfirmed outbound when no room is left
+// for one more. Callers that name the next outbound's id before sending
+// call it first, so the id they compute is the message.sent's.
+func (s *stepper) makeRoom() {
+	if len(s.c.Outbounds) >= OutboundsPendingMax {
+		oldest := s.c.Outbounds[0]
+		s.record(TypeMessageFailed, ActorSystem, messageReceipt{Outbound: OutboundID(s.c.ID, oldest.Seq), Reason: FailedOverflow}, oldest.Channel, "")
+		s.dueDoneOutbound(&oldest)
+	}
 }
 
 func (s *stepper) dueDoneOutbound(p *PendingOutbound) {

@@ -217,7 +217,8 @@ func (*WorkflowResult) isInput() {}
 // workflowStepData is the data of workflow.step.
 type workflowStepData struct {
 	Workflow     string    `json:"workflow"`
-	Step         string    `json:"step"` // "start", "<n>:<kind>", "done"
+	Rule         string    `json:"rule,omitempty"` // the rule that started it (on start)
+	Step         string    `json:"step"`           // "start", "<n>:<kind>", "done"
 	Index        int       `json:"index"`
 	Result       string    `json:"result"`
 	Conversation string    `json:"conversation,omitempty"`

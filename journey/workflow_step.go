@@ -23,27 +23,28 @@ const (
 // before the workflow gives it up (a runner lost in a restart).
 const callSlack = 30 * time.Second
 
-func (s *stepper) startWorkflow(name string) {
+// startWorkflow starts a workflow for a rule.
+func (s *stepper) startWorkflow(rule, name string) {
 	wf := s.p.Workflows[name]
 	actor := ActorWorkflowPrefix + name
 	if wf == nil {
-		s.record(TypeWorkflowStep, actor, workflowStepData{Workflow: name, Step: "start", Result: StepFailed, Error: "no such workflow"}, "", "")
+		s.record(TypeWorkflowStep, actor, workflowStepData{Workflow: name, Rule: rule, Step: "start", Result: StepFailed, Error: "no such workflow"}, "", "")
 		return
 	}
 	cv := s.c.Conversation
 	switch {
 	case s.c.Workflow != nil:
-		s.record(TypeWorkflowStep, actor, workflowStepData{Workflow: name, Step: "start", Result: StepFailed, Error: "workflow " + s.c.Workflow.Name + " is running"}, "", "")
+		s.record(TypeWorkflowStep, actor, workflowStepData{Workflow: name, Rule: rule, Step: "start", Result: StepFailed, Error: "workflow " + s.c.Workflow.Name + " is running"}, "", "")
 		return
 	case !cv.Open():
-		if cv = s.open(StateWorkflow, "", "", 0); cv == nil {
+		if cv = s.open(StateWorkflow, "", "", 0, ""); cv == nil {
 			return
 		}
 	case cv.State != StateWorkflow && !CanMove(cv.State, StateWorkflow):
-		s.record(TypeWorkflowStep, actor, workflowStepData{Workflow: name, Step: "start", Result: StepFailed, Error: "the conversation is " + cv.State}, "", "")
+		s.record(TypeWorkflowStep, actor, workflowStepData{Workflow: name, Rule: rule, Step: "start", Result: StepFailed, Error: "the conversation is " + cv.State}, "", "")
 		return
 	}
-	s.record(TypeWorkflowStep, actor, workflowStepData{Workflow: name, Step: "start", Result: StepStarted, Conversation: cv.ID}, "", "")
+	s.record(TypeWorkflowStep, actor, workflowStepData{Workflow: name, Rule: rule, Step: "start", Result: StepStarted, Conversation: cv.ID}, "", "")
 	s.runStep(wf, 0)
 }
 
