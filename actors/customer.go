@@ -317,6 +317,9 @@ func (c *customer) commit(ctx actor.Context, d journey.Decision) {
 	for _, t := range d.Workflow {
 		c.rt.tasks.workflow(t)
 	}
+	for _, err := range d.RuleErrors {
+		c.rt.ruleFailed(err)
+	}
 	if len(d.Events) == 0 && len(d.DueAdd) == 0 && len(d.DueDone) == 0 {
 		return
 	}

@@ -125,6 +125,12 @@ type Runtime struct {
 	// Gauges read by /metrics.
 	ActiveCustomers atomic.Int64
 	Activations     atomic.Int64
+	RuleErrors      atomic.Int64 // rule evaluations that failed (counted as not matching)
+
+	ruleLog struct {
+		sync.Mutex
+		last map[string]time.Time // rule id -> when its failure was last logged
+	}
 }
 
 // Start spawns a host for every partition the table gives this node; each
@@ -370,6 +376,26 @@ func (r *Runtime) Stop(ctx context.Context) error {
 
 // Stopping reports whether Stop was called.
 func (r *Runtime) Stopping() bool { return r.stopping.Load() }
+
+// ruleLogEvery is how often one rule's evaluation failures are logged.
+const ruleLogEvery = time.Minute
+
+// ruleFailed counts a rule that failed to evaluate and logs it, at most
+// once a minute per rule (rule ids are bounded by the config).
+func (r *Runtime) ruleFailed(err *journey.RuleError) {
+	r.RuleErrors.Add(1)
+	r.ruleLog.Lock()
+	defer r.ruleLog.Unlock()
+	if r.ruleLog.last == nil {
+		r.ruleLog.last = map[string]time.Time{}
+	}
+	now := time.Now()
+	if now.Sub(r.ruleLog.last[err.Rule.ID]) < ruleLogEvery {
+		return
+	}
+	r.ruleLog.last[err.Rule.ID] = now
+	r.cfg.Logger.Warn("rule failed to evaluate; it counts as not matching (has() tests for optional keys)", "rule", err.Rule.ID, "err", err.Err)
+}
 
 func unavailable(msg string) *journey.Rejection {
 	return journey.Rejectf(journey.CodeUnavailable, "%s", msg)

@@ -119,6 +119,9 @@ func New(cfg Config, rt *actors.Runtime, logger *slog.Logger, reg prometheus.Reg
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "throughline_customer_activations_total", Help: "Customer actor activations.",
 	}, func() float64 { return float64(rt.Activations.Load()) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "throughline_rule_errors_total", Help: "Rule evaluations that failed (a missing key, a type error); they count as not matching.",
+	}, func() float64 { return float64(rt.RuleErrors.Load()) }))
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/channels/ws", s.serveChannelWS)

@@ -22,7 +22,7 @@ var demoFS embed.FS
 // it) and its governance.
 const demoRules = `
 - id: vip-fast-track
-  when: "event.type == 'login.failed' && customer.profile.tier == 'vip'"
+  when: "event.type == 'login.failed' && has(customer.profile.tier) && customer.profile.tier == 'vip'"
   do: [{route: {queue: vip, priority: 100, bypass_bot: true}}]
 - id: repeated-login-failures
   when: "event.type == 'login.failed' && customer.count('login.failed', duration('10m')) >= 3"
