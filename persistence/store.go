@@ -97,7 +97,9 @@ type AppendRequest struct {
 	Customer string
 	PrevSeq  uint64
 	Events   []journey.Event
-	// DueAdd and DueDelete change the due-work index in the same batch.
+	// DueAdd and DueDelete change the due-work index in the same batch;
+	// deletes come first, so a key in both (work rescheduled to the same
+	// time) is kept.
 	DueAdd    []DueWork
 	DueDelete []DueWork
 }
