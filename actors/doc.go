@@ -1,9 +1,12 @@
 // Package actors holds Throughline's protoactor-go actors: one partition host
 // per partition, which owns the customer actors of its partition and the
 // identities indexed there, and one virtual actor per customer. They are thin
-// shells: decode, journey.Decide, Apply, hand events to the partition's
-// persistence.Store, and release replies from an outbox in seq order once the
-// events behind them are durable. No business rule lives here.
+// shells: decode, journey.Step (decide, apply, react), hand events to the
+// partition's persistence.Store, and release replies and outbounds from an
+// outbox in seq order once the events behind them are durable. No business
+// rule lives here. Work a customer must not wait for (a bot's brain, a
+// workflow's code or HTTP call) runs on a bounded task pool (bot.go,
+// workflow.go) and comes back to the customer as an input.
 //
 // Concurrency: Runtime's methods are safe for concurrent use. Each actor's
 // state is owned by that actor. Replies (Done callbacks) are called from
