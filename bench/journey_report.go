@@ -156,16 +156,6 @@ func formatBound(us int64) string {
 	return "≤ " + formatMicros(us)
 }
 
-// Passed says whether every bar passed.
-func (r *JourneyReport) Passed() bool {
-	for _, b := range r.Bars {
-		if !b.Pass {
-			return false
-		}
-	}
-	return len(r.Bars) > 0
-}
-
 // Markdown writes the journey report.
 func (r *JourneyReport) Markdown(w io.Writer) error {
 	var b strings.Builder
