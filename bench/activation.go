@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -82,9 +83,12 @@ type ActivationReport struct {
 
 // BucketQuantiles are quantiles read off a Prometheus histogram.
 type BucketQuantiles struct {
-	Count   uint64 `json:"count"`
-	P50UsLE int64  `json:"p50_us_le"`
-	P99UsLE int64  `json:"p99_us_le"`
+	Count uint64 `json:"count"`
+	// The upper bounds of the buckets p50, p99 and p999 fall in, in µs; 0
+	// when past the last finite bucket.
+	P50UsLE  int64 `json:"p50_us_le"`
+	P99UsLE  int64 `json:"p99_us_le"`
+	P999UsLE int64 `json:"p999_us_le"`
 }
 
 const activationMetric = "throughline_customer_activation_seconds"
@@ -221,21 +225,44 @@ func timeReads(ctx context.Context, client *http.Client, base, token string, ids
 	return newLatency(h), nil
 }
 
-// scrapeHistogram reads one histogram of the server's /metrics.
+// scrapeHistogram reads one histogram of the server's /metrics: its first
+// series.
 func scrapeHistogram(ctx context.Context, client *http.Client, metricsURL, name string) (*dto.Histogram, error) {
+	return scrapeHistogramSeries(ctx, client, metricsURL, name, "", "")
+}
+
+// scrapeHistogramSeries reads the series of a histogram whose label has
+// value (the first series when label is empty).
+func scrapeHistogramSeries(ctx context.Context, client *http.Client, metricsURL, name, label, value string) (*dto.Histogram, error) {
 	families, err := scrapeFamilies(ctx, client, metricsURL)
 	if err != nil {
 		return nil, err
 	}
 	mf, ok := families[name]
-	if !ok || len(mf.GetMetric()) == 0 || mf.GetMetric()[0].GetHistogram() == nil {
+	if !ok {
 		return nil, fmt.Errorf("bench: %s not exposed", name)
 	}
-	return mf.GetMetric()[0].GetHistogram(), nil
+	for _, m := range mf.GetMetric() {
+		if m.GetHistogram() != nil && (label == "" || hasLabel(m, label, value)) {
+			return m.GetHistogram(), nil
+		}
+	}
+	return nil, fmt.Errorf("bench: %s{%s=%q} not exposed", name, label, value)
 }
 
-// bucketQuantiles estimates p50 and p99 of what was observed between two
-// scrapes, as the upper bound of the bucket each falls in.
+func hasLabel(m *dto.Metric, name, value string) bool {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name && l.GetValue() == value {
+			return true
+		}
+	}
+	return false
+}
+
+// bucketQuantiles estimates p50, p99 and p999 of what was observed between
+// two scrapes, as the upper bound of the bucket each falls in, rounded up to
+// a whole µs. A quantile past the last finite bucket stays 0. A nil before
+// counts as a histogram with no observations.
 func bucketQuantiles(before, after *dto.Histogram) *BucketQuantiles {
 	prev := map[float64]uint64{}
 	for _, b := range before.GetBucket() {
@@ -247,13 +274,16 @@ func bucketQuantiles(before, after *dto.Histogram) *BucketQuantiles {
 		return q
 	}
 	for _, b := range after.GetBucket() {
-		n := b.GetCumulativeCount() - prev[b.GetUpperBound()]
-		us := int64(b.GetUpperBound() * 1e6)
-		if q.P50UsLE == 0 && float64(n) >= 0.5*float64(total) {
+		n := float64(b.GetCumulativeCount() - prev[b.GetUpperBound()])
+		us := int64(math.Ceil(b.GetUpperBound()*1e6 - 1e-6))
+		if q.P50UsLE == 0 && n >= 0.5*float64(total) {
 			q.P50UsLE = us
 		}
-		if q.P99UsLE == 0 && float64(n) >= 0.99*float64(total) {
+		if q.P99UsLE == 0 && n >= 0.99*float64(total) {
 			q.P99UsLE = us
+		}
+		if q.P999UsLE == 0 && n >= 0.999*float64(total) {
+			q.P999UsLE = us
 		}
 	}
 	return q

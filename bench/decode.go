@@ -4,10 +4,12 @@ import "errors"
 
 // Server frame kinds the workload reads (PROTOCOL section 2).
 const (
-	kindOther = iota // ready, outbound, or a type added later: ignored
+	kindOther = iota // a type added later: ignored
 	kindAck
 	kindAcks
 	kindError
+	kindReady
+	kindOutbound
 )
 
 // nestingMax bounds the depth of a JSON value the decoder skips.
@@ -25,6 +27,8 @@ type serverFrame struct {
 	duplicate bool
 	code      []byte // error frames
 	items     []ackItem
+	customer  []byte // outbound frames
+	text      []byte // outbound frames, escapes not decoded
 }
 
 // ackItem is one item of an `acks` frame.
@@ -51,6 +55,10 @@ func decodeFrame(msg []byte, f *serverFrame) error {
 			f.duplicate = s.boolean()
 		case "code":
 			f.code = s.str()
+		case "customer":
+			f.customer = s.str()
+		case "text":
+			f.text = s.str()
 		case "acks":
 			f.items = f.items[:0] // a repeated key: the last wins
 			s.array(func() {
@@ -94,6 +102,10 @@ func decodeFrame(msg []byte, f *serverFrame) error {
 		f.kind = kindAcks
 	case "error":
 		f.kind = kindError
+	case "ready":
+		f.kind = kindReady
+	case "outbound":
+		f.kind = kindOutbound
 	}
 	return nil
 }

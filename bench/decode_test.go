@@ -41,8 +41,20 @@ func TestDecodeFrame(t *testing.T) {
 		t.Fatalf("error decoded as %+v", f)
 	}
 
-	if err := decodeFrame([]byte(`{"type":"ready"}`), &f); err != nil || f.kind != kindOther {
+	if err := decodeFrame([]byte(`{"type":"ready"}`), &f); err != nil || f.kind != kindReady {
 		t.Fatalf("ready decoded as %+v, %v", f, err)
+	}
+	if err := decodeFrame([]byte(`{"type":"receipt","id":"r"}`), &f); err != nil || f.kind != kindOther {
+		t.Fatalf("an unknown type decoded as %+v, %v", f, err)
+	}
+
+	msg = `{"type":"outbound","id":"out-jc-1-18","customer":"jc-1","seq":18,"channel":"chat","to":{},` +
+		`"text":"See \"Forgot password\"","actor":"ai","data":{}}`
+	if err := decodeFrame([]byte(msg), &f); err != nil {
+		t.Fatal(err)
+	}
+	if f.kind != kindOutbound || string(f.id) != "out-jc-1-18" || string(f.customer) != "jc-1" || string(f.text) != `See \"Forgot password\"` {
+		t.Fatalf("outbound decoded as %+v", f)
 	}
 }
 

@@ -55,4 +55,20 @@
 //     alone.
 //
 // The report gives the server's rate divided by each.
+//
+// # Journey
+//
+// `throughline bench journey` (RunJourney) measures bot turns: a customer's
+// message.received sent on a channel WebSocket until the bot's outbound
+// reply reaches that connection, against a server with the demo bot. The
+// connections say hello for chat; each turn goes, on its connection's
+// schedule (open loop, latency from the scheduled time), to the customer of
+// that connection free the longest, so a customer has at most one turn in
+// flight and an outbound is matched to its turn by customer. Acks are
+// matched by event id and timed too; every outbound is confirmed with
+// accepted, so nothing is sent again. A customer handed over is given no
+// more turns (the bot no longer answers it). The brain's own time comes
+// from the server's throughline_bot_brain_seconds, read at the start and
+// the end of the measured period. The report states the issue's bars with
+// PASS or FAIL beside each.
 package bench

@@ -32,9 +32,11 @@ func benchMain(args []string) int {
 			return benchIngest(args[1:])
 		case "activation":
 			return benchActivation(args[1:])
+		case "journey":
+			return benchJourney(args[1:])
 		}
 	}
-	fmt.Fprintln(os.Stderr, "usage: throughline bench ingest|activation [flags]   (-h for the flags)")
+	fmt.Fprintln(os.Stderr, "usage: throughline bench ingest|activation|journey [flags]   (-h for the flags)")
 	return 2
 }
 
@@ -61,7 +63,7 @@ func benchIngest(args []string) int {
 	defer stop()
 
 	if cfg.Target == "" {
-		srv, err := startBenchServer(ctx, "")
+		srv, err := startBenchServer(ctx, "", nil)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "throughline bench:", err)
 			return 1
@@ -114,7 +116,7 @@ func benchActivation(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if cfg.Target == "" {
-		srv, err := startBenchServer(ctx, "  idle_timeout: 1s\n")
+		srv, err := startBenchServer(ctx, "  idle_timeout: 1s\n", nil)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "throughline bench:", err)
 			return 1
@@ -134,10 +136,11 @@ func benchActivation(args []string) int {
 // benchServer is a server subprocess of this binary: separate from the
 // client so its memory and CPU are its own.
 type benchServer struct {
-	cmd  *exec.Cmd
-	url  string
-	dir  string
-	done chan error
+	cmd    *exec.Cmd
+	url    string
+	dir    string
+	config string // as written to dir/config.yaml
+	done   chan error
 }
 
 // benchConfig is the stated configuration of a started server: defaults,
@@ -151,8 +154,10 @@ const benchConfig = `node:
     - {token: %q, role: supervisor}
 `
 
-// startBenchServer starts a server; nodeExtra adds lines to its node section.
-func startBenchServer(ctx context.Context, nodeExtra string) (*benchServer, error) {
+// startBenchServer starts a server; nodeExtra adds lines to its node
+// section, and sections, when not nil, returns more top-level sections
+// given the server's directory (where it may write files they name).
+func startBenchServer(ctx context.Context, nodeExtra string, sections func(dir string) (string, error)) (*benchServer, error) {
 	dir, err := os.MkdirTemp("", "throughline-bench-")
 	if err != nil {
 		return nil, err
@@ -161,8 +166,16 @@ func startBenchServer(ctx context.Context, nodeExtra string) (*benchServer, erro
 	if err != nil {
 		return nil, err
 	}
+	config := fmt.Sprintf(benchConfig, filepath.Join(dir, "data"), addr, nodeExtra, benchToken, benchReadToken)
+	if sections != nil {
+		more, err := sections(dir)
+		if err != nil {
+			return nil, err
+		}
+		config += more
+	}
 	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, benchConfig, filepath.Join(dir, "data"), addr, nodeExtra, benchToken, benchReadToken), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
 		return nil, err
 	}
 	self, err := os.Executable()
@@ -178,7 +191,7 @@ func startBenchServer(ctx context.Context, nodeExtra string) (*benchServer, erro
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &benchServer{cmd: cmd, url: "http://" + addr, dir: dir, done: make(chan error, 1)}
+	s := &benchServer{cmd: cmd, url: "http://" + addr, dir: dir, config: config, done: make(chan error, 1)}
 	go func() { s.done <- cmd.Wait(); logFile.Close() }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
