@@ -321,19 +321,17 @@ func (s *stepper) receipt(r *Receipt) {
 	}
 	switch r.Kind {
 	case ReceiptAccepted:
-		if !p.Accepted {
-			p.Accepted = true
-			s.dueDoneOutbound(p)
-			p.NextAt = time.Time{}
-		}
+		// Redelivery stops: the due work, when it comes, finds the outbound
+		// accepted and only discharges itself. Nothing is written now, so an
+		// accepted costs the hot path no commit; after a restart the flag is
+		// lost and the outbound is sent once more (delivery is at least once).
+		p.Accepted = true
 	case ReceiptDelivered, ReceiptFailed:
 		typ := TypeMessageDelivered
 		if r.Kind == ReceiptFailed {
 			typ = TypeMessageFailed
 		}
-		if !p.Accepted {
-			s.dueDoneOutbound(p)
-		}
+		s.dueDoneOutbound(p)
 		s.record(typ, ActorSystem, messageReceipt{Outbound: r.Outbound, Reason: cut(r.Reason, ReasonMaxChars)}, p.Channel, "")
 	default:
 		s.d.Reject = reject(CodeBadRequest, "unknown receipt %q", r.Kind)
@@ -364,8 +362,12 @@ func (s *stepper) due(in *Due) {
 func (s *stepper) dueOutbound(in *Due) {
 	seq, err := strconv.ParseUint(in.Ref, 10, 64)
 	p := s.c.pendingOutbound(seq)
-	if err != nil || p == nil || p.Accepted || (!p.NextAt.IsZero() && !p.NextAt.Equal(in.At)) {
-		return // confirmed, taken over, or a repeat of work already rescheduled
+	if err != nil || p == nil || (!p.NextAt.IsZero() && !p.NextAt.Equal(in.At)) {
+		return // confirmed, or a repeat of work already rescheduled
+	}
+	if p.Accepted {
+		p.NextAt = time.Time{} // taken over: this was its last due work
+		return
 	}
 	if p.Redacted && !p.Clear {
 		s.record(TypeMessageFailed, ActorSystem, messageReceipt{Outbound: OutboundID(s.c.ID, seq), Reason: FailedRedacted}, p.Channel, "")
