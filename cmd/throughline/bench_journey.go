@@ -97,7 +97,7 @@ queues:
   - {name: general}
   - {name: billing, skills: [billing]}
   - {name: vip, skills: [vip]}
-rules:
+rules:   # the demo's, without the one that starts a workflow
 %sgovernance:
 %s`, bench.JourneyEscalateBelow, intents, kb, strings.Join(articles, ", "),
 		indentLines(demoRules, "  "), indentLines(demoGovernance, "  "))

@@ -27,15 +27,20 @@ const demoRules = `
 - id: repeated-login-failures
   when: "event.type == 'login.failed' && customer.count('login.failed', duration('10m')) >= 3"
   do: [{route: {queue: general, priority: 50, bypass_bot: true}}, {tag: login-trouble}]
-- id: verify-address-change
-  on: [ai.replied]
-  when: "event.data.intent == 'update_address'"
-  do: [{workflow: verify-identity}]
 - id: cart-nudge
   when: "event.type == 'cart.abandoned'"
   after: 2m
   unless: "event.type == 'checkout.completed'"
   do: [{send: {text: "Still thinking it over? Your cart is saved."}}]
+`
+
+// demoWorkflowRules start the demo's workflow (bench journey leaves them
+// out: a verification would take its customers away from the bot).
+const demoWorkflowRules = `
+- id: verify-address-change
+  on: [ai.replied]
+  when: "event.data.intent == 'update_address'"
+  do: [{workflow: verify-identity}]
 `
 
 const demoWorkflows = `
@@ -61,7 +66,7 @@ func (c *Config) withDemoJourney() {
 	c.AI = &AIConfig{EscalateBelow: 0.55, DefaultQueue: "general"}
 	c.AI.Brain.Kind = ai.KindBuiltin
 	mustYAML(intents, &c.AI.Intents)
-	mustYAML([]byte(demoRules), &c.Rules)
+	mustYAML([]byte(demoRules+demoWorkflowRules), &c.Rules)
 	mustYAML([]byte(demoWorkflows), &c.Workflows)
 	c.Governance = &journey.Governance{}
 	mustYAML([]byte(demoGovernance), c.Governance)
