@@ -40,6 +40,14 @@ type Conversation struct {
 	Sentiments   []float64 `json:"sentiments,omitempty"` // the customer's sentiment per bot turn, newest last
 	BotTurns     int       `json:"bot_turns,omitempty"`
 	Answered     uint64    `json:"answered,omitempty"` // seq of the latest customer message the bot answered
+
+	// Routing (desk.go).
+	Routed       bool      `json:"routed,omitempty"`   // it went to a queue: a due-work key marks it for restarts
+	Kind         string    `json:"kind,omitempty"`     // in its queue: conversation or callback
+	QueuedAt     time.Time `json:"queued_at,omitzero"` // when it started waiting (kept when an offer is revoked)
+	OfferedTo    string    `json:"offered_to,omitempty"`
+	OfferExpires time.Time `json:"offer_expires,omitzero"`
+	Excluded     []string  `json:"excluded,omitempty"` // agents that declined it or let the offer lapse
 }
 
 // Limits of a conversation's bot memory.
@@ -223,20 +231,8 @@ func (c *Customer) applyConversation(e *Event) {
 				cv.Articles = pushBounded(cv.Articles, a, ConversationArticlesMax)
 			}
 		}
-	case TypeAgentOffered:
-		c.moveConversation(e, StateOffered)
-	case TypeAgentAssigned:
-		if c.moveConversation(e, StateAgent) {
-			cv.Agent = agentOf(e)
-			c.LastAgent = cv.Agent
-		}
-	case TypeAgentTransferred, TypeCallbackScheduled:
-		c.moveConversation(e, StateQueued)
-	case TypeCallbackOffered:
-		c.moveConversation(e, StateCallback)
-	case TypeAgentWrappedUp:
-		c.moveConversation(e, StateClosed)
 	}
+	c.applyRouting(e)
 }
 
 // moveConversation changes the open conversation's state when the event is

@@ -146,7 +146,7 @@ func TestApplyMovesTheConversation(t *testing.T) {
 		{"assignment of another conversation", offered, journey.TypeAgentAssigned, "agent:alice", other(), offered, "", "",
 			"conversation.go:225: agent.assigned of another conversation assigns the open one"},
 		// agent.transferred
-		{"transferred from agent", agent, journey.TypeAgentTransferred, "agent:alice", cv("queue", "retention"), queued, "", "", ""},
+		{"transferred from agent", agent, journey.TypeAgentTransferred, "agent:alice", cv("queue", "retention"), queued, "retention", "", ""},
 		{"transferred while offered", offered, journey.TypeAgentTransferred, "agent:alice", cv(), queued, "", "", ""},
 		{"no transfer of a closed conversation", closed, journey.TypeAgentTransferred, "agent:alice", cv(), closed, "", "", ""},
 		{"transfer of another conversation", agent, journey.TypeAgentTransferred, "agent:alice", other(), agent, "", "",

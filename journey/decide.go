@@ -77,6 +77,10 @@ type Decision struct {
 	// RuleErrors are rules that failed to evaluate on these events (counted
 	// as not matching): the operator's to see, not the journal's.
 	RuleErrors []*RuleError
+	// Routing tells the routing actor of routing changes, once durable.
+	Routing []RouteEffect
+	// Desk holds frames for agents' desks, once durable.
+	Desk []DeskMessage
 }
 
 // Ack answers an inbound event once the events behind it are durable.

@@ -2,6 +2,7 @@ package journey
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -82,6 +83,7 @@ type messageSent struct {
 	To           map[string]string `json:"to,omitempty"`
 	Proactive    bool              `json:"proactive,omitempty"`
 	Redacted     bool              `json:"redacted,omitempty"`
+	Ref          string            `json:"ref,omitempty"` // an agent's reply: the desk's idempotency key
 }
 
 // messageReceipt is the data of message.delivered and message.failed.
@@ -97,6 +99,9 @@ func (c *Customer) applyOutbound(e *Event) {
 		var d messageSent
 		if json.Unmarshal(e.Data, &d) != nil {
 			return
+		}
+		if d.Ref != "" && strings.HasPrefix(e.Actor, ActorAgentPrefix) {
+			c.recent.add(replyKey(strings.TrimPrefix(e.Actor, ActorAgentPrefix), d.Ref), e.Seq, e.RecordedAt)
 		}
 		if len(c.Outbounds) >= OutboundsPendingMax {
 			c.Outbounds = append(c.Outbounds[:0], c.Outbounds[1:]...)

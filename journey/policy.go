@@ -15,6 +15,9 @@ type Policy struct {
 	Bot *BotPolicy
 	// Rules are the compiled journey rules; nil: none.
 	Rules *Rules
+	// Queues are the routing queues (their callback_after is the
+	// customer's to keep).
+	Queues []QueuePolicy
 	// Workflows are the named workflows rules start.
 	Workflows Workflows
 	// Governance passes every proactive message; nil: no caps, no quiet

@@ -51,6 +51,21 @@ func Step(p *Policy, c *Customer, in Input, now time.Time) Decision {
 		s.workflowResult(in)
 		s.reactToRecorded()
 		return s.d
+	case *RouteOffer:
+		s := newStepper(p, c, now, Decision{})
+		s.routeOffer(in)
+		s.reactToRecorded()
+		return s.d
+	case *DeskCommand:
+		s := newStepper(p, c, now, Decision{})
+		s.deskCommand(in)
+		s.reactToRecorded()
+		return s.d
+	case *RevokeOffer:
+		s := newStepper(p, c, now, Decision{})
+		s.revokeOffer(in)
+		s.reactToRecorded()
+		return s.d
 	default:
 		panic("journey: unknown input")
 	}
@@ -113,6 +128,7 @@ func (s *stepper) record(typ, actor string, data any, channel, text string) uint
 	}
 	s.c.Apply(&e)
 	s.d.Events = append(s.d.Events, e)
+	s.routingEffects(&e)
 	if !strings.HasPrefix(actor, ActorRulePrefix) && s.p.Rules != nil {
 		s.reactions = append(s.reactions, e)
 	}
@@ -129,6 +145,9 @@ func (s *stepper) react(e Event) {
 	s.fireRules(e)
 	if s.code != nil && s.code.seq == e.Seq {
 		s.codeReply()
+	}
+	if e.Actor == ActorCustomer {
+		s.callbackReply(e)
 	}
 	if e.Actor == ActorCustomer && e.Type == TypeMessageReceived && !s.bypassed {
 		s.botTurn(e)
@@ -344,8 +363,15 @@ const ReasonMaxChars = 256
 // due discharges a piece of due work; work of a kind this version does not
 // know is discharged without events rather than delivered forever.
 func (s *stepper) due(in *Due) {
+	if in.Kind == DueRouted {
+		return // a marker, not work: it stays until the conversation ends
+	}
 	s.d.DueDone = append(s.d.DueDone, *in)
 	switch in.Kind {
+	case DueOfferExpiry:
+		s.dueOfferExpiry(in)
+	case DueCallback:
+		s.dueCallback(in)
 	case DueOutbound:
 		s.dueOutbound(in)
 	case DueConversationIdle:
