@@ -36,6 +36,12 @@ type customer struct {
 
 	passivating bool // the host buffers our messages; stop when drained
 
+	// subs are the desks subscribed to the customer's live events
+	// (PROTOCOL 4 subscribe), at most SubscribersMax; assigned is the agent
+	// whose desk gets every new event while the conversation is its.
+	subs     map[uint64]Subscriber
+	assigned string
+
 	// lastConn is, per channel, the connection that last carried the
 	// customer's inbound there (outbounds go back to it); memory only, at
 	// most lastConnMax channels.
@@ -82,6 +88,14 @@ func (c *customer) Receive(ctx actor.Context) {
 		c.result(ctx, m)
 	case *receiptMsg:
 		c.receipt(ctx, m)
+	case *routeOfferMsg:
+		c.routeOffer(ctx, m)
+	case *deskMsg:
+		c.desk(ctx, m)
+	case *subscribeMsg:
+		c.subscribe(m)
+	case *unsubscribeMsg:
+		delete(c.subs, m.id)
 	case *appendDone:
 		c.appendDone(ctx, m)
 	case *idleCheck:
@@ -103,7 +117,7 @@ func (c *customer) idleCheck(ctx actor.Context) {
 	}
 	// A customer that could not load goes too, so the next message tries
 	// again.
-	if (c.activity == c.activityAtCheck || c.failed != nil) && c.pending == 0 {
+	if (c.activity == c.activityAtCheck || c.failed != nil) && c.pending == 0 && len(c.subs) == 0 {
 		ctx.Send(ctx.Parent(), &passivateReq{customer: c.id, pid: ctx.Self()})
 	}
 	c.activityAtCheck = c.activity
@@ -131,6 +145,15 @@ func (c *customer) activate(ctx actor.Context) {
 	c.armIdle(ctx)
 	if c.failed == nil && c.durable-c.snapshotAt >= uint64(c.rt.cfg.SnapshotEvery) {
 		c.saveSnapshot()
+	}
+	if c.failed == nil {
+		if cv := c.state.Conversation; cv.Open() && cv.State == journey.StateAgent {
+			c.assigned = cv.Agent
+		}
+		// A restarted node rebuilds routing from what customers hold.
+		for _, e := range journey.Announce(c.state) {
+			c.rt.route(e)
+		}
 	}
 }
 
@@ -199,7 +222,7 @@ func (c *customer) ingest(ctx actor.Context, m *ingestMsg) {
 		}
 		m.done(Result{Ack: ack})
 	})
-	c.queueOutbounds(d.Outbounds)
+	c.effects(d)
 	c.release()
 }
 
@@ -223,7 +246,7 @@ func (c *customer) patch(ctx actor.Context, m *patchMsg) {
 		}
 		m.done(Result{Ack: ack}, profile)
 	})
-	c.queueOutbounds(d.Outbounds)
+	c.effects(d)
 	c.release()
 }
 
@@ -255,7 +278,7 @@ func (c *customer) due(ctx actor.Context, m *dueMsg) {
 	}
 	d := journey.Step(c.rt.cfg.Policy, c.state, &journey.Due{At: m.work.At, Kind: m.work.Kind, Ref: m.work.Ref}, c.rt.cfg.Now())
 	c.commit(ctx, d)
-	c.queueOutbounds(d.Outbounds)
+	c.effects(d)
 	c.release()
 }
 
@@ -266,7 +289,7 @@ func (c *customer) result(ctx actor.Context, m *resultMsg) {
 	}
 	d := journey.Step(c.rt.cfg.Policy, c.state, m.input, c.rt.cfg.Now())
 	c.commit(ctx, d)
-	c.queueOutbounds(d.Outbounds)
+	c.effects(d)
 	c.release()
 }
 
@@ -289,7 +312,7 @@ func (c *customer) receipt(ctx actor.Context, m *receiptMsg) {
 		}
 		m.done(nil)
 	})
-	c.queueOutbounds(d.Outbounds)
+	c.effects(d)
 	c.release()
 }
 
@@ -379,6 +402,29 @@ func (c *customer) appendFailed(ctx actor.Context, err error) {
 }
 
 func (c *customer) release() { c.outbox.release(c.durable) }
+
+// effects puts a decision's effects in the outbox, each released once the
+// events up to it are durable: outbounds to the gateways, routing changes
+// to the routing actor, frames to agents' desks, and the events themselves
+// to the desks that follow the customer.
+func (c *customer) effects(d journey.Decision) {
+	c.queueOutbounds(d.Outbounds)
+	if len(d.Routing) > 0 || len(d.Desk) > 0 {
+		routing, desk := d.Routing, d.Desk
+		c.outbox.push(c.state.Seq, func(err error) {
+			if err != nil {
+				return
+			}
+			for _, e := range routing {
+				c.rt.route(e)
+			}
+			for _, m := range desk {
+				c.rt.desk(m.Agent, m)
+			}
+		})
+	}
+	c.publish(d.Events)
+}
 
 // queueOutbounds puts outbounds in the outbox: each goes to the gateways
 // once the events up to its message.sent are durable.

@@ -139,9 +139,16 @@ func refuse(m customerMsg, rej error) {
 		m.done(Result{Reject: asRejection(rej)}, nil)
 	case *receiptMsg:
 		m.done(asRejection(rej))
+	case *deskMsg:
+		m.done(asRejection(rej))
+	case *subscribeMsg:
+		m.done(0, asRejection(rej))
 	case *contextMsg:
 		m.reply <- contextReply{err: rej}
 	}
+	// A routeOfferMsg that cannot be delivered is left to its caller (the
+	// routing actor learns of it when toCustomer fails or by the revoke
+	// of the customer's next activation).
 }
 
 // deliverDue sends every due item to its customer and arms a timer for the

@@ -61,6 +61,16 @@ type Config struct {
 	TaskQueue int
 	// BotTimeout bounds one bot turn; default 15s.
 	BotTimeout time.Duration
+	// Desk hands a frame to an agent's desk (offer, assigned, revoked, or a
+	// new event of a customer assigned to it). It must not block. Nil:
+	// desks get nothing.
+	Desk func(agent string, m journey.DeskMessage)
+	// DeskGrace is how long an agent whose desks all disconnected keeps its
+	// presence and assignments; default 30s.
+	DeskGrace time.Duration
+	// Queues and Agents configure routing (PROTOCOL 6).
+	Queues []journey.QueuePolicy
+	Agents []journey.AgentConfig
 	// Deliver hands an outbound to the channel gateways once its
 	// message.sent is durable; conn is the connection that last carried the
 	// customer's inbound on that channel (0: none). It must not block. Nil:
@@ -102,6 +112,9 @@ func (c *Config) ensureDefaults() {
 	if c.BotTimeout <= 0 {
 		c.BotTimeout = 15 * time.Second
 	}
+	if c.DeskGrace <= 0 {
+		c.DeskGrace = 30 * time.Second
+	}
 	if c.Policy == nil {
 		c.Policy = &journey.Policy{}
 	}
@@ -121,6 +134,7 @@ type Runtime struct {
 	stopping  atomic.Bool
 	stopOnce  sync.Once
 	tasks     *taskPool
+	routing   *actor.PID
 
 	// Gauges read by /metrics.
 	ActiveCustomers atomic.Int64
@@ -159,6 +173,13 @@ func Start(cfg Config, engine persistence.Engine) (*Runtime, error) {
 		return nil, fmt.Errorf("actors: a bot policy without a bot")
 	}
 	r.tasks = newTaskPool(r)
+	router, err := journey.NewRouter(cfg.Queues, cfg.Agents)
+	if err != nil {
+		return nil, err
+	}
+	r.routing = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &routingActor{rt: r, router: router, grace: map[string]*time.Timer{}, conns: map[string]int{}}
+	}))
 	for _, p := range cfg.Table.Hosted(cfg.Node) {
 		props := actor.PropsFromProducer(func() actor.Actor { return newHost(r, p) },
 			actor.WithSupervisor(actor.NewOneForOneStrategy(restartsMax, time.Second, restartCustomer)),
@@ -367,6 +388,7 @@ func (r *Runtime) Stop(ctx context.Context) error {
 				_ = r.system.Root.StopFuture(r.idents[p]).Wait()
 			}
 		}
+		_ = r.system.Root.StopFuture(r.routing).Wait()
 		r.tasks.stop()
 		r.system.Shutdown()
 		r.dispatch.close()
