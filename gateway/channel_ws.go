@@ -98,20 +98,35 @@ func (s *Server) register(ws *websocket.Conn) (*channelConn, *journey.Rejection)
 	if s.mu.closing {
 		return nil, journey.Rejectf(journey.CodeUnavailable, "shutting down")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	s.connIDs++
 	c := &channelConn{
-		id: s.connIDs, s: s, ws: ws, ctx: ctx, cancel: cancel,
-		send:     make(chan []byte, s.cfg.SendQueue),
-		control:  make(chan controlFrame, controlQueue),
+		wsPeer: newPeer(s, "channel", ws, s.cfg.SendQueue), id: s.connIDs,
 		credit:   make(chan struct{}, s.cfg.ConnCredit),
 		resolveQ: make(chan pendingEvent, s.cfg.ConnCredit),
-		closed:   make(chan struct{}),
 	}
 	s.mu.conns[c] = struct{}{}
 	s.wg.Add(1) // under the lock: Shutdown cannot be waiting yet
 	s.outbound.add(c)
 	return c, nil
+}
+
+// registerPeer tracks an agent desk like register a channel connection.
+func (s *Server) registerPeer(d drainer) *journey.Rejection {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mu.reserved--
+	if s.mu.closing {
+		return journey.Rejectf(journey.CodeUnavailable, "shutting down")
+	}
+	s.mu.conns[d] = struct{}{}
+	s.wg.Add(1)
+	return nil
+}
+
+func (s *Server) deregisterPeer(d drainer) {
+	s.mu.Lock()
+	delete(s.mu.conns, d)
+	s.mu.Unlock()
 }
 
 func (s *Server) deregister(c *channelConn) {
@@ -129,18 +144,10 @@ const controlQueue = 16
 
 // channelConn is one channel gateway's WebSocket.
 type channelConn struct {
-	id     uint64 // names it to the customer actors (outbounds come back to it)
-	s      *Server
-	ws     *websocket.Conn
-	ctx    context.Context // cancelled when the connection closes
-	cancel context.CancelFunc
-
-	send      chan []byte // frames for the writer; full: the client is too slow
-	control   chan controlFrame
-	credit    chan struct{} // one token per event in flight
-	closed    chan struct{}
-	closeOnce sync.Once
-	draining  atomic.Bool
+	*wsPeer
+	id       uint64        // names it to the customer actors (outbounds come back to it)
+	credit   chan struct{} // one token per event in flight
+	draining atomic.Bool
 
 	// Events that need resolving, and every event behind one, go through
 	// the resolver in order; resolving counts them.
@@ -293,79 +300,6 @@ func (c *channelConn) result(b *batchWait, i int, id string, r actors.Result, st
 		c.mu.batches = c.mu.batches[1:]
 		c.enqueue(acksFrame(head.id, head.ids, head.results))
 	}
-}
-
-// enqueue queues a frame for the writer without blocking; a client that
-// lets its queue fill is disconnected rather than allowed to block a
-// customer.
-func (c *channelConn) enqueue(frame []byte) {
-	select {
-	case <-c.closed:
-		return
-	default:
-	}
-	select {
-	case c.send <- frame:
-	default:
-		c.s.metrics.slowClosed.Inc()
-		c.s.log.Warn("channel connection too slow: closing", "queued", len(c.send))
-		c.close()
-	}
-}
-
-// writeLoop writes what is queued, as many frames per syscall as are
-// waiting (up to writeBatchBytes), then a close frame when the connection
-// ends.
-func (c *channelConn) writeLoop() {
-	w := &frameWriter{conn: c.ws.NetConn(), timeout: c.s.cfg.WriteTimeout}
-	defer c.ws.NetConn().Close()
-	for {
-		select {
-		case f := <-c.send:
-			w.buf = appendFrame(w.buf, opText, f)
-		case cf := <-c.control:
-			w.buf = appendFrame(w.buf, cf.opcode, cf.payload)
-		case <-c.closed:
-			w.buf = appendFrame(w.buf[:0], opClose, websocket.FormatCloseMessage(websocket.CloseGoingAway, "closing"))
-			w.timeout = time.Second
-			_ = w.flush()
-			return
-		}
-	drain:
-		for len(w.buf) < writeBatchBytes {
-			select {
-			case f := <-c.send:
-				w.buf = appendFrame(w.buf, opText, f)
-			case cf := <-c.control:
-				w.buf = appendFrame(w.buf, cf.opcode, cf.payload)
-			default:
-				break drain
-			}
-		}
-		if err := w.flush(); err != nil {
-			c.close()
-			return
-		}
-	}
-}
-
-// queueControl queues a pong or close reply; the control queue is small and
-// a peer that floods pings it cannot drain is disconnected.
-func (c *channelConn) queueControl(cf controlFrame) {
-	select {
-	case c.control <- cf:
-	default:
-		c.close()
-	}
-}
-
-// close ends the connection: the writer sends a close frame and closes the
-// socket, which ends the reader.
-func (c *channelConn) close() {
-	c.closeOnce.Do(func() {
-		c.cancel()
-		close(c.closed)
-	})
 }
 
 // drainAndClose stops reading, waits (up to ctx) until every event in flight

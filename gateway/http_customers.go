@@ -17,8 +17,8 @@ const (
 )
 
 // customerRead authenticates a read of a customer: a supervisor (or admin)
-// may read anyone; an agent only customers assigned to it. Until routing
-// assigns conversations, no customer is assigned to any agent.
+// may read anyone; an agent only customers whose conversation is assigned
+// to it.
 func (s *Server) customerRead(w http.ResponseWriter, r *http.Request) (string, int, bool) {
 	p, rej := s.auth.authenticate(r, false, RoleAgent, RoleSupervisor)
 	if rej != nil {
@@ -31,8 +31,15 @@ func (s *Server) customerRead(w http.ResponseWriter, r *http.Request) (string, i
 		return "", 0, false
 	}
 	if !p.may(RoleSupervisor) {
-		writeError(w, journey.Rejectf(journey.CodeForbidden, "customer %s is not assigned to you", id))
-		return "", 0, false
+		c, _, err := s.rt.Context(r.Context(), id)
+		if err != nil {
+			writeError(w, err)
+			return "", 0, false
+		}
+		if cv := c.Conversation; cv == nil || cv.State != journey.StateAgent || cv.Agent != p.agent {
+			writeError(w, journey.Rejectf(journey.CodeForbidden, "customer %s is not assigned to you", id))
+			return "", 0, false
+		}
 	}
 	part := s.rt.PartitionOf(id)
 	if !s.rt.Admit(part) {
@@ -176,4 +183,32 @@ func randomHex(n int) string {
 		panic("gateway: crypto/rand: " + err.Error())
 	}
 	return hex.EncodeToString(b)
+}
+
+// getQueues is GET /v1/queues: live depths and longest waits.
+func (s *Server) getQueues(w http.ResponseWriter, r *http.Request) {
+	if _, rej := s.auth.authenticate(r, false, RoleSupervisor); rej != nil {
+		writeError(w, rej)
+		return
+	}
+	queues, _, err := s.rt.Routing(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"queues": queues})
+}
+
+// getAgents is GET /v1/agents: agents' states and loads.
+func (s *Server) getAgents(w http.ResponseWriter, r *http.Request) {
+	if _, rej := s.auth.authenticate(r, false, RoleSupervisor); rej != nil {
+		writeError(w, rej)
+		return
+	}
+	_, agents, err := s.rt.Routing(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"agents": agents})
 }

@@ -10,7 +10,7 @@ import (
 
 // testConn is a channel connection without a socket: frames stay queued.
 func testConn(id uint64, queue int) *channelConn {
-	return &channelConn{id: id, send: make(chan []byte, queue), closed: make(chan struct{})}
+	return &channelConn{id: id, wsPeer: &wsPeer{send: make(chan []byte, queue), closed: make(chan struct{})}}
 }
 
 func ob(customer string, seq uint64, channel string) journey.Outbound {

@@ -28,6 +28,9 @@ type Config struct {
 	// SendQueue is how many frames may wait for a connection's writer; a
 	// client that lets it fill is disconnected. Default 8192.
 	SendQueue int
+	// Desks routes the runtime's frames for agents to their desks; nil: a
+	// router of the server's own.
+	Desks *Desks
 	// Outbound routes the runtime's outbounds to channel connections; nil:
 	// a router of the server's own (outbounds then reach it only if the
 	// runtime was given its Deliver).
@@ -88,14 +91,18 @@ type Server struct {
 	mu struct {
 		sync.Mutex
 		closing  bool
-		conns    map[*channelConn]struct{}
+		conns    map[drainer]struct{}
 		reserved int // upgrades admitted and not yet registered
 	}
 	wg sync.WaitGroup // every goroutine the server starts
 
 	outbound *OutboundRouter
+	desks    *Desks
 	connIDs  uint64 // under mu: the last channel connection id given
 }
+
+// drainer is a WebSocket Shutdown drains and closes.
+type drainer interface{ drainAndClose(ctx context.Context) }
 
 // New builds a server. ready reports whether the node can take writes (the
 // store has not failed); reg receives the gateway's metrics and is served at
@@ -107,10 +114,14 @@ func New(cfg Config, rt *actors.Runtime, logger *slog.Logger, reg prometheus.Reg
 		return nil, err
 	}
 	s := &Server{cfg: cfg, rt: rt, auth: auth, log: logger.With("subsystem", "gateway"), ready: ready}
-	s.mu.conns = map[*channelConn]struct{}{}
+	s.mu.conns = map[drainer]struct{}{}
 	s.outbound = cfg.Outbound
 	if s.outbound == nil {
 		s.outbound = NewOutboundRouter()
+	}
+	s.desks = cfg.Desks
+	if s.desks == nil {
+		s.desks = NewDesks()
 	}
 	s.metrics = newMetrics(reg)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -125,6 +136,9 @@ func New(cfg Config, rt *actors.Runtime, logger *slog.Logger, reg prometheus.Reg
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/channels/ws", s.serveChannelWS)
+	mux.HandleFunc("GET /v1/agents/ws", s.serveAgentWS)
+	mux.HandleFunc("GET /v1/queues", s.getQueues)
+	mux.HandleFunc("GET /v1/agents", s.getAgents)
 	mux.HandleFunc("POST /v1/events", s.postEvents)
 	mux.HandleFunc("GET /v1/customers/{id}", s.getCustomer)
 	mux.HandleFunc("GET /v1/customers/{id}/timeline", s.getTimeline)
@@ -169,7 +183,7 @@ func (s *Server) Serve() error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.mu.closing = true
-	conns := make([]*channelConn, 0, len(s.mu.conns))
+	conns := make([]drainer, 0, len(s.mu.conns))
 	for c := range s.mu.conns {
 		conns = append(conns, c)
 	}

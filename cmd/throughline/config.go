@@ -37,9 +37,8 @@ type Config struct {
 	// a queue by name (rules and the bot's hand-over are checked against
 	// these names); agents and offers come with routing.
 	Queues []QueueConfig `yaml:"queues"`
-	// Agents are read so a file that has them loads; serve says at start
-	// that this version ignores them.
-	Agents yaml.Node `yaml:"agents"`
+	// Agents are the agents routing offers conversations to.
+	Agents []AgentConfig `yaml:"agents"`
 
 	// demoKnowledge is the built-in demo's knowledge base (Default only).
 	demoKnowledge fs.FS
@@ -68,16 +67,23 @@ type ConversationsConfig struct {
 	CloseAfter time.Duration `yaml:"close_after"`
 }
 
-// QueueConfig is one queue of the `queues:` section. Routing's settings
-// (offer_timeout, after_work, sticky_wait, callback_after) are read and
-// act once agents and routing exist.
+// QueueConfig is one queue of the `queues:` section (PROTOCOL 6).
 type QueueConfig struct {
-	Name          string        `yaml:"name"`
-	Skills        []string      `yaml:"skills"`
-	OfferTimeout  time.Duration `yaml:"offer_timeout"`
-	AfterWork     time.Duration `yaml:"after_work"`
-	StickyWait    time.Duration `yaml:"sticky_wait"`
-	CallbackAfter time.Duration `yaml:"callback_after"`
+	Name           string        `yaml:"name"`
+	Skills         []string      `yaml:"skills"`
+	OfferTimeout   time.Duration `yaml:"offer_timeout"`    // default 20s
+	AfterWork      time.Duration `yaml:"after_work"`       // default 0
+	StickyWait     time.Duration `yaml:"sticky_wait"`      // default 0
+	CallbackAfter  time.Duration `yaml:"callback_after"`   // default 0: no callback offer
+	AgingPerMinute int           `yaml:"aging_per_minute"` // priority gained per minute waited; default 1
+}
+
+// AgentConfig is one agent of the `agents:` section: its skills and its
+// capacity, a number or per channel ({voice: 1, chat: 3}).
+type AgentConfig struct {
+	ID       string           `yaml:"id"`
+	Skills   []string         `yaml:"skills"`
+	Capacity journey.Capacity `yaml:"capacity"`
 }
 
 // NodeConfig: this node. A key omitted takes its default.
@@ -200,13 +206,9 @@ func (c *Config) Validate() error {
 		seen[t.Token] = true
 	}
 	errs = append(errs, c.validateJourney()...)
+	errs = append(errs, c.validateRouting()...)
 	return errors.Join(errs...)
 }
 
 // ignoredSections names the sections present that this version does not act on.
-func (c *Config) ignoredSections() []string {
-	if c.Agents.Kind != 0 {
-		return []string{"agents"}
-	}
-	return nil
-}
+func (c *Config) ignoredSections() []string { return nil }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
+	"time"
 
 	"github.com/throughline/throughline/ai"
 	"github.com/throughline/throughline/journey"
@@ -70,7 +71,12 @@ func (c *Config) withDemoJourney() {
 	mustYAML([]byte(demoWorkflows), &c.Workflows)
 	c.Governance = &journey.Governance{}
 	mustYAML([]byte(demoGovernance), c.Governance)
-	c.Queues = []QueueConfig{{Name: "general"}, {Name: "billing", Skills: []string{"billing"}}, {Name: "vip", Skills: []string{"vip"}}}
+	c.Queues = []QueueConfig{
+		{Name: "general", OfferTimeout: 20 * time.Second, CallbackAfter: 2 * time.Minute},
+		{Name: "billing", Skills: []string{"billing"}, OfferTimeout: 20 * time.Second},
+		{Name: "vip", Skills: []string{"vip"}, OfferTimeout: 10 * time.Second, StickyWait: 30 * time.Second},
+	}
+	c.Agents = []AgentConfig{{ID: "alice", Skills: []string{"billing", "vip"}, Capacity: journey.Capacity{Total: 2}}}
 	sub, err := fs.Sub(demoFS, "demo/kb")
 	if err != nil {
 		panic("demo knowledge: " + err.Error())
@@ -190,7 +196,8 @@ func (c *Config) journeyPolicy() (*journey.Policy, ai.Brain, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	p := journey.Policy{Rules: rules, Workflows: workflows, Governance: c.Governance, ConversationIdle: c.Conversations.CloseAfter}
+	queues, _ := c.routing()
+	p := journey.Policy{Rules: rules, Workflows: workflows, Governance: c.Governance, ConversationIdle: c.Conversations.CloseAfter, Queues: queues}
 	if c.AI == nil {
 		p = p.WithDefaults()
 		return &p, nil, nil

@@ -151,11 +151,13 @@ func startNode(cfg Config, logger *slog.Logger) (*node, error) {
 		_ = engine.Close()
 		return nil, err
 	}
-	outbound := gateway.NewOutboundRouter()
+	outbound, desks := gateway.NewOutboundRouter(), gateway.NewDesks()
+	queues, agents := cfg.routing()
 	acfg := actors.Config{
 		IdleTimeout: cfg.Node.IdleTimeout, Logger: logger, Node: cfg.Node.Name, Table: table,
 		ObserveActivation: func(d time.Duration) { activation.Observe(d.Seconds()) },
-		Policy:            policy, Deliver: outbound.Deliver,
+		Policy:            policy, Deliver: outbound.Deliver, Desk: desks.Deliver,
+		Queues: queues, Agents: agents,
 	}
 	if brain != nil {
 		acfg.Bot = botFunc(brain, reg)
@@ -167,7 +169,7 @@ func startNode(cfg Config, logger *slog.Logger) (*node, error) {
 	}
 	gw, err := gateway.New(gateway.Config{
 		Addr: cfg.Node.HTTP, Tokens: cfg.Auth.Tokens, ConnCredit: cfg.Node.ConnCredit, MaxConnections: cfg.Node.MaxConnections,
-		Outbound: outbound,
+		Outbound: outbound, Desks: desks,
 	}, rt, logger, reg, reg, engine.Err)
 	if err == nil {
 		err = gw.Listen()

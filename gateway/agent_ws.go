@@ -1,0 +1,392 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/throughline/throughline/actors"
+	"github.com/throughline/throughline/journey"
+)
+
+// Limits of agent desks.
+const (
+	// ReplayBufferMax bounds the live events a subscription holds while its
+	// stored events are replayed; past it the desk is too slow and is
+	// disconnected (it reconnects with after and misses nothing).
+	ReplayBufferMax = 10000
+	// DeskSubscriptionsMax bounds one desk's subscriptions.
+	DeskSubscriptionsMax = 256
+	replayPage           = 1000
+)
+
+var subscriptionIDs atomic.Uint64
+
+// agentConn is one agent desk's WebSocket (PROTOCOL section 4): presence,
+// offers and assignments, replies, transfers and wrap-ups, and
+// subscriptions to customers' live timelines with no gaps.
+type agentConn struct {
+	*wsPeer
+	agent      string // "" for a supervisor
+	supervisor bool
+	mu         struct {
+		sync.Mutex
+		subs map[string]*subscription // customer -> its subscription
+	}
+}
+
+// subscription is one customer followed by a desk: live events wait in buf
+// while the stored ones are replayed.
+type subscription struct {
+	id       uint64
+	customer string
+	mu       sync.Mutex
+	replay   bool
+	buf      []journey.Event
+}
+
+// agentFrame is a desk's frame.
+type agentFrame struct {
+	Type         string          `json:"type"`
+	Ref          string          `json:"ref"`
+	Status       string          `json:"status"`
+	Reason       string          `json:"reason"`
+	Capacity     json.RawMessage `json:"capacity"`
+	Conversation string          `json:"conversation"`
+	Customer     string          `json:"customer"`
+	Text         string          `json:"text"`
+	Queue        string          `json:"queue"`
+	Agent        string          `json:"agent"`
+	Disposition  string          `json:"disposition"`
+	Note         string          `json:"note"`
+	After        *uint64         `json:"after"`
+}
+
+// serveAgentWS is GET /v1/agents/ws.
+func (s *Server) serveAgentWS(w http.ResponseWriter, r *http.Request) {
+	p, rej := s.auth.authenticate(r, true, RoleAgent, RoleSupervisor)
+	if rej != nil {
+		writeError(w, rej)
+		return
+	}
+	if rej := s.admitConn(); rej != nil {
+		writeError(w, rej)
+		return
+	}
+	ws, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		s.releaseReservation()
+		return
+	}
+	ws.SetReadLimit(s.cfg.FrameMaxBytes)
+	a := &agentConn{wsPeer: newPeer(s, "agent", ws, s.cfg.SendQueue), agent: p.agent, supervisor: p.may(RoleSupervisor)}
+	a.mu.subs = map[string]*subscription{}
+	if rej := s.registerPeer(a); rej != nil {
+		_ = ws.Close()
+		return
+	}
+	takeOverControlFrames(ws, a.queueControl)
+	s.metrics.connections.WithLabelValues("agent").Inc()
+	defer s.metrics.connections.WithLabelValues("agent").Dec()
+	defer s.wg.Done()
+	if a.agent != "" {
+		s.desks.add(a)
+		s.rt.DeskConnected(a.agent, true)
+	}
+	s.goTracked(a.writeLoop)
+	a.readLoop()
+	a.close()
+	if a.agent != "" {
+		s.desks.remove(a)
+		s.rt.DeskConnected(a.agent, false)
+	}
+	a.unsubscribeAll()
+	s.deregisterPeer(a)
+}
+
+func (a *agentConn) drainAndClose(context.Context) { a.close() }
+
+func (a *agentConn) readLoop() {
+	for {
+		_, data, err := a.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		var f agentFrame
+		if err := json.Unmarshal(data, &f); err != nil || f.Type == "" {
+			a.enqueue(errorFrame("", journey.Rejectf(journey.CodeBadRequest, "frame is not a JSON object with a type")))
+			continue
+		}
+		a.handle(f)
+	}
+}
+
+// handle carries out one frame; its answer (ok or error, with the ref)
+// comes once the effect is durable.
+func (a *agentConn) handle(f agentFrame) {
+	switch f.Type {
+	case "presence":
+		a.presence(f)
+	case "accept", "decline":
+		customer, _, ok := journey.ParseConversationID(f.Conversation)
+		if !ok {
+			a.fail(f, journey.Rejectf(journey.CodeBadRequest, "%s needs a conversation", f.Type))
+			return
+		}
+		a.desk(f, customer)
+	case "reply", "transfer", "wrapup":
+		if rej := journey.ValidateID("customer", f.Customer); rej != nil {
+			a.fail(f, rej)
+			return
+		}
+		a.desk(f, f.Customer)
+	case "subscribe":
+		a.subscribe(f)
+	case "unsubscribe":
+		a.unsubscribe(f.Customer)
+		a.ok(f)
+	default:
+		a.fail(f, journey.Rejectf(journey.CodeBadRequest, "unknown frame type %q", f.Type))
+	}
+}
+
+func (a *agentConn) desk(f agentFrame, customer string) {
+	if a.agent == "" {
+		a.fail(f, journey.Rejectf(journey.CodeForbidden, "only an agent may %s", f.Type))
+		return
+	}
+	cmd := journey.DeskCommand{
+		Agent: a.agent, Type: f.Type, Conversation: f.Conversation, Text: f.Text, Ref: f.Ref,
+		Queue: f.Queue, ToAgent: f.Agent, Disposition: f.Disposition, Note: f.Note,
+	}
+	a.s.rt.Desk(customer, cmd, func(rej *journey.Rejection) {
+		if rej != nil {
+			a.fail(f, rej)
+			return
+		}
+		a.ok(f)
+	})
+}
+
+func (a *agentConn) presence(f agentFrame) {
+	if a.agent == "" {
+		a.fail(f, journey.Rejectf(journey.CodeForbidden, "a supervisor has no presence"))
+		return
+	}
+	switch f.Status {
+	case journey.AgentAvailable, journey.AgentNotReady, journey.AgentOffline:
+	default:
+		a.fail(f, journey.Rejectf(journey.CodeBadRequest, "status %q is not available, not_ready or offline", f.Status))
+		return
+	}
+	capacity, err := parseCapacity(f.Capacity)
+	if err != nil {
+		a.fail(f, journey.Rejectf(journey.CodeBadRequest, "capacity: %v", err))
+		return
+	}
+	a.s.rt.Presence(a.agent, f.Status, f.Reason, capacity, func(v journey.AgentView, err error) {
+		if err != nil {
+			a.fail(f, journey.Rejectf(journey.CodeBadRequest, "%v", err))
+			return
+		}
+		a.enqueue(mustJSON(presenceFrame{Type: "presence", Status: v.Status, Reason: v.Reason, Capacity: capacityTotal(v.Capacity), PerChannel: v.Capacity.PerChannel, Load: v.Load}))
+		a.ok(f)
+	})
+}
+
+type presenceFrame struct {
+	Type       string         `json:"type"`
+	Status     string         `json:"status"`
+	Reason     string         `json:"reason,omitempty"`
+	Capacity   int            `json:"capacity"`
+	PerChannel map[string]int `json:"capacity_per_channel,omitempty"`
+	Load       int            `json:"load"`
+}
+
+// capacityTotal is a capacity as one number: its total, or the sum of its
+// channels.
+func capacityTotal(c journey.Capacity) int {
+	if c.Total > 0 || len(c.PerChannel) == 0 {
+		return c.Total
+	}
+	n := 0
+	for _, v := range c.PerChannel {
+		n += v
+	}
+	return n
+}
+
+// parseCapacity reads `capacity`: a number or {"voice":1,"chat":3}; nil
+// when absent.
+func parseCapacity(raw json.RawMessage) (*journey.Capacity, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var n int
+	if err := json.Unmarshal(raw, &n); err == nil {
+		if n < 0 || n > journey.CapacityMax {
+			return nil, errCapacity
+		}
+		return &journey.Capacity{Total: n}, nil
+	}
+	var per map[string]int
+	if err := json.Unmarshal(raw, &per); err != nil {
+		return nil, errCapacity
+	}
+	for _, v := range per {
+		if v < 0 || v > journey.CapacityMax {
+			return nil, errCapacity
+		}
+	}
+	return &journey.Capacity{PerChannel: per}, nil
+}
+
+var errCapacity = errorString("a number or an object of channel numbers, each 0 to 1000")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// subscribe follows a customer: the stored events after f.After first,
+// then subscribed, then live events, none skipped or repeated.
+func (a *agentConn) subscribe(f agentFrame) {
+	if rej := journey.ValidateID("customer", f.Customer); rej != nil {
+		a.fail(f, rej)
+		return
+	}
+	a.mu.Lock()
+	if _, ok := a.mu.subs[f.Customer]; ok || len(a.mu.subs) >= DeskSubscriptionsMax {
+		a.mu.Unlock()
+		a.fail(f, journey.Rejectf(journey.CodeConflict, "already subscribed to %s, or too many subscriptions", f.Customer))
+		return
+	}
+	sub := &subscription{id: subscriptionIDs.Add(1), customer: f.Customer, replay: true}
+	a.mu.subs[f.Customer] = sub
+	a.mu.Unlock()
+	a.s.rt.Subscribe(f.Customer, actors.Subscriber{
+		ID: sub.id, Agent: a.agent, Supervisor: a.supervisor,
+		Send: func(e journey.Event) bool { return a.live(sub, e) },
+	}, func(seq uint64, rej *journey.Rejection) {
+		if rej != nil {
+			a.mu.Lock()
+			delete(a.mu.subs, f.Customer)
+			a.mu.Unlock()
+			a.enqueue(errorFrameRef(f.Customer, f.Ref, rej))
+			return
+		}
+		// Reading the store must not hold the customer's goroutine.
+		a.s.goTracked(func() { a.replay(f, sub, seq) })
+	})
+}
+
+// replay sends the stored events in (after, seq], then subscribed, then
+// what arrived live meanwhile.
+func (a *agentConn) replay(f agentFrame, sub *subscription, seq uint64) {
+	if f.After != nil {
+		for after := *f.After; after < seq; {
+			ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
+			events, err := a.s.rt.StoredEvents(ctx, sub.customer, after, min(replayPage, int(seq-after)))
+			cancel()
+			if err != nil || len(events) == 0 {
+				a.close() // the desk reconnects and subscribes again
+				return
+			}
+			for i := range events {
+				a.enqueue(eventFrame(sub.customer, &events[i]))
+			}
+			after = events[len(events)-1].Seq
+		}
+	}
+	a.enqueue(mustJSON(map[string]any{"type": "subscribed", "customer": sub.customer, "seq": seq}))
+	sub.mu.Lock()
+	for i := range sub.buf {
+		a.enqueue(eventFrame(sub.customer, &sub.buf[i]))
+	}
+	sub.buf, sub.replay = nil, false
+	sub.mu.Unlock()
+	a.ok(f)
+}
+
+// live is a subscription's Send: called on the customer's goroutine, it
+// must not block.
+func (a *agentConn) live(sub *subscription, e journey.Event) bool {
+	select {
+	case <-a.closed:
+		return false
+	default:
+	}
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if sub.replay {
+		if len(sub.buf) >= ReplayBufferMax {
+			a.close()
+			return false
+		}
+		sub.buf = append(sub.buf, e)
+		return true
+	}
+	a.enqueue(eventFrame(sub.customer, &e))
+	return true
+}
+
+func (a *agentConn) unsubscribe(customer string) {
+	a.mu.Lock()
+	sub, ok := a.mu.subs[customer]
+	delete(a.mu.subs, customer)
+	a.mu.Unlock()
+	if ok {
+		a.s.rt.Unsubscribe(customer, sub.id)
+	}
+}
+
+func (a *agentConn) unsubscribeAll() {
+	a.mu.Lock()
+	subs := a.mu.subs
+	a.mu.subs = map[string]*subscription{}
+	a.mu.Unlock()
+	for c, sub := range subs {
+		a.s.rt.Unsubscribe(c, sub.id)
+	}
+}
+
+func (a *agentConn) ok(f agentFrame) {
+	if f.Ref != "" {
+		a.enqueue(mustJSON(map[string]string{"type": "ok", "ref": f.Ref}))
+	}
+}
+
+func (a *agentConn) fail(f agentFrame, rej *journey.Rejection) {
+	id := f.Customer
+	if id == "" {
+		id = f.Conversation
+	}
+	a.enqueue(errorFrameRef(id, f.Ref, rej))
+}
+
+// errorFrameRef is an error frame that carries the ref of the frame it
+// answers.
+func errorFrameRef(id, ref string, r *journey.Rejection) []byte {
+	if ref == "" {
+		return errorFrame(id, r)
+	}
+	return mustJSON(map[string]string{"type": "error", "id": id, "ref": ref, "code": string(r.Code), "message": r.Message})
+}
+
+func eventFrame(customer string, e *journey.Event) []byte {
+	return mustJSON(struct {
+		Type     string         `json:"type"`
+		Customer string         `json:"customer"`
+		Event    *journey.Event `json:"event"`
+	}{"event", customer, e})
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("gateway: frame: " + err.Error())
+	}
+	return b
+}
