@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/throughline/throughline/journey"
 	"github.com/throughline/throughline/persistence"
 )
 
@@ -45,6 +46,7 @@ func newHost(rt *Runtime, p int) *host {
 func (h *host) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		h.wakeRouted(ctx)
 		h.deliverDue(ctx)
 	case customerMsg:
 		h.route(ctx, m)
@@ -149,6 +151,24 @@ func refuse(m customerMsg, rej error) {
 	// A routeOfferMsg that cannot be delivered is left to its caller (the
 	// routing actor learns of it when toCustomer fails or by the revoke
 	// of the customer's next activation).
+}
+
+// wakeRouted activates, at start, every customer whose conversation is
+// with routing (a marker key at journey.RoutedKeyAt): each announces its
+// conversation to the routing actor, which so rebuilds the queues and the
+// agents' loads from what customers hold.
+func (h *host) wakeRouted(ctx actor.Context) {
+	seen := map[string]bool{}
+	err := h.store.ScanDue(context.Background(), journey.RoutedKeyAt.Add(time.Second), func(w persistence.DueWork) bool {
+		if w.Kind == journey.DueRouted && !seen[w.Customer] {
+			seen[w.Customer] = true
+			h.route(ctx, &wakeMsg{customer: w.Customer})
+		}
+		return true
+	})
+	if err != nil {
+		h.rt.cfg.Logger.Error("routed conversations scan failed", "partition", h.partition, "err", err)
+	}
 }
 
 // deliverDue sends every due item to its customer and arms a timer for the

@@ -103,3 +103,9 @@ type dueAt struct{ at time.Time }
 
 // idleCheck is the customer's own timer: passivate when nothing happened.
 type idleCheck struct{}
+
+// wakeMsg activates a customer (which then announces its routed
+// conversation); it carries nothing else.
+type wakeMsg struct{ customer string }
+
+func (m *wakeMsg) customerID() string { return m.customer }
