@@ -71,6 +71,7 @@ func (a *routingActor) Receive(ctx actor.Context) {
 			delete(a.grace, m.agent)
 			offers, _ = a.router.Presence(m.agent, journey.AgentOffline, "disconnected", nil, now)
 			a.revokeOutstanding(m.agent)
+			a.releaseAssignments(m.agent)
 		}
 	case *routingTick:
 		a.next = time.Time{}
@@ -158,6 +159,18 @@ func (a *routingActor) revokeOutstanding(agent string) {
 	for _, conv := range a.router.Outstanding(agent) {
 		if customer, _, ok := journey.ParseConversationID(conv); ok {
 			a.rt.toCustomer(&resultMsg{customer: customer, input: &journey.RevokeOffer{
+				Conversation: conv, Agent: agent, Reason: journey.RevokedOffline,
+			}})
+		}
+	}
+}
+
+// releaseAssignments puts the conversations of an agent gone past its
+// grace period back in their queues.
+func (a *routingActor) releaseAssignments(agent string) {
+	for _, conv := range a.router.Assignments(agent) {
+		if customer, _, ok := journey.ParseConversationID(conv); ok {
+			a.rt.toCustomer(&resultMsg{customer: customer, input: &journey.ReleaseAgent{
 				Conversation: conv, Agent: agent, Reason: journey.RevokedOffline,
 			}})
 		}

@@ -131,6 +131,7 @@ type agentTransferred struct {
 	Agent        string `json:"agent"` // who transferred
 	Queue        string `json:"queue,omitempty"`
 	ToAgent      string `json:"to_agent,omitempty"`
+	Reason       string `json:"reason,omitempty"` // when the runtime took it back (agent_offline)
 }
 
 type agentWrappedUp struct {

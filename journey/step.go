@@ -66,6 +66,11 @@ func Step(p *Policy, c *Customer, in Input, now time.Time) Decision {
 		s.revokeOffer(in)
 		s.reactToRecorded()
 		return s.d
+	case *ReleaseAgent:
+		s := newStepper(p, c, now, Decision{})
+		s.releaseAgent(in)
+		s.reactToRecorded()
+		return s.d
 	default:
 		panic("journey: unknown input")
 	}
