@@ -192,31 +192,18 @@ func (a *agentConn) presence(f agentFrame) {
 			a.fail(f, journey.Rejectf(journey.CodeBadRequest, "%v", err))
 			return
 		}
-		a.enqueue(mustJSON(presenceFrame{Type: "presence", Status: v.Status, Reason: v.Reason, Capacity: capacityTotal(v.Capacity), PerChannel: v.Capacity.PerChannel, Load: v.Load}))
+		a.enqueue(mustJSON(presenceFrame{Type: "presence", Status: v.Status, Reason: v.Reason, Capacity: v.Capacity, Load: v.Load}))
 		a.ok(f)
 	})
 }
 
+// presenceFrame answers a presence frame (PROTOCOL 4).
 type presenceFrame struct {
-	Type       string         `json:"type"`
-	Status     string         `json:"status"`
-	Reason     string         `json:"reason,omitempty"`
-	Capacity   int            `json:"capacity"`
-	PerChannel map[string]int `json:"capacity_per_channel,omitempty"`
-	Load       int            `json:"load"`
-}
-
-// capacityTotal is a capacity as one number: its total, or the sum of its
-// channels.
-func capacityTotal(c journey.Capacity) int {
-	if c.Total > 0 || len(c.PerChannel) == 0 {
-		return c.Total
-	}
-	n := 0
-	for _, v := range c.PerChannel {
-		n += v
-	}
-	return n
+	Type     string           `json:"type"`
+	Status   string           `json:"status"`
+	Reason   string           `json:"reason,omitempty"`
+	Capacity journey.Capacity `json:"capacity"`
+	Load     int              `json:"load"`
 }
 
 // parseCapacity reads `capacity`: a number or {"voice":1,"chat":3}; nil
@@ -225,30 +212,15 @@ func parseCapacity(raw json.RawMessage) (*journey.Capacity, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
 	}
-	var n int
-	if err := json.Unmarshal(raw, &n); err == nil {
-		if n < 0 || n > journey.CapacityMax {
-			return nil, errCapacity
-		}
-		return &journey.Capacity{Total: n}, nil
+	var c journey.Capacity
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, err
 	}
-	var per map[string]int
-	if err := json.Unmarshal(raw, &per); err != nil {
-		return nil, errCapacity
+	if err := c.Validate(); err != nil {
+		return nil, err
 	}
-	for _, v := range per {
-		if v < 0 || v > journey.CapacityMax {
-			return nil, errCapacity
-		}
-	}
-	return &journey.Capacity{PerChannel: per}, nil
+	return &c, nil
 }
-
-var errCapacity = errorString("a number or an object of channel numbers, each 0 to 1000")
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
 
 // subscribe follows a customer: the stored events after f.After first,
 // then subscribed, then live events, none skipped or repeated.
