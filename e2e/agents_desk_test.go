@@ -267,6 +267,7 @@ type agentView struct {
 	Capacity int      `json:"capacity"`
 	Load     int      `json:"load"`
 	Skills   []string `json:"skills"`
+	Offers   int      `json:"offers"`
 }
 
 // queues is GET /v1/queues by name.
