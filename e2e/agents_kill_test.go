@@ -79,6 +79,15 @@ func TestRoutingSurvivesKill(t *testing.T) {
 	if len(revoked) != 1 || dataOf(t, revoked[0])["reason"] != "timeout" || dataOf(t, revoked[0])["agent"] != "bob" {
 		t.Fatalf("kill-b routing.revoked %+v", revoked)
 	}
+	// alice still sees what her customer says.
+	ws = helloWS(t, s2, "chat")
+	ack := ws.sendEvent(event{ID: "ka-2", Customer: "kill-a", Channel: "chat", Text: "are you still there?"})
+	for {
+		f := alice.expect("event")
+		if e := f["event"].(map[string]any); f["customer"] == "kill-a" && e["seq"] == float64(ack.Seq) {
+			break
+		}
+	}
 	alice.do(map[string]any{"type": "wrapup", "customer": "kill-a", "conversation": assigned, "disposition": "resolved"})
 	if o := alice.expectOffer("kill-b"); o["conversation"] != offered {
 		t.Fatalf("alice's offer %v, want conversation %v", o, offered)
