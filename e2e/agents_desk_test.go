@@ -171,6 +171,8 @@ func TestEveryDeskRefIsAnswered(t *testing.T) {
 		{alice, map[string]any{"type": "accept", "conversation": "no-such-conversation"}, "bad_request"},
 		{alice, map[string]any{"type": "reply", "text": "hi"}, "bad_request"},
 		{alice, map[string]any{"type": "subscribe", "customer": ""}, "bad_request"},
+		{alice, map[string]any{"type": "subscribe", "customer": "ref-1", "after": "the start"}, "bad_request"},
+		{alice, map[string]any{"type": "reply", "customer": 42, "text": "hi"}, "bad_request"},
 		{sup, map[string]any{"type": "presence", "status": "available"}, "forbidden"},
 		{sup, map[string]any{"type": "reply", "customer": "ref-1", "text": "hi"}, "forbidden"},
 	} {
