@@ -175,7 +175,12 @@ func (c *Customer) applyRouting(e *Event) {
 	case TypeAgentTransferred:
 		var d agentTransferred
 		if json.Unmarshal(e.Data, &d) == nil && c.moveConversation(e, StateQueued) {
+			// The agent who handed it over is not offered it again, not
+			// even as its last agent, unless no one else can take it.
 			cv.Agent, cv.Excluded = "", nil
+			if d.Agent != "" {
+				cv.Excluded = []string{d.Agent}
+			}
 			if d.Queue != "" {
 				cv.Queue = d.Queue
 			}
