@@ -234,6 +234,15 @@ func TestATransferKeepsTheWholeStory(t *testing.T) {
 	alice.do(map[string]any{"type": "reply", "customer": "xfer-1", "conversation": conv, "text": "Passing you to Bob, our card expert."})
 	ws.expect("outbound")
 	bob := available(t, s, tokBob)
+	for _, f := range []map[string]any{
+		{"type": "transfer", "customer": "xfer-1", "conversation": conv, "queue": "nowhere"},
+		{"type": "transfer", "customer": "xfer-1", "conversation": conv, "queue": "general", "agent": "bob"},
+		{"type": "transfer", "customer": "xfer-1", "conversation": conv},
+	} {
+		if e := alice.doErr(f); e["code"] != "bad_request" {
+			t.Fatalf("%v answered %v", f, e)
+		}
+	}
 	alice.do(map[string]any{"type": "transfer", "customer": "xfer-1", "conversation": conv, "agent": "bob"})
 	o := bob.expectOffer("xfer-1")
 	if o["conversation"] != conv {
@@ -266,5 +275,18 @@ func TestATransferKeepsTheWholeStory(t *testing.T) {
 	// alice no longer holds it.
 	if e := alice.doErr(map[string]any{"type": "reply", "customer": "xfer-1", "conversation": conv, "text": "still me"}); e["code"] != "conflict" {
 		t.Fatalf("alice replying after the transfer answered %v", e)
+	}
+	// Back to the queue: alice, idle since her transfer, is offered it with
+	// both transfers in its story.
+	bob.do(map[string]any{"type": "transfer", "customer": "xfer-1", "conversation": conv, "queue": "general"})
+	o = alice.expectOffer("xfer-1")
+	var transfers int
+	for _, e := range o["context"].(map[string]any)["timeline"].([]any) {
+		if e.(map[string]any)["type"] == "agent.transferred" {
+			transfers++
+		}
+	}
+	if o["conversation"] != conv || o["queue"] != "general" || transfers != 2 {
+		t.Fatalf("alice's offer after the queue transfer %v (%d transfers in its context)", o, transfers)
 	}
 }
