@@ -126,6 +126,8 @@ func (a *routingActor) effect(e journey.RouteEffect, now time.Time) []journey.Of
 		return r.Released(e.Conversation, e.Agent, e.Wrapup, now)
 	case journey.RouteAssigned:
 		return r.Assigned(e.Conversation, e.Agent, e.Waiting.Queue, e.Waiting.Channel, now)
+	case journey.RouteOffered:
+		return r.Offered(e.Waiting, e.Agent, now)
 	case journey.RouteRemove:
 		return r.Remove(e.Conversation, now)
 	}

@@ -44,13 +44,16 @@ func dialDesk(t *testing.T, s *server, token string) *desk {
 	return d
 }
 
-// do sends a frame with a fresh ref and returns the frames until its ok
-// (failing on an error for it).
+// do sends a frame with its ref, or a fresh one, and returns the frames
+// until its ok (failing on an error for it).
 func (d *desk) do(f map[string]any) []map[string]any {
 	d.t.Helper()
-	d.refs++
-	ref := fmt.Sprintf("r%d", d.refs)
-	f["ref"] = ref
+	ref, _ := f["ref"].(string)
+	if ref == "" {
+		d.refs++
+		ref = fmt.Sprintf("r%d", d.refs)
+		f["ref"] = ref
+	}
 	if err := d.conn.WriteJSON(f); err != nil {
 		d.t.Fatalf("desk write: %v", err)
 	}
@@ -143,9 +146,25 @@ func TestEscalationReachesAnAgentWithTheWholeStory(t *testing.T) {
 	if offer["customer"] != "story-1" || offer["queue"] != "general" || offer["kind"] != "conversation" || offer["expires"] == nil || len(texts) != 2 {
 		t.Fatalf("offer %v (customer texts %v)", offer, texts)
 	}
+	if exp, err := time.Parse(time.RFC3339Nano, fmt.Sprint(offer["expires"])); err != nil || !exp.After(time.Now()) {
+		t.Fatalf("offer expires %v (%v): not a time ahead", offer["expires"], err)
+	}
+	offered := eventsOf(s.timeline("story-1", 100), "agent.offered")
+	if len(offered) != 1 {
+		t.Fatalf("want one agent.offered, got %+v", offered)
+	}
+	// The audit names who could have had it and why alice did.
+	od := dataOf(t, offered[0])
+	cands, _ := od["candidates"].([]any)
+	if od["agent"] != "alice" || od["reason"] != "longest_idle" || od["kind"] != "conversation" || od["conversation"] != offer["conversation"] || len(cands) != 2 {
+		t.Fatalf("agent.offered %v", od)
+	}
+	first, second := cands[0].(map[string]any), cands[1].(map[string]any)
+	if first["agent"] != "alice" || first["eligible"] != true || second["agent"] != "bob" || second["eligible"] != false || second["why"] != "offline" {
+		t.Fatalf("agent.offered candidates %v", cands)
+	}
 	conv := offer["conversation"].(string)
-	assigned := alice.do(map[string]any{"type": "accept", "conversation": conv})
-	_ = assigned
+	alice.do(map[string]any{"type": "accept", "conversation": conv})
 	s.call("GET", "/v1/customers/story-1", tokAgent, nil, nil).wantStatus(t, 200)
 	alice.do(map[string]any{"type": "reply", "customer": "story-1", "conversation": conv, "text": "Hi, I'm Alice. Let me look."})
 	out := ws.expect("outbound")

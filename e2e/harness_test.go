@@ -88,6 +88,7 @@ type serverOptions struct {
 	nodeExtra   string   // more lines of the node section, indented two spaces
 	env         []string // extra environment, KEY=VALUE
 	sections    string   // more top-level sections of the config (ai, rules, ...)
+	tokens      []string // more auth.tokens entries, each a YAML flow map
 }
 
 // server is one running throughline process, seen from one test: with
@@ -158,6 +159,9 @@ func launch(t *testing.T, o serverOptions) *server {
     - {token: adm, role: admin}
     - {token: alice, role: agent, agent: alice}
 `
+	for _, tok := range o.tokens {
+		cfg += "    - " + tok + "\n"
+	}
 	cfg += o.sections
 	cfgPath := filepath.Join(work, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -117,7 +118,13 @@ func (a *agentConn) readLoop() {
 		}
 		var f agentFrame
 		if err := json.Unmarshal(data, &f); err != nil || f.Type == "" {
-			a.enqueue(errorFrame("", journey.Rejectf(journey.CodeBadRequest, "frame is not a JSON object with a type")))
+			// A frame whose fields have the wrong types still carries its
+			// ref, and the desk waits for the answer to it.
+			var only struct {
+				Ref string `json:"ref"`
+			}
+			_ = json.Unmarshal(data, &only)
+			a.enqueue(errorFrameRef("", only.Ref, journey.Rejectf(journey.CodeBadRequest, "frame is not a JSON object with a type and fields of their types: %v", fieldError(err))))
 			continue
 		}
 		a.handle(f)
@@ -336,6 +343,19 @@ func (a *agentConn) fail(f agentFrame, rej *journey.Rejection) {
 		id = f.Conversation
 	}
 	a.enqueue(errorFrameRef(id, f.Ref, rej))
+}
+
+// fieldError says what was wrong with a frame that did not decode, without
+// echoing its content.
+func fieldError(err error) string {
+	var te *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return "no type"
+	case errors.As(err, &te):
+		return te.Field + " is not a " + te.Type.String()
+	}
+	return "not JSON"
 }
 
 // errorFrameRef is an error frame that carries the ref of the frame it

@@ -3,6 +3,7 @@ package journey_test
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -271,5 +272,21 @@ func TestApplyMessagesTouchTheConversation(t *testing.T) {
 	c.Apply(&in3)
 	if cv.Channel != "whatsapp" || !cv.LastActivity.Equal(closedAt) {
 		t.Errorf("a closed conversation was touched: channel %q last activity %v", cv.Channel, cv.LastActivity)
+	}
+}
+
+// A transferred conversation is not offered back to the agent who handed
+// it over: that agent is excluded (and so not its sticky last agent).
+func TestATransferExcludesTheAgentWhoHandedItOver(t *testing.T) {
+	for _, data := range []map[string]any{
+		{"conversation": "cv-1-c-42", "agent": "alice", "queue": "retention"},
+		{"conversation": "cv-1-c-42", "agent": "alice", "to_agent": "bob"},
+	} {
+		c := inState(t, journey.StateAgent)
+		c.Conversation.Excluded = []string{"zed"}
+		applyEvent(t, c, journey.TypeAgentTransferred, "agent:alice", data)
+		if cv := c.Conversation; cv.State != journey.StateQueued || !reflect.DeepEqual(cv.Excluded, []string{"alice"}) {
+			t.Fatalf("after %v: %s excluding %v, want queued excluding alice", data, cv.State, cv.Excluded)
+		}
 	}
 }

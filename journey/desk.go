@@ -39,7 +39,7 @@ const (
 
 // RouteEffect tells the routing actor of a change the customer made durable.
 type RouteEffect struct {
-	Op           string // RouteEnqueue, RouteOfferTo, RouteAccepted, RouteRevoked, RouteReleased, RouteAssigned, RouteRemove
+	Op           string // RouteEnqueue, RouteOfferTo, RouteAccepted, RouteRevoked, RouteReleased, RouteAssigned, RouteOffered, RouteRemove
 	Waiting      Waiting
 	Conversation string
 	Agent        string
@@ -55,6 +55,7 @@ const (
 	RouteRevoked  = "revoked"
 	RouteReleased = "released"
 	RouteAssigned = "assigned"
+	RouteOffered  = "offered"
 	RouteRemove   = "remove"
 )
 
@@ -175,7 +176,12 @@ func (c *Customer) applyRouting(e *Event) {
 	case TypeAgentTransferred:
 		var d agentTransferred
 		if json.Unmarshal(e.Data, &d) == nil && c.moveConversation(e, StateQueued) {
+			// The agent who handed it over is not offered it again, not
+			// even as its last agent, unless no one else can take it.
 			cv.Agent, cv.Excluded = "", nil
+			if d.Agent != "" {
+				cv.Excluded = []string{d.Agent}
+			}
 			if d.Queue != "" {
 				cv.Queue = d.Queue
 			}
@@ -409,8 +415,9 @@ func (p *Policy) queue(name string) (QueuePolicy, bool) {
 // Announce is what a customer tells the routing actor when it activates:
 // its routed conversation, waiting or assigned, so that a restarted node
 // rebuilds its queues and agents' loads from what customers hold. An offer
-// outstanding at a restart is left to its lease: its due work revokes it
-// and puts the conversation back in its queue.
+// outstanding at a restart holds its agent's room and counts as waiting
+// until its lease ends: its due work revokes it and puts the conversation
+// back in its queue.
 func Announce(c *Customer) []RouteEffect {
 	cv := c.Conversation
 	if !cv.Open() || !cv.Routed {
@@ -421,6 +428,8 @@ func Announce(c *Customer) []RouteEffect {
 		return []RouteEffect{{Op: RouteEnqueue, Waiting: c.waiting()}}
 	case StateAgent:
 		return []RouteEffect{{Op: RouteAssigned, Conversation: cv.ID, Agent: cv.Agent, Waiting: c.waiting()}}
+	case StateOffered:
+		return []RouteEffect{{Op: RouteOffered, Conversation: cv.ID, Agent: cv.OfferedTo, Waiting: c.waiting()}}
 	}
 	return nil
 }

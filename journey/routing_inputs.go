@@ -151,6 +151,33 @@ func (r *Router) Assigned(conversation, agent, queue, channel string, now time.T
 	return r.dispatch(now)
 }
 
+// Offered re-announces an offer outstanding (after a restart): the
+// conversation is held for agent, reserving its room and counting in its
+// queue's waiting, until it is accepted or revoked (the customer's lease
+// ends it). Idempotent: an offer already known is left as it is; a
+// conversation waiting leaves its queue. An unknown agent, a malformed
+// Waiting, an agent holding AssignedMax offers, or a conversation offered
+// to another agent or assigned: ignored (the customer's lease still
+// revokes the offer and puts the conversation back in its queue).
+func (r *Router) Offered(w Waiting, agent string, now time.Time) []Offer {
+	a := r.agents[agent]
+	if a == nil || r.checkWaiting(&w, now) != nil || len(a.offered) >= AssignedMax {
+		return r.dispatch(now)
+	}
+	c := r.routed[w.Conversation]
+	if c != nil && c.state != routedWaiting {
+		return r.dispatch(now)
+	}
+	if c != nil {
+		r.unqueue(c)
+	}
+	c = &routed{state: routedOffered, agent: agent, w: w}
+	r.routed[w.Conversation] = c
+	r.queues[w.Queue].offered[w.Conversation] = c
+	a.hold(a.offered, w.Conversation, w.Channel)
+	return r.dispatch(now)
+}
+
 // Remove forgets a conversation that left routing without an offer being
 // accepted (closed, routed elsewhere): whatever it held (a place in its
 // queue, a reservation, an agent's load) is freed.

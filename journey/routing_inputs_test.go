@@ -45,6 +45,34 @@ func TestRouterAssignedMovesAConversation(t *testing.T) {
 	}
 }
 
+// An offer outstanding at a restart, re-announced, holds its agent's room
+// and counts as waiting until its lease is revoked, which requeues it
+// without that agent.
+func TestRouterOfferedHoldsRoomUntilRevoked(t *testing.T) {
+	r := router(t, []journey.QueuePolicy{{Name: "q"}}, []journey.AgentConfig{agent("ana", 1), agent("bob", 1)})
+	w := journey.Waiting{Conversation: "cv1", Customer: "c1", Queue: "q", Since: t0}
+	for range 2 {
+		wantPairs(t, "offered", r.Offered(w, "bob", t0), "")
+	}
+	r.Offered(journey.Waiting{Conversation: "cv2", Customer: "c2", Queue: "q"}, "zed", t0) // an agent no longer configured
+	if b := view(t, r, "bob"); b.Offers != 1 || b.Load != 0 {
+		t.Fatalf("bob %+v", b)
+	}
+	if q := r.Queues(t0.Add(time.Second)); q[0].Waiting != 1 || q[0].LongestWaitMS != 1000 {
+		t.Fatalf("queues %+v", q)
+	}
+	r.Assigned("cv0", "ana", "q", "", t0)
+	presence(t, r, "ana", journey.AgentAvailable, t0)
+	enqueue(t, r, journey.Waiting{Conversation: "cv3", Queue: "q", Since: t0.Add(time.Second)}, t0)
+	wantPairs(t, "bob is full with the offer", presence(t, r, "bob", journey.AgentAvailable, t0), "")
+	wantPairs(t, "the lease lapses: cv3 to bob, cv1 waits for ana", r.Revoked("cv1", "bob", true, t0), "cv3>bob")
+	wantPairs(t, "ana is free", r.Released("cv0", "ana", false, t0), "cv1>ana")
+	wantPairs(t, "offered to ana already: left as it is", r.Offered(w, "bob", t0), "")
+	if b := view(t, r, "bob"); b.Offers != 1 {
+		t.Fatalf("bob %+v", b)
+	}
+}
+
 func TestRouterEnqueueAgain(t *testing.T) {
 	r := router(t, []journey.QueuePolicy{{Name: "a"}, {Name: "b"}}, []journey.AgentConfig{agent("ana", 1)})
 	w := journey.Waiting{Conversation: "cv1", Queue: "a", Since: t0}
