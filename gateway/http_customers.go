@@ -210,26 +210,6 @@ func (s *Server) getAgents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	out := make([]agentJSON, len(agents))
-	for i, v := range agents {
-		out[i] = agentJSON{
-			ID: v.ID, Status: v.Status, Reason: v.Reason, Capacity: capacityTotal(v.Capacity), PerChannel: v.Capacity.PerChannel,
-			Load: v.Load, LoadByChannel: v.LoadByChannel, Skills: v.Skills, Offers: v.Offers,
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"agents": out})
-}
-
-// agentJSON is an agent in GET /v1/agents: its capacity a number, as the
-// desk's presence frame says it, with the per-channel limits beside it.
-type agentJSON struct {
-	ID            string         `json:"id"`
-	Status        string         `json:"status"`
-	Reason        string         `json:"reason,omitempty"`
-	Capacity      int            `json:"capacity"`
-	PerChannel    map[string]int `json:"capacity_per_channel,omitempty"`
-	Load          int            `json:"load"`
-	LoadByChannel map[string]int `json:"load_by_channel,omitempty"`
-	Skills        []string       `json:"skills"`
-	Offers        int            `json:"offers"`
+	// A capacity reads as PROTOCOL 4 writes it: a number, or per channel.
+	writeJSON(w, http.StatusOK, map[string]any{"agents": agents})
 }
