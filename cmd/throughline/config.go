@@ -99,6 +99,9 @@ type NodeConfig struct {
 	ConnCredit int `yaml:"conn_credit"`
 	// MaxConnections is the WebSocket limit. Default 10000.
 	MaxConnections int `yaml:"max_connections"`
+	// DeskGrace is how long an agent whose desks all disconnected keeps
+	// its presence and assignments. Default 30s.
+	DeskGrace time.Duration `yaml:"desk_grace"`
 }
 
 // ClusterConfig is read for forward compatibility; this version runs one
@@ -149,6 +152,9 @@ func (n *NodeConfig) ensureDefaults() {
 	if n.MaxConnections == 0 {
 		n.MaxConnections = 10000
 	}
+	if n.DeskGrace == 0 {
+		n.DeskGrace = 30 * time.Second
+	}
 }
 
 // LoadConfig reads a YAML file; unknown keys are errors. An omitted section
@@ -183,6 +189,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Node.MaxConnections < 1 || c.Node.MaxConnections > 1_000_000 {
 		add("node.max_connections: %d is not in 1..1000000", c.Node.MaxConnections)
+	}
+	if c.Node.DeskGrace < 100*time.Millisecond || c.Node.DeskGrace > time.Hour {
+		add("node.desk_grace: %s is not within 100ms..1h", c.Node.DeskGrace)
 	}
 	if len(c.Cluster.Join) > 0 {
 		add("cluster.join: this version runs a single node; remove cluster.join")
