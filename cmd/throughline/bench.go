@@ -34,9 +34,11 @@ func benchMain(args []string) int {
 			return benchActivation(args[1:])
 		case "journey":
 			return benchJourney(args[1:])
+		case "agents":
+			return benchAgents(args[1:])
 		}
 	}
-	fmt.Fprintln(os.Stderr, "usage: throughline bench ingest|activation|journey [flags]   (-h for the flags)")
+	fmt.Fprintln(os.Stderr, "usage: throughline bench ingest|activation|journey|agents [flags]   (-h for the flags)")
 	return 2
 }
 
