@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 )
 
 // AgentsConfig is one `throughline bench agents` run: escalations routed
@@ -173,7 +175,7 @@ func RunAgents(ctx context.Context, cfg AgentsConfig) (*AgentsReport, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	channelURL, _, err := targetURLs(cfg.Target)
+	channelURL, metricsURL, err := targetURLs(cfg.Target)
 	if err != nil {
 		return nil, err
 	}
@@ -194,14 +196,36 @@ func RunAgents(ctx context.Context, cfg AgentsConfig) (*AgentsReport, error) {
 		}
 		return nil, err
 	}
-	res, err := driveAgents(ctx, run, channels, desks)
+	// The server's own figures over the measured period: where the
+	// time goes when a bar fails.
+	httpClient := &http.Client{Timeout: scrapeTimeout}
+	var before, after [2]*dto.Histogram
+	scrapeServer := func(into *[2]*dto.Histogram) {
+		for i, name := range agentsServerMetrics {
+			into[i], _ = scrapeHistogramSeries(ctx, httpClient, metricsURL, name, "", "")
+		}
+	}
+	res, err := driveAgents(ctx, run, channels, desks, func() { scrapeServer(&before) }, func() { scrapeServer(&after) })
 	if err != nil {
 		return nil, err
 	}
 	r := newAgentsReport(&cfg, nonce, res)
+	for i, into := range []**BucketQuantiles{&r.StoreCommit, &r.Activation} {
+		if after[i] == nil {
+			r.warn("%s not read from the server", agentsServerMetrics[i])
+			continue
+		}
+		*into = bucketQuantiles(before[i], after[i]) // nil before: counted from the start
+	}
 	r.judge(&cfg)
 	return r, nil
 }
+
+// agentsServerMetrics are the server's histograms the report reads: a
+// synced commit of the store writer (every step of both paths waits for
+// one) and a customer's activation (every escalation activates a new
+// customer).
+var agentsServerMetrics = [2]string{"throughline_store_sync_seconds", activationMetric}
 
 // dialDesks opens the desks, a few at a time, and makes each available.
 func dialDesks(ctx context.Context, run *agentsRun, deskURL string) ([]*agentsDesk, error) {
@@ -255,7 +279,7 @@ type agentsResult struct {
 
 // driveAgents runs the channels and desks for Warmup+Duration, waits for
 // the open conversations, and closes everything.
-func driveAgents(ctx context.Context, run *agentsRun, channels []*agentsChannel, desks []*agentsDesk) (*agentsResult, error) {
+func driveAgents(ctx context.Context, run *agentsRun, channels []*agentsChannel, desks []*agentsDesk, atStart, atEnd func()) (*agentsResult, error) {
 	cfg, clk := run.cfg, run.clock
 	clk.base = time.Now()
 	clk.warmupEnd = int64(cfg.Warmup)
@@ -272,9 +296,14 @@ func driveAgents(ctx context.Context, run *agentsRun, channels []*agentsChannel,
 		wg.Go(c.read)
 		wg.Go(func() { c.write(stop, done, period, phase) })
 	}
-	canceled := !sleepUntil(ctx, clk, clk.sendEnd)
+	canceled := !sleepUntil(ctx, clk, clk.warmupEnd)
+	if !canceled {
+		atStart()
+	}
+	canceled = canceled || !sleepUntil(ctx, clk, clk.sendEnd)
 	close(stop)
 	if !canceled {
+		atEnd()
 		run.waitDrained(ctx, time.Now().Add(drainTimeout))
 	}
 	now := clk.now()

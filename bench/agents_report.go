@@ -59,6 +59,12 @@ type AgentsReport struct {
 	EscalationToOffer Latency `json:"escalation_to_offer"`
 	InboundToScreen   Latency `json:"inbound_to_screen"`
 	OfferToAssigned   Latency `json:"offer_to_assigned"`
+	// StoreCommit and Activation are the server's
+	// throughline_store_sync_seconds (one synced commit) and
+	// throughline_customer_activation_seconds over the measured period,
+	// as bucket upper bounds.
+	StoreCommit *BucketQuantiles `json:"store_commit,omitempty"`
+	Activation  *BucketQuantiles `json:"activation,omitempty"`
 
 	Bars     []Bar    `json:"bars"`
 	Warnings []string `json:"warnings,omitempty"`
@@ -120,6 +126,13 @@ func newAgentsReport(cfg *AgentsConfig, nonce string, res *agentsResult) *Agents
 	return r
 }
 
+func formatBuckets(q *BucketQuantiles, what string) string {
+	if q == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf("%s / %s / %s (%d %s; bucket upper bounds)", formatBound(q.P50UsLE), formatBound(q.P99UsLE), formatBound(q.P999UsLE), q.Count, what)
+}
+
 func (r *AgentsReport) warn(format string, args ...any) {
 	r.Warnings = append(r.Warnings, fmt.Sprintf(format, args...))
 }
@@ -164,6 +177,8 @@ func (r *AgentsReport) Markdown(w io.Writer) error {
 	row(&b, "**escalation → offer** (scheduled send → offer on a desk) p50 / p99 / p999 / max", "**"+formatLatency(&r.EscalationToOffer)+"**")
 	row(&b, "**inbound → agent screen** (scheduled send → event frame on the assigned desk) p50 / p99 / p999 / max", "**"+formatLatency(&r.InboundToScreen)+"**")
 	row(&b, "offer → assigned (offer on the desk → the accept's ok) p50 / p99 / p999 / max", formatLatency(&r.OfferToAssigned))
+	row(&b, "server: synced store commit p50 / p99 / p999", formatBuckets(r.StoreCommit, "commits"))
+	row(&b, "server: customer activation p50 / p99 / p999", formatBuckets(r.Activation, "activations"))
 	row(&b, "samples escalation → offer / inbound → screen", fmt.Sprintf("%d / %d", r.EscalationToOffer.Count, r.InboundToScreen.Count))
 	row(&b, "offers/s and events on desks/s achieved (measured period)", formatCount(r.OffersPerSecond)+" / "+formatCount(r.EventsPerSecond))
 	row(&b, "escalations sent / acked / failed", fmt.Sprintf("%d / %d / %d", r.Escalations, r.EscalationsAcked, r.EscalationsFailed))

@@ -118,6 +118,9 @@ func TestRunAgentsAgainstTheBinary(t *testing.T) {
 	if r.OffersPerSecond < 15 || r.EventsPerSecond < 35 {
 		t.Errorf("offers/s %.1f, events/s %.1f: want near 20 and 50", r.OffersPerSecond, r.EventsPerSecond)
 	}
+	if r.StoreCommit == nil || r.StoreCommit.Count == 0 || r.Activation == nil || r.Activation.Count == 0 {
+		t.Errorf("store commits %+v, activations %+v, warnings %q: want the measured period's read from the server", r.StoreCommit, r.Activation, r.Warnings)
+	}
 	var md strings.Builder
 	if err := r.Markdown(&md); err != nil {
 		t.Fatal(err)
