@@ -71,4 +71,22 @@
 // from the server's throughline_bot_brain_seconds, read at the start and
 // the end of the measured period. The report states the issue's bars with
 // PASS or FAIL beside each.
+//
+// # Agents
+//
+// `throughline bench agents` (RunAgents) measures routing and the agent
+// desk against a server whose rule routes escalate.requested to a queue
+// the bench's agents serve, bypassing any bot (ServerSections states it).
+// Agents desks connect to /v1/agents/ws and say they are available;
+// channel connections send escalations on schedule (open loop), each a new
+// customer, so a customer has one conversation. A desk accepts every offer
+// at once; once the accept is answered ok, the customer's connection sends
+// its message.received events when due, EventGap apart, and once they are
+// all on the desk the desk wraps the conversation up, freeing the agent.
+// Escalation to offer counts from the escalation's scheduled time until a
+// desk has the offer (matched by customer); inbound to screen from an
+// event's scheduled time until the assigned desk has its event frame
+// (matched by event id). All of it is tracked under one lock shared by the
+// channels' and desks' goroutines: thousands of frames a second do not
+// contend on it.
 package bench

@@ -76,12 +76,6 @@ func TestJourneyConfigValidateListsEveryProblem(t *testing.T) {
 // way `throughline bench journey` does; it returns the base URL.
 func startDemoServer(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "throughline")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/throughline")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	intents, err := os.ReadFile(filepath.Join(demoDir, "intents.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -90,21 +84,35 @@ func startDemoServer(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var b strings.Builder
+	b.WriteString("auth:\n  tokens:\n    - {token: gw, role: channel}\n")
+	fmt.Fprintf(&b, "ai:\n  brain: builtin\n  escalate_below: %v\n  default_queue: general\n  intents:\n", JourneyEscalateBelow)
+	for _, line := range strings.Split(strings.TrimSpace(string(intents)), "\n") {
+		b.WriteString("    " + line + "\n")
+	}
+	fmt.Fprintf(&b, "knowledge: %q\nqueues: [{name: general}]\n", kb)
+	return startTestServer(t, b.String())
+}
+
+// startTestServer builds the binary and starts it on a free port with a
+// fresh data directory and the given sections; it returns the base URL.
+func startTestServer(t *testing.T, sections string) string {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "throughline")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/throughline")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	var b strings.Builder
-	fmt.Fprintf(&b, "node: {data_dir: %q, http: %q}\nauth:\n  tokens:\n    - {token: gw, role: channel}\n", filepath.Join(dir, "data"), addr)
-	fmt.Fprintf(&b, "ai:\n  brain: builtin\n  escalate_below: %v\n  default_queue: general\n  intents:\n", JourneyEscalateBelow)
-	for _, line := range strings.Split(strings.TrimSpace(string(intents)), "\n") {
-		b.WriteString("    " + line + "\n")
-	}
-	fmt.Fprintf(&b, "knowledge: %q\nqueues: [{name: general}]\n", kb)
+	config := fmt.Sprintf("node: {data_dir: %q, http: %q}\n", filepath.Join(dir, "data"), addr) + sections
 	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	logPath := filepath.Join(dir, "server.log")

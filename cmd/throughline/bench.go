@@ -34,9 +34,11 @@ func benchMain(args []string) int {
 			return benchActivation(args[1:])
 		case "journey":
 			return benchJourney(args[1:])
+		case "agents":
+			return benchAgents(args[1:])
 		}
 	}
-	fmt.Fprintln(os.Stderr, "usage: throughline bench ingest|activation|journey [flags]   (-h for the flags)")
+	fmt.Fprintln(os.Stderr, "usage: throughline bench ingest|activation|journey|agents [flags]   (-h for the flags)")
 	return 2
 }
 
@@ -63,7 +65,7 @@ func benchIngest(args []string) int {
 	defer stop()
 
 	if cfg.Target == "" {
-		srv, err := startBenchServer(ctx, "", nil)
+		srv, err := startBenchServer(ctx, "", "", nil)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "throughline bench:", err)
 			return 1
@@ -116,7 +118,7 @@ func benchActivation(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if cfg.Target == "" {
-		srv, err := startBenchServer(ctx, "  idle_timeout: 1s\n", nil)
+		srv, err := startBenchServer(ctx, "  idle_timeout: 1s\n", "", nil)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "throughline bench:", err)
 			return 1
@@ -152,12 +154,12 @@ const benchConfig = `node:
   tokens:
     - {token: %q, role: channel}
     - {token: %q, role: supervisor}
-`
+%s`
 
 // startBenchServer starts a server; nodeExtra adds lines to its node
-// section, and sections, when not nil, returns more top-level sections
+// section, tokens lines to auth.tokens, and sections, when not nil, returns more top-level sections
 // given the server's directory (where it may write files they name).
-func startBenchServer(ctx context.Context, nodeExtra string, sections func(dir string) (string, error)) (*benchServer, error) {
+func startBenchServer(ctx context.Context, nodeExtra, tokens string, sections func(dir string) (string, error)) (*benchServer, error) {
 	dir, err := os.MkdirTemp("", "throughline-bench-")
 	if err != nil {
 		return nil, err
@@ -166,7 +168,7 @@ func startBenchServer(ctx context.Context, nodeExtra string, sections func(dir s
 	if err != nil {
 		return nil, err
 	}
-	config := fmt.Sprintf(benchConfig, filepath.Join(dir, "data"), addr, nodeExtra, benchToken, benchReadToken)
+	config := fmt.Sprintf(benchConfig, filepath.Join(dir, "data"), addr, nodeExtra, benchToken, benchReadToken, tokens)
 	if sections != nil {
 		more, err := sections(dir)
 		if err != nil {

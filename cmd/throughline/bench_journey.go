@@ -39,7 +39,7 @@ func benchJourney(args []string) int {
 	var shown string
 	if cfg.Target == "" {
 		var intents, abridged string
-		srv, err := startBenchServer(ctx, "", func(dir string) (string, error) {
+		srv, err := startBenchServer(ctx, "", "", func(dir string) (string, error) {
 			var sections string
 			var err error
 			sections, intents, abridged, err = journeyBenchSections(dir)
