@@ -37,7 +37,13 @@ type waitingKey struct {
 }
 
 func (r *Router) dispatch(now time.Time) []Offer {
-	var agents []*agentState
+	// Most inputs find nothing waiting: no work, and no garbage (the
+	// routing actor runs this on every input).
+	if !slices.ContainsFunc(r.queueNames, func(name string) bool { return len(r.queues[name].waiting) > 0 }) {
+		return nil
+	}
+	agents := r.scratch[:0]
+	defer func() { clear(agents[:cap(agents)]); r.scratch = agents[:0] }()
 	for _, id := range r.agentIDs {
 		if a := r.agents[id]; a.status == AgentAvailable && a.roomy() {
 			agents = append(agents, a)

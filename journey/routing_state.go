@@ -51,6 +51,7 @@ type Router struct {
 	agentIDs   []string // sorted
 	routed     map[string]*routed
 	held       map[string]time.Time // conversations waiting for their last agent: when the sticky wait ends
+	scratch    []*agentState        // dispatch's agents, reused (the Router has one owner)
 }
 
 type queueState struct {

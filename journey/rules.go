@@ -374,10 +374,13 @@ func (e *RuleError) Unwrap() error { return e.Err }
 // lost. Rules with After arm a timer rather than act now: the caller tells
 // them apart by After.
 func (r *Rules) Match(e *Event, c RuleCustomer) (matched []*Rule, errs []*RuleError) {
-	vars := newRuleVars(e, nil, c)
+	var vars *ruleVars // made for the first rule the event can trigger
 	for _, rule := range r.rules {
 		if !rule.Triggers(e) {
 			continue
+		}
+		if vars == nil {
+			vars = newRuleVars(e, nil, c)
 		}
 		ok, err := rule.when.eval(vars)
 		if err != nil {

@@ -190,6 +190,9 @@ func (s *stepper) fireRules(e Event) {
 	if s.p.Rules == nil || isRuleActor(e.Actor) {
 		return
 	}
+	if !s.p.Rules.AnyTriggers(&e) {
+		return
+	}
 	matched, errs := s.p.Rules.Match(&e, s.ruleView())
 	// A rule that fails to evaluate (a missing key: has() tests for one)
 	// is the operator's to fix; it is reported, not journaled per event.
@@ -392,4 +395,15 @@ func (r *Rules) Rule(id string) *Rule {
 		}
 	}
 	return nil
+}
+
+// AnyTriggers reports whether the event can trigger any rule, so that a
+// customer's view is built only for events some rule looks at.
+func (r *Rules) AnyTriggers(e *Event) bool {
+	for _, x := range r.List() {
+		if x.Triggers(e) {
+			return true
+		}
+	}
+	return false
 }
