@@ -295,22 +295,28 @@ func (c *customer) result(ctx actor.Context, m *resultMsg) {
 
 // receipt records a gateway's receipt for one of the customer's outbounds.
 func (c *customer) receipt(ctx actor.Context, m *receiptMsg) {
+	c.stepAnswered(ctx, &m.receipt, m.done)
+}
+
+// stepAnswered steps an input whose sender waits for its answer: the
+// refusal at once, or nil once the events are durable.
+func (c *customer) stepAnswered(ctx actor.Context, in journey.Input, done func(*journey.Rejection)) {
 	if c.failed != nil {
-		m.done(unavailable("store unavailable"))
+		done(unavailable("store unavailable"))
 		return
 	}
-	d := journey.Step(c.rt.cfg.Policy, c.state, &m.receipt, c.rt.cfg.Now())
+	d := journey.Step(c.rt.cfg.Policy, c.state, in, c.rt.cfg.Now())
 	if d.Reject != nil {
-		m.done(d.Reject)
+		done(d.Reject)
 		return
 	}
 	c.commit(ctx, d)
 	c.outbox.push(c.state.Seq, func(err error) {
 		if err != nil {
-			m.done(asRejection(err))
+			done(asRejection(err))
 			return
 		}
-		m.done(nil)
+		done(nil)
 	})
 	c.effects(d)
 	c.release()

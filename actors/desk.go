@@ -98,25 +98,7 @@ func (c *customer) routeOffer(ctx actor.Context, m *routeOfferMsg) {
 
 // desk carries out an agent's frame.
 func (c *customer) desk(ctx actor.Context, m *deskMsg) {
-	if c.failed != nil {
-		m.done(unavailable("store unavailable"))
-		return
-	}
-	d := journey.Step(c.rt.cfg.Policy, c.state, &m.cmd, c.rt.cfg.Now())
-	if d.Reject != nil {
-		m.done(d.Reject)
-		return
-	}
-	c.commit(ctx, d)
-	c.outbox.push(c.state.Seq, func(err error) {
-		if err != nil {
-			m.done(asRejection(err))
-			return
-		}
-		m.done(nil)
-	})
-	c.effects(d)
-	c.release()
+	c.stepAnswered(ctx, &m.cmd, m.done)
 }
 
 // subscribe registers a desk once the customer may be read by it.
