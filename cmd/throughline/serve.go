@@ -222,5 +222,8 @@ func printDemo(cfg Config) {
 	fmt.Fprintf(os.Stderr, "  intents:  %s\n", strings.Join(intents, ", "))
 	fmt.Fprintf(os.Stderr, "  articles: %s\n", strings.Join(articles, ", "))
 	fmt.Fprintf(os.Stderr, "  queues:   %s\n", strings.Join(queues, ", "))
+	for _, a := range cfg.Agents {
+		fmt.Fprintf(os.Stderr, "  agent:    %s (skills %s, capacity %d): desk at ws://%s/v1/agents/ws\n", a.ID, strings.Join(a.Skills, ", "), a.Capacity.Total, cfg.Node.HTTP)
+	}
 	fmt.Fprintf(os.Stderr, "  rules:    %s\n", strings.Join(rules, ", "))
 }
