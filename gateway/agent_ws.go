@@ -21,7 +21,11 @@ const (
 	ReplayBufferMax = 10000
 	// DeskSubscriptionsMax bounds one desk's subscriptions.
 	DeskSubscriptionsMax = 256
-	replayPage           = 1000
+	// DeskCredit bounds a desk's frames in flight (sent to a customer or
+	// routing and not yet answered); past it the reader stops reading, as
+	// a channel connection's credit does.
+	DeskCredit = 256
+	replayPage = 1000
 )
 
 var subscriptionIDs atomic.Uint64
@@ -33,6 +37,7 @@ type agentConn struct {
 	*wsPeer
 	agent      string // "" for a supervisor
 	supervisor bool
+	credit     chan struct{} // one token per frame in flight
 	mu         struct {
 		sync.Mutex
 		subs map[string]*subscription // customer -> its subscription
@@ -83,7 +88,8 @@ func (s *Server) serveAgentWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(s.cfg.FrameMaxBytes)
-	a := &agentConn{wsPeer: newPeer(s, "agent", ws, s.cfg.SendQueue), agent: p.agent, supervisor: p.may(RoleSupervisor)}
+	a := &agentConn{wsPeer: newPeer(s, "agent", ws, s.cfg.SendQueue), agent: p.agent, supervisor: p.may(RoleSupervisor),
+		credit: make(chan struct{}, DeskCredit)}
 	a.mu.subs = map[string]*subscription{}
 	if rej := s.registerPeer(a); rej != nil {
 		_ = ws.Close()
@@ -132,8 +138,13 @@ func (a *agentConn) readLoop() {
 }
 
 // handle carries out one frame; its answer (ok or error, with the ref)
-// comes once the effect is durable.
+// comes once the effect is durable. It holds a credit until then.
 func (a *agentConn) handle(f agentFrame) {
+	select {
+	case a.credit <- struct{}{}:
+	case <-a.closed:
+		return
+	}
 	switch f.Type {
 	case "presence":
 		a.presence(f)
@@ -253,7 +264,7 @@ func (a *agentConn) subscribe(f agentFrame) {
 			a.mu.Lock()
 			delete(a.mu.subs, f.Customer)
 			a.mu.Unlock()
-			a.enqueue(errorFrameRef(f.Customer, f.Ref, rej))
+			a.fail(f, rej)
 			return
 		}
 		// Reading the store must not hold the customer's goroutine.
@@ -331,18 +342,22 @@ func (a *agentConn) unsubscribeAll() {
 	}
 }
 
+// ok answers a frame and returns its credit.
 func (a *agentConn) ok(f agentFrame) {
 	if f.Ref != "" {
 		a.enqueue(mustJSON(map[string]string{"type": "ok", "ref": f.Ref}))
 	}
+	<-a.credit
 }
 
+// fail answers a frame with an error and returns its credit.
 func (a *agentConn) fail(f agentFrame, rej *journey.Rejection) {
 	id := f.Customer
 	if id == "" {
 		id = f.Conversation
 	}
 	a.enqueue(errorFrameRef(id, f.Ref, rej))
+	<-a.credit
 }
 
 // fieldError says what was wrong with a frame that did not decode, without
