@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,9 +10,7 @@ import (
 
 // outboundSink collects delivered outbounds.
 type outboundSink struct {
-	mu  sync.Mutex
-	out []journey.Outbound
-	ch  chan journey.Outbound
+	ch chan journey.Outbound
 }
 
 func newSink() *outboundSink { return &outboundSink{ch: make(chan journey.Outbound, 1024)} }

@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/throughline/throughline/journey"
@@ -141,42 +140,22 @@ func (c *customer) publish(events []journey.Event) {
 	if len(events) == 0 || (len(c.subs) == 0 && c.assigned == "" && !assigns(events)) {
 		return
 	}
-	type delivery struct {
-		e     journey.Event
-		agent string
-	}
-	out := make([]delivery, len(events))
-	for i, e := range events {
-		switch e.Type {
-		case journey.TypeAgentAssigned:
-			var d struct {
-				Agent string `json:"agent"`
-			}
-			if json.Unmarshal(e.Data, &d) == nil {
-				c.assigned = d.Agent
-			}
-			out[i] = delivery{e, c.assigned}
-		case journey.TypeAgentWrappedUp, journey.TypeAgentTransferred:
-			out[i] = delivery{e, c.assigned}
-			c.assigned = ""
-		default:
-			out[i] = delivery{e, c.assigned}
-		}
-	}
+	agents, after := journey.DeskAudience(events, c.assigned)
+	c.assigned = after
 	c.outbox.push(events[len(events)-1].Seq, func(err error) {
 		if err != nil {
 			return
 		}
-		for _, d := range out {
-			if d.agent != "" {
-				ev := d.e
-				c.rt.desk(d.agent, journey.DeskMessage{Type: "event", Customer: c.id, Event: &ev})
+		for i, e := range events {
+			if agents[i] != "" {
+				ev := e
+				c.rt.desk(agents[i], journey.DeskMessage{Type: "event", Customer: c.id, Event: &ev})
 			}
 			for id, s := range c.subs {
-				if d.e.Seq <= s.from {
+				if e.Seq <= s.from {
 					continue
 				}
-				if !s.Send(d.e) {
+				if !s.Send(e) {
 					delete(c.subs, id)
 				}
 			}

@@ -36,7 +36,7 @@ func (s *Server) customerRead(w http.ResponseWriter, r *http.Request) (string, i
 			writeError(w, err)
 			return "", 0, false
 		}
-		if cv := c.Conversation; cv == nil || cv.State != journey.StateAgent || cv.Agent != p.agent {
+		if !c.Conversation.AssignedTo(p.agent) {
 			writeError(w, journey.Rejectf(journey.CodeForbidden, "customer %s is not assigned to you", id))
 			return "", 0, false
 		}

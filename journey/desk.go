@@ -453,7 +453,33 @@ func (s *stepper) revokeOffer(r *RevokeOffer) {
 
 // CanRead reports whether an agent may read and subscribe to the customer:
 // the open conversation is assigned to it (PROTOCOL 4).
-func (c *Customer) CanRead(agent string) bool {
-	cv := c.Conversation
+func (c *Customer) CanRead(agent string) bool { return c.Conversation.AssignedTo(agent) }
+
+// AssignedTo reports whether the conversation is open and assigned to the
+// agent: what lets an agent read its customer (PROTOCOL 4).
+func (cv *Conversation) AssignedTo(agent string) bool {
 	return agent != "" && cv.Open() && cv.State == StateAgent && cv.Agent == agent
+}
+
+// DeskAudience says which agent's desk gets each event as a live event of
+// an assigned customer: agent is the one the conversation was assigned to
+// before the events; an assignment names the next one (its own event
+// included), a wrap-up or transfer ends it (after its own event). It
+// returns the agent per event ("" none) and the one after them.
+func DeskAudience(events []Event, agent string) ([]string, string) {
+	out := make([]string, len(events))
+	for i := range events {
+		e := &events[i]
+		if e.Type == TypeAgentAssigned {
+			var d agentAssigned
+			if json.Unmarshal(e.Data, &d) == nil {
+				agent = d.Agent
+			}
+		}
+		out[i] = agent
+		if e.Type == TypeAgentWrappedUp || e.Type == TypeAgentTransferred {
+			agent = ""
+		}
+	}
+	return out, agent
 }

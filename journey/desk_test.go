@@ -1,6 +1,7 @@
 package journey_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -238,5 +239,23 @@ func TestDeskStateSurvivesASnapshot(t *testing.T) {
 	cv := c.Conversation
 	if cv.State != journey.StateOffered || cv.OfferedTo != "alice" || !cv.Routed || cv.QueuedAt.IsZero() || !cv.OfferExpires.Equal(r.c.Conversation.OfferExpires) {
 		t.Errorf("after a snapshot: %+v", cv)
+	}
+}
+
+func TestDeskAudience(t *testing.T) {
+	ev := func(typ, data string) journey.Event { return journey.Event{Type: typ, Data: []byte(data)} }
+	events := []journey.Event{
+		ev("message.received", ""),
+		ev(journey.TypeAgentAssigned, `{"agent":"bob"}`),
+		ev("message.received", ""),
+		ev(journey.TypeAgentWrappedUp, `{"agent":"bob"}`),
+		ev("message.received", ""),
+	}
+	got, after := journey.DeskAudience(events, "alice")
+	if want := []string{"alice", "bob", "bob", "bob", ""}; !slices.Equal(got, want) || after != "" {
+		t.Errorf("audience %q then %q, want %q then none", got, after, want)
+	}
+	if got, after := journey.DeskAudience(events[:2], ""); !slices.Equal(got, []string{"", "bob"}) || after != "bob" {
+		t.Errorf("audience %q then %q", got, after)
 	}
 }

@@ -106,10 +106,3 @@ func (b *BotPolicy) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-func (p *Policy) bot() *BotPolicy {
-	if p == nil {
-		return nil
-	}
-	return p.Bot
-}
