@@ -195,11 +195,8 @@ func (c *agentsChannel) read() {
 	var f serverFrame
 	buf := make([]byte, 0, 4096)
 	for {
-		_, r, err := c.ws.NextReader()
-		if err == nil {
-			buf, err = readAll(r, buf[:0])
-		}
-		if err != nil {
+		var err error
+		if buf, err = nextMessage(c.ws, buf); err != nil {
 			if !c.closing.Load() {
 				c.readErr = err
 			}

@@ -165,11 +165,8 @@ func (d *agentsDesk) read() {
 	var f deskServerFrame
 	buf := make([]byte, 0, 16<<10)
 	for {
-		_, r, err := d.ws.NextReader()
-		if err == nil {
-			buf, err = readAll(r, buf[:0])
-		}
-		if err != nil {
+		var err error
+		if buf, err = nextMessage(d.ws, buf); err != nil {
 			if !d.closing.Load() {
 				d.readErr = err
 			}

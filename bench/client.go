@@ -261,11 +261,8 @@ func (c *client) read() {
 	var f serverFrame
 	buf := make([]byte, 0, 4096)
 	for {
-		_, r, err := c.ws.NextReader()
-		if err == nil {
-			buf, err = readAll(r, buf[:0])
-		}
-		if err != nil {
+		var err error
+		if buf, err = nextMessage(c.ws, buf); err != nil {
 			if !c.closing.Load() {
 				c.readErr = err
 			}
@@ -290,6 +287,15 @@ func (c *client) readerDone() {
 		close(c.drained)
 	}
 	c.mu.Unlock()
+}
+
+// nextMessage reads the connection's next message into buf (reused).
+func nextMessage(ws *websocket.Conn, buf []byte) ([]byte, error) {
+	_, r, err := ws.NextReader()
+	if err != nil {
+		return buf, err
+	}
+	return readAll(r, buf[:0])
 }
 
 // readAll reads r to its end into buf, growing it as needed.
