@@ -25,6 +25,7 @@ type Customer struct {
 	Timers       []Timer             // rules' armed timers, oldest first
 	Held         []HeldMessage       // proactive messages held by quiet hours
 	Workflow     *WorkflowRun        // the running workflow, nil when none
+	Broadcasts   []BroadcastState    // the latest broadcasts that asked the customer, oldest first
 	timeline     ring                // the latest TimelineMax events
 	recent       recentIDs           // event ids inside the idempotency window
 	counts       eventCounts         // recent recorded_at per event type, for rules' count()
@@ -71,6 +72,7 @@ func (c *Customer) Apply(e *Event) {
 	c.applyOutbound(e)
 	c.applyRules(e)
 	c.applyWorkflow(e)
+	c.applyBroadcast(e)
 	switch e.Type {
 	case TypeProfileUpdated:
 		var patch map[string]any

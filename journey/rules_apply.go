@@ -28,6 +28,9 @@ type HeldMessage struct {
 	Text    string            `json:"text"`
 	Release time.Time         `json:"release"`
 	Expires time.Time         `json:"expires"`
+	// Broadcast and CallbackOffer: a broadcast's message (actor system).
+	Broadcast     string `json:"broadcast,omitempty"`
+	CallbackOffer bool   `json:"callback_offer,omitempty"`
 }
 
 // Bounds of the rules' state. A rule that would arm a timer past
@@ -69,6 +72,10 @@ type proactiveData struct {
 	Held     uint64            `json:"held,omitempty"` // for a message released after quiet hours
 	Release  time.Time         `json:"release,omitzero"`
 	Expires  time.Time         `json:"expires,omitzero"`
+	// Broadcast names the broadcast of a broadcast's message, with its
+	// callback offer.
+	Broadcast     string `json:"broadcast,omitempty"`
+	CallbackOffer bool   `json:"callback_offer,omitempty"`
 }
 
 type caseData struct {
@@ -98,7 +105,7 @@ func (c *Customer) applyRules(e *Event) {
 		}
 		if e.Type == TypeProactiveHeld {
 			c.Held = pushBounded(c.Held, HeldMessage{Seq: e.Seq, Rule: d.Rule, Channel: d.Channel, To: d.To,
-				Text: e.Text, Release: d.Release, Expires: d.Expires}, HeldMax)
+				Text: e.Text, Release: d.Release, Expires: d.Expires, Broadcast: d.Broadcast, CallbackOffer: d.CallbackOffer}, HeldMax)
 		}
 		if d.Held > 0 {
 			c.Held = slices.DeleteFunc(c.Held, func(h HeldMessage) bool { return h.Seq == d.Held })
@@ -301,22 +308,34 @@ func (s *stepper) route(r *Rule, a *RouteAction) {
 
 // proactive sends a rule's message through the customer's governance.
 func (s *stepper) proactive(r *Rule, a *SendAction) {
-	actor := ActorRulePrefix + r.ID
-	in := ProactiveInput{
-		Now: s.at, Channel: a.Channel, Profile: s.c.Profile, LastChannel: s.c.LastChannel,
-		Identities: s.c.Identities, Counted: s.c.proactiveTimes(),
-	}
+	var expires time.Time
 	if a.Expires > 0 {
-		in.Expires = s.at.Add(a.Expires)
+		expires = s.at.Add(a.Expires)
+	}
+	s.sendProactive(ActorRulePrefix+r.ID, proactiveData{Rule: r.ID}, a.Text, a.Channel, expires)
+}
+
+// sendProactive passes a proactive message (a rule's, a broadcast's)
+// through the customer's governance and records the verdict: sent, held
+// for quiet hours, or suppressed. d names what sends it (rule, broadcast);
+// channel "" is the channel choice of PROTOCOL section 5; expires zero is
+// ProactiveExpiryDefault.
+func (s *stepper) sendProactive(actor string, d proactiveData, text, channel string, expires time.Time) {
+	in := ProactiveInput{
+		Now: s.at, Channel: channel, Profile: s.c.Profile, LastChannel: s.c.LastChannel,
+		Identities: s.c.Identities, Counted: s.c.proactiveTimes(), Expires: expires,
 	}
 	v := s.p.Governance.Decide(in)
-	d := proactiveData{Rule: r.ID, Channel: v.Channel, To: v.To}
+	d.Channel, d.To = v.Channel, v.To
+	if d.Broadcast != "" {
+		d.Expires = in.Expires
+	}
 	switch v.Outcome {
 	case OutcomeSend:
 		s.makeRoom()
 		d.Outbound = OutboundID(s.c.ID, s.c.Seq+2)
 		s.record(TypeProactiveSent, actor, d, v.Channel, "")
-		s.send(actor, v.Channel, a.Text, messageSent{To: v.To, Proactive: true})
+		s.send(actor, v.Channel, text, messageSent{To: v.To, Proactive: true})
 	case OutcomeHold:
 		d.Release, d.Expires = v.ReleaseAt, in.Expires
 		if d.Expires.IsZero() {
@@ -327,7 +346,7 @@ func (s *stepper) proactive(r *Rule, a *SendAction) {
 			s.record(TypeProactiveSuppressed, actor, d, v.Channel, "")
 			return
 		}
-		seq := s.record(TypeProactiveHeld, actor, d, v.Channel, a.Text)
+		seq := s.record(TypeProactiveHeld, actor, d, v.Channel, text)
 		if seq > 0 {
 			s.d.DueAdd = append(s.d.DueAdd, Due{At: v.ReleaseAt, Kind: DueProactiveRelease, Ref: strconv.FormatUint(seq, 10)})
 		}
@@ -349,7 +368,10 @@ func (s *stepper) dueRelease(in *Due) {
 	if h.Rule != "" {
 		actor = ActorRulePrefix + h.Rule
 	}
-	d := proactiveData{Rule: h.Rule, Channel: h.Channel, To: h.To, Held: h.Seq}
+	d := proactiveData{Rule: h.Rule, Channel: h.Channel, To: h.To, Held: h.Seq, Broadcast: h.Broadcast, CallbackOffer: h.CallbackOffer}
+	if h.Broadcast != "" {
+		d.Expires = h.Expires
+	}
 	if s.now.After(h.Expires) {
 		d.Reason = ReasonQuietHours
 		s.record(TypeProactiveSuppressed, actor, d, h.Channel, "")
