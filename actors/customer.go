@@ -92,6 +92,8 @@ func (c *customer) Receive(ctx actor.Context) {
 		c.routeOffer(ctx, m)
 	case *deskMsg:
 		c.desk(ctx, m)
+	case *broadcastMsg:
+		c.stepAnswered(ctx, m.input, m.done)
 	case *subscribeMsg:
 		c.subscribe(m)
 	case *unsubscribeMsg:
@@ -349,10 +351,13 @@ func (c *customer) commit(ctx actor.Context, d journey.Decision) {
 	for _, err := range d.RuleErrors {
 		c.rt.ruleFailed(err)
 	}
-	if len(d.Events) == 0 && len(d.DueAdd) == 0 && len(d.DueDone) == 0 {
+	if len(d.Events) == 0 && len(d.DueAdd) == 0 && len(d.DueDone) == 0 && len(d.Marks) == 0 {
 		return
 	}
 	req := &persistence.AppendRequest{Customer: c.id, PrevSeq: c.state.Seq - uint64(len(d.Events)), Events: d.Events}
+	for _, m := range d.Marks {
+		req.Marks = append(req.Marks, persistence.Mark{Broadcast: m.Broadcast, Value: m.Value})
+	}
 	for _, w := range d.DueAdd {
 		req.DueAdd = append(req.DueAdd, persistence.DueWork{At: w.At, Customer: c.id, Kind: w.Kind, Ref: w.Ref})
 	}

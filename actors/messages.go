@@ -104,6 +104,17 @@ type dueAt struct{ at time.Time }
 // idleCheck is the customer's own timer: passivate when nothing happened.
 type idleCheck struct{}
 
+// broadcastMsg asks a customer for its part of a broadcast (a
+// *journey.BroadcastSend or *journey.BroadcastResolve); done (which must
+// not block) is told once the outcome is durable, or of a refusal.
+type broadcastMsg struct {
+	customer string
+	input    journey.Input
+	done     func(*journey.Rejection)
+}
+
+func (m *broadcastMsg) customerID() string { return m.customer }
+
 // wakeMsg activates a customer (which then announces its routed
 // conversation); it carries nothing else.
 type wakeMsg struct{ customer string }

@@ -71,6 +71,9 @@ type Config struct {
 	// Queues and Agents configure routing (PROTOCOL 6).
 	Queues []journey.QueuePolicy
 	Agents []journey.AgentConfig
+	// BroadcastRate is how many customers broadcasts ask per second on this
+	// node (broadcasts.rate); default BroadcastRateDefault.
+	BroadcastRate int
 	// Deliver hands an outbound to the channel gateways once its
 	// message.sent is durable; conn is the connection that last carried the
 	// customer's inbound on that channel (0: none). It must not block. Nil:
@@ -112,6 +115,9 @@ func (c *Config) ensureDefaults() {
 	if c.BotTimeout <= 0 {
 		c.BotTimeout = 15 * time.Second
 	}
+	if c.BroadcastRate <= 0 {
+		c.BroadcastRate = BroadcastRateDefault
+	}
 	if c.DeskGrace <= 0 {
 		c.DeskGrace = 30 * time.Second
 	}
@@ -135,6 +141,7 @@ type Runtime struct {
 	stopOnce  sync.Once
 	tasks     *taskPool
 	routing   *actor.PID
+	bcast     *broadcasts
 
 	// Gauges read by /metrics.
 	ActiveCustomers atomic.Int64
@@ -188,6 +195,10 @@ func Start(cfg Config, engine persistence.Engine) (*Runtime, error) {
 		r.idents[p] = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 			return &identityActor{store: engine.Store(p)}
 		}, actor.WithDispatcher(r.dispatch)))
+	}
+	r.bcast = newBroadcasts(r, cfg.BroadcastRate)
+	if err := r.bcast.load(context.Background()); err != nil {
+		r.cfg.Logger.Error("broadcasts not resumed", "err", err)
 	}
 	return r, nil
 }
@@ -365,6 +376,7 @@ func (r *Runtime) Stop(ctx context.Context) error {
 	var err error
 	r.stopOnce.Do(func() {
 		r.stopping.Store(true)
+		r.bcast.stop() // the targets in flight are answered before customers passivate
 		var dones []chan struct{}
 		for _, h := range r.hosts {
 			if h == nil {
