@@ -143,6 +143,10 @@ func New(cfg Config, rt *actors.Runtime, logger *slog.Logger, reg prometheus.Reg
 	mux.HandleFunc("GET /v1/customers/{id}", s.getCustomer)
 	mux.HandleFunc("GET /v1/customers/{id}/timeline", s.getTimeline)
 	mux.HandleFunc("PATCH /v1/customers/{id}/profile", s.patchProfile)
+	mux.HandleFunc("POST /v1/broadcasts", s.postBroadcast)
+	mux.HandleFunc("GET /v1/broadcasts/{id}", s.getBroadcast)
+	mux.HandleFunc("DELETE /v1/broadcasts/{id}", s.deleteBroadcast)
+	mux.HandleFunc("POST /v1/broadcasts/{id}/resolve", s.resolveBroadcast)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/throughline/throughline/actors"
 	"github.com/throughline/throughline/ai"
 	"github.com/throughline/throughline/gateway"
 	"github.com/throughline/throughline/journey"
@@ -39,6 +40,8 @@ type Config struct {
 	Queues []QueueConfig `yaml:"queues"`
 	// Agents are the agents routing offers conversations to.
 	Agents []AgentConfig `yaml:"agents"`
+	// Broadcasts paces broadcasts (PROTOCOL section 5).
+	Broadcasts BroadcastsConfig `yaml:"broadcasts"`
 
 	// demoKnowledge is the built-in demo's knowledge base (Default only).
 	demoKnowledge fs.FS
@@ -59,6 +62,15 @@ type AIConfig struct {
 	// Handover is what the customer is told when a person takes over.
 	Handover string `yaml:"handover"`
 }
+
+// BroadcastsConfig is the `broadcasts:` section.
+type BroadcastsConfig struct {
+	// Rate is how many customers broadcasts ask per second; default 2000.
+	Rate int `yaml:"rate"`
+}
+
+// broadcastRateMax bounds broadcasts.rate.
+const broadcastRateMax = 1_000_000
 
 // ConversationsConfig is the `conversations:` section.
 type ConversationsConfig struct {
@@ -192,6 +204,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Node.DeskGrace < 100*time.Millisecond || c.Node.DeskGrace > time.Hour {
 		add("node.desk_grace: %s is not within 100ms..1h", c.Node.DeskGrace)
+	}
+	if c.Broadcasts.Rate < 0 || c.Broadcasts.Rate > broadcastRateMax {
+		add("broadcasts.rate: %d is not in 1..%d (0: the default, %d)", c.Broadcasts.Rate, broadcastRateMax, actors.BroadcastRateDefault)
 	}
 	if len(c.Cluster.Join) > 0 {
 		add("cluster.join: this version runs a single node; remove cluster.join")

@@ -157,7 +157,7 @@ func startNode(cfg Config, logger *slog.Logger) (*node, error) {
 		IdleTimeout: cfg.Node.IdleTimeout, Logger: logger, Node: cfg.Node.Name, Table: table,
 		ObserveActivation: func(d time.Duration) { activation.Observe(d.Seconds()) },
 		Policy:            policy, Deliver: outbound.Deliver, Desk: desks.Deliver,
-		Queues: queues, Agents: agents, DeskGrace: cfg.Node.DeskGrace,
+		Queues: queues, Agents: agents, DeskGrace: cfg.Node.DeskGrace, BroadcastRate: cfg.Broadcasts.Rate,
 	}
 	if brain != nil {
 		acfg.Bot = botFunc(brain, reg)
