@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -308,5 +309,51 @@ func TestBroadcastMarksAndProgress(t *testing.T) {
 		if _, err := journey.DecodeMark([]byte(bad)); err == nil {
 			t.Errorf("mark %q decoded", bad)
 		}
+	}
+}
+
+func TestPlanBroadcast(t *testing.T) {
+	good := func() *journey.BroadcastRequest {
+		r := &journey.BroadcastRequest{CallbackOffer: true}
+		r.Segment.Event, r.Segment.Within, r.Segment.Where = "payment.attempted", "1h", "customer.profile.tier == 'vip'"
+		r.Message.Text = "We know."
+		return r
+	}
+	queues := []string{"general", "vip"}
+	p, where, rej := journey.PlanBroadcast(good(), "bc-1", t0, queues, "general")
+	if rej != nil || where == nil {
+		t.Fatalf("good request refused: %v", rej)
+	}
+	if p.Within != time.Hour || !p.Expires.Equal(t0.Add(journey.BroadcastExpiresDefault)) || p.CallbackQueue != "general" || !p.Created.Equal(t0) {
+		t.Errorf("plan %+v", p)
+	}
+	bad := map[string]func(*journey.BroadcastRequest){
+		"no event":         func(r *journey.BroadcastRequest) { r.Segment.Event = "" },
+		"reserved-looking": func(r *journey.BroadcastRequest) { r.Segment.Event = "Payment Failed" },
+		"no window":        func(r *journey.BroadcastRequest) { r.Segment.Within = "" },
+		"window too long":  func(r *journey.BroadcastRequest) { r.Segment.Within = "721h" },
+		"bad where":        func(r *journey.BroadcastRequest) { r.Segment.Where = "customer.profile.tier ==" },
+		"where too long":   func(r *journey.BroadcastRequest) { r.Segment.Where = "true || " + strings.Repeat("true || ", journey.BroadcastWhereMaxChars/8) + "true" },
+		"no text":          func(r *journey.BroadcastRequest) { r.Message.Text = " " },
+		"text too long":    func(r *journey.BroadcastRequest) { r.Message.Text = strings.Repeat("x", journey.BroadcastTextMaxBytes+1) },
+		"bad expiry":       func(r *journey.BroadcastRequest) { r.Expires = "8d" },
+		"unknown queue":    func(r *journey.BroadcastRequest) { r.CallbackQueue = "nowhere" },
+	}
+	for name, spoil := range bad {
+		r := good()
+		spoil(r)
+		if _, _, rej := journey.PlanBroadcast(r, "bc-1", t0, queues, "general"); rej == nil || rej.Code != journey.CodeBadRequest {
+			t.Errorf("%s: %v, want bad_request", name, rej)
+		}
+	}
+	// A callback offer needs a queue to call back from; without one the
+	// broadcast needs none.
+	r := good()
+	if _, _, rej := journey.PlanBroadcast(r, "bc-1", t0, queues, ""); rej == nil {
+		t.Error("a callback offer with no queue was accepted")
+	}
+	r.CallbackOffer = false
+	if _, _, rej := journey.PlanBroadcast(r, "bc-1", t0, queues, ""); rej != nil {
+		t.Errorf("a broadcast without a callback offer needs no queue: %v", rej)
 	}
 }
