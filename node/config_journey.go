@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"embed"
@@ -219,3 +219,13 @@ func (c *Config) journeyPolicy() (*journey.Policy, ai.Brain, error) {
 	p = p.WithDefaults()
 	return &p, brain, nil
 }
+
+// The demo's parts, for benches that run the demo's bot: its knowledge
+// base and intents (demo/kb/*.md, demo/intents.yaml), rules and governance.
+var DemoFS = demoFS
+
+// DemoRules and DemoGovernance are the demo's rules and governance, YAML.
+const (
+	DemoRules      = demoRules
+	DemoGovernance = demoGovernance
+)

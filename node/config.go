@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Config is the binary's configuration (PROTOCOL section 6): one YAML file.
+// Config is a node's configuration (PROTOCOL section 6): one YAML file.
 // Immutable after start.
 type Config struct {
 	Node    NodeConfig    `yaml:"node"`
@@ -43,8 +44,26 @@ type Config struct {
 	// Broadcasts paces broadcasts (PROTOCOL section 5).
 	Broadcasts BroadcastsConfig `yaml:"broadcasts"`
 
+	// Logger receives every subsystem's logs; nil: slog.Default(). Not
+	// read from the file.
+	Logger *slog.Logger `yaml:"-"`
+	// FailSyncAfter, when above 0, makes every WAL sync after that many
+	// fail: a test hook of fault injection (persistence.Options). Not read
+	// from the file.
+	FailSyncAfter int `yaml:"-"`
+
 	// demoKnowledge is the built-in demo's knowledge base (Default only).
 	demoKnowledge fs.FS
+}
+
+// DemoArticles lists the built-in demo's knowledge articles (none unless
+// the config is Default's).
+func (c *Config) DemoArticles() []string {
+	if c.demoKnowledge == nil {
+		return nil
+	}
+	articles, _ := fs.Glob(c.demoKnowledge, "*.md")
+	return articles
 }
 
 // AIConfig is the `ai:` section: the brain and when the bot hands over.
@@ -233,6 +252,3 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateRouting()...)
 	return errors.Join(errs...)
 }
-
-// ignoredSections names the sections present that this version does not act on.
-func (c *Config) ignoredSections() []string { return nil }
