@@ -262,3 +262,4 @@ func TestRankOffersEvaluationErrors(t *testing.T) {
 		t.Errorf("bad-score error %q", rk.Excluded[1].Error)
 	}
 }
+
