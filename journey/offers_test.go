@@ -262,4 +262,3 @@ func TestRankOffersEvaluationErrors(t *testing.T) {
 		t.Errorf("bad-score error %q", rk.Excluded[1].Error)
 	}
 }
-
