@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/throughline/throughline/ai"
 	"github.com/throughline/throughline/journey"
 	"gopkg.in/yaml.v3"
@@ -262,4 +263,16 @@ func (c *Config) journeyPolicy() (*journey.Policy, ai.Brain, error) {
 	p.Bot = c.AI.policy()
 	p = p.WithDefaults()
 	return &p, brain, nil
+}
+
+// offerResponses registers throughline_offer_responses_total and returns
+// what counts in it: the offer label is a configured offer id or "other"
+// (journey.Offers.Label), so the label values stay bounded.
+func offerResponses(reg prometheus.Registerer) func(offer, response string) {
+	responses := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "throughline_offer_responses_total",
+		Help: "Customers' offer.accepted and offer.declined events, by offer (a configured id, else other) and response.",
+	}, []string{"offer", "response"})
+	reg.MustRegister(responses)
+	return func(offer, response string) { responses.WithLabelValues(offer, response).Inc() }
 }

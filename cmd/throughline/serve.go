@@ -162,6 +162,7 @@ func startNode(cfg Config, logger *slog.Logger) (*node, error) {
 	if brain != nil {
 		acfg.Bot = botFunc(brain, reg)
 	}
+	acfg.OfferResponded = offerResponses(reg)
 	rt, err := actors.Start(acfg, engine)
 	if err != nil {
 		_ = engine.Close()
