@@ -20,21 +20,6 @@ import (
 // catalog; offers_rank.go ranks them for one customer, and the customer's
 // state keeps what the caps need (offers_state.go).
 
-// Limits of the offers configuration. Every one is checked by CompileOffers.
-const (
-	OffersMax         = 256                 // offers in one configuration
-	OfferIDMaxChars   = 64                  // an offer id
-	OfferExprMaxChars = RuleExprMaxChars    // a when or score expression
-	OfferTextMaxBytes = SendTextMaxBytes    // an offer's text
-	OfferChannelsMax  = 16                  // channels of one offer
-	OfferPriorityMax  = 1e9                 // |priority|: keeps scores finite and comparable
-	OfferCapMaxMax    = 16                  // the largest cap.max
-	OfferCapPerMax    = 30 * 24 * time.Hour // the longest cap.per
-	// OfferResponseWindowDefault is how long an accepted or declined offer
-	// without a cap is not proposed again to that customer.
-	OfferResponseWindowDefault = 30 * 24 * time.Hour
-)
-
 // OfferConfig is one offer as written in the configuration (`offers:`).
 type OfferConfig struct {
 	ID       string    `yaml:"id"`

@@ -98,6 +98,18 @@ func TestCompileOffersLimits(t *testing.T) {
 	if _, err := journey.CompileOffers([]journey.OfferConfig{offer(id+"a", 0)}); err == nil {
 		t.Errorf("an id of %d characters accepted", len(id)+1)
 	}
+	wide := offer("a", journey.OfferPriorityMax)
+	wide.Text = strings.Repeat("x", journey.OfferTextMaxBytes)
+	for i := range journey.OfferChannelsMax {
+		wide.Channels = append(wide.Channels, fmt.Sprintf("ch%d", i))
+	}
+	if _, err := journey.CompileOffers([]journey.OfferConfig{wide}); err != nil {
+		t.Errorf("text, channels and priority at their limits: %v", err)
+	}
+	wide.Channels = append(wide.Channels, "one-more")
+	if _, err := journey.CompileOffers([]journey.OfferConfig{wide}); err == nil || !strings.Contains(err.Error(), "channels: 17, more than 16") {
+		t.Errorf("%d channels: %v, want refused", len(wide.Channels), err)
+	}
 	capped := offer("a", 0)
 	capped.Cap = &journey.OfferCap{Max: journey.OfferCapMaxMax, Per: journey.OfferCapPerMax}
 	if _, err := journey.CompileOffers([]journey.OfferConfig{capped}); err != nil {
