@@ -261,7 +261,11 @@ func (c *customer) context(m *contextMsg) {
 	}
 	seq := c.state.Seq
 	view := journey.Context{Seq: seq}
-	if !m.seqOnly {
+	var ranking journey.Ranking
+	switch {
+	case m.nextBestAction:
+		ranking = c.nextBestAction()
+	case !m.seqOnly:
 		view = c.state.Context(seq)
 	}
 	c.outbox.push(seq, func(err error) {
@@ -269,7 +273,7 @@ func (c *customer) context(m *contextMsg) {
 			m.reply <- contextReply{err: err}
 			return
 		}
-		m.reply <- contextReply{ctx: view, exists: seq > 0}
+		m.reply <- contextReply{ctx: view, ranking: ranking, exists: seq > 0}
 	})
 	c.release()
 }
@@ -435,6 +439,7 @@ func (c *customer) effects(d journey.Decision) {
 		})
 	}
 	c.publish(d.Events)
+	c.countOfferResponses(d.Events)
 }
 
 // queueOutbounds puts outbounds in the outbox: each goes to the gateways

@@ -33,17 +33,20 @@ type patchMsg struct {
 	done     func(Result, map[string]any)
 }
 
-// contextMsg asks for the journey context as of the durable seq.
+// contextMsg asks for the journey context as of the durable seq, or for
+// the next best action.
 type contextMsg struct {
-	customer string
-	seqOnly  bool              // only the durable seq is wanted
-	reply    chan contextReply // buffered 1
+	customer       string
+	seqOnly        bool              // only the durable seq is wanted
+	nextBestAction bool              // the ranking of the offers is wanted, not the context
+	reply          chan contextReply // buffered 1
 }
 
 type contextReply struct {
-	ctx    journey.Context
-	exists bool
-	err    error
+	ctx     journey.Context
+	ranking journey.Ranking // when nextBestAction was asked
+	exists  bool
+	err     error
 }
 
 // dueMsg delivers due work to its customer.

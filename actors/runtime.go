@@ -79,6 +79,11 @@ type Config struct {
 	// customer's inbound on that channel (0: none). It must not block. Nil:
 	// outbounds stay pending (their due work sends them again).
 	Deliver func(o journey.Outbound, conn uint64)
+	// OfferResponded is told of each customer's offer.accepted or
+	// offer.declined once durable: the offer's label (a configured offer id,
+	// else journey.OfferLabelOther) and the response (accepted, declined).
+	// It must not block. Nil: not counted.
+	OfferResponded func(offer, response string)
 }
 
 func (c *Config) ensureDefaults() {
@@ -312,22 +317,28 @@ func (r *Runtime) Context(ctx context.Context, customer string) (journey.Context
 // askContext asks a customer for its context; seqOnly skips rendering it
 // when only the durable seq is wanted.
 func (r *Runtime) askContext(ctx context.Context, customer string, seqOnly bool) (journey.Context, bool, error) {
+	rep := r.askCustomer(ctx, &contextMsg{customer: customer, seqOnly: seqOnly, reply: make(chan contextReply, 1)})
+	return rep.ctx, rep.exists, rep.err
+}
+
+// askCustomer sends m to its customer and waits for the reply, at most
+// RequestTimeout.
+func (r *Runtime) askCustomer(ctx context.Context, m *contextMsg) contextReply {
 	if r.stopping.Load() {
-		return journey.Context{}, false, unavailable("shutting down")
+		return contextReply{err: unavailable("shutting down")}
 	}
-	h := r.hosts[r.PartitionOf(customer)]
+	h := r.hosts[r.PartitionOf(m.customer)]
 	if h == nil {
-		return journey.Context{}, false, unavailable("partition not hosted on this node")
+		return contextReply{err: unavailable("partition not hosted on this node")}
 	}
-	m := &contextMsg{customer: customer, seqOnly: seqOnly, reply: make(chan contextReply, 1)}
 	r.system.Root.Send(h, m)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
 	select {
 	case rep := <-m.reply:
-		return rep.ctx, rep.exists, rep.err
+		return rep
 	case <-ctx.Done():
-		return journey.Context{}, false, fmt.Errorf("customer context: %w", ctx.Err())
+		return contextReply{err: fmt.Errorf("customer context: %w", ctx.Err())}
 	}
 }
 

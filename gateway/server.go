@@ -142,6 +142,7 @@ func New(cfg Config, rt *actors.Runtime, logger *slog.Logger, reg prometheus.Reg
 	mux.HandleFunc("POST /v1/events", s.postEvents)
 	mux.HandleFunc("GET /v1/customers/{id}", s.getCustomer)
 	mux.HandleFunc("GET /v1/customers/{id}/timeline", s.getTimeline)
+	mux.HandleFunc("GET /v1/customers/{id}/next-best-action", s.getNextBestAction)
 	mux.HandleFunc("PATCH /v1/customers/{id}/profile", s.patchProfile)
 	mux.HandleFunc("GET /v1/cluster", s.getCluster)
 	mux.HandleFunc("POST /v1/broadcasts", s.postBroadcast)

@@ -26,6 +26,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"cel.dev/cel-go/cel"
 )
 
 // Limits of broadcasts.
@@ -201,7 +203,9 @@ type Condition struct {
 	prog   ruleProgram
 }
 
-var conditionEnv = sync.OnceValues(newRuleEnv)
+// conditionEnv sees customer only (as offers do): a where naming event
+// does not compile.
+var conditionEnv = sync.OnceValues(func() (*cel.Env, error) { return cel.NewEnv(customerEnvOptions()...) })
 
 // CompileCondition compiles a where expression; its errors say what is
 // wrong with it.
@@ -216,7 +220,7 @@ func CompileCondition(src string) (*Condition, error) {
 	if err != nil {
 		return nil, err
 	}
-	prog, _, err := env.compile(src, false)
+	prog, _, err := compileExpr(env, src, "bool", cel.BoolType)
 	if err != nil {
 		return nil, err
 	}

@@ -143,7 +143,7 @@ func TestBroadcastWhere(t *testing.T) {
 			t.Errorf("a skipped customer recorded %v", types(d.Events))
 		}
 	}
-	for _, bad := range []string{"", "customer.profile.tier ==", "1 + 2", string(make([]byte, journey.BroadcastWhereMaxChars+1))} {
+	for _, bad := range []string{"", "customer.profile.tier ==", "1 + 2", "event.type == 'x'", string(make([]byte, journey.BroadcastWhereMaxChars+1))} {
 		if _, err := journey.CompileCondition(bad); err == nil {
 			t.Errorf("where %.20q compiled", bad)
 		}
@@ -333,11 +333,15 @@ func TestPlanBroadcast(t *testing.T) {
 		"no window":        func(r *journey.BroadcastRequest) { r.Segment.Within = "" },
 		"window too long":  func(r *journey.BroadcastRequest) { r.Segment.Within = "721h" },
 		"bad where":        func(r *journey.BroadcastRequest) { r.Segment.Where = "customer.profile.tier ==" },
-		"where too long":   func(r *journey.BroadcastRequest) { r.Segment.Where = "true || " + strings.Repeat("true || ", journey.BroadcastWhereMaxChars/8) + "true" },
-		"no text":          func(r *journey.BroadcastRequest) { r.Message.Text = " " },
-		"text too long":    func(r *journey.BroadcastRequest) { r.Message.Text = strings.Repeat("x", journey.BroadcastTextMaxBytes+1) },
-		"bad expiry":       func(r *journey.BroadcastRequest) { r.Expires = "8d" },
-		"unknown queue":    func(r *journey.BroadcastRequest) { r.CallbackQueue = "nowhere" },
+		"where too long": func(r *journey.BroadcastRequest) {
+			r.Segment.Where = "true || " + strings.Repeat("true || ", journey.BroadcastWhereMaxChars/8) + "true"
+		},
+		"no text": func(r *journey.BroadcastRequest) { r.Message.Text = " " },
+		"text too long": func(r *journey.BroadcastRequest) {
+			r.Message.Text = strings.Repeat("x", journey.BroadcastTextMaxBytes+1)
+		},
+		"bad expiry":    func(r *journey.BroadcastRequest) { r.Expires = "8d" },
+		"unknown queue": func(r *journey.BroadcastRequest) { r.CallbackQueue = "nowhere" },
 	}
 	for name, spoil := range bad {
 		r := good()

@@ -30,6 +30,7 @@ type Customer struct {
 	recent       recentIDs           // event ids inside the idempotency window
 	counts       eventCounts         // recent recorded_at per event type, for rules' count()
 	proactive    []int64             // recorded_at (unix ns) of proactive messages that count against the cap
+	offerMarks   []offerMark         // offers sent and answered, for the offers' caps (offers_state.go)
 }
 
 // TagsMax bounds a customer's tags; past it the oldest gives way.
@@ -73,6 +74,7 @@ func (c *Customer) Apply(e *Event) {
 	c.applyRules(e)
 	c.applyWorkflow(e)
 	c.applyBroadcast(e)
+	c.applyOffers(e)
 	switch e.Type {
 	case TypeProfileUpdated:
 		var patch map[string]any

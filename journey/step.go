@@ -264,8 +264,12 @@ func (s *stepper) botResult(r *BotResult) {
 	}
 	s.record(TypeAIKBSearched, ActorAI, kbSearched{Conversation: cv.ID, Query: r.Query, Articles: articles}, "", "")
 	s.makeRoom()
+	intent := r.Intent
+	if intent == "" {
+		intent = IntentUnknown
+	}
 	reply := aiReplied{
-		Conversation: cv.ID, InReplyTo: r.InReplyTo, Intent: r.Intent, Confidence: r.Confidence,
+		Conversation: cv.ID, InReplyTo: r.InReplyTo, Intent: intent, Confidence: r.Confidence,
 		Sentiment: r.Sentiment, Articles: articles, Brain: r.Brain, Fallback: r.Fallback,
 	}
 	if reason := s.escalation(r); reason != "" {

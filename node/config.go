@@ -33,6 +33,8 @@ type Config struct {
 	Workflows []journey.WorkflowConfig `yaml:"workflows"`
 	// Governance passes every proactive message.
 	Governance *journey.Governance `yaml:"governance"`
+	// Offers are the next best action's catalog (PROTOCOL section 5).
+	Offers []journey.OfferConfig `yaml:"offers"`
 	// Conversations: how long an inactive bot conversation stays open.
 	Conversations ConversationsConfig `yaml:"conversations"`
 	// Queues are the routing queues; this version routes a conversation to

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeConfig(t *testing.T, text string) string {
@@ -69,5 +70,84 @@ func TestDemoConfigValidates(t *testing.T) {
 	}
 	if len(c.Auth.Tokens) != 4 {
 		t.Fatalf("demo tokens: %+v", c.Auth.Tokens)
+	}
+}
+
+func TestConfigOffers(t *testing.T) {
+	c, err := LoadConfig(writeConfig(t, `
+offers:
+  - id: payment-plan
+    when: "customer.count('payment.failed', duration('24h')) > 0"
+    text: "Split it in three?"
+    priority: 50
+    score: "has(customer.profile.spend) ? customer.profile.spend / 100.0 : 0.0"
+    channels: [sms, email]
+    cap: {max: 2, per: 24h}
+rules:
+  - id: propose
+    when: "event.type == 'page.viewed'"
+    do: [{next_best_action: {}}, {next_best_action: {expires: 2h}}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := c.journeyPolicy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := p.Offers.Offer("payment-plan")
+	if o == nil || o.Priority != 50 || o.Cap == nil || o.Cap.Max != 2 || o.Cap.Per != 24*time.Hour || len(o.Channels) != 2 {
+		t.Fatalf("offer %+v", o)
+	}
+	do := p.Rules.Rule("propose").Do
+	if do[0].NextBestAction == nil || do[0].NextBestAction.Expires != 24*time.Hour || do[1].NextBestAction.Expires != 2*time.Hour {
+		t.Errorf("actions %+v %+v", do[0].NextBestAction, do[1].NextBestAction)
+	}
+}
+
+func TestConfigOffersListsEveryProblem(t *testing.T) {
+	c, err := LoadConfig(writeConfig(t, `
+offers:
+  - {id: a, when: "customer.profile.tier ==", text: x}
+  - {id: a, when: "true", text: x, score: "'high'"}
+  - {id: "Bad Id", when: "true", text: x, cap: {max: 0, per: 1h}}
+rules:
+  - id: propose
+    when: "true"
+    do: [{next_best_action: {}}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Validate()
+	if err == nil {
+		t.Fatal("invalid offers validated")
+	}
+	for _, want := range []string{"offers: offer a: when:", "offer a: duplicate id", "offer a: score: is of type string",
+		`offer #2 (id "Bad Id"): id must match`, "cap.max 0"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the problems do not mention %q:\n%v", want, err)
+		}
+	}
+	// A rule's next_best_action without offers is refused too.
+	c, err = LoadConfig(writeConfig(t, `
+rules:
+  - {id: propose, when: "true", do: [{next_best_action: {}}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "rule propose: next_best_action needs offers") {
+		t.Errorf("next_best_action without offers: %v", err)
+	}
+	// Unknown fields of the action are refused when loading.
+	if _, err := LoadConfig(writeConfig(t, `
+rules:
+  - {id: propose, when: "true", do: [{next_best_action: {offer: x}}]}
+`)); err == nil || !strings.Contains(err.Error(), `unknown field "offer"`) {
+		t.Errorf("next_best_action {offer}: %v", err)
 	}
 }

@@ -95,6 +95,7 @@ func start(cfg Config, logger *slog.Logger, reg *prometheus.Registry, engine per
 	if brain != nil {
 		acfg.Bot = botFunc(brain, reg)
 	}
+	acfg.OfferResponded = offerResponses(reg)
 	rt, err := actors.Start(acfg, engine)
 	if err != nil {
 		return nil, err

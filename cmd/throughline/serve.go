@@ -137,4 +137,9 @@ func printDemo(cfg node.Config) {
 		fmt.Fprintf(os.Stderr, "  agent:    %s (skills %s, capacity %d): desk at ws://%s/v1/agents/ws\n", a.ID, strings.Join(a.Skills, ", "), a.Capacity.Total, cfg.Node.HTTP)
 	}
 	fmt.Fprintf(os.Stderr, "  rules:    %s\n", strings.Join(rules, ", "))
+	var offers []string
+	for _, o := range cfg.Offers {
+		offers = append(offers, o.ID)
+	}
+	fmt.Fprintf(os.Stderr, "  offers:   %s (GET /v1/customers/{id}/next-best-action)\n", strings.Join(offers, ", "))
 }
