@@ -126,7 +126,7 @@ func newBroadcasts(rt *Runtime, perSecond int) *broadcasts {
 }
 
 // hostsRecords reports whether this node keeps the broadcasts' records.
-func (b *broadcasts) hostsRecords() bool { return b.rt.hosts[broadcastsPartition] != nil }
+func (b *broadcasts) hostsRecords() bool { return b.rt.hostOf(broadcastsPartition) != nil }
 
 // load reads the remembered broadcasts and resumes those still running or
 // resolving.
@@ -293,7 +293,7 @@ func (b *broadcasts) run(ctx context.Context, plan journey.BroadcastPlan, sendin
 // target answered), again and again until each is done or ctx ends, and
 // records each partition done (the flag field picks which part).
 func (b *broadcasts) passes(ctx context.Context, id string, work func(p int) bool, field func(*partRecord) *bool) bool {
-	pending := b.rt.cfg.Table.Hosted(b.rt.cfg.Node)
+	pending := b.rt.Hosted()
 	for ctx.Err() == nil {
 		var left []int
 		for _, p := range pending {
@@ -451,7 +451,7 @@ func (b *broadcasts) Status(ctx context.Context, id string) (BroadcastStatus, er
 		return st, ErrBroadcastNotFound
 	}
 	st.BroadcastProgress = journey.NewBroadcastProgress()
-	for _, p := range b.rt.cfg.Table.Hosted(b.rt.cfg.Node) {
+	for _, p := range b.rt.Hosted() {
 		var bad error
 		err := b.rt.engine.Store(p).ScanMarks(ctx, id, func(_ string, v []byte) bool {
 			bad = st.Count(v)

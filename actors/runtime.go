@@ -139,8 +139,8 @@ type Runtime struct {
 	engine    persistence.Engine
 	system    *actor.ActorSystem
 	dispatch  *poolDispatcher
-	hosts     []*actor.PID
-	idents    []*actor.PID // identity actor per partition
+	parts     []atomic.Pointer[partitionActors] // nil: the partition is not hosted here
+	hostMu    sync.Mutex                        // serializes HostPartition and UnhostPartition
 	admission []atomic.Int64
 	stopping  atomic.Bool
 	stopOnce  sync.Once
@@ -179,7 +179,7 @@ func Start(cfg Config, engine persistence.Engine) (*Runtime, error) {
 	}))
 	system.EventStream.Subscribe(deadLetter)
 	n := engine.Partitions()
-	r := &Runtime{cfg: cfg, engine: engine, system: system, dispatch: newPoolDispatcher(dispatchWorkers, dispatchQueue, dispatchThroughput), hosts: make([]*actor.PID, n), idents: make([]*actor.PID, n), admission: make([]atomic.Int64, n)}
+	r := &Runtime{cfg: cfg, engine: engine, system: system, dispatch: newPoolDispatcher(dispatchWorkers, dispatchQueue, dispatchThroughput), parts: make([]atomic.Pointer[partitionActors], n), admission: make([]atomic.Int64, n)}
 	r.cfg.Logger = logger
 	if cfg.Policy.Bot != nil && cfg.Bot == nil {
 		return nil, fmt.Errorf("actors: a bot policy without a bot")
@@ -193,13 +193,9 @@ func Start(cfg Config, engine persistence.Engine) (*Runtime, error) {
 		return &routingActor{rt: r, router: router, grace: map[string]*time.Timer{}, conns: map[string]int{}}
 	}))
 	for _, p := range cfg.Table.Hosted(cfg.Node) {
-		props := actor.PropsFromProducer(func() actor.Actor { return newHost(r, p) },
-			actor.WithSupervisor(actor.NewOneForOneStrategy(restartsMax, time.Second, restartCustomer)),
-			actor.WithDispatcher(r.dispatch))
-		r.hosts[p] = system.Root.Spawn(props)
-		r.idents[p] = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
-			return &identityActor{store: engine.Store(p)}
-		}, actor.WithDispatcher(r.dispatch)))
+		if err := r.HostPartition(p); err != nil {
+			return nil, err
+		}
 	}
 	r.bcast = newBroadcasts(r, cfg.BroadcastRate)
 	if err := r.bcast.load(context.Background()); err != nil {
@@ -228,11 +224,11 @@ func deadLetter(evt any) {
 }
 
 // Partitions is the partition count.
-func (r *Runtime) Partitions() int { return len(r.hosts) }
+func (r *Runtime) Partitions() int { return len(r.parts) }
 
 // PartitionOf is the partition of a customer.
 func (r *Runtime) PartitionOf(customer string) int {
-	return persistence.PartitionOf(customer, len(r.hosts))
+	return persistence.PartitionOf(customer, len(r.parts))
 }
 
 // Ingest hands a validated, resolved inbound event to its customer. done is
@@ -250,7 +246,7 @@ func (r *Runtime) IngestFrom(customer string, in journey.Inbound, conn uint64, d
 		done(Result{Reject: unavailable("shutting down")})
 		return
 	}
-	h := r.hosts[r.PartitionOf(customer)]
+	h := r.hostOf(r.PartitionOf(customer))
 	if h == nil {
 		done(Result{Reject: unavailable("partition not hosted on this node")})
 		return
@@ -271,7 +267,7 @@ func (r *Runtime) Receipt(rc journey.Receipt, done func(*journey.Rejection)) {
 		done(unavailable("shutting down"))
 		return
 	}
-	h := r.hosts[r.PartitionOf(customer)]
+	h := r.hostOf(r.PartitionOf(customer))
 	if h == nil {
 		done(unavailable("partition not hosted on this node"))
 		return
@@ -285,7 +281,7 @@ func (r *Runtime) toCustomer(m customerMsg) bool {
 	if r.stopping.Load() {
 		return false
 	}
-	h := r.hosts[r.PartitionOf(m.customerID())]
+	h := r.hostOf(r.PartitionOf(m.customerID()))
 	if h == nil {
 		return false
 	}
@@ -300,7 +296,7 @@ func (r *Runtime) PatchProfile(customer string, patch journey.ProfilePatch, done
 		done(Result{Reject: unavailable("shutting down")}, nil)
 		return
 	}
-	h := r.hosts[r.PartitionOf(customer)]
+	h := r.hostOf(r.PartitionOf(customer))
 	if h == nil {
 		done(Result{Reject: unavailable("partition not hosted on this node")}, nil)
 		return
@@ -327,7 +323,7 @@ func (r *Runtime) askCustomer(ctx context.Context, m *contextMsg) contextReply {
 	if r.stopping.Load() {
 		return contextReply{err: unavailable("shutting down")}
 	}
-	h := r.hosts[r.PartitionOf(m.customer)]
+	h := r.hostOf(r.PartitionOf(m.customer))
 	if h == nil {
 		return contextReply{err: unavailable("partition not hosted on this node")}
 	}
@@ -388,28 +384,26 @@ func (r *Runtime) Stop(ctx context.Context) error {
 	r.stopOnce.Do(func() {
 		r.stopping.Store(true)
 		r.bcast.stop() // the targets in flight are answered before customers passivate
-		var dones []chan struct{}
-		for _, h := range r.hosts {
-			if h == nil {
-				continue
-			}
-			d := make(chan struct{})
-			dones = append(dones, d)
-			r.system.Root.Send(h, &passivateAll{done: d})
-		}
-		for _, d := range dones {
-			select {
-			case <-d:
-			case <-ctx.Done():
-				err = fmt.Errorf("actors: stop: %w", ctx.Err())
-				return
+		r.hostMu.Lock()
+		var hosted []*partitionActors
+		for p := range r.parts {
+			if pa := r.parts[p].Load(); pa != nil {
+				hosted = append(hosted, pa)
 			}
 		}
-		for p := range r.hosts {
-			if r.hosts[p] != nil {
-				_ = r.system.Root.StopFuture(r.hosts[p]).Wait()
-				_ = r.system.Root.StopFuture(r.idents[p]).Wait()
+		r.hostMu.Unlock()
+		// Every host passivates its customers at once; then they stop.
+		errs := make(chan error, len(hosted))
+		for _, pa := range hosted {
+			go func() { errs <- r.stopPartition(ctx, pa) }()
+		}
+		for range hosted {
+			if e := <-errs; e != nil && err == nil {
+				err = fmt.Errorf("actors: stop: %w", e)
 			}
+		}
+		if err != nil {
+			return
 		}
 		_ = r.system.Root.StopFuture(r.routing).Wait()
 		r.tasks.stop()
