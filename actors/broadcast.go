@@ -27,6 +27,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -464,6 +465,28 @@ func (b *broadcasts) Status(ctx context.Context, id string) (BroadcastStatus, er
 	return st, nil
 }
 
+// BroadcastSummary is one remembered broadcast in a list.
+type BroadcastSummary struct {
+	ID       string    `json:"id"`
+	State    string    `json:"state"`
+	Event    string    `json:"event"`
+	Text     string    `json:"text"`
+	Created  time.Time `json:"created"`
+	Resolved bool      `json:"resolved"`
+}
+
+// List is the remembered broadcasts, newest first, at most limit.
+func (b *broadcasts) List(limit int) []BroadcastSummary {
+	b.mu.Lock()
+	out := make([]BroadcastSummary, 0, len(b.records))
+	for _, r := range b.records {
+		out = append(out, BroadcastSummary{ID: r.ID, State: r.State, Event: r.Event, Text: r.Text, Created: r.Created, Resolved: r.Resolve != nil})
+	}
+	b.mu.Unlock()
+	slices.SortFunc(out, func(x, y BroadcastSummary) int { return y.Created.Compare(x.Created) })
+	return out[:min(limit, len(out))]
+}
+
 // Cancel stops a running broadcast: the targets not yet asked are not.
 func (b *broadcasts) Cancel(ctx context.Context, id string) error {
 	b.mu.Lock()
@@ -573,3 +596,6 @@ func (r *Runtime) ResolveBroadcast(ctx context.Context, id string, req *journey.
 	}
 	return r.bcast.Resolve(ctx, id, req)
 }
+
+// Broadcasts lists the remembered broadcasts, newest first, at most limit.
+func (r *Runtime) Broadcasts(limit int) []BroadcastSummary { return r.bcast.List(limit) }

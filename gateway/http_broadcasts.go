@@ -60,6 +60,19 @@ func (s *Server) postBroadcast(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": id})
 }
 
+// broadcastsListMax bounds GET /v1/broadcasts.
+const broadcastsListMax = 100
+
+// listBroadcasts is GET /v1/broadcasts: the latest broadcasts, newest
+// first (an extension of PROTOCOL section 3, for dashboards).
+func (s *Server) listBroadcasts(w http.ResponseWriter, r *http.Request) {
+	if _, rej := s.auth.authenticate(r, false, RoleSupervisor); rej != nil {
+		writeError(w, rej)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"broadcasts": s.rt.Broadcasts(broadcastsListMax)})
+}
+
 // getBroadcast is GET /v1/broadcasts/{id}: state and progress.
 func (s *Server) getBroadcast(w http.ResponseWriter, r *http.Request) {
 	if _, rej := s.auth.authenticate(r, false, RoleSupervisor); rej != nil {

@@ -146,6 +146,7 @@ func New(cfg Config, rt *actors.Runtime, logger *slog.Logger, reg prometheus.Reg
 	mux.HandleFunc("PATCH /v1/customers/{id}/profile", s.patchProfile)
 	mux.HandleFunc("GET /v1/cluster", s.getCluster)
 	mux.HandleFunc("POST /v1/broadcasts", s.postBroadcast)
+	mux.HandleFunc("GET /v1/broadcasts", s.listBroadcasts)
 	mux.HandleFunc("GET /v1/broadcasts/{id}", s.getBroadcast)
 	mux.HandleFunc("DELETE /v1/broadcasts/{id}", s.deleteBroadcast)
 	mux.HandleFunc("POST /v1/broadcasts/{id}/resolve", s.resolveBroadcast)
