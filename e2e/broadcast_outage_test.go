@@ -177,7 +177,6 @@ func TestBroadcastSurvivesKill(t *testing.T) {
 	}
 }
 
-
 // Cancel stops the targets not yet reached; a second cancel is harmless.
 func TestBroadcastCancel(t *testing.T) {
 	s := startServer(t, serverOptions{sections: "broadcasts: {rate: 5}\n"})
