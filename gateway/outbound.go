@@ -34,13 +34,44 @@ type OutboundRouter struct {
 	conns   map[uint64]*channelConn   // open channel connections by id
 	serving map[string][]*channelConn // channel -> connections that said hello for it
 	next    map[string]int            // round robin position per channel
-	waiting map[string][]journey.Outbound
+	waiting map[string]*waitQueue
+}
+
+// waitQueue holds a channel's outbounds until a connection serves it, in
+// arrival order, at most OutboundWaitingMax; a redelivery replaces its
+// outbound in place (found by id in constant time: a broadcast may queue
+// thousands).
+type waitQueue struct {
+	order []string // ids, oldest first
+	byID  map[string]journey.Outbound
+}
+
+func (q *waitQueue) put(o journey.Outbound) {
+	if _, ok := q.byID[o.ID]; ok {
+		q.byID[o.ID] = o
+		return
+	}
+	if len(q.order) >= OutboundWaitingMax {
+		delete(q.byID, q.order[0])
+		q.order = q.order[1:]
+	}
+	q.order = append(q.order, o.ID)
+	q.byID[o.ID] = o
+}
+
+// all is the waiting outbounds, oldest first.
+func (q *waitQueue) all() []journey.Outbound {
+	out := make([]journey.Outbound, 0, len(q.order))
+	for _, id := range q.order {
+		out = append(out, q.byID[id])
+	}
+	return out
 }
 
 func NewOutboundRouter() *OutboundRouter {
 	return &OutboundRouter{
 		conns: map[uint64]*channelConn{}, serving: map[string][]*channelConn{},
-		next: map[string]int{}, waiting: map[string][]journey.Outbound{},
+		next: map[string]int{}, waiting: map[string]*waitQueue{},
 	}
 }
 
@@ -74,17 +105,14 @@ func (r *OutboundRouter) deliverLocked(o journey.Outbound, preferred *channelCon
 // one already waiting is replaced (a redelivery).
 func (r *OutboundRouter) wait(o journey.Outbound) {
 	q, ok := r.waiting[o.Channel]
-	if !ok && len(r.waiting) >= OutboundWaitingChannelsMax {
-		return
+	if !ok {
+		if len(r.waiting) >= OutboundWaitingChannelsMax {
+			return
+		}
+		q = &waitQueue{byID: map[string]journey.Outbound{}}
+		r.waiting[o.Channel] = q
 	}
-	if i := slices.IndexFunc(q, func(w journey.Outbound) bool { return w.ID == o.ID }); i >= 0 {
-		q[i] = o
-		return
-	}
-	if len(q) >= OutboundWaitingMax {
-		q = q[1:]
-	}
-	r.waiting[o.Channel] = append(q, o)
+	q.put(o)
 }
 
 // add registers an open connection.
@@ -105,10 +133,11 @@ func (r *OutboundRouter) serve(c *channelConn, channels []string) {
 	c.mu.Unlock()
 	for _, ch := range channels {
 		r.serving[ch] = append(r.serving[ch], c)
-		q := r.waiting[ch]
-		delete(r.waiting, ch)
-		for _, o := range q {
-			c.sendOutbound(o)
+		if q := r.waiting[ch]; q != nil {
+			delete(r.waiting, ch)
+			for _, o := range q.all() {
+				c.sendOutbound(o)
+			}
 		}
 	}
 }

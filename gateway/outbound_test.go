@@ -75,11 +75,18 @@ func TestOutboundWaitingIsBounded(t *testing.T) {
 	for i := range OutboundWaitingMax + 10 {
 		r.Deliver(ob("c", uint64(i+1), "sms"), 0)
 	}
-	if n := len(r.waiting["sms"]); n != OutboundWaitingMax {
+	if n := len(r.waiting["sms"].all()); n != OutboundWaitingMax {
 		t.Fatalf("%d waiting, want %d", n, OutboundWaitingMax)
 	}
-	if first := r.waiting["sms"][0].Seq; first != 11 {
+	if first := r.waiting["sms"].all()[0].Seq; first != 11 {
 		t.Fatalf("oldest waiting is seq %d; the oldest should give way", first)
+	}
+	// A redelivery of one waiting replaces it in place.
+	again := ob("c", 20, "sms")
+	again.Text = "again"
+	r.Deliver(again, 0)
+	if all := r.waiting["sms"].all(); len(all) != OutboundWaitingMax || all[9].Text != "again" || all[9].Seq != 20 {
+		t.Fatalf("redelivery: %d waiting, position 9 %+v", len(all), all[9])
 	}
 	for i := range OutboundWaitingChannelsMax + 5 {
 		r.Deliver(ob("c", 1, fmt.Sprintf("ch%d", i)), 0)
