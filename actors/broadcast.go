@@ -112,6 +112,8 @@ type broadcasts struct {
 
 	mu      sync.Mutex
 	records map[string]*broadcastRecord // every remembered broadcast, by id
+	// progress caches each remembered broadcast's counts per partition.
+	progress map[progressKey]cachedProgress
 	running map[string]*runner
 	wg      sync.WaitGroup
 	closed  bool
@@ -123,6 +125,7 @@ func newBroadcasts(rt *Runtime, perSecond int) *broadcasts {
 		rt: rt, limiter: rate.NewLimiter(rate.Limit(perSecond), burst),
 		inFlight: make(chan struct{}, broadcastInFlightMax),
 		records:  map[string]*broadcastRecord{}, running: map[string]*runner{},
+		progress: map[progressKey]cachedProgress{},
 	}
 }
 
@@ -206,6 +209,11 @@ func (b *broadcasts) forgetLocked() []string {
 		return nil
 	}
 	delete(b.records, oldest.ID)
+	for k := range b.progress {
+		if k.broadcast == oldest.ID {
+			delete(b.progress, k)
+		}
+	}
 	return []string{oldest.ID}
 }
 
@@ -453,16 +461,59 @@ func (b *broadcasts) Status(ctx context.Context, id string) (BroadcastStatus, er
 	}
 	st.BroadcastProgress = journey.NewBroadcastProgress()
 	for _, p := range b.rt.Hosted() {
-		var bad error
-		err := b.rt.engine.Store(p).ScanMarks(ctx, id, func(_ string, v []byte) bool {
-			bad = st.Count(v)
-			return bad == nil
-		})
-		if err = errors.Join(err, bad); err != nil {
-			return st, fmt.Errorf("broadcast progress: %w", err)
+		part, err := b.partProgress(ctx, id, p, st.State == BroadcastRunning)
+		if err != nil {
+			return st, err
 		}
+		st.Merge(part)
 	}
 	return st, nil
+}
+
+// progressStale is how old a running broadcast's counts may be: counting
+// a partition's marks is a scan, and dashboards poll.
+const progressStale = 500 * time.Millisecond
+
+// cachedProgress is a partition's count of a broadcast's marks as of a
+// version of the partition's marks.
+type cachedProgress struct {
+	version  uint64
+	at       time.Time
+	progress journey.BroadcastProgress
+}
+
+// partProgress counts the broadcast's marks of partition p: again when the
+// partition's marks changed since the last count (for a running
+// broadcast, at most every progressStale), else from the cache.
+func (b *broadcasts) partProgress(ctx context.Context, id string, p int, running bool) (journey.BroadcastProgress, error) {
+	key := progressKey{id, p}
+	v := b.rt.marksVersion[p].Load()
+	b.mu.Lock()
+	c, ok := b.progress[key]
+	b.mu.Unlock()
+	if ok && (c.version == v || (running && time.Since(c.at) < progressStale)) {
+		return c.progress, nil
+	}
+	part := journey.NewBroadcastProgress()
+	var bad error
+	err := b.rt.engine.Store(p).ScanMarks(ctx, id, func(_ string, mark []byte) bool {
+		bad = part.Count(mark)
+		return bad == nil
+	})
+	if err = errors.Join(err, bad); err != nil {
+		return part, fmt.Errorf("broadcast progress: %w", err)
+	}
+	b.mu.Lock()
+	if _, known := b.records[id]; known {
+		b.progress[key] = cachedProgress{version: v, at: time.Now(), progress: part}
+	}
+	b.mu.Unlock()
+	return part, nil
+}
+
+type progressKey struct {
+	broadcast string
+	partition int
 }
 
 // BroadcastSummary is one remembered broadcast in a list.

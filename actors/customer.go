@@ -370,7 +370,14 @@ func (c *customer) commit(ctx actor.Context, d journey.Decision) {
 	}
 	c.pending++
 	self, root, inc, last := ctx.Self(), c.rt.system.Root, c.incarnation, c.state.Seq
+	var marks *atomic.Uint64
+	if len(req.Marks) > 0 {
+		marks = &c.rt.marksVersion[c.store.Partition()]
+	}
 	c.store.Append(context.Background(), req, func(err error) {
+		if marks != nil {
+			marks.Add(1) // durable (or failed): counts cached before are stale
+		}
 		root.Send(self, &appendDone{incarnation: inc, lastSeq: last, err: err})
 	})
 	if len(d.DueAdd) > 0 {

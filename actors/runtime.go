@@ -140,6 +140,10 @@ type Runtime struct {
 	system    *actor.ActorSystem
 	dispatch  *poolDispatcher
 	parts     []atomic.Pointer[partitionActors] // nil: the partition is not hosted here
+	// marksVersion counts, per partition, the durable changes of broadcast
+	// marks (appends with marks, erasures): a count of marks cached at one
+	// version is still right.
+	marksVersion []atomic.Uint64
 	hostMu    sync.Mutex                        // serializes HostPartition and UnhostPartition
 	admission []atomic.Int64
 	stopping  atomic.Bool
@@ -179,7 +183,7 @@ func Start(cfg Config, engine persistence.Engine) (*Runtime, error) {
 	}))
 	system.EventStream.Subscribe(deadLetter)
 	n := engine.Partitions()
-	r := &Runtime{cfg: cfg, engine: engine, system: system, dispatch: newPoolDispatcher(dispatchWorkers, dispatchQueue, dispatchThroughput), parts: make([]atomic.Pointer[partitionActors], n), admission: make([]atomic.Int64, n)}
+	r := &Runtime{cfg: cfg, engine: engine, system: system, dispatch: newPoolDispatcher(dispatchWorkers, dispatchQueue, dispatchThroughput), parts: make([]atomic.Pointer[partitionActors], n), marksVersion: make([]atomic.Uint64, n), admission: make([]atomic.Int64, n)}
 	r.cfg.Logger = logger
 	if cfg.Policy.Bot != nil && cfg.Bot == nil {
 		return nil, fmt.Errorf("actors: a bot policy without a bot")

@@ -20,6 +20,7 @@ package journey
 // broadcast skips the customers already marked.
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -121,18 +122,25 @@ func (st *BroadcastState) Mark() []byte {
 	return []byte(b.String())
 }
 
-// DecodeMark parses a mark.
+// DecodeMark parses a mark. It does not allocate for the outcomes and
+// reasons this version writes (progress counts scan many marks).
 func DecodeMark(v []byte) (BroadcastState, error) {
-	parts := strings.Split(string(v), "|")
 	var st BroadcastState
-	st.Outcome, st.Reason, _ = strings.Cut(parts[0], ":")
-	switch st.Outcome {
-	case BroadcastSent, BroadcastHeld, BroadcastSuppressed, BroadcastSkipped:
-	default:
+	head, flags, _ := bytes.Cut(v, []byte("|"))
+	outcome, reason, _ := bytes.Cut(head, []byte(":"))
+	st.Outcome = known(outcome, BroadcastSent, BroadcastHeld, BroadcastSuppressed, BroadcastSkipped)
+	if st.Outcome == "" {
 		return st, fmt.Errorf("journey: mark %q: unknown outcome", v)
 	}
-	for _, f := range parts[1:] {
-		switch f {
+	if len(reason) > 0 {
+		if st.Reason = known(reason, ReasonNoConsent, ReasonFrequencyCap, ReasonQuietHours, ReasonNoChannel); st.Reason == "" {
+			st.Reason = string(reason)
+		}
+	}
+	for len(flags) > 0 {
+		var f []byte
+		f, flags, _ = bytes.Cut(flags, []byte("|"))
+		switch string(f) {
 		case "c":
 			st.Callback = true
 		case "r":
@@ -142,6 +150,16 @@ func DecodeMark(v []byte) (BroadcastState, error) {
 		}
 	}
 	return st, nil
+}
+
+// known is the one of names that b spells, "" when none.
+func known(b []byte, names ...string) string {
+	for _, n := range names {
+		if string(b) == n {
+			return n
+		}
+	}
+	return ""
 }
 
 // BroadcastProgress counts a broadcast's marks (PROTOCOL section 3, GET
