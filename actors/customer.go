@@ -93,6 +93,8 @@ func (c *customer) Receive(ctx actor.Context) {
 		c.routeOffer(ctx, m)
 	case *deskMsg:
 		c.desk(ctx, m)
+	case *broadcastMsg:
+		c.stepAnswered(ctx, m.input, m.done)
 	case *subscribeMsg:
 		c.subscribe(m)
 	case *unsubscribeMsg:
@@ -283,7 +285,11 @@ func (c *customer) context(m *contextMsg) {
 	}
 	seq := c.state.Seq
 	view := journey.Context{Seq: seq}
-	if !m.seqOnly {
+	var ranking journey.Ranking
+	switch {
+	case m.nextBestAction:
+		ranking = c.nextBestAction()
+	case !m.seqOnly:
 		view = c.state.Context(seq)
 	}
 	c.outbox.push(seq, func(err error) {
@@ -291,7 +297,7 @@ func (c *customer) context(m *contextMsg) {
 			m.reply <- contextReply{err: err}
 			return
 		}
-		m.reply <- contextReply{ctx: view, exists: seq > 0}
+		m.reply <- contextReply{ctx: view, ranking: ranking, exists: seq > 0}
 	})
 	c.release()
 }
@@ -373,10 +379,13 @@ func (c *customer) commit(ctx actor.Context, d journey.Decision) {
 	for _, err := range d.RuleErrors {
 		c.rt.ruleFailed(err)
 	}
-	if len(d.Events) == 0 && len(d.DueAdd) == 0 && len(d.DueDone) == 0 {
+	if len(d.Events) == 0 && len(d.DueAdd) == 0 && len(d.DueDone) == 0 && len(d.Marks) == 0 {
 		return
 	}
 	req := &persistence.AppendRequest{Customer: c.id, PrevSeq: c.state.Seq - uint64(len(d.Events)), Events: d.Events}
+	for _, m := range d.Marks {
+		req.Marks = append(req.Marks, persistence.Mark{Broadcast: m.Broadcast, Value: m.Value})
+	}
 	for _, w := range d.DueAdd {
 		req.DueAdd = append(req.DueAdd, persistence.DueWork{At: w.At, Customer: c.id, Kind: w.Kind, Ref: w.Ref})
 	}
@@ -454,6 +463,7 @@ func (c *customer) effects(d journey.Decision) {
 		})
 	}
 	c.publish(d.Events)
+	c.countOfferResponses(d.Events)
 }
 
 // queueOutbounds puts outbounds in the outbox: each goes to the gateways

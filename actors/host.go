@@ -159,6 +159,8 @@ func refuse(m customerMsg, rej error) {
 		m.done(asRejection(rej))
 	case *deskMsg:
 		m.done(asRejection(rej))
+	case *broadcastMsg:
+		m.done(asRejection(rej))
 	case *subscribeMsg:
 		m.done(0, asRejection(rej))
 	case *contextMsg:

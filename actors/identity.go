@@ -101,14 +101,15 @@ func (r *Runtime) identity(ctx context.Context, id journey.IdentityRef, claimFor
 	}
 	key := persistence.IdentityKey{Kind: journey.IndexKind(id.Kind), Value: id.Value}
 	p := r.identityPartition(key)
-	if r.idents[p] == nil {
+	ident := r.identOf(p)
+	if ident == nil {
 		return "", unavailable("partition not hosted on this node")
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 	m := &identityReq{key: key, customer: claimFor, deadline: deadline, reply: make(chan identityReply, 1)}
-	r.system.Root.Send(r.idents[p], m)
+	r.system.Root.Send(ident, m)
 	select {
 	case rep := <-m.reply:
 		if rep.err != nil {
@@ -121,7 +122,7 @@ func (r *Runtime) identity(ctx context.Context, id journey.IdentityRef, claimFor
 }
 
 func (r *Runtime) identityPartition(key persistence.IdentityKey) int {
-	return persistence.PartitionOf(key.Kind+"\x00"+key.Value, len(r.idents))
+	return persistence.PartitionOf(key.Kind+"\x00"+key.Value, len(r.parts))
 }
 
 // IdentityPartition is the partition that owns an event's first identity in

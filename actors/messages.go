@@ -33,17 +33,20 @@ type patchMsg struct {
 	done     func(Result, map[string]any)
 }
 
-// contextMsg asks for the journey context as of the durable seq.
+// contextMsg asks for the journey context as of the durable seq, or for
+// the next best action.
 type contextMsg struct {
-	customer string
-	seqOnly  bool              // only the durable seq is wanted
-	reply    chan contextReply // buffered 1
+	customer       string
+	seqOnly        bool              // only the durable seq is wanted
+	nextBestAction bool              // the ranking of the offers is wanted, not the context
+	reply          chan contextReply // buffered 1
 }
 
 type contextReply struct {
-	ctx    journey.Context
-	exists bool
-	err    error
+	ctx     journey.Context
+	ranking journey.Ranking // when nextBestAction was asked
+	exists  bool
+	err     error
 }
 
 // dueMsg delivers due work to its customer.
@@ -103,6 +106,17 @@ type dueAt struct{ at time.Time }
 
 // idleCheck is the customer's own timer: passivate when nothing happened.
 type idleCheck struct{}
+
+// broadcastMsg asks a customer for its part of a broadcast (a
+// *journey.BroadcastSend or *journey.BroadcastResolve); done (which must
+// not block) is told once the outcome is durable, or of a refusal.
+type broadcastMsg struct {
+	customer string
+	input    journey.Input
+	done     func(*journey.Rejection)
+}
+
+func (m *broadcastMsg) customerID() string { return m.customer }
 
 // wakeMsg activates a customer (which then announces its routed
 // conversation); it carries nothing else.

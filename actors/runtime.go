@@ -71,11 +71,19 @@ type Config struct {
 	// Queues and Agents configure routing (PROTOCOL 6).
 	Queues []journey.QueuePolicy
 	Agents []journey.AgentConfig
+	// BroadcastRate is how many customers broadcasts ask per second on this
+	// node (broadcasts.rate); default BroadcastRateDefault.
+	BroadcastRate int
 	// Deliver hands an outbound to the channel gateways once its
 	// message.sent is durable; conn is the connection that last carried the
 	// customer's inbound on that channel (0: none). It must not block. Nil:
 	// outbounds stay pending (their due work sends them again).
 	Deliver func(o journey.Outbound, conn uint64)
+	// OfferResponded is told of each customer's offer.accepted or
+	// offer.declined once durable: the offer's label (a configured offer id,
+	// else journey.OfferLabelOther) and the response (accepted, declined).
+	// It must not block. Nil: not counted.
+	OfferResponded func(offer, response string)
 }
 
 func (c *Config) ensureDefaults() {
@@ -112,6 +120,9 @@ func (c *Config) ensureDefaults() {
 	if c.BotTimeout <= 0 {
 		c.BotTimeout = 15 * time.Second
 	}
+	if c.BroadcastRate <= 0 {
+		c.BroadcastRate = BroadcastRateDefault
+	}
 	if c.DeskGrace <= 0 {
 		c.DeskGrace = 30 * time.Second
 	}
@@ -128,13 +139,14 @@ type Runtime struct {
 	engine    persistence.Engine
 	system    *actor.ActorSystem
 	dispatch  *poolDispatcher
-	hosts     []*actor.PID
-	idents    []*actor.PID // identity actor per partition
+	parts     []atomic.Pointer[partitionActors] // nil: the partition is not hosted here
+	hostMu    sync.Mutex                        // serializes HostPartition and UnhostPartition
 	admission []atomic.Int64
 	stopping  atomic.Bool
 	stopOnce  sync.Once
 	tasks     *taskPool
 	routing   *actor.PID
+	bcast     *broadcasts
 
 	// Gauges read by /metrics.
 	ActiveCustomers atomic.Int64
@@ -167,7 +179,7 @@ func Start(cfg Config, engine persistence.Engine) (*Runtime, error) {
 	}))
 	system.EventStream.Subscribe(deadLetter)
 	n := engine.Partitions()
-	r := &Runtime{cfg: cfg, engine: engine, system: system, dispatch: newPoolDispatcher(dispatchWorkers, dispatchQueue, dispatchThroughput), hosts: make([]*actor.PID, n), idents: make([]*actor.PID, n), admission: make([]atomic.Int64, n)}
+	r := &Runtime{cfg: cfg, engine: engine, system: system, dispatch: newPoolDispatcher(dispatchWorkers, dispatchQueue, dispatchThroughput), parts: make([]atomic.Pointer[partitionActors], n), admission: make([]atomic.Int64, n)}
 	r.cfg.Logger = logger
 	if cfg.Policy.Bot != nil && cfg.Bot == nil {
 		return nil, fmt.Errorf("actors: a bot policy without a bot")
@@ -181,13 +193,13 @@ func Start(cfg Config, engine persistence.Engine) (*Runtime, error) {
 		return &routingActor{rt: r, router: router, grace: map[string]*time.Timer{}, conns: map[string]int{}}
 	}))
 	for _, p := range cfg.Table.Hosted(cfg.Node) {
-		props := actor.PropsFromProducer(func() actor.Actor { return newHost(r, p) },
-			actor.WithSupervisor(actor.NewOneForOneStrategy(restartsMax, time.Second, restartCustomer)),
-			actor.WithDispatcher(r.dispatch))
-		r.hosts[p] = system.Root.Spawn(props)
-		r.idents[p] = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
-			return &identityActor{store: engine.Store(p)}
-		}, actor.WithDispatcher(r.dispatch)))
+		if err := r.HostPartition(p); err != nil {
+			return nil, err
+		}
+	}
+	r.bcast = newBroadcasts(r, cfg.BroadcastRate)
+	if err := r.bcast.load(context.Background()); err != nil {
+		r.cfg.Logger.Error("broadcasts not resumed", "err", err)
 	}
 	return r, nil
 }
@@ -212,11 +224,11 @@ func deadLetter(evt any) {
 }
 
 // Partitions is the partition count.
-func (r *Runtime) Partitions() int { return len(r.hosts) }
+func (r *Runtime) Partitions() int { return len(r.parts) }
 
 // PartitionOf is the partition of a customer.
 func (r *Runtime) PartitionOf(customer string) int {
-	return persistence.PartitionOf(customer, len(r.hosts))
+	return persistence.PartitionOf(customer, len(r.parts))
 }
 
 // Ingest hands a validated, resolved inbound event to its customer. done is
@@ -234,7 +246,7 @@ func (r *Runtime) IngestFrom(customer string, in journey.Inbound, conn uint64, d
 		done(Result{Reject: unavailable("shutting down")})
 		return
 	}
-	h := r.hosts[r.PartitionOf(customer)]
+	h := r.hostOf(r.PartitionOf(customer))
 	if h == nil {
 		done(Result{Reject: unavailable("partition not hosted on this node")})
 		return
@@ -255,7 +267,7 @@ func (r *Runtime) Receipt(rc journey.Receipt, done func(*journey.Rejection)) {
 		done(unavailable("shutting down"))
 		return
 	}
-	h := r.hosts[r.PartitionOf(customer)]
+	h := r.hostOf(r.PartitionOf(customer))
 	if h == nil {
 		done(unavailable("partition not hosted on this node"))
 		return
@@ -269,7 +281,7 @@ func (r *Runtime) toCustomer(m customerMsg) bool {
 	if r.stopping.Load() {
 		return false
 	}
-	h := r.hosts[r.PartitionOf(m.customerID())]
+	h := r.hostOf(r.PartitionOf(m.customerID()))
 	if h == nil {
 		return false
 	}
@@ -284,7 +296,7 @@ func (r *Runtime) PatchProfile(customer string, patch journey.ProfilePatch, done
 		done(Result{Reject: unavailable("shutting down")}, nil)
 		return
 	}
-	h := r.hosts[r.PartitionOf(customer)]
+	h := r.hostOf(r.PartitionOf(customer))
 	if h == nil {
 		done(Result{Reject: unavailable("partition not hosted on this node")}, nil)
 		return
@@ -301,22 +313,28 @@ func (r *Runtime) Context(ctx context.Context, customer string) (journey.Context
 // askContext asks a customer for its context; seqOnly skips rendering it
 // when only the durable seq is wanted.
 func (r *Runtime) askContext(ctx context.Context, customer string, seqOnly bool) (journey.Context, bool, error) {
+	rep := r.askCustomer(ctx, &contextMsg{customer: customer, seqOnly: seqOnly, reply: make(chan contextReply, 1)})
+	return rep.ctx, rep.exists, rep.err
+}
+
+// askCustomer sends m to its customer and waits for the reply, at most
+// RequestTimeout.
+func (r *Runtime) askCustomer(ctx context.Context, m *contextMsg) contextReply {
 	if r.stopping.Load() {
-		return journey.Context{}, false, unavailable("shutting down")
+		return contextReply{err: unavailable("shutting down")}
 	}
-	h := r.hosts[r.PartitionOf(customer)]
+	h := r.hostOf(r.PartitionOf(m.customer))
 	if h == nil {
-		return journey.Context{}, false, unavailable("partition not hosted on this node")
+		return contextReply{err: unavailable("partition not hosted on this node")}
 	}
-	m := &contextMsg{customer: customer, seqOnly: seqOnly, reply: make(chan contextReply, 1)}
 	r.system.Root.Send(h, m)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
 	select {
 	case rep := <-m.reply:
-		return rep.ctx, rep.exists, rep.err
+		return rep
 	case <-ctx.Done():
-		return journey.Context{}, false, fmt.Errorf("customer context: %w", ctx.Err())
+		return contextReply{err: fmt.Errorf("customer context: %w", ctx.Err())}
 	}
 }
 
@@ -365,28 +383,27 @@ func (r *Runtime) Stop(ctx context.Context) error {
 	var err error
 	r.stopOnce.Do(func() {
 		r.stopping.Store(true)
-		var dones []chan struct{}
-		for _, h := range r.hosts {
-			if h == nil {
-				continue
-			}
-			d := make(chan struct{})
-			dones = append(dones, d)
-			r.system.Root.Send(h, &passivateAll{done: d})
-		}
-		for _, d := range dones {
-			select {
-			case <-d:
-			case <-ctx.Done():
-				err = fmt.Errorf("actors: stop: %w", ctx.Err())
-				return
+		r.bcast.stop() // the targets in flight are answered before customers passivate
+		r.hostMu.Lock()
+		var hosted []*partitionActors
+		for p := range r.parts {
+			if pa := r.parts[p].Load(); pa != nil {
+				hosted = append(hosted, pa)
 			}
 		}
-		for p := range r.hosts {
-			if r.hosts[p] != nil {
-				_ = r.system.Root.StopFuture(r.hosts[p]).Wait()
-				_ = r.system.Root.StopFuture(r.idents[p]).Wait()
+		r.hostMu.Unlock()
+		// Every host passivates its customers at once; then they stop.
+		errs := make(chan error, len(hosted))
+		for _, pa := range hosted {
+			go func() { errs <- r.stopPartition(ctx, pa) }()
+		}
+		for range hosted {
+			if e := <-errs; e != nil && err == nil {
+				err = fmt.Errorf("actors: stop: %w", e)
 			}
+		}
+		if err != nil {
+			return
 		}
 		_ = r.system.Root.StopFuture(r.routing).Wait()
 		r.tasks.stop()

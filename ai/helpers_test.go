@@ -10,8 +10,8 @@ import (
 )
 
 const (
-	demoKBDir      = "../cmd/throughline/demo/kb"
-	demoIntentFile = "../cmd/throughline/demo/intents.yaml"
+	demoKBDir      = "../node/demo/kb"
+	demoIntentFile = "../node/demo/intents.yaml"
 )
 
 func loadDemoIntents(t testing.TB) []Intent {

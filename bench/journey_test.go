@@ -19,7 +19,7 @@ import (
 )
 
 // demoDir holds the demo bot's intents and knowledge base.
-const demoDir = "../cmd/throughline/demo"
+const demoDir = "../node/demo"
 
 func TestJourneyQuestionsAreAnsweredByTheDemoBot(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(demoDir, "intents.yaml"))

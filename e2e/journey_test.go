@@ -17,7 +17,7 @@ func journeySections(t *testing.T, nudgeAfter string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	demo := filepath.Join(root, "cmd", "throughline", "demo")
+	demo := filepath.Join(root, "node", "demo")
 	intents, err := readFile(filepath.Join(demo, "intents.yaml"))
 	if err != nil {
 		t.Fatal(err)

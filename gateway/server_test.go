@@ -20,9 +20,16 @@ import (
 // startServer runs a gateway on a loopback port over the memory store.
 func startServer(t *testing.T) string {
 	t.Helper()
+	return startServerWith(t, actors.Config{})
+}
+
+// startServerWith is startServer with the actors' configuration.
+func startServerWith(t *testing.T, cfg actors.Config) string {
+	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	engine := persistence.NewMemory(8)
-	rt, err := actors.Start(actors.Config{Logger: logger}, engine)
+	cfg.Logger = logger
+	rt, err := actors.Start(cfg, engine)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,11 +44,15 @@ type BotResult struct {
 func (*BotResult) isInput() {}
 func (*Receipt) isInput()   {}
 
+// IntentUnknown is ai.replied's data.intent when no intent matched: the
+// field is always there (PROTOCOL section 1).
+const IntentUnknown = "unknown"
+
 // aiReplied is the data of ai.replied.
 type aiReplied struct {
 	Conversation string   `json:"conversation"`
 	InReplyTo    uint64   `json:"in_reply_to"`
-	Intent       string   `json:"intent,omitempty"`
+	Intent       string   `json:"intent"` // IntentUnknown when none matched (PROTOCOL section 1)
 	Confidence   float64  `json:"confidence"`
 	Sentiment    float64  `json:"sentiment"`
 	Articles     []string `json:"articles"`

@@ -155,6 +155,8 @@ type RoutingDecided struct {
 	BypassBot    bool     `json:"bypass_bot,omitempty"`
 	Deferred     bool     `json:"deferred,omitempty"` // a rule's route without bypass_bot while the bot holds the conversation: where the bot hands over
 	Summary      *Summary `json:"summary,omitempty"`
+	Kind         string   `json:"kind,omitempty"`      // callback for a callback task; else a conversation
+	Broadcast    string   `json:"broadcast,omitempty"` // the broadcast whose resolve queued the callback
 }
 
 // Hand-over reasons of routing.decided (data.reason).

@@ -25,10 +25,12 @@ type Customer struct {
 	Timers       []Timer             // rules' armed timers, oldest first
 	Held         []HeldMessage       // proactive messages held by quiet hours
 	Workflow     *WorkflowRun        // the running workflow, nil when none
+	Broadcasts   []BroadcastState    // the latest broadcasts that asked the customer, oldest first
 	timeline     ring                // the latest TimelineMax events
 	recent       recentIDs           // event ids inside the idempotency window
 	counts       eventCounts         // recent recorded_at per event type, for rules' count()
 	proactive    []int64             // recorded_at (unix ns) of proactive messages that count against the cap
+	offerMarks   []offerMark         // offers sent and answered, for the offers' caps (offers_state.go)
 }
 
 // TagsMax bounds a customer's tags; past it the oldest gives way.
@@ -71,6 +73,8 @@ func (c *Customer) Apply(e *Event) {
 	c.applyOutbound(e)
 	c.applyRules(e)
 	c.applyWorkflow(e)
+	c.applyBroadcast(e)
+	c.applyOffers(e)
 	switch e.Type {
 	case TypeProfileUpdated:
 		var patch map[string]any

@@ -81,6 +81,9 @@ type Decision struct {
 	Routing []RouteEffect
 	// Desk holds frames for agents' desks, once durable.
 	Desk []DeskMessage
+	// Marks set the customer's marks of broadcasts in the same batch as
+	// Events (a mark may change with no event: a where that did not hold).
+	Marks []BroadcastMark
 }
 
 // Ack answers an inbound event once the events behind it are durable.

@@ -153,6 +153,9 @@ func (c *Customer) applyRouting(e *Event) {
 				cv.QueuedAt = e.RecordedAt
 			}
 			cv.Kind, cv.Routed = KindConversation, true
+			if d.Kind == KindCallback {
+				cv.Kind = KindCallback
+			}
 		}
 	case TypeAgentOffered:
 		var d agentOffered

@@ -152,6 +152,9 @@ type ProactiveInput struct {
 	LastChannel string
 	// Identities maps identity kind to the customer's values, newest last.
 	Identities map[string][]string
+	// Service marks a service message (a broadcast's resolve): consent and
+	// channel apply, the frequency cap and quiet hours do not.
+	Service bool
 	// Counted holds the recorded_at times of the customer's earlier
 	// proactive messages that count against the cap (sent or held), in any
 	// order; the latest CountedWindowMax of them are enough.
@@ -189,6 +192,10 @@ func (g *Governance) Decide(in ProactiveInput) ProactiveVerdict {
 		return ProactiveVerdict{Outcome: OutcomeSuppress, Reason: reason}
 	}
 	v := ProactiveVerdict{Channel: channel, To: deliveryIdentity(channel, in.Identities)}
+	if in.Service {
+		v.Outcome = OutcomeSend
+		return v
+	}
 	if g.capped(in.Now, in.Counted) {
 		v.Outcome, v.Reason = OutcomeSuppress, ReasonFrequencyCap
 		return v

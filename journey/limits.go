@@ -21,3 +21,19 @@ const (
 	BatchMaxEvents      = 1000 // events in one batch frame or request
 	ContextTimelineSize = 50   // events in a journey context
 )
+
+// Limits of the offers configuration (offers.go). Every one is checked by
+// CompileOffers.
+const (
+	OffersMax         = 256                 // offers in one configuration
+	OfferIDMaxChars   = 64                  // an offer id
+	OfferExprMaxChars = RuleExprMaxChars    // a when or score expression
+	OfferTextMaxBytes = SendTextMaxBytes    // an offer's text
+	OfferChannelsMax  = 16                  // channels of one offer
+	OfferPriorityMax  = 1e9                 // |priority|: keeps scores finite and comparable
+	OfferCapMaxMax    = 16                  // the largest cap.max
+	OfferCapPerMax    = 30 * 24 * time.Hour // the longest cap.per
+	// OfferResponseWindowDefault is how long an accepted or declined offer
+	// without a cap is not proposed again to that customer.
+	OfferResponseWindowDefault = 30 * 24 * time.Hour
+)

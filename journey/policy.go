@@ -23,6 +23,8 @@ type Policy struct {
 	// Governance passes every proactive message; nil: no caps, no quiet
 	// hours, unset consent counts.
 	Governance *Governance
+	// Offers are the next best action's catalog; nil: none.
+	Offers *Offers
 	// ConversationIdle closes a conversation the bot or a workflow holds
 	// after this long without a message; default 30m.
 	ConversationIdle time.Duration

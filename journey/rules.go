@@ -50,6 +50,14 @@ type ActionConfig struct {
 	Tag           string // the tag's name
 	Stage         string // the journey stage's name
 	OpenCase      *OpenCaseAction
+	// NextBestAction sends the best eligible offer (PROTOCOL section 5).
+	NextBestAction *NextBestActionAction
+}
+
+// NextBestActionAction sends the customer the best eligible offer of the
+// ranking (RankOffers) as a proactive message, through governance.
+type NextBestActionAction struct {
+	Expires time.Duration `yaml:"expires"` // 0 in the config: SendExpiresDefault once compiled
 }
 
 // RouteAction hands the conversation to a queue.
@@ -81,6 +89,7 @@ const (
 	ActionTag           = "tag"
 	ActionStage         = "stage"
 	ActionOpenCase      = "open_case"
+	ActionNextBest      = "next_best_action"
 )
 
 // Kind returns the name of the action that is set, or "" when none is.
@@ -100,6 +109,8 @@ func (a ActionConfig) Kind() string {
 		return ActionStage
 	case a.OpenCase != nil:
 		return ActionOpenCase
+	case a.NextBestAction != nil:
+		return ActionNextBest
 	}
 	return ""
 }
@@ -107,7 +118,7 @@ func (a ActionConfig) Kind() string {
 // count returns how many fields are set; a valid action has exactly one.
 func (a ActionConfig) count() int {
 	n := 0
-	for _, set := range []bool{a.Route != nil, a.Send != nil, a.Workflow != "", a.OfferCallback, a.Tag != "", a.Stage != "", a.OpenCase != nil} {
+	for _, set := range []bool{a.Route != nil, a.Send != nil, a.Workflow != "", a.OfferCallback, a.Tag != "", a.Stage != "", a.OpenCase != nil, a.NextBestAction != nil} {
 		if set {
 			n++
 		}
@@ -252,7 +263,7 @@ func compileActions(do []ActionConfig, fail func(string, ...any)) []ActionConfig
 	out := make([]ActionConfig, len(do))
 	for j, a := range do {
 		if n := a.count(); n != 1 {
-			fail("do[%d]: an action sets exactly one of route, send, workflow, offer_callback, tag, stage, open_case (%d set)", j, n)
+			fail("do[%d]: an action sets exactly one of route, send, workflow, offer_callback, tag, stage, open_case, next_best_action (%d set)", j, n)
 			continue
 		}
 		if msg := checkAction(&a); msg != "" {
@@ -302,6 +313,15 @@ func checkAction(a *ActionConfig) string {
 		a.OpenCase = &c
 		if len(c.Subject) > CaseSubjectMax {
 			return fmt.Sprintf("subject is longer than %d bytes", CaseSubjectMax)
+		}
+	case a.NextBestAction != nil:
+		nba := *a.NextBestAction
+		a.NextBestAction = &nba
+		switch {
+		case nba.Expires < 0 || nba.Expires > SendExpiresMax:
+			return fmt.Sprintf("expires %v is outside 0 to %v", nba.Expires, SendExpiresMax)
+		case nba.Expires == 0:
+			a.NextBestAction.Expires = SendExpiresDefault
 		}
 	}
 	return ""
@@ -461,16 +481,17 @@ var actionFields = map[string][]string{
 	ActionTag:           {"name"},
 	ActionStage:         {"name"},
 	ActionOpenCase:      {"subject"},
+	ActionNextBest:      {"expires"},
 }
 
 // UnmarshalYAML decodes an action: a map of exactly one key, the action's
 // name. Besides the map forms (route: {queue, priority, bypass_bot}, send:
 // {text, channel, expires}, workflow: {name}, offer_callback: {}, tag: {name},
-// stage: {name}, open_case: {subject}) it accepts the short forms workflow:
+// stage: {name}, open_case: {subject}, next_best_action: {expires}) it accepts the short forms workflow:
 // NAME, offer_callback: true, tag: NAME, stage: NAME, open_case: SUBJECT.
 // Unknown action names, unknown fields and maps of 0 or 2+ keys are refused.
 func (a *ActionConfig) UnmarshalYAML(unmarshal func(any) error) error {
-	const form = "an action is a map of one key, its name (one of route, send, workflow, offer_callback, tag, stage, open_case), like {route: {queue: vip}}"
+	const form = "an action is a map of one key, its name (one of route, send, workflow, offer_callback, tag, stage, open_case, next_best_action), like {route: {queue: vip}}"
 	var m map[string]any
 	if err := unmarshal(&m); err != nil {
 		return fmt.Errorf("%s: %w", form, err)
@@ -484,7 +505,7 @@ func (a *ActionConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	fields, known := actionFields[kind]
 	if !known {
-		return fmt.Errorf("unknown action %q (want one of route, send, workflow, offer_callback, tag, stage, open_case)", kind)
+		return fmt.Errorf("unknown action %q (want one of route, send, workflow, offer_callback, tag, stage, open_case, next_best_action)", kind)
 	}
 	if inner, isMap := value.(map[string]any); isMap {
 		for k := range inner {
@@ -524,6 +545,21 @@ func (a *ActionConfig) decode(kind string, value any, unmarshal func(any) error)
 			a.OfferCallback = true
 		default:
 			return errors.New("must be true or {}")
+		}
+	case ActionNextBest:
+		switch {
+		case value == nil:
+			a.NextBestAction = &NextBestActionAction{}
+		case isMap:
+			var w struct {
+				NextBest *NextBestActionAction `yaml:"next_best_action"`
+			}
+			if err := unmarshal(&w); err != nil {
+				return err
+			}
+			a.NextBestAction = w.NextBest
+		default:
+			return errors.New("must be {} or {expires}")
 		}
 	case ActionOpenCase:
 		switch {

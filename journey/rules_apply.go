@@ -23,11 +23,15 @@ type Timer struct {
 type HeldMessage struct {
 	Seq     uint64            `json:"seq"` // of its proactive.held
 	Rule    string            `json:"rule,omitempty"`
+	Offer   string            `json:"offer,omitempty"`
 	Channel string            `json:"channel"`
 	To      map[string]string `json:"to,omitempty"`
 	Text    string            `json:"text"`
 	Release time.Time         `json:"release"`
 	Expires time.Time         `json:"expires"`
+	// Broadcast and CallbackOffer: a broadcast's message (actor system).
+	Broadcast     string `json:"broadcast,omitempty"`
+	CallbackOffer bool   `json:"callback_offer,omitempty"`
 }
 
 // Bounds of the rules' state. A rule that would arm a timer past
@@ -62,6 +66,7 @@ type ruleFired struct {
 
 type proactiveData struct {
 	Rule     string            `json:"rule,omitempty"`
+	Offer    string            `json:"offer,omitempty"` // the offer of a next_best_action
 	Channel  string            `json:"channel,omitempty"`
 	To       map[string]string `json:"to,omitempty"`
 	Reason   string            `json:"reason,omitempty"`
@@ -69,6 +74,10 @@ type proactiveData struct {
 	Held     uint64            `json:"held,omitempty"` // for a message released after quiet hours
 	Release  time.Time         `json:"release,omitzero"`
 	Expires  time.Time         `json:"expires,omitzero"`
+	// Broadcast names the broadcast of a broadcast's message, with its
+	// callback offer.
+	Broadcast     string `json:"broadcast,omitempty"`
+	CallbackOffer bool   `json:"callback_offer,omitempty"`
 }
 
 type caseData struct {
@@ -97,8 +106,8 @@ func (c *Customer) applyRules(e *Event) {
 			return
 		}
 		if e.Type == TypeProactiveHeld {
-			c.Held = pushBounded(c.Held, HeldMessage{Seq: e.Seq, Rule: d.Rule, Channel: d.Channel, To: d.To,
-				Text: e.Text, Release: d.Release, Expires: d.Expires}, HeldMax)
+			c.Held = pushBounded(c.Held, HeldMessage{Seq: e.Seq, Rule: d.Rule, Offer: d.Offer, Channel: d.Channel, To: d.To,
+				Text: e.Text, Release: d.Release, Expires: d.Expires, Broadcast: d.Broadcast, CallbackOffer: d.CallbackOffer}, HeldMax)
 		}
 		if d.Held > 0 {
 			c.Held = slices.DeleteFunc(c.Held, func(h HeldMessage) bool { return h.Seq == d.Held })
@@ -149,11 +158,14 @@ func (c *Customer) openCase(k Case) {
 }
 
 // ruleView is what rules see of the customer now.
-func (s *stepper) ruleView() RuleCustomer {
-	c := s.c
+func (s *stepper) ruleView() RuleCustomer { return s.c.RuleView(s.at) }
+
+// RuleView is what rules and offers see of the customer at now. It shares
+// the state's maps: read it while the state does not change.
+func (c *Customer) RuleView(now time.Time) RuleCustomer {
 	v := RuleCustomer{
 		ID: c.ID, Profile: c.Profile, Identities: c.Identities, Tags: c.Tags, Stage: c.Stage,
-		Count: func(typ string, window time.Duration) int { return c.Count(typ, window, s.at) },
+		Count: func(typ string, window time.Duration) int { return c.Count(typ, window, now) },
 	}
 	if cv := c.Conversation; cv != nil {
 		v.Conversation = map[string]any{"id": cv.ID, "state": cv.State, "channel": cv.Channel,
@@ -266,6 +278,8 @@ func (s *stepper) act(r *Rule, trigger Event, timer uint64) {
 			s.record(TypeCustomerTagged, actor, map[string]string{"tag": a.Tag}, "", "")
 		case a.Stage != "":
 			s.record(TypeStageChanged, actor, map[string]string{"stage": a.Stage}, "", "")
+		case a.NextBestAction != nil:
+			s.nextBestAction(r, a.NextBestAction)
 		case a.OpenCase != nil:
 			s.record(TypeCaseOpened, actor, caseData{Case: "case-" + strconv.FormatUint(s.c.Seq+1, 10) + "-" + s.c.ID, Subject: a.OpenCase.Subject}, "", "")
 		}
@@ -301,22 +315,41 @@ func (s *stepper) route(r *Rule, a *RouteAction) {
 
 // proactive sends a rule's message through the customer's governance.
 func (s *stepper) proactive(r *Rule, a *SendAction) {
-	actor := ActorRulePrefix + r.ID
-	in := ProactiveInput{
-		Now: s.at, Channel: a.Channel, Profile: s.c.Profile, LastChannel: s.c.LastChannel,
-		Identities: s.c.Identities, Counted: s.c.proactiveTimes(),
+	s.proactiveMessage(r, "", a.Channel, a.Text, a.Expires)
+}
+
+// proactiveMessage sends text through the customer's governance for rule r
+// (offer: the offer it proposes, "" for none), on channel or, when "", the
+// channel governance chooses, recording the verdict.
+func (s *stepper) proactiveMessage(r *Rule, offer, channel, text string, expires time.Duration) {
+	var until time.Time
+	if expires > 0 {
+		until = s.at.Add(expires)
 	}
-	if a.Expires > 0 {
-		in.Expires = s.at.Add(a.Expires)
+	s.sendProactive(ActorRulePrefix+r.ID, proactiveData{Rule: r.ID, Offer: offer}, text, channel, until)
+}
+
+// sendProactive passes a proactive message (a rule's, an offer's, a
+// broadcast's) through the customer's governance and records the verdict:
+// sent, held for quiet hours, or suppressed. d names what sends it (rule,
+// offer, broadcast); channel "" is the channel choice of PROTOCOL section 5;
+// expires zero is ProactiveExpiryDefault.
+func (s *stepper) sendProactive(actor string, d proactiveData, text, channel string, expires time.Time) {
+	in := ProactiveInput{
+		Now: s.at, Channel: channel, Profile: s.c.Profile, LastChannel: s.c.LastChannel,
+		Identities: s.c.Identities, Counted: s.c.proactiveTimes(), Expires: expires,
 	}
 	v := s.p.Governance.Decide(in)
-	d := proactiveData{Rule: r.ID, Channel: v.Channel, To: v.To}
+	d.Channel, d.To = v.Channel, v.To
+	if d.Broadcast != "" {
+		d.Expires = in.Expires
+	}
 	switch v.Outcome {
 	case OutcomeSend:
 		s.makeRoom()
 		d.Outbound = OutboundID(s.c.ID, s.c.Seq+2)
 		s.record(TypeProactiveSent, actor, d, v.Channel, "")
-		s.send(actor, v.Channel, a.Text, messageSent{To: v.To, Proactive: true})
+		s.send(actor, v.Channel, text, messageSent{To: v.To, Proactive: true})
 	case OutcomeHold:
 		d.Release, d.Expires = v.ReleaseAt, in.Expires
 		if d.Expires.IsZero() {
@@ -327,7 +360,7 @@ func (s *stepper) proactive(r *Rule, a *SendAction) {
 			s.record(TypeProactiveSuppressed, actor, d, v.Channel, "")
 			return
 		}
-		seq := s.record(TypeProactiveHeld, actor, d, v.Channel, a.Text)
+		seq := s.record(TypeProactiveHeld, actor, d, v.Channel, text)
 		if seq > 0 {
 			s.d.DueAdd = append(s.d.DueAdd, Due{At: v.ReleaseAt, Kind: DueProactiveRelease, Ref: strconv.FormatUint(seq, 10)})
 		}
@@ -349,7 +382,10 @@ func (s *stepper) dueRelease(in *Due) {
 	if h.Rule != "" {
 		actor = ActorRulePrefix + h.Rule
 	}
-	d := proactiveData{Rule: h.Rule, Channel: h.Channel, To: h.To, Held: h.Seq}
+	d := proactiveData{Rule: h.Rule, Offer: h.Offer, Channel: h.Channel, To: h.To, Held: h.Seq, Broadcast: h.Broadcast, CallbackOffer: h.CallbackOffer}
+	if h.Broadcast != "" {
+		d.Expires = h.Expires
+	}
 	if s.now.After(h.Expires) {
 		d.Reason = ReasonQuietHours
 		s.record(TypeProactiveSuppressed, actor, d, h.Channel, "")

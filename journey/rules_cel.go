@@ -70,15 +70,7 @@ const countOverload = "customer_count_string_duration"
 
 // newRuleEnv builds the CEL environments; an error is a bug of this file.
 func newRuleEnv() (*ruleEnv, error) {
-	when, err := cel.NewEnv(
-		cel.Variable("event", ruleMapType),
-		cel.Variable("customer", ruleMapType),
-		cel.Function("count", cel.MemberOverload(countOverload,
-			[]*cel.Type{ruleMapType, cel.StringType, cel.DurationType}, cel.IntType,
-			cel.FunctionBinding(customerCount))),
-		cel.CrossTypeNumericComparisons(true),
-		cel.ParserExpressionSizeLimit(RuleExprMaxChars),
-	)
+	when, err := cel.NewEnv(append(customerEnvOptions(), cel.Variable("event", ruleMapType))...)
 	if err != nil {
 		return nil, err
 	}
@@ -87,6 +79,19 @@ func newRuleEnv() (*ruleEnv, error) {
 		return nil, err
 	}
 	return &ruleEnv{when: when, unless: unless}, nil
+}
+
+// customerEnvOptions declare what every expression over a customer sees:
+// customer and customer.count (offers see only these; rules add event).
+func customerEnvOptions() []cel.EnvOption {
+	return []cel.EnvOption{
+		cel.Variable("customer", ruleMapType),
+		cel.Function("count", cel.MemberOverload(countOverload,
+			[]*cel.Type{ruleMapType, cel.StringType, cel.DurationType}, cel.IntType,
+			cel.FunctionBinding(customerCount))),
+		cel.CrossTypeNumericComparisons(true),
+		cel.ParserExpressionSizeLimit(RuleExprMaxChars),
+	}
 }
 
 // ruleProgram is one compiled expression.
@@ -101,6 +106,13 @@ func (env *ruleEnv) compile(src string, isUnless bool) (ruleProgram, time.Durati
 	if isUnless {
 		e = env.unless
 	}
+	return compileExpr(e, src, "bool", cel.BoolType)
+}
+
+// compileExpr parses and checks src in e, refusing a result type other than
+// dyn or one of want (named wantName in the error), and returns its program
+// and the longest count() window it uses.
+func compileExpr(e *cel.Env, src, wantName string, want ...*cel.Type) (ruleProgram, time.Duration, error) {
 	if len(src) > RuleExprMaxChars {
 		return ruleProgram{}, 0, fmt.Errorf("longer than %d characters", RuleExprMaxChars)
 	}
@@ -108,8 +120,8 @@ func (env *ruleEnv) compile(src string, isUnless bool) (ruleProgram, time.Durati
 	if iss.Err() != nil {
 		return ruleProgram{}, 0, iss.Err()
 	}
-	if t := checked.OutputType(); !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
-		return ruleProgram{}, 0, fmt.Errorf("is of type %s, not bool", t)
+	if t := checked.OutputType(); !t.IsExactType(cel.DynType) && !slices.ContainsFunc(want, t.IsExactType) {
+		return ruleProgram{}, 0, fmt.Errorf("is of type %s, not %s", t, wantName)
 	}
 	window, err := countWindow(checked.NativeRep())
 	if err != nil {
@@ -246,7 +258,9 @@ func newRuleVars(e, trigger *Event, c RuleCustomer) *ruleVars {
 func (v *ruleVars) ResolveName(name string) (any, bool) {
 	switch name {
 	case "event":
-		return &v.event, true
+		if v.event.event != nil { // nil for offers, which see only customer
+			return &v.event, true
+		}
 	case "customer":
 		return &v.customer, true
 	case "trigger":

@@ -41,6 +41,8 @@ type snapshotJourney struct {
 	Workflow     *WorkflowRun      `json:"workflow,omitempty"`
 	Counts       []typeTimes       `json:"counts,omitempty"`
 	Proactive    []int64           `json:"proactive,omitempty"`
+	Broadcasts   []BroadcastState  `json:"broadcasts,omitempty"`
+	OfferMarks   []offerMark       `json:"offer_marks,omitempty"` // absent in snapshots before offers: none
 }
 
 // EncodeSnapshot encodes the state for the store.
@@ -52,7 +54,7 @@ func (c *Customer) EncodeSnapshot() []byte {
 	extra, err := json.Marshal(snapshotJourney{
 		Conversation: c.Conversation, Cases: c.Cases, LastAgent: c.LastAgent, Tags: c.Tags, Stage: c.Stage,
 		LastChannel: c.LastChannel, Outbounds: redacted(c.Outbounds), Timers: c.Timers, Held: c.Held, Workflow: c.Workflow,
-		Counts: c.counts.types, Proactive: c.proactive,
+		Counts: c.counts.types, Proactive: c.proactive, Broadcasts: c.Broadcasts, OfferMarks: c.offerMarks,
 	})
 	if err != nil {
 		panic(fmt.Sprintf("journey: snapshot of %s: %v", c.ID, err))
@@ -145,7 +147,8 @@ func DecodeSnapshot(data []byte) (*Customer, error) {
 	c.Conversation, c.Cases, c.LastAgent = j.Conversation, j.Cases, j.LastAgent
 	c.Tags, c.Stage, c.LastChannel = j.Tags, j.Stage, j.LastChannel
 	c.Outbounds, c.Timers, c.Held, c.Workflow = j.Outbounds, j.Timers, j.Held, j.Workflow
-	c.counts.types, c.proactive = j.Counts, j.Proactive
+	c.counts.types, c.proactive, c.Broadcasts = j.Counts, j.Proactive, j.Broadcasts
+	c.offerMarks = j.OfferMarks
 	for i := range c.Outbounds {
 		c.Outbounds[i].NextAt = time.Time{} // the key's time is known again when it comes due
 	}

@@ -66,6 +66,16 @@ func Step(p *Policy, c *Customer, in Input, now time.Time) Decision {
 		s.revokeOffer(in)
 		s.reactToRecorded()
 		return s.d
+	case *BroadcastSend:
+		s := newStepper(p, c, now, Decision{})
+		s.broadcastSend(in)
+		s.reactToRecorded()
+		return s.d
+	case *BroadcastResolve:
+		s := newStepper(p, c, now, Decision{})
+		s.broadcastResolve(in)
+		s.reactToRecorded()
+		return s.d
 	case *ReleaseAgent:
 		s := newStepper(p, c, now, Decision{})
 		s.releaseAgent(in)
@@ -134,6 +144,7 @@ func (s *stepper) record(typ, actor string, data any, channel, text string) uint
 	s.c.Apply(&e)
 	s.d.Events = append(s.d.Events, e)
 	s.routingEffects(&e)
+	s.noteMark(&e)
 	if !strings.HasPrefix(actor, ActorRulePrefix) && s.p.Rules != nil {
 		s.reactions = append(s.reactions, e)
 	}
@@ -144,7 +155,11 @@ func (s *stepper) record(typ, actor string, data any, channel, text string) uint
 func (s *stepper) react(e Event) {
 	s.routed, s.bypassed = false, false
 	if e.Actor == ActorCustomer && e.Type == TypeMessageReceived {
-		s.openConversation(e)
+		if s.broadcastReply(e) {
+			s.bypassed = true // a yes to a broadcast's callback offer is not the bot's
+		} else {
+			s.openConversation(e)
+		}
 	}
 	s.cancelTimers(e)
 	s.fireRules(e)
@@ -249,8 +264,12 @@ func (s *stepper) botResult(r *BotResult) {
 	}
 	s.record(TypeAIKBSearched, ActorAI, kbSearched{Conversation: cv.ID, Query: r.Query, Articles: articles}, "", "")
 	s.makeRoom()
+	intent := r.Intent
+	if intent == "" {
+		intent = IntentUnknown
+	}
 	reply := aiReplied{
-		Conversation: cv.ID, InReplyTo: r.InReplyTo, Intent: r.Intent, Confidence: r.Confidence,
+		Conversation: cv.ID, InReplyTo: r.InReplyTo, Intent: intent, Confidence: r.Confidence,
 		Sentiment: r.Sentiment, Articles: articles, Brain: r.Brain, Fallback: r.Fallback,
 	}
 	if reason := s.escalation(r); reason != "" {

@@ -554,3 +554,29 @@ func TestStepOneDropIsNotAFallingTrend(t *testing.T) {
 		t.Errorf("handed over after sentiments [0.2, -0.1]: %v", types(d.Events))
 	}
 }
+
+// TestStepAIRepliedIntentAlways: ai.replied carries data.intent whether or
+// not an intent matched ("unknown" when none did), on a reply that goes out
+// and on one that hands over (PROTOCOL section 1).
+func TestStepAIRepliedIntentAlways(t *testing.T) {
+	for _, tc := range []struct {
+		name, intent string
+		confidence   float64
+		want         string
+	}{
+		{"kb answer without intent", "", 0.9, journey.IntentUnknown},
+		{"hand-over without intent", "", 0.1, journey.IntentUnknown},
+		{"matched intent", "payment", 0.9, "payment"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRun(t, botPolicy())
+			res := good("See the article on card payments")
+			res.Intent, res.Confidence = tc.intent, tc.confidence
+			d := r.botAnswer(r.msg("my card payment failed"), res)
+			data := dataOf(t, eventOf(t, d, journey.TypeAIReplied))
+			if got, set := data["intent"]; !set || got != tc.want {
+				t.Errorf("ai.replied data.intent = %v (set %v), want %q; data %v", got, set, tc.want, data)
+			}
+		})
+	}
+}

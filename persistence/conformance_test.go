@@ -39,6 +39,8 @@ func runConformance(t *testing.T, open opener) {
 		{"ScanSegment", testScanSegment},
 		{"ScanDue", testScanDue},
 		{"Erase", testErase},
+		{"Marks", testMarks},
+		{"Records", testRecords},
 		{"Close", testClose},
 		{"CloseDrains", testCloseDrains},
 		{"Context", testContext},

@@ -31,9 +31,19 @@ var (
 
 // op is one request to the writer: exactly one field is set.
 type op struct {
-	append *appendOp
-	claim  *claimOp
-	erase  *eraseOp
+	append  *appendOp
+	claim   *claimOp
+	erase   *eraseOp
+	records *recordsOp
+}
+
+// recordsOp is a WriteRecords call.
+type recordsOp struct {
+	partition  int
+	collection string
+	puts       []Record
+	deletes    []string
+	reply      chan error // buffered
 }
 
 // appendOp is an AppendRequest validated and encoded on the caller's
@@ -46,6 +56,7 @@ type appendOp struct {
 	events    []storedEvent
 	dueAdd    []DueWork
 	dueDelete []DueWork
+	marks     []Mark
 	done      func(error)
 	// err, when set, is the request's validation error: the writer completes
 	// it with err, in its turn, and stores nothing.
@@ -70,7 +81,7 @@ func (a *appendOp) lastSeq() uint64 {
 
 // size approximates the bytes op adds to a batch.
 func (a *appendOp) size() int {
-	n := 64 * (len(a.dueAdd) + len(a.dueDelete))
+	n := 64 * (len(a.dueAdd) + len(a.dueDelete) + len(a.marks))
 	for i := range a.events {
 		n += len(a.events[i].value) + 2*(len(a.customer)+len(a.events[i].id)) + 64
 	}
@@ -122,6 +133,12 @@ func prepareAppend(p int, req *AppendRequest, done func(error)) *appendOp {
 	}
 	a.dueAdd = normalizeDue(req.DueAdd)
 	a.dueDelete = normalizeDue(req.DueDelete)
+	if len(req.Marks) > 0 {
+		a.marks = make([]Mark, len(req.Marks))
+		for i, m := range req.Marks {
+			a.marks[i] = Mark{Broadcast: m.Broadcast, Value: append([]byte(nil), m.Value...)}
+		}
+	}
 	return a
 }
 
@@ -148,6 +165,14 @@ func validateAppend(req *AppendRequest) error {
 			if err := checkParts(w.Customer, w.Kind, w.Ref); err != nil {
 				return err
 			}
+		}
+	}
+	for _, m := range req.Marks {
+		if m.Broadcast == "" {
+			return fmt.Errorf("%w: a mark without a broadcast", ErrInvalid)
+		}
+		if err := checkParts(m.Broadcast); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -318,6 +343,38 @@ func (c *core) erase(ctx context.Context, p int, customer string, identities []I
 	}
 }
 
+func (c *core) writeRecords(ctx context.Context, p int, collection string, puts []Record, deletes []string) error {
+	c.checkPartition(p)
+	if collection == "" {
+		return fmt.Errorf("%w: records without a collection", ErrInvalid)
+	}
+	if err := checkParts(collection); err != nil {
+		return err
+	}
+	o := &recordsOp{partition: p, collection: collection, reply: make(chan error, 1)}
+	for _, r := range puts {
+		if err := checkParts(r.Key); err != nil {
+			return err
+		}
+		o.puts = append(o.puts, Record{Key: r.Key, Value: append([]byte(nil), r.Value...)})
+	}
+	for _, k := range deletes {
+		if err := checkParts(k); err != nil {
+			return err
+		}
+	}
+	o.deletes = append([]string(nil), deletes...)
+	if err := c.submit(ctx, op{records: o}); err != nil {
+		return err
+	}
+	select {
+	case err := <-o.reply:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("persistence: records outcome unknown: %w", ctx.Err())
+	}
+}
+
 // complete reports an op's outcome to its caller (claims: owner).
 func (o op) complete(owner string, err error) {
 	switch {
@@ -327,6 +384,8 @@ func (o op) complete(owner string, err error) {
 		o.claim.reply <- claimReply{owner: owner, err: err}
 	case o.erase != nil:
 		o.erase.reply <- err
+	case o.records != nil:
+		o.records.reply <- err
 	}
 }
 

@@ -19,6 +19,8 @@ package persistence
 //	segment    p 'g' event-type hour customer -> recorded_at of one such event
 //	due work   p 'w' at customer kind ref    -> empty
 //	tombstone  p 't' customer sha256(event-id) -> recorded_at (fixed 32 bytes)
+//	mark       p 'b' broadcast customer      -> the customer's outcome (journey's encoding)
+//	record     p 'r' collection key          -> a document (Store.WriteRecords)
 //	meta       0xFFFF 'm'                    -> partition count
 //
 // Partition 0xFFFF is reserved for node-wide keys (the meta key).
@@ -34,11 +36,13 @@ import (
 
 // Key kinds: the byte after the partition.
 const (
+	kindMark      byte = 'b'
 	kindDedup     byte = 'd'
 	kindEvent     byte = 'e'
 	kindSegment   byte = 'g'
 	kindIdentity  byte = 'i'
 	kindMeta      byte = 'm'
+	kindRecord    byte = 'r'
 	kindSnapshot  byte = 's'
 	kindTombstone byte = 't'
 	kindDue       byte = 'w'
@@ -92,6 +96,9 @@ type key struct {
 	DueKind   string // due
 	DueRef    string // due
 	IDHash    [tombstoneHashLen]byte
+	Broadcast string // mark
+	Coll      string // record: collection
+	RecKey    string // record: key
 }
 
 // encode appends the key to dst. It panics on a partition out of range or a
@@ -115,6 +122,10 @@ func (k *key) encode(dst []byte) []byte {
 		return appendDueKey(dst, k.Partition, k.At, k.Customer, k.DueKind, k.DueRef)
 	case kindTombstone:
 		return appendTombstoneKey(dst, k.Partition, k.Customer, k.IDHash)
+	case kindMark:
+		return appendMarkKey(dst, k.Partition, k.Broadcast, k.Customer)
+	case kindRecord:
+		return appendRecordKey(dst, k.Partition, k.Coll, k.RecKey)
 	default:
 		panic(fmt.Sprintf("persistence: unknown key kind %q", k.Kind))
 	}
@@ -170,6 +181,10 @@ func decodeKey(b []byte) (key, error) {
 	case kindTombstone:
 		k.Customer = d.string()
 		copy(k.IDHash[:], d.bytes(tombstoneHashLen))
+	case kindMark:
+		k.Broadcast, k.Customer = d.string(), d.string()
+	case kindRecord:
+		k.Coll, k.RecKey = d.string(), d.string()
 	default:
 		return k, fmt.Errorf("%w: unknown kind %q", errKey, k.Kind)
 	}
@@ -308,6 +323,32 @@ func hashEventID(id string) [tombstoneHashLen]byte {
 	return sha256.Sum256([]byte(id))
 }
 
+func markKey(p int, broadcast, customer string) []byte {
+	return appendMarkKey(nil, p, broadcast, customer)
+}
+
+func appendMarkKey(dst []byte, p int, broadcast, customer string) []byte {
+	return appendString(appendString(appendHead(dst, p, kindMark), broadcast), customer)
+}
+
+// markPrefix is the prefix of exactly the broadcast's marks.
+func markPrefix(p int, broadcast string) []byte {
+	return appendString(appendHead(nil, p, kindMark), broadcast)
+}
+
+func recordKey(p int, collection, key string) []byte {
+	return appendRecordKey(nil, p, collection, key)
+}
+
+func appendRecordKey(dst []byte, p int, collection, key string) []byte {
+	return appendString(appendString(appendHead(dst, p, kindRecord), collection), key)
+}
+
+// recordPrefix is the prefix of exactly the collection's records.
+func recordPrefix(p int, collection string) []byte {
+	return appendString(appendHead(nil, p, kindRecord), collection)
+}
+
 func metaKey() []byte {
 	return []byte{metaPartition >> 8, metaPartition & 0xFF, kindMeta}
 }
@@ -360,6 +401,16 @@ func decodeDueKey(b []byte) (p int, at uint64, customer, kind, ref string, err e
 func decodeTombstoneKey(b []byte) (p int, customer string, idHash [tombstoneHashLen]byte, err error) {
 	k, err := decodeKeyOf(kindTombstone, b)
 	return k.Partition, k.Customer, k.IDHash, err
+}
+
+func decodeMarkKey(b []byte) (p int, broadcast, customer string, err error) {
+	k, err := decodeKeyOf(kindMark, b)
+	return k.Partition, k.Broadcast, k.Customer, err
+}
+
+func decodeRecordKey(b []byte) (p int, collection, key string, err error) {
+	k, err := decodeKeyOf(kindRecord, b)
+	return k.Partition, k.Coll, k.RecKey, err
 }
 
 func decodeMetaKey(b []byte) error {

@@ -23,6 +23,8 @@ func sampleKeys() []key {
 		{Kind: kindSegment, Partition: 3, EventType: "payment.failed", Hour: 494000, Customer: "c-1"},
 		{Kind: kindDue, Partition: 256, At: 1_700_000_000_000_000_000, Customer: "c", DueKind: "offer", DueRef: "o/1"},
 		{Kind: kindTombstone, Partition: 1, Customer: "gone", IDHash: hashEventID("e-1")},
+		{Kind: kindMark, Partition: 9, Broadcast: "bc-1", Customer: "c/2"},
+		{Kind: kindRecord, Partition: 0, Coll: "audit", RecKey: "\x00\x01k"},
 	}
 }
 
@@ -89,6 +91,10 @@ func TestKeysBuildersAndDecoders(t *testing.T) {
 			built = dueKey(k.Partition, k.At, k.Customer, k.DueKind, k.DueRef)
 		case kindTombstone:
 			built = tombstoneKey(k.Partition, k.Customer, k.IDHash)
+		case kindMark:
+			built = markKey(k.Partition, k.Broadcast, k.Customer)
+		case kindRecord:
+			built = recordKey(k.Partition, k.Coll, k.RecKey)
 		}
 		if enc := k.encode(nil); !bytes.Equal(built, enc) {
 			t.Errorf("kind %q: builder %x, encode %x", k.Kind, built, enc)
@@ -193,6 +199,8 @@ func keysOf(p int, s1, s2, s3 string, n uint64) []key {
 		{Kind: kindSegment, Partition: p, EventType: s1, Hour: n, Customer: s2},
 		{Kind: kindDue, Partition: p, At: n, Customer: s1, DueKind: s2, DueRef: s3},
 		{Kind: kindTombstone, Partition: p, Customer: s1, IDHash: h},
+		{Kind: kindMark, Partition: p, Broadcast: s1, Customer: s2},
+		{Kind: kindRecord, Partition: p, Coll: s1, RecKey: s2},
 	}
 }
 

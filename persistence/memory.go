@@ -26,6 +26,7 @@ type memEngine struct {
 		tombstones map[customerKey]map[[tombstoneHashLen]byte]time.Time
 		identities map[string]string  // identity key -> customer
 		due        map[string]DueWork // due key -> work
+		kv         map[string][]byte  // mark and record keys -> values
 	}
 }
 
@@ -59,6 +60,7 @@ func NewMemory(partitions int) Engine {
 	m.mu.tombstones = make(map[customerKey]map[[tombstoneHashLen]byte]time.Time)
 	m.mu.identities = make(map[string]string)
 	m.mu.due = make(map[string]DueWork)
+	m.mu.kv = make(map[string][]byte)
 	go m.run()
 	return m
 }
@@ -88,6 +90,9 @@ func (m *memEngine) run() {
 			o.complete(m.applyClaim(o.claim), nil)
 		case o.erase != nil:
 			m.applyErase(o.erase)
+			o.complete("", nil)
+		case o.records != nil:
+			m.applyRecords(o.records)
 			o.complete("", nil)
 		}
 	}
@@ -125,6 +130,9 @@ func (m *memEngine) applyAppend(a *appendOp) error {
 	for _, w := range a.dueAdd {
 		m.mu.due[string(dueKey(a.partition, timeToNanos(w.At), w.Customer, w.Kind, w.Ref))] = w
 	}
+	for _, mk := range a.marks {
+		m.mu.kv[string(markKey(a.partition, mk.Broadcast, a.customer))] = mk.Value
+	}
 	m.counters.commit(len(a.events), 0)
 	m.counters.appends.Add(1)
 	return nil
@@ -146,6 +154,15 @@ func (m *memEngine) applyErase(e *eraseOp) {
 	defer m.mu.Unlock()
 	ck := customerKey{e.partition, e.customer}
 	if c := m.mu.customers[ck]; c != nil {
+		broadcasts := map[string]struct{}{}
+		for _, v := range c.events {
+			if h, err := decodeEventHead(v); err == nil {
+				_ = noteBroadcast(broadcasts, h.Type, v)
+			}
+		}
+		for bc := range broadcasts {
+			delete(m.mu.kv, string(markKey(e.partition, bc, e.customer)))
+		}
 		tombs := m.mu.tombstones[ck]
 		if tombs == nil {
 			tombs = make(map[[tombstoneHashLen]byte]time.Time)
@@ -168,6 +185,42 @@ func (m *memEngine) applyErase(e *eraseOp) {
 			delete(m.mu.identities, k)
 		}
 	}
+}
+
+func (m *memEngine) applyRecords(r *recordsOp) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, k := range r.deletes {
+		delete(m.mu.kv, string(recordKey(r.partition, r.collection, k)))
+	}
+	for _, rec := range r.puts {
+		m.mu.kv[string(recordKey(r.partition, r.collection, rec.Key))] = rec.Value
+	}
+}
+
+// scanKV calls fn with the kv entries whose keys have the prefix, in key
+// order, on a copy taken under the lock.
+func (m *memEngine) scanKV(ctx context.Context, prefix []byte, fn func(k, v []byte) bool) error {
+	if err := m.begin(ctx); err != nil {
+		return err
+	}
+	defer m.end()
+	type entry struct{ k, v []byte }
+	var entries []entry
+	m.mu.Lock()
+	for k, v := range m.mu.kv {
+		if bytes.HasPrefix([]byte(k), prefix) {
+			entries = append(entries, entry{[]byte(k), v})
+		}
+	}
+	m.mu.Unlock()
+	slices.SortFunc(entries, func(a, b entry) int { return bytes.Compare(a.k, b.k) })
+	for _, e := range entries {
+		if !fn(e.k, e.v) {
+			break
+		}
+	}
+	return nil
 }
 
 // memStore is one partition of a memory engine.
@@ -380,4 +433,31 @@ func checkSnapshot(customer string, snap *Snapshot) error {
 		return errNilSnapshot
 	}
 	return checkParts(customer)
+}
+
+func (s *memStore) ScanMarks(ctx context.Context, broadcast string, fn func(customer string, value []byte) bool) error {
+	if err := checkParts(broadcast); err != nil {
+		return err
+	}
+	return s.m.scanKV(ctx, markPrefix(s.p, broadcast), func(k, v []byte) bool {
+		_, _, customer, err := decodeMarkKey(k)
+		return err != nil || fn(customer, v)
+	})
+}
+
+func (s *memStore) WriteRecords(ctx context.Context, collection string, puts []Record, deletes []string) error {
+	return s.m.writeRecords(ctx, s.p, collection, puts, deletes)
+}
+
+func (s *memStore) ScanRecords(ctx context.Context, collection, after string, fn func(key string, value []byte) bool) error {
+	if err := checkParts(collection, after); err != nil {
+		return err
+	}
+	return s.m.scanKV(ctx, recordPrefix(s.p, collection), func(k, v []byte) bool {
+		_, _, key, err := decodeRecordKey(k)
+		if err != nil || key <= after {
+			return true
+		}
+		return fn(key, v)
+	})
 }

@@ -21,7 +21,7 @@ type segmentBucket struct {
 func (w *writer) erase(o *eraseOp) error {
 	b := w.db.NewBatch()
 	p, customer := o.partition, o.customer
-	buckets, err := w.eraseEvents(b, p, customer)
+	buckets, broadcasts, err := w.eraseEvents(b, p, customer)
 	if err == nil {
 		err = w.eraseDedup(b, p, customer)
 	}
@@ -36,6 +36,9 @@ func (w *writer) erase(o *eraseOp) error {
 		return fmt.Errorf("persistence: erase: %w", err)
 	}
 	must(b.Delete(snapshotKey(p, customer), nil))
+	for bc := range broadcasts {
+		must(b.Delete(markKey(p, bc, customer), nil))
+	}
 	for bucket := range buckets {
 		k := segmentKey(p, bucket.eventType, bucket.hour, customer)
 		must(b.Delete(k, nil))
@@ -50,24 +53,25 @@ func (w *writer) erase(o *eraseOp) error {
 }
 
 // eraseEvents deletes the customer's events and returns the segment buckets
-// they were indexed under.
-func (w *writer) eraseEvents(b *pebble.Batch, p int, customer string) (map[segmentBucket]struct{}, error) {
+// they were indexed under and the broadcasts that marked the customer.
+func (w *writer) eraseEvents(b *pebble.Batch, p int, customer string) (map[segmentBucket]struct{}, map[string]struct{}, error) {
 	prefix := eventPrefix(p, customer)
 	end := prefixEnd(prefix)
 	buckets := make(map[segmentBucket]struct{})
+	broadcasts := make(map[string]struct{})
 	err := scan(w.db, prefix, end, func(_, v []byte) error {
 		h, err := decodeEventHead(v)
 		if err != nil {
 			return err
 		}
 		buckets[segmentBucket{h.Type, hourOf(h.RecordedAt)}] = struct{}{}
-		return nil
+		return noteBroadcast(broadcasts, h.Type, v)
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	must(b.DeleteRange(prefix, end, nil))
-	return buckets, nil
+	return buckets, broadcasts, nil
 }
 
 // eraseDedup replaces the customer's dedup keys with tombstones.

@@ -146,6 +146,8 @@ func (w *writer) add(g *group, o op) {
 		err = w.addAppend(g, o.append)
 	case o.claim != nil:
 		owner, err = w.addClaim(g, o.claim)
+	case o.records != nil:
+		w.addRecords(g, o.records)
 	}
 	g.ops = append(g.ops, o)
 	g.owners = append(g.owners, owner)
@@ -191,10 +193,27 @@ func (w *writer) addAppend(g *group, a *appendOp) error {
 		w.key = appendDueKey(w.key[:0], p, timeToNanos(d.At), d.Customer, d.Kind, d.Ref)
 		w.set(b, w.key, nil)
 	}
+	for _, m := range a.marks {
+		w.key = appendMarkKey(w.key[:0], p, m.Broadcast, a.customer)
+		w.set(b, w.key, m.Value)
+	}
 	g.seqs[ck] = a.lastSeq()
 	g.events += len(a.events)
 	g.bytes += a.size()
 	return nil
+}
+
+func (w *writer) addRecords(g *group, r *recordsOp) {
+	for _, k := range r.deletes {
+		w.key = appendRecordKey(w.key[:0], r.partition, r.collection, k)
+		must(g.batch.Delete(w.key, nil))
+		g.bytes += len(w.key)
+	}
+	for _, rec := range r.puts {
+		w.key = appendRecordKey(w.key[:0], r.partition, r.collection, rec.Key)
+		w.set(g.batch, w.key, rec.Value)
+		g.bytes += len(w.key) + len(rec.Value)
+	}
 }
 
 // set writes k, which may be w.key: Batch.Set copies it.

@@ -89,7 +89,40 @@ type Store interface {
 	// dedup keys, segment entries, due work) and those of the given
 	// identities that still belong to it (of any partition), and
 	// keeps a tombstone of hashed event ids so LookupEvent reports erased.
+	//
+	// It also removes the customer's broadcast marks, found from the
+	// broadcast ids its stored proactive.* and journey.callback_scheduled
+	// events name.
 	Erase(ctx context.Context, customer string, identities []IdentityKey) error
+
+	// ScanMarks reports every customer of this partition with a mark of the
+	// broadcast (AppendRequest.Marks), in customer order, with the mark's
+	// value; fn returning false stops. value is valid only during the call.
+	ScanMarks(ctx context.Context, broadcast string, fn func(customer string, value []byte) bool) error
+
+	// WriteRecords stores and deletes records of a collection in one synced
+	// batch, durable when it returns (deletes first: a key in both is kept).
+	// Records are small documents of the node's own (broadcast definitions,
+	// audit entries) kept in the partition's key range.
+	WriteRecords(ctx context.Context, collection string, puts []Record, deletes []string) error
+
+	// ScanRecords reports the collection's records with keys after after, in
+	// key (byte) order; fn returning false stops. value is valid only during
+	// the call.
+	ScanRecords(ctx context.Context, collection, after string, fn func(key string, value []byte) bool) error
+}
+
+// Record is one document of a collection (Store.WriteRecords).
+type Record struct {
+	Key   string
+	Value []byte
+}
+
+// Mark is a customer's outcome of a broadcast, written with the events that
+// decided it and replaced by later ones; Value is the caller's encoding.
+type Mark struct {
+	Broadcast string
+	Value     []byte
 }
 
 // AppendRequest is one customer's batch.
@@ -102,6 +135,8 @@ type AppendRequest struct {
 	// time) is kept.
 	DueAdd    []DueWork
 	DueDelete []DueWork
+	// Marks set the customer's marks of broadcasts in the same batch.
+	Marks []Mark
 }
 
 // Snapshot is a customer's state at Seq, encoded by journey.

@@ -121,3 +121,19 @@ func decodePartitions(b []byte) (int, error) {
 	}
 	return int(binary.BigEndian.Uint32(b)), nil
 }
+
+// noteBroadcast adds to set the broadcast a stored event names, for the
+// event types that mark a customer (journey.MarksBroadcast).
+func noteBroadcast(set map[string]struct{}, eventType string, value []byte) error {
+	if !journey.MarksBroadcast(eventType) {
+		return nil
+	}
+	ev, err := decodeEvent(value)
+	if err != nil {
+		return err
+	}
+	if bc := journey.BroadcastOf(&ev); bc != "" {
+		set[bc] = struct{}{}
+	}
+	return nil
+}

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/throughline/throughline/bench"
+	"github.com/throughline/throughline/node"
 )
 
 // benchJourney measures bot turns: inbound message to the bot's outbound
@@ -75,7 +76,7 @@ func journeyBenchSections(dir string) (sections, intents, abridged string, err e
 	if err != nil {
 		return "", "", "", err
 	}
-	data, err := fs.ReadFile(demoFS, "demo/intents.yaml")
+	data, err := fs.ReadFile(node.DemoFS, "demo/intents.yaml")
 	if err != nil {
 		return "", "", "", err
 	}
@@ -86,7 +87,7 @@ func journeyBenchSections(dir string) (sections, intents, abridged string, err e
 		}
 	}
 	intents = indentLines(string(data), "    ")
-	abridged = fmt.Sprintf("    # the demo's %d intents, from cmd/throughline/demo/intents.yaml: %s\n", len(names), strings.Join(names, ", "))
+	abridged = fmt.Sprintf("    # the demo's %d intents, from node/demo/intents.yaml: %s\n", len(names), strings.Join(names, ", "))
 	sections = fmt.Sprintf(`ai:
   brain: builtin
   escalate_below: %v   # the demo's is 0.55; the bench's questions score 0.56 to 1.00
@@ -100,7 +101,7 @@ queues:
 rules:   # the demo's, without the one that starts a workflow
 %sgovernance:
 %s`, bench.JourneyEscalateBelow, intents, kb, strings.Join(articles, ", "),
-		indentLines(demoRules, "  "), indentLines(demoGovernance, "  "))
+		indentLines(node.DemoRules, "  "), indentLines(node.DemoGovernance, "  "))
 	return sections, intents, abridged, nil
 }
 
@@ -110,13 +111,13 @@ func writeDemoKnowledge(dir string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	names, err := fs.Glob(demoFS, "demo/kb/*.md")
+	names, err := fs.Glob(node.DemoFS, "demo/kb/*.md")
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, name := range names {
-		data, err := fs.ReadFile(demoFS, name)
+		data, err := fs.ReadFile(node.DemoFS, name)
 		if err != nil {
 			return nil, err
 		}

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"embed"
@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/throughline/throughline/ai"
 	"github.com/throughline/throughline/journey"
 	"gopkg.in/yaml.v3"
@@ -51,6 +52,37 @@ const demoWorkflows = `
   then: {route: {queue: billing, priority: 10}}
 `
 
+// demoOffers and demoOfferRules are the demo's next best action: a
+// payment plan for a customer whose payment failed, a gold upgrade for VIPs
+// (the more they bought lately, the better), paperless billing for the
+// rest; the rule proposes the best one when the customer opens the billing
+// page.
+const demoOffers = `
+- id: payment-plan
+  when: "customer.count('payment.failed', duration('24h')) > 0"
+  text: "Your last payment did not go through. Would you like to split it into three monthly payments? Reply YES."
+  priority: 50
+  cap: {max: 1, per: 24h}
+- id: gold-upgrade
+  when: "has(customer.profile.tier) && customer.profile.tier == 'vip'"
+  text: "As a VIP you can move to Gold: free express delivery and a dedicated line. Interested?"
+  priority: 30
+  score: "customer.count('purchase.completed', duration('720h')) * 5"
+  cap: {max: 1, per: 168h}
+- id: paperless
+  when: "!has(customer.profile.paperless) || customer.profile.paperless != true"
+  text: "Go paperless: get your bills by email and save a tree."
+  priority: 10
+  channels: [email, sms]
+  cap: {max: 1, per: 720h}
+`
+
+const demoOfferRules = `
+- id: billing-page-offer
+  when: "event.type == 'page.viewed' && has(event.data.page) && event.data.page == 'billing'"
+  do: [{next_best_action: {}}]
+`
+
 const demoGovernance = `
 frequency_cap: {max: 2, per: 24h}
 quiet_hours: {from: "21:00", to: "08:00"}
@@ -67,7 +99,8 @@ func (c *Config) withDemoJourney() {
 	c.AI = &AIConfig{EscalateBelow: 0.55, DefaultQueue: "general"}
 	c.AI.Brain.Kind = ai.KindBuiltin
 	mustYAML(intents, &c.AI.Intents)
-	mustYAML([]byte(demoRules+demoWorkflowRules), &c.Rules)
+	mustYAML([]byte(demoRules+demoWorkflowRules+demoOfferRules), &c.Rules)
+	mustYAML([]byte(demoOffers), &c.Offers)
 	mustYAML([]byte(demoWorkflows), &c.Workflows)
 	c.Governance = &journey.Governance{}
 	mustYAML([]byte(demoGovernance), c.Governance)
@@ -90,8 +123,8 @@ func mustYAML(data []byte, v any) {
 	}
 }
 
-// validateJourney checks the ai, knowledge, rules, governance and queue
-// sections, and that every queue they name exists.
+// validateJourney checks the ai, knowledge, rules, offers, governance and
+// queue sections, and that every queue they name exists.
 func (c *Config) validateJourney() []error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -139,6 +172,14 @@ func (c *Config) validateJourney() []error {
 				add("rules: workflow %q is not in workflows", w)
 			}
 		}
+		for _, r := range rules.List() {
+			if len(c.Offers) == 0 && slices.ContainsFunc(r.Do, func(a journey.ActionConfig) bool { return a.NextBestAction != nil }) {
+				add("rules: rule %s: next_best_action needs offers", r.ID)
+			}
+		}
+	}
+	if _, err := journey.CompileOffers(c.Offers); err != nil {
+		errs = append(errs, prefixed("offers", err))
 	}
 	workflows, err := journey.CompileWorkflows(c.Workflows)
 	if err != nil {
@@ -196,8 +237,12 @@ func (c *Config) journeyPolicy() (*journey.Policy, ai.Brain, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	offers, err := journey.CompileOffers(c.Offers)
+	if err != nil {
+		return nil, nil, err
+	}
 	queues, _ := c.routing()
-	p := journey.Policy{Rules: rules, Workflows: workflows, Governance: c.Governance, ConversationIdle: c.Conversations.CloseAfter, Queues: queues}
+	p := journey.Policy{Rules: rules, Workflows: workflows, Offers: offers, Governance: c.Governance, ConversationIdle: c.Conversations.CloseAfter, Queues: queues}
 	if c.AI == nil {
 		p = p.WithDefaults()
 		return &p, nil, nil
@@ -218,4 +263,26 @@ func (c *Config) journeyPolicy() (*journey.Policy, ai.Brain, error) {
 	p.Bot = c.AI.policy()
 	p = p.WithDefaults()
 	return &p, brain, nil
+}
+
+// The demo's parts, for benches that run the demo's bot: its knowledge
+// base and intents (demo/kb/*.md, demo/intents.yaml), rules and governance.
+var DemoFS = demoFS
+
+// DemoRules and DemoGovernance are the demo's rules and governance, YAML.
+const (
+	DemoRules      = demoRules
+	DemoGovernance = demoGovernance
+)
+
+// offerResponses registers throughline_offer_responses_total and returns
+// what counts in it: the offer label is a configured offer id or "other"
+// (journey.Offers.Label), so the label values stay bounded.
+func offerResponses(reg prometheus.Registerer) func(offer, response string) {
+	responses := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "throughline_offer_responses_total",
+		Help: "Customers' offer.accepted and offer.declined events, by offer (a configured id, else other) and response.",
+	}, []string{"offer", "response"})
+	reg.MustRegister(responses)
+	return func(offer, response string) { responses.WithLabelValues(offer, response).Inc() }
 }

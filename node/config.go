@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"bytes"
@@ -6,16 +6,18 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"time"
 
+	"github.com/throughline/throughline/actors"
 	"github.com/throughline/throughline/ai"
 	"github.com/throughline/throughline/gateway"
 	"github.com/throughline/throughline/journey"
 	"gopkg.in/yaml.v3"
 )
 
-// Config is the binary's configuration (PROTOCOL section 6): one YAML file.
+// Config is a node's configuration (PROTOCOL section 6): one YAML file.
 // Immutable after start.
 type Config struct {
 	Node    NodeConfig    `yaml:"node"`
@@ -31,6 +33,8 @@ type Config struct {
 	Workflows []journey.WorkflowConfig `yaml:"workflows"`
 	// Governance passes every proactive message.
 	Governance *journey.Governance `yaml:"governance"`
+	// Offers are the next best action's catalog (PROTOCOL section 5).
+	Offers []journey.OfferConfig `yaml:"offers"`
 	// Conversations: how long an inactive bot conversation stays open.
 	Conversations ConversationsConfig `yaml:"conversations"`
 	// Queues are the routing queues; this version routes a conversation to
@@ -39,9 +43,29 @@ type Config struct {
 	Queues []QueueConfig `yaml:"queues"`
 	// Agents are the agents routing offers conversations to.
 	Agents []AgentConfig `yaml:"agents"`
+	// Broadcasts paces broadcasts (PROTOCOL section 5).
+	Broadcasts BroadcastsConfig `yaml:"broadcasts"`
+
+	// Logger receives every subsystem's logs; nil: slog.Default(). Not
+	// read from the file.
+	Logger *slog.Logger `yaml:"-"`
+	// FailSyncAfter, when above 0, makes every WAL sync after that many
+	// fail: a test hook of fault injection (persistence.Options). Not read
+	// from the file.
+	FailSyncAfter int `yaml:"-"`
 
 	// demoKnowledge is the built-in demo's knowledge base (Default only).
 	demoKnowledge fs.FS
+}
+
+// DemoArticles lists the built-in demo's knowledge articles (none unless
+// the config is Default's).
+func (c *Config) DemoArticles() []string {
+	if c.demoKnowledge == nil {
+		return nil
+	}
+	articles, _ := fs.Glob(c.demoKnowledge, "*.md")
+	return articles
 }
 
 // AIConfig is the `ai:` section: the brain and when the bot hands over.
@@ -59,6 +83,15 @@ type AIConfig struct {
 	// Handover is what the customer is told when a person takes over.
 	Handover string `yaml:"handover"`
 }
+
+// BroadcastsConfig is the `broadcasts:` section.
+type BroadcastsConfig struct {
+	// Rate is how many customers broadcasts ask per second; default 2000.
+	Rate int `yaml:"rate"`
+}
+
+// broadcastRateMax bounds broadcasts.rate.
+const broadcastRateMax = 1_000_000
 
 // ConversationsConfig is the `conversations:` section.
 type ConversationsConfig struct {
@@ -193,6 +226,9 @@ func (c *Config) Validate() error {
 	if c.Node.DeskGrace < 100*time.Millisecond || c.Node.DeskGrace > time.Hour {
 		add("node.desk_grace: %s is not within 100ms..1h", c.Node.DeskGrace)
 	}
+	if c.Broadcasts.Rate < 0 || c.Broadcasts.Rate > broadcastRateMax {
+		add("broadcasts.rate: %d is not in 1..%d (0: the default, %d)", c.Broadcasts.Rate, broadcastRateMax, actors.BroadcastRateDefault)
+	}
 	if len(c.Cluster.Join) > 0 {
 		add("cluster.join: this version runs a single node; remove cluster.join")
 	}
@@ -218,6 +254,3 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateRouting()...)
 	return errors.Join(errs...)
 }
-
-// ignoredSections names the sections present that this version does not act on.
-func (c *Config) ignoredSections() []string { return nil }

@@ -1,0 +1,153 @@
+package node
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigFileSectionsAreEmptyNotTheDemo(t *testing.T) {
+	for _, text := range []string{"", "node: {http: 127.0.0.1:9999}\n"} {
+		c, err := LoadConfig(writeConfig(t, text))
+		if err != nil {
+			t.Fatalf("%q: %v", text, err)
+		}
+		if len(c.Auth.Tokens) != 0 || c.Node.DataDir != "./data" || c.Node.Partitions != 64 {
+			t.Fatalf("%q loaded as %+v", text, c)
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("%q: %v", text, err)
+		}
+	}
+}
+
+func TestConfigRefusesUnknownKeys(t *testing.T) {
+	if _, err := LoadConfig(writeConfig(t, "node: {htp: 127.0.0.1:1}\n")); err == nil || !strings.Contains(err.Error(), "htp") {
+		t.Fatalf("unknown key: %v", err)
+	}
+}
+
+func TestConfigValidateListsEveryProblem(t *testing.T) {
+	c, err := LoadConfig(writeConfig(t, `
+node: {partitions: 5000, idle_timeout: 1ms, conn_credit: -1}
+cluster: {join: [127.0.0.1:7947]}
+auth:
+  tokens:
+    - {token: a, role: agent}
+    - {token: a, role: boss}
+    - {token: "", role: channel}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Validate()
+	if err == nil {
+		t.Fatal("an invalid config validated")
+	}
+	for _, want := range []string{"node.partitions", "node.idle_timeout", "node.conn_credit", "cluster.join",
+		"tokens[0]: role agent needs agent", "tokens[1]: role \"boss\"", "given twice", "tokens[2]: token is empty"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the problems do not mention %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestDemoConfigValidates(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Auth.Tokens) != 4 {
+		t.Fatalf("demo tokens: %+v", c.Auth.Tokens)
+	}
+}
+
+func TestConfigOffers(t *testing.T) {
+	c, err := LoadConfig(writeConfig(t, `
+offers:
+  - id: payment-plan
+    when: "customer.count('payment.failed', duration('24h')) > 0"
+    text: "Split it in three?"
+    priority: 50
+    score: "has(customer.profile.spend) ? customer.profile.spend / 100.0 : 0.0"
+    channels: [sms, email]
+    cap: {max: 2, per: 24h}
+rules:
+  - id: propose
+    when: "event.type == 'page.viewed'"
+    do: [{next_best_action: {}}, {next_best_action: {expires: 2h}}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := c.journeyPolicy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := p.Offers.Offer("payment-plan")
+	if o == nil || o.Priority != 50 || o.Cap == nil || o.Cap.Max != 2 || o.Cap.Per != 24*time.Hour || len(o.Channels) != 2 {
+		t.Fatalf("offer %+v", o)
+	}
+	do := p.Rules.Rule("propose").Do
+	if do[0].NextBestAction == nil || do[0].NextBestAction.Expires != 24*time.Hour || do[1].NextBestAction.Expires != 2*time.Hour {
+		t.Errorf("actions %+v %+v", do[0].NextBestAction, do[1].NextBestAction)
+	}
+}
+
+func TestConfigOffersListsEveryProblem(t *testing.T) {
+	c, err := LoadConfig(writeConfig(t, `
+offers:
+  - {id: a, when: "customer.profile.tier ==", text: x}
+  - {id: a, when: "true", text: x, score: "'high'"}
+  - {id: "Bad Id", when: "true", text: x, cap: {max: 0, per: 1h}}
+rules:
+  - id: propose
+    when: "true"
+    do: [{next_best_action: {}}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Validate()
+	if err == nil {
+		t.Fatal("invalid offers validated")
+	}
+	for _, want := range []string{"offers: offer a: when:", "offer a: duplicate id", "offer a: score: is of type string",
+		`offer #2 (id "Bad Id"): id must match`, "cap.max 0"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the problems do not mention %q:\n%v", want, err)
+		}
+	}
+	// A rule's next_best_action without offers is refused too.
+	c, err = LoadConfig(writeConfig(t, `
+rules:
+  - {id: propose, when: "true", do: [{next_best_action: {}}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "rule propose: next_best_action needs offers") {
+		t.Errorf("next_best_action without offers: %v", err)
+	}
+	// Unknown fields of the action are refused when loading.
+	if _, err := LoadConfig(writeConfig(t, `
+rules:
+  - {id: propose, when: "true", do: [{next_best_action: {offer: x}}]}
+`)); err == nil || !strings.Contains(err.Error(), `unknown field "offer"`) {
+		t.Errorf("next_best_action {offer}: %v", err)
+	}
+}

@@ -1,0 +1,146 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/throughline/throughline/actors"
+	"github.com/throughline/throughline/cluster"
+	"github.com/throughline/throughline/gateway"
+	"github.com/throughline/throughline/persistence"
+)
+
+// Node is one running Throughline server: its store, actors and gateway.
+// Start builds one from a Config; Stop shuts it down in order. A program
+// may run several in one process (each with its own data dir and
+// addresses), as tests and benches do.
+type Node struct {
+	cfg      Config
+	logger   *slog.Logger
+	engine   persistence.Engine
+	rt       *actors.Runtime
+	gw       *gateway.Server
+	serveErr chan error
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start opens the node's store, starts its actors and its gateway, and
+// serves HTTP until Stop. cfg must be valid (Validate); its Logger (nil:
+// slog.Default()) receives every subsystem's logs. ctx bounds the start
+// only.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		// Scheduling latency and GC pauses: what ack tails are made of on a
+		// small machine.
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$|^/gc/pauses:seconds$`)},
+	)), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	opts := persistence.Options{Partitions: cfg.Node.Partitions, Logger: logger, Registerer: reg, FailSyncAfter: cfg.FailSyncAfter}
+	if err := os.MkdirAll(cfg.Node.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	engine, err := persistence.Open(cfg.Node.DataDir, opts)
+	if err != nil {
+		return nil, err
+	}
+	n, err := start(cfg, logger, reg, engine)
+	if err != nil {
+		_ = engine.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// start wires actors and gateway over an open store.
+func start(cfg Config, logger *slog.Logger, reg *prometheus.Registry, engine persistence.Engine) (*Node, error) {
+	activation := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "throughline_customer_activation_seconds",
+		Help:    "Time to activate a customer actor: load its snapshot and the events after it.",
+		Buckets: prometheus.ExponentialBuckets(25e-6, 1.5, 24),
+	})
+	reg.MustRegister(activation)
+	table, err := cluster.Local(cfg.Node.Name, cfg.Node.Partitions)
+	if err != nil {
+		return nil, err
+	}
+	policy, brain, err := cfg.journeyPolicy()
+	if err != nil {
+		return nil, err
+	}
+	outbound, desks := gateway.NewOutboundRouter(), gateway.NewDesks()
+	queues, agents := cfg.routing()
+	acfg := actors.Config{
+		IdleTimeout: cfg.Node.IdleTimeout, Logger: logger, Node: cfg.Node.Name, Table: table,
+		ObserveActivation: func(d time.Duration) { activation.Observe(d.Seconds()) },
+		Policy:            policy, Deliver: outbound.Deliver, Desk: desks.Deliver,
+		Queues: queues, Agents: agents, DeskGrace: cfg.Node.DeskGrace, BroadcastRate: cfg.Broadcasts.Rate,
+	}
+	if brain != nil {
+		acfg.Bot = botFunc(brain, reg)
+	}
+	acfg.OfferResponded = offerResponses(reg)
+	rt, err := actors.Start(acfg, engine)
+	if err != nil {
+		return nil, err
+	}
+	gw, err := gateway.New(gateway.Config{
+		Addr: cfg.Node.HTTP, Tokens: cfg.Auth.Tokens, ConnCredit: cfg.Node.ConnCredit, MaxConnections: cfg.Node.MaxConnections,
+		Outbound: outbound, Desks: desks,
+	}, rt, logger, reg, reg, engine.Err)
+	if err == nil {
+		err = gw.Listen()
+	}
+	if err != nil {
+		_ = rt.Stop(context.Background())
+		return nil, err
+	}
+	n := &Node{cfg: cfg, logger: logger, engine: engine, rt: rt, gw: gw, serveErr: make(chan error, 1)}
+	go func() {
+		if err := gw.Serve(); err != nil {
+			n.serveErr <- err
+		}
+	}()
+	return n, nil
+}
+
+// Addr is the address the node's HTTP API listens on.
+func (n *Node) Addr() string { return n.gw.Addr() }
+
+// Failed is closed when the node's store has failed: the node then refuses
+// writes and should exit (the WAL decides at restart what was stored).
+func (n *Node) Failed() <-chan struct{} { return n.engine.Failed() }
+
+// Err is why the store failed, nil while it has not.
+func (n *Node) Err() error { return n.engine.Err() }
+
+// ServeErr delivers the error that ended the HTTP server, if it ended
+// before Stop.
+func (n *Node) ServeErr() <-chan error { return n.serveErr }
+
+// Stop shuts down in order: stop accepting and answer what is in flight,
+// passivate every customer (drain appends, write snapshots), close the
+// store. ctx bounds it. Safe to call twice: later calls return the first
+// one's result.
+func (n *Node) Stop(ctx context.Context) error {
+	n.stopOnce.Do(func() {
+		n.stopErr = errors.Join(n.gw.Shutdown(ctx), n.rt.Stop(ctx), n.engine.Close())
+	})
+	return n.stopErr
+}
