@@ -13,7 +13,8 @@ package actors
 //     and the agent's desk gets a revoked frame; its subscriptions end.
 //  4. It stops. The host answers the caller only once the actor is gone,
 //     and remembers the customer as erased: the runtime's own messages still
-//     on their way to it (due work, bot and workflow results, offers, wakes)
+//     on their way to it (due work, bot and workflow results, offers, wakes,
+//     broadcast targets)
 //     are dropped rather than activating it again. A client's new event or
 //     profile patch naming the id creates a new customer, as for any unknown
 //     id.
@@ -65,7 +66,7 @@ func (r *Runtime) Erase(ctx context.Context, customer string) error {
 	if r.stopping.Load() {
 		return unavailable("shutting down")
 	}
-	h := r.hosts[r.PartitionOf(customer)]
+	h := r.hostOf(r.PartitionOf(customer))
 	if h == nil {
 		return unavailable("partition not hosted on this node")
 	}
@@ -129,7 +130,8 @@ func (h *host) rememberErased(id string) {
 
 // dropStale reports whether m is the runtime's own message for an erased
 // customer, and drops it (an offer is refused, so the routing actor frees
-// the agent's reservation). A client's event or profile patch creates the
+// the agent's reservation; a broadcast's target is done: no one is left to
+// reach). A client's event or profile patch creates the
 // customer again: it is no longer erased.
 func (h *host) dropStale(m customerMsg) bool {
 	if len(h.erasedSet) == 0 {
@@ -141,6 +143,9 @@ func (h *host) dropStale(m customerMsg) bool {
 	}
 	switch m := m.(type) {
 	case *dueMsg, *resultMsg, *wakeMsg, *unsubscribeMsg:
+		return true
+	case *broadcastMsg:
+		m.done(nil) // nothing of it is left to reach
 		return true
 	case *routeOfferMsg:
 		h.rt.system.Root.Send(h.rt.routing, &offerRefused{conversation: m.offer.Waiting.Conversation, agent: m.offer.Agent})
