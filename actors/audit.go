@@ -53,10 +53,10 @@ type auditLog struct {
 
 	mu struct {
 		sync.Mutex
-		count    int    // entries stored; -1 until counted
-		last     string // the newest key written
-		seq      uint32 // counter of keys within one nanosecond
-		sweptTo  string // every key up to it is deleted: scans start after it
+		count     int    // entries stored; -1 until counted
+		last      string // the newest key written
+		seq       uint32 // counter of keys within one nanosecond
+		sweptTo   string // every key up to it is deleted: scans start after it
 		lastSweep time.Time
 	}
 }
