@@ -34,7 +34,8 @@ type customer struct {
 	outbox     outbox
 	failed     error // the store failed: refuse everything
 
-	passivating bool // the host buffers our messages; stop when drained
+	passivating bool      // the host buffers our messages; stop when drained
+	erasing     *eraseMsg // erase once drained, then stop (erase.go)
 
 	// subs are the desks subscribed to the customer's live events
 	// (PROTOCOL 4 subscribe), at most SubscribersMax; assigned is the agent
@@ -98,6 +99,8 @@ func (c *customer) Receive(ctx actor.Context) {
 		c.subscribe(m)
 	case *unsubscribeMsg:
 		delete(c.subs, m.id)
+	case *eraseMsg:
+		c.erase(ctx, m)
 	case *appendDone:
 		c.appendDone(ctx, m)
 	case *idleCheck:
@@ -194,6 +197,14 @@ func (c *customer) ingest(ctx actor.Context, m *ingestMsg) {
 		return
 	}
 	policy := c.rt.cfg.Policy
+	if c.state.Seq == 0 {
+		// A customer with no events may have been erased: its tombstones
+		// answer a late retry of one of its ids with conflict.
+		if err := c.lookupErased(m); err != nil {
+			m.done(Result{Reject: unavailable("idempotency look-up failed")})
+			return
+		}
+	}
 	d := journey.Step(policy, c.state, &m.in, c.rt.cfg.Now())
 	if d.NeedLookup {
 		seq, found, erased, err := c.store.LookupEvent(context.Background(), c.id, m.in.Event.ID)
@@ -226,6 +237,19 @@ func (c *customer) ingest(ctx actor.Context, m *ingestMsg) {
 	})
 	c.effects(d)
 	c.release()
+}
+
+// lookupErased asks the store whether the event's id belonged to this
+// customer before an erase (a tombstone) and tells journey so.
+func (c *customer) lookupErased(m *ingestMsg) error {
+	_, _, erased, err := c.store.LookupEvent(context.Background(), c.id, m.in.Event.ID)
+	if err != nil {
+		return err
+	}
+	if erased {
+		m.in.Stored = &journey.StoredID{Erased: true}
+	}
+	return nil
 }
 
 func (c *customer) patch(ctx actor.Context, m *patchMsg) {
@@ -466,9 +490,17 @@ func (c *customer) queueOutbounds(obs []journey.Outbound) {
 	}
 }
 
-// maybeStop ends the passivation handshake once every append is durable.
+// maybeStop ends the passivation handshake, or runs an erase, once every
+// append is durable.
 func (c *customer) maybeStop(ctx actor.Context) {
-	if !c.passivating || c.pending > 0 {
+	if c.pending > 0 {
+		return
+	}
+	if c.erasing != nil {
+		c.eraseNow(ctx)
+		return
+	}
+	if !c.passivating {
 		return
 	}
 	if c.failed == nil && c.state.Seq > c.snapshotAt {

@@ -29,6 +29,13 @@ type host struct {
 	// buffered messages of customers being passivated, by customer; bounded
 	// by admission like every mailbox.
 
+	// erasing are the erases under way, by customer (erase.go); erasedSet
+	// the customers erased lately, at most ErasedMax, oldest first in
+	// erasedOrder.
+	erasing     map[string]*eraseMsg
+	erasedSet   map[string]struct{}
+	erasedOrder []string
+
 	dueTimer *time.Timer
 	dueNext  time.Time
 
@@ -40,6 +47,7 @@ func newHost(rt *Runtime, p int) *host {
 	return &host{
 		rt: rt, partition: p, store: rt.engine.Store(p),
 		children: map[string]*actor.PID{}, byPID: map[string]string{}, stopping: map[string][]customerMsg{},
+		erasing: map[string]*eraseMsg{}, erasedSet: map[string]struct{}{},
 	}
 }
 
@@ -51,7 +59,7 @@ func (h *host) Receive(ctx actor.Context) {
 	case customerMsg:
 		h.route(ctx, m)
 	case *passivateReq:
-		if pid, ok := h.children[m.customer]; ok && pid.Equal(m.pid) {
+		if pid, ok := h.children[m.customer]; ok && pid.Equal(m.pid) && h.erasing[m.customer] == nil {
 			if _, already := h.stopping[m.customer]; !already {
 				h.stopping[m.customer] = nil
 			}
@@ -84,12 +92,19 @@ func (h *host) Receive(ctx actor.Context) {
 // while the customer passivates.
 func (h *host) route(ctx actor.Context, m customerMsg) {
 	id := m.customerID()
+	if h.dropStale(m) {
+		return
+	}
 	if buf, ok := h.stopping[id]; ok {
 		h.stopping[id] = append(buf, m)
 		return
 	}
 	if h.shutdown {
 		refuse(m, unavailable("shutting down"))
+		return
+	}
+	if e, ok := m.(*eraseMsg); ok {
+		h.routeErase(ctx, e)
 		return
 	}
 	pid, ok := h.children[id]
@@ -117,6 +132,7 @@ func (h *host) terminated(ctx actor.Context, who *actor.PID) {
 	}
 	delete(h.byPID, who.Id)
 	delete(h.children, id)
+	h.erased(id)
 	buf := h.stopping[id]
 	delete(h.stopping, id)
 	for _, m := range buf {
@@ -149,6 +165,8 @@ func refuse(m customerMsg, rej error) {
 		m.done(0, asRejection(rej))
 	case *contextMsg:
 		m.reply <- contextReply{err: rej}
+	case *eraseMsg:
+		m.answer(rej)
 	}
 	// A routeOfferMsg that cannot be delivered is left to its caller (the
 	// routing actor learns of it when toCustomer fails or by the revoke

@@ -74,6 +74,12 @@ type Config struct {
 	// BroadcastRate is how many customers broadcasts ask per second on this
 	// node (broadcasts.rate); default BroadcastRateDefault.
 	BroadcastRate int
+	// AuditRetention is how long audit entries are kept (audit.retention);
+	// default AuditRetentionDefault.
+	AuditRetention time.Duration
+	// AuditMax bounds the audit entries kept, the oldest deleted first
+	// (audit.max_entries); default AuditMaxDefault.
+	AuditMax int
 	// Deliver hands an outbound to the channel gateways once its
 	// message.sent is durable; conn is the connection that last carried the
 	// customer's inbound on that channel (0: none). It must not block. Nil:
@@ -120,6 +126,12 @@ func (c *Config) ensureDefaults() {
 	if c.BotTimeout <= 0 {
 		c.BotTimeout = 15 * time.Second
 	}
+	if c.AuditRetention <= 0 {
+		c.AuditRetention = AuditRetentionDefault
+	}
+	if c.AuditMax <= 0 {
+		c.AuditMax = AuditMaxDefault
+	}
 	if c.BroadcastRate <= 0 {
 		c.BroadcastRate = BroadcastRateDefault
 	}
@@ -151,6 +163,7 @@ type Runtime struct {
 	tasks     *taskPool
 	routing   *actor.PID
 	bcast     *broadcasts
+	audit     *auditLog
 
 	// Gauges read by /metrics.
 	ActiveCustomers atomic.Int64
@@ -201,6 +214,7 @@ func Start(cfg Config, engine persistence.Engine) (*Runtime, error) {
 			return nil, err
 		}
 	}
+	r.audit = newAuditLog(r, cfg.AuditRetention, cfg.AuditMax)
 	r.bcast = newBroadcasts(r, cfg.BroadcastRate)
 	if err := r.bcast.load(context.Background()); err != nil {
 		r.cfg.Logger.Error("broadcasts not resumed", "err", err)

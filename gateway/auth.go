@@ -24,12 +24,24 @@ type Token struct {
 	Token string `yaml:"token"`
 	Role  Role   `yaml:"role"`
 	Agent string `yaml:"agent,omitempty"` // the agent a token of role agent names
+	// Name is how the audit log shows the token (default: its role); never
+	// the token itself.
+	Name string `yaml:"name,omitempty"`
 }
 
 // principal is who made a request.
 type principal struct {
 	role  Role
 	agent string
+	name  string // the token's name for the audit log; "" when none
+}
+
+// auditName is how the audit log shows the principal's token.
+func (p principal) auditName() string {
+	if p.name != "" {
+		return p.name
+	}
+	return string(p.role)
 }
 
 // may reports whether the principal has one of the roles; an admin may do
@@ -65,7 +77,7 @@ func newAuthenticator(tokens []Token) (*authenticator, error) {
 		if _, dup := a.tokens[t.Token]; dup {
 			return nil, fmt.Errorf("auth.tokens[%d]: token given twice", i)
 		}
-		a.tokens[t.Token] = principal{role: t.Role, agent: t.Agent}
+		a.tokens[t.Token] = principal{role: t.Role, agent: t.Agent, name: t.Name}
 	}
 	return a, nil
 }
@@ -74,7 +86,7 @@ func newAuthenticator(tokens []Token) (*authenticator, error) {
 // Authorization header or, when allowQuery (WebSocket upgrades from
 // browsers), the access_token query parameter. It returns an unauthorized
 // rejection for a missing or unknown token and forbidden when the role is not
-// one of roles.
+// one of roles (with the principal, for the audit log).
 func (a *authenticator) authenticate(r *http.Request, allowQuery bool, roles ...Role) (principal, *journey.Rejection) {
 	tok := ""
 	if h := r.Header.Get("Authorization"); h != "" {
@@ -93,7 +105,7 @@ func (a *authenticator) authenticate(r *http.Request, allowQuery bool, roles ...
 		return principal{}, journey.Rejectf(journey.CodeUnauthorized, "unknown token")
 	}
 	if !p.may(roles...) {
-		return principal{}, journey.Rejectf(journey.CodeForbidden, "role %s may not do this", p.role)
+		return p, journey.Rejectf(journey.CodeForbidden, "role %s may not do this", p.role)
 	}
 	return p, nil
 }

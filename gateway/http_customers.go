@@ -131,9 +131,11 @@ func wantsCloudEvents(r *http.Request) bool {
 }
 
 // patchProfile is PATCH /v1/customers/{id}/profile: merge the object into
-// the profile (null removes a key); answers the profile.
+// the profile (null removes a key); answers the profile. A supervisor's
+// patch (a person's change, unlike a channel's) is audited.
 func (s *Server) patchProfile(w http.ResponseWriter, r *http.Request) {
-	if _, rej := s.auth.authenticate(r, false, RoleChannel, RoleSupervisor); rej != nil {
+	p, rej := s.auth.authenticate(r, false, RoleChannel, RoleSupervisor)
+	if rej != nil {
 		writeError(w, rej)
 		return
 	}
@@ -142,15 +144,30 @@ func (s *Server) patchProfile(w http.ResponseWriter, r *http.Request) {
 		writeError(w, rej)
 		return
 	}
+	profile, err := s.patch(w, r, id)
+	if p.may(RoleSupervisor) {
+		s.audit(r, p, auditProfilePatch, id, resultOf(err))
+	}
+	switch {
+	case r.Context().Err() != nil:
+		return // the client went away
+	case err != nil:
+		writeError(w, err)
+	default:
+		writeJSON(w, http.StatusOK, profile)
+	}
+}
+
+// patch merges the request's body into the customer's profile and returns
+// the profile once durable.
+func (s *Server) patch(w http.ResponseWriter, r *http.Request, id string) (map[string]any, error) {
 	body, err := s.readBody(w, r)
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
 	part := s.rt.PartitionOf(id)
 	if !s.rt.Admit(part) {
-		writeError(w, journey.Rejectf(journey.CodeUnavailable, "partition overloaded"))
-		return
+		return nil, journey.Rejectf(journey.CodeUnavailable, "partition overloaded")
 	}
 	defer s.rt.Release(part)
 	type answer struct {
@@ -160,17 +177,15 @@ func (s *Server) patchProfile(w http.ResponseWriter, r *http.Request) {
 	done := make(chan answer, 1)
 	s.rt.PatchProfile(id, journey.ProfilePatch{ID: "profile-" + randomHex(12), Patch: body},
 		func(res actors.Result, p map[string]any) { done <- answer{res, p} })
-	var a answer
 	select {
-	case a = <-done:
+	case a := <-done:
+		if a.res.Reject != nil {
+			return nil, a.res.Reject
+		}
+		return a.profile, nil
 	case <-r.Context().Done():
-		return // the client went away
+		return nil, r.Context().Err()
 	}
-	if a.res.Reject != nil {
-		writeError(w, a.res.Reject)
-		return
-	}
-	writeJSON(w, http.StatusOK, a.profile)
 }
 
 func rejectf404(format string, args ...any) *journey.Rejection {

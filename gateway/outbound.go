@@ -242,3 +242,18 @@ type outboundFrame struct {
 	Type string `json:"type"`
 	journey.Outbound
 }
+
+// forget drops the outbounds of an erased customer still waiting for a
+// connection, so none of its messages goes out afterwards.
+func (r *OutboundRouter) forget(customer string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for ch, q := range r.waiting {
+		q = slices.DeleteFunc(q, func(o journey.Outbound) bool { return o.Customer == customer })
+		if len(q) == 0 {
+			delete(r.waiting, ch)
+		} else {
+			r.waiting[ch] = q
+		}
+	}
+}

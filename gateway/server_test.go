@@ -34,7 +34,7 @@ func startServerWith(t *testing.T, cfg actors.Config) string {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	s, err := New(Config{Addr: "127.0.0.1:0", Tokens: []Token{{Token: "gw", Role: RoleChannel}, {Token: "sup", Role: RoleSupervisor}}},
+	s, err := New(Config{Addr: "127.0.0.1:0", Tokens: []Token{{Token: "gw", Role: RoleChannel}, {Token: "sup", Role: RoleSupervisor}, {Token: "adm-secret", Role: RoleAdmin, Name: "ops"}}},
 		rt, logger, reg, reg, engine.Err)
 	if err != nil {
 		t.Fatal(err)

@@ -45,6 +45,8 @@ type Config struct {
 	Agents []AgentConfig `yaml:"agents"`
 	// Broadcasts paces broadcasts (PROTOCOL section 5).
 	Broadcasts BroadcastsConfig `yaml:"broadcasts"`
+	// Audit bounds the audit log (PROTOCOL section 3 GET /v1/audit).
+	Audit AuditConfig `yaml:"audit"`
 
 	// Logger receives every subsystem's logs; nil: slog.Default(). Not
 	// read from the file.
@@ -88,6 +90,15 @@ type AIConfig struct {
 type BroadcastsConfig struct {
 	// Rate is how many customers broadcasts ask per second; default 2000.
 	Rate int `yaml:"rate"`
+}
+
+// AuditConfig is the `audit:` section: how long and how many audit
+// entries are kept, the oldest deleted first.
+type AuditConfig struct {
+	// Retention; default 720h (30 days).
+	Retention time.Duration `yaml:"retention"`
+	// MaxEntries; default 100000.
+	MaxEntries int `yaml:"max_entries"`
 }
 
 // broadcastRateMax bounds broadcasts.rate.
@@ -156,7 +167,7 @@ func Default() Config {
 		{Token: "gw-secret", Role: gateway.RoleChannel},
 		{Token: "alice-secret", Role: gateway.RoleAgent, Agent: "alice"},
 		{Token: "sup-secret", Role: gateway.RoleSupervisor},
-		{Token: "admin-secret", Role: gateway.RoleAdmin},
+		{Token: "admin-secret", Role: gateway.RoleAdmin, Name: "demo-admin"},
 	}}}
 	c.Node.ensureDefaults()
 	c.withDemoJourney()
@@ -228,6 +239,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Broadcasts.Rate < 0 || c.Broadcasts.Rate > broadcastRateMax {
 		add("broadcasts.rate: %d is not in 1..%d (0: the default, %d)", c.Broadcasts.Rate, broadcastRateMax, actors.BroadcastRateDefault)
+	}
+	if c.Audit.Retention < 0 {
+		add("audit.retention: %s is negative (0: the default, %s)", c.Audit.Retention, actors.AuditRetentionDefault)
+	}
+	if c.Audit.MaxEntries < 0 || c.Audit.MaxEntries > actors.AuditMaxLimit {
+		add("audit.max_entries: %d is not in 1..%d (0: the default, %d)", c.Audit.MaxEntries, actors.AuditMaxLimit, actors.AuditMaxDefault)
 	}
 	if len(c.Cluster.Join) > 0 {
 		add("cluster.join: this version runs a single node; remove cluster.join")

@@ -151,3 +151,20 @@ rules:
 		t.Errorf("next_best_action {offer}: %v", err)
 	}
 }
+
+func TestConfigAudit(t *testing.T) {
+	c, err := LoadConfig(writeConfig(t, "audit: {retention: 48h, max_entries: 500}\nauth: {tokens: [{token: t1, role: admin, name: ops}]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Audit.Retention != 48*time.Hour || c.Audit.MaxEntries != 500 || c.Auth.Tokens[0].Name != "ops" {
+		t.Fatalf("audit loaded as %+v, token %+v", c.Audit, c.Auth.Tokens[0])
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c.Audit.MaxEntries = -1
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "audit.max_entries") {
+		t.Fatalf("a negative max_entries: %v", err)
+	}
+}

@@ -91,6 +91,7 @@ func start(cfg Config, logger *slog.Logger, reg *prometheus.Registry, engine per
 		ObserveActivation: func(d time.Duration) { activation.Observe(d.Seconds()) },
 		Policy:            policy, Deliver: outbound.Deliver, Desk: desks.Deliver,
 		Queues: queues, Agents: agents, DeskGrace: cfg.Node.DeskGrace, BroadcastRate: cfg.Broadcasts.Rate,
+		AuditRetention: cfg.Audit.Retention, AuditMax: cfg.Audit.MaxEntries,
 	}
 	if brain != nil {
 		acfg.Bot = botFunc(brain, reg)
