@@ -59,6 +59,18 @@ func (q *waitQueue) put(o journey.Outbound) {
 	q.byID[o.ID] = o
 }
 
+// forget drops the customer's outbounds and returns how many are left.
+func (q *waitQueue) forget(customer string) int {
+	q.order = slices.DeleteFunc(q.order, func(id string) bool {
+		if q.byID[id].Customer != customer {
+			return false
+		}
+		delete(q.byID, id)
+		return true
+	})
+	return len(q.order)
+}
+
 // all is the waiting outbounds, oldest first.
 func (q *waitQueue) all() []journey.Outbound {
 	out := make([]journey.Outbound, 0, len(q.order))
@@ -249,11 +261,8 @@ func (r *OutboundRouter) forget(customer string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for ch, q := range r.waiting {
-		q = slices.DeleteFunc(q, func(o journey.Outbound) bool { return o.Customer == customer })
-		if len(q) == 0 {
+		if q.forget(customer) == 0 {
 			delete(r.waiting, ch)
-		} else {
-			r.waiting[ch] = q
 		}
 	}
 }
