@@ -114,9 +114,9 @@ type broadcasts struct {
 	records map[string]*broadcastRecord // every remembered broadcast, by id
 	// progress caches each remembered broadcast's counts per partition.
 	progress map[progressKey]cachedProgress
-	running map[string]*runner
-	wg      sync.WaitGroup
-	closed  bool
+	running  map[string]*runner
+	wg       sync.WaitGroup
+	closed   bool
 }
 
 func newBroadcasts(rt *Runtime, perSecond int) *broadcasts {

@@ -147,23 +147,23 @@ func (c *Config) ensureDefaults() {
 
 // Runtime is one node's actors: a partition host per partition.
 type Runtime struct {
-	cfg       Config
-	engine    persistence.Engine
-	system    *actor.ActorSystem
-	dispatch  *poolDispatcher
-	parts     []atomic.Pointer[partitionActors] // nil: the partition is not hosted here
+	cfg      Config
+	engine   persistence.Engine
+	system   *actor.ActorSystem
+	dispatch *poolDispatcher
+	parts    []atomic.Pointer[partitionActors] // nil: the partition is not hosted here
 	// marksVersion counts, per partition, the durable changes of broadcast
 	// marks (appends with marks, erasures): a count of marks cached at one
 	// version is still right.
 	marksVersion []atomic.Uint64
-	hostMu    sync.Mutex                        // serializes HostPartition and UnhostPartition
-	admission []atomic.Int64
-	stopping  atomic.Bool
-	stopOnce  sync.Once
-	tasks     *taskPool
-	routing   *actor.PID
-	bcast     *broadcasts
-	audit     *auditLog
+	hostMu       sync.Mutex // serializes HostPartition and UnhostPartition
+	admission    []atomic.Int64
+	stopping     atomic.Bool
+	stopOnce     sync.Once
+	tasks        *taskPool
+	routing      *actor.PID
+	bcast        *broadcasts
+	audit        *auditLog
 
 	// Gauges read by /metrics.
 	ActiveCustomers atomic.Int64
