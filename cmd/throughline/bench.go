@@ -36,9 +36,11 @@ func benchMain(args []string) int {
 			return benchJourney(args[1:])
 		case "agents":
 			return benchAgents(args[1:])
+		case "broadcast":
+			return benchBroadcast(args[1:])
 		}
 	}
-	fmt.Fprintln(os.Stderr, "usage: throughline bench ingest|activation|journey|agents [flags]   (-h for the flags)")
+	fmt.Fprintln(os.Stderr, "usage: throughline bench ingest|activation|journey|agents|broadcast [flags]   (-h for the flags)")
 	return 2
 }
 
@@ -239,4 +241,43 @@ func freeAddr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
+}
+
+// benchBroadcast runs one broadcast to a large segment while live ingest
+// runs (bench.RunBroadcast).
+func benchBroadcast(args []string) int {
+	cfg := bench.DefaultBroadcast()
+	fs := flag.NewFlagSet("bench broadcast", flag.ContinueOnError)
+	fs.StringVar(&cfg.Target, "target", "", "base URL of a running server (default: start one with broadcasts.rate = --rate)")
+	fs.StringVar(&cfg.Token, "token", "", "channel token for --target")
+	fs.StringVar(&cfg.ReadToken, "read-token", "", "supervisor token for --target")
+	fs.IntVar(&cfg.Customers, "customers", cfg.Customers, "customers in the segment")
+	fs.IntVar(&cfg.Rate, "rate", cfg.Rate, "broadcasts.rate of the started server (targets/s)")
+	fs.IntVar(&cfg.IngestRate, "ingest-rate", cfg.IngestRate, "live ingest, events/s, open loop")
+	fs.IntVar(&cfg.IngestConnections, "ingest-connections", cfg.IngestConnections, "live ingest connections")
+	fs.DurationVar(&cfg.Baseline, "baseline", cfg.Baseline, "ingest measured before the broadcast")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	keep := fs.Bool("keep", false, "keep the started server's data directory")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if cfg.Target == "" {
+		sections := func(string) (string, error) { return fmt.Sprintf("broadcasts: {rate: %d}\n", cfg.Rate), nil }
+		srv, err := startBenchServer(ctx, "", "", sections)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "throughline bench:", err)
+			return 1
+		}
+		defer srv.stop(*keep)
+		cfg.Target, cfg.Token, cfg.ReadToken = srv.url, benchToken, benchReadToken
+		fmt.Fprintf(os.Stderr, "bench: started a server at %s (broadcasts.rate %d, no ai section)\n", srv.url, cfg.Rate)
+	}
+	report, err := bench.RunBroadcast(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "throughline bench:", err)
+		return 1
+	}
+	return printReport(report, *asJSON)
 }

@@ -66,6 +66,7 @@ func usage() {
   throughline bench activation        reactivating passivated customers with long histories
   throughline bench journey           bot turns at 1,000/s with the demo bot
   throughline bench agents            escalations to 200 agents at 500/s, events to their screens
+  throughline bench broadcast         a broadcast to 100,000 customers at 10,000/s during live ingest
   throughline version
 `)
 }
