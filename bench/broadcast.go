@@ -97,15 +97,15 @@ type BroadcastReport struct {
 	Sent            int     `json:"sent"`
 	Held            int     `json:"held"`
 	Suppressed      int     `json:"suppressed"`
-	ReachSeconds    float64 `json:"reach_seconds"`     // 202 to state done
-	SendRate        float64 `json:"send_rate"`         // targeted / reach_seconds
-	OutboundsSeen   int64   `json:"outbounds_seen"`    // outbound frames the sms gateway got
-	IngestBaseline  Latency `json:"ingest_baseline"`   // ack latency without the broadcast
-	IngestDuring    Latency `json:"ingest_during"`     // ack latency while it ran
-	P99Ratio        float64 `json:"p99_ratio"`         // during / baseline
-	RSSBeforeBytes  float64 `json:"rss_before_bytes"`  // server, before the broadcast
-	RSSAfterBytes   float64 `json:"rss_after_bytes"`   // server, once it is done
-	HeapAfterBytes  float64 `json:"heap_after_bytes"`  // Go heap in use, once it is done
+	ReachSeconds    float64 `json:"reach_seconds"`    // 202 to state done
+	SendRate        float64 `json:"send_rate"`        // targeted / reach_seconds
+	OutboundsSeen   int64   `json:"outbounds_seen"`   // outbound frames the sms gateway got
+	IngestBaseline  Latency `json:"ingest_baseline"`  // ack latency without the broadcast
+	IngestDuring    Latency `json:"ingest_during"`    // ack latency while it ran
+	P99Ratio        float64 `json:"p99_ratio"`        // during / baseline
+	RSSBeforeBytes  float64 `json:"rss_before_bytes"` // server, before the broadcast
+	RSSAfterBytes   float64 `json:"rss_after_bytes"`  // server, once it is done
+	HeapAfterBytes  float64 `json:"heap_after_bytes"` // Go heap in use, once it is done
 	ActiveCustomers float64 `json:"active_customers"` // customer actors in memory, once done
 }
 
