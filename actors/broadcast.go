@@ -48,7 +48,7 @@ const (
 	// finished one is forgotten (its customers keep their events).
 	BroadcastsKeptMax = 1000
 	// broadcastInFlightMax bounds the targets asked and not yet answered.
-	broadcastInFlightMax = 256
+	broadcastInFlightMax = 64
 	// broadcastRetryEvery is how long a runner waits before another pass
 	// over the targets that could not be asked (a customer unavailable).
 	broadcastRetryEvery = 2 * time.Second
@@ -120,7 +120,7 @@ type broadcasts struct {
 }
 
 func newBroadcasts(rt *Runtime, perSecond int) *broadcasts {
-	burst := max(perSecond/100, 1) // pace evenly: at most 10 ms of targets at once
+	burst := max(perSecond/1000, 1) // pace evenly: at most 1 ms of targets at once
 	return &broadcasts{
 		rt: rt, limiter: rate.NewLimiter(rate.Limit(perSecond), burst),
 		inFlight: make(chan struct{}, broadcastInFlightMax),
