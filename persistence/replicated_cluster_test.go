@@ -72,6 +72,9 @@ func TestReplicatedFailover(t *testing.T) {
 		t.Errorf("identity on the new leader: %q", owner)
 	}
 	appendAll(t, s, customers, 5, 1)
+	if rs.gained[old].Load() != 1 || rs.gained[next].Load() != 1 {
+		t.Errorf("OnLeadership(leader) calls: old leader %d, new leader %d", rs.gained[old].Load(), rs.gained[next].Load())
+	}
 
 	// The old leader's store refuses writes, naming the leader it knew.
 	err = appendWait(t, rs.engines[old].Store(0), &AppendRequest{Customer: "f1", PrevSeq: 6, Events: events("f1", 6, 1, t0)})

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,8 @@ type replicaSet struct {
 	trans      [][]*raft.InmemTransport // [node][partition]
 	snaps      [][]raft.SnapshotStore
 	conf       []*raft.Config
+	// gained counts, per node, the OnLeadership calls that said leader.
+	gained [replicas]atomic.Int32
 }
 
 const replicas = 3
@@ -123,6 +126,11 @@ func (rs *replicaSet) start(i int) {
 		Snapshots:  func(p int) (raft.SnapshotStore, error) { return rs.snaps[i][p], nil },
 		Bootstrap:  rs.servers,
 		Logger:     testLogger(),
+		OnLeadership: func(p int, leader bool) {
+			if leader {
+				rs.gained[i].Add(1)
+			}
+		},
 	})
 	if err != nil {
 		rs.t.Fatalf("OpenReplicated node %d: %v", i, err)
