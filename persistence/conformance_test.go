@@ -278,7 +278,9 @@ func testManyCustomers(t *testing.T, open opener) {
 				s.Append(context.Background(), &AppendRequest{Customer: name, PrevSeq: prev, Events: events(name, prev, perAppend, t0)},
 					func(err error) {
 						if err != nil {
-							failures.Add(1)
+							if failures.Add(1) == 1 {
+								t.Logf("first failure: %v", err)
+							}
 						}
 						calls[c*appends+a].Add(1)
 						wg.Done()

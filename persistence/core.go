@@ -31,10 +31,34 @@ var (
 
 // op is one request to the writer: exactly one field is set.
 type op struct {
-	append  *appendOp
-	claim   *claimOp
-	erase   *eraseOp
-	records *recordsOp
+	append   *appendOp
+	claim    *claimOp
+	erase    *eraseOp
+	records  *recordsOp
+	raft     *raftOp     // raft log and stable store writes (raft_logstore.go)
+	snapshot *snapshotOp // replicated SaveSnapshot, applied by a state machine only
+}
+
+// raftOp is a write of a replicated partition's raft log or stable store:
+// deletes of [lower, upper) first, then sets. It commits in the writer's
+// synced group, so the fsyncs of every raft group on a node share batches.
+type raftOp struct {
+	deleteLower, deleteUpper []byte
+	sets                     []keyValue
+	reply                    chan error // buffered
+}
+
+type keyValue struct {
+	key, value []byte
+}
+
+// snapshotOp is a customer snapshot carried in a raft entry.
+type snapshotOp struct {
+	partition int
+	customer  string
+	seq       uint64
+	data      []byte
+	reply     chan error // buffered; nil in a decoded entry
 }
 
 // recordsOp is a WriteRecords call.
@@ -105,7 +129,11 @@ type eraseOp struct {
 	partition  int
 	customer   string
 	identities []IdentityKey
-	reply      chan error // buffered
+	// identitiesOnly: release the identities that still belong to the
+	// customer and touch nothing else (a replicated erasure's identities
+	// of other partitions, proposed to their groups).
+	identitiesOnly bool
+	reply          chan error // buffered
 }
 
 func prepareAppend(p int, req *AppendRequest, done func(error)) *appendOp {
@@ -297,19 +325,31 @@ func (c *core) appendTo(ctx context.Context, p int, req *AppendRequest, done fun
 
 func (c *core) claim(ctx context.Context, p int, kind, value, customer string) (string, error) {
 	c.checkPartition(p)
-	if err := checkIdentity(p, c.partitions, kind, value); err != nil {
+	o, err := newClaimOp(p, c.partitions, kind, value, customer)
+	if err != nil {
 		return "", err
 	}
-	if customer == "" {
-		return "", fmt.Errorf("%w: claim without a customer", ErrInvalid)
-	}
-	if err := checkParts(customer); err != nil {
-		return "", err
-	}
-	o := &claimOp{partition: p, kind: kind, value: value, customer: customer, reply: make(chan claimReply, 1)}
 	if err := c.submit(ctx, op{claim: o}); err != nil {
 		return "", err
 	}
+	return o.wait(ctx)
+}
+
+// newClaimOp validates a ClaimIdentity of partition p's store.
+func newClaimOp(p, partitions int, kind, value, customer string) (*claimOp, error) {
+	if err := checkIdentity(p, partitions, kind, value); err != nil {
+		return nil, err
+	}
+	if customer == "" {
+		return nil, fmt.Errorf("%w: claim without a customer", ErrInvalid)
+	}
+	if err := checkParts(customer); err != nil {
+		return nil, err
+	}
+	return &claimOp{partition: p, kind: kind, value: value, customer: customer, reply: make(chan claimReply, 1)}, nil
+}
+
+func (o *claimOp) wait(ctx context.Context) (string, error) {
 	select {
 	case r := <-o.reply:
 		return r.owner, r.err
@@ -320,59 +360,77 @@ func (c *core) claim(ctx context.Context, p int, kind, value, customer string) (
 
 func (c *core) erase(ctx context.Context, p int, customer string, identities []IdentityKey) error {
 	c.checkPartition(p)
-	if customer == "" {
-		return fmt.Errorf("%w: erase without a customer", ErrInvalid)
-	}
-	if err := checkParts(customer); err != nil {
+	o, err := newEraseOp(p, customer, identities)
+	if err != nil {
 		return err
 	}
-	for _, id := range identities {
-		if err := checkParts(id.Kind, id.Value); err != nil {
-			return err
-		}
-	}
-	o := &eraseOp{partition: p, customer: customer, identities: append([]IdentityKey(nil), identities...), reply: make(chan error, 1)}
 	if err := c.submit(ctx, op{erase: o}); err != nil {
 		return err
 	}
+	return waitReply(ctx, o.reply, "erase")
+}
+
+// newEraseOp validates an Erase of partition p's store.
+func newEraseOp(p int, customer string, identities []IdentityKey) (*eraseOp, error) {
+	if customer == "" {
+		return nil, fmt.Errorf("%w: erase without a customer", ErrInvalid)
+	}
+	if err := checkParts(customer); err != nil {
+		return nil, err
+	}
+	for _, id := range identities {
+		if err := checkParts(id.Kind, id.Value); err != nil {
+			return nil, err
+		}
+	}
+	return &eraseOp{partition: p, customer: customer, identities: append([]IdentityKey(nil), identities...), reply: make(chan error, 1)}, nil
+}
+
+// waitReply waits for a blocking request's outcome, or ctx.
+func waitReply(ctx context.Context, reply chan error, what string) error {
 	select {
-	case err := <-o.reply:
+	case err := <-reply:
 		return err
 	case <-ctx.Done():
-		return fmt.Errorf("persistence: erase outcome unknown: %w", ctx.Err())
+		return fmt.Errorf("persistence: %s outcome unknown: %w", what, ctx.Err())
 	}
 }
 
 func (c *core) writeRecords(ctx context.Context, p int, collection string, puts []Record, deletes []string) error {
 	c.checkPartition(p)
+	o, err := newRecordsOp(p, collection, puts, deletes)
+	if err != nil {
+		return err
+	}
+	if err := c.submit(ctx, op{records: o}); err != nil {
+		return err
+	}
+	return waitReply(ctx, o.reply, "records")
+}
+
+// newRecordsOp validates a WriteRecords of partition p's store and copies
+// its arguments.
+func newRecordsOp(p int, collection string, puts []Record, deletes []string) (*recordsOp, error) {
 	if collection == "" {
-		return fmt.Errorf("%w: records without a collection", ErrInvalid)
+		return nil, fmt.Errorf("%w: records without a collection", ErrInvalid)
 	}
 	if err := checkParts(collection); err != nil {
-		return err
+		return nil, err
 	}
 	o := &recordsOp{partition: p, collection: collection, reply: make(chan error, 1)}
 	for _, r := range puts {
 		if err := checkParts(r.Key); err != nil {
-			return err
+			return nil, err
 		}
 		o.puts = append(o.puts, Record{Key: r.Key, Value: append([]byte(nil), r.Value...)})
 	}
 	for _, k := range deletes {
 		if err := checkParts(k); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	o.deletes = append([]string(nil), deletes...)
-	if err := c.submit(ctx, op{records: o}); err != nil {
-		return err
-	}
-	select {
-	case err := <-o.reply:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("persistence: records outcome unknown: %w", ctx.Err())
-	}
+	return o, nil
 }
 
 // complete reports an op's outcome to its caller (claims: owner).
@@ -386,6 +444,10 @@ func (o op) complete(owner string, err error) {
 		o.erase.reply <- err
 	case o.records != nil:
 		o.records.reply <- err
+	case o.raft != nil:
+		o.raft.reply <- err
+	case o.snapshot != nil:
+		o.snapshot.reply <- err
 	}
 }
 

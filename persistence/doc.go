@@ -11,7 +11,11 @@
 // customer); the due-work index; erasure. Two engines implement it: Pebble
 // (Open: one database per node, one group-commit writer) and memory
 // (NewMemory: the reference, and the store of actor tests). One conformance
-// suite runs against both.
+// suite runs against both, and against the third: OpenReplicated, one
+// hashicorp/raft group per partition over the node's Pebble (replicated.go:
+// proposals, leadership, membership changes; raft_fsm.go: the state machine;
+// raft_logstore.go: raft's log and stable stores through the node's writer;
+// raft_mux.go: one TCP listener for every group, over yamux).
 //
 // # Where it sits
 //

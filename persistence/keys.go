@@ -21,9 +21,17 @@ package persistence
 //	tombstone  p 't' customer sha256(event-id) -> recorded_at (fixed 32 bytes)
 //	mark       p 'b' broadcast customer      -> the customer's outcome (journey's encoding)
 //	record     p 'r' collection key          -> a document (Store.WriteRecords)
+//	applied    p 'a'                         -> raft index | term last applied (replicated)
+//	raft log   p 'L' index                   -> a raft log entry (raft_logstore.go)
+//	raft vars  p 'S' name                    -> a raft stable-store value
 //	meta       0xFFFF 'm'                    -> partition count
 //
 // Partition 0xFFFF is reserved for node-wide keys (the meta key).
+//
+// A replicated partition's state machine is every key of the partition
+// whose kind is at least 'a' (fsmLower to partitionEnd): its raft snapshot
+// streams that range and a restore replaces it. The raft log and stable
+// kinds are upper-case letters, below 'a', so they lie outside it.
 
 import (
 	"crypto/sha256"
@@ -36,16 +44,19 @@ import (
 
 // Key kinds: the byte after the partition.
 const (
-	kindMark      byte = 'b'
-	kindDedup     byte = 'd'
-	kindEvent     byte = 'e'
-	kindSegment   byte = 'g'
-	kindIdentity  byte = 'i'
-	kindMeta      byte = 'm'
-	kindRecord    byte = 'r'
-	kindSnapshot  byte = 's'
-	kindTombstone byte = 't'
-	kindDue       byte = 'w'
+	kindRaftLog    byte = 'L'
+	kindRaftStable byte = 'S'
+	kindApplied    byte = 'a'
+	kindMark       byte = 'b'
+	kindDedup      byte = 'd'
+	kindEvent      byte = 'e'
+	kindSegment    byte = 'g'
+	kindIdentity   byte = 'i'
+	kindMeta       byte = 'm'
+	kindRecord     byte = 'r'
+	kindSnapshot   byte = 's'
+	kindTombstone  byte = 't'
+	kindDue        byte = 'w'
 )
 
 const (
@@ -99,6 +110,8 @@ type key struct {
 	Broadcast string // mark
 	Coll      string // record: collection
 	RecKey    string // record: key
+	Index     uint64 // raft log: entry index
+	VarName   string // raft stable: value name
 }
 
 // encode appends the key to dst. It panics on a partition out of range or a
@@ -126,6 +139,12 @@ func (k *key) encode(dst []byte) []byte {
 		return appendMarkKey(dst, k.Partition, k.Broadcast, k.Customer)
 	case kindRecord:
 		return appendRecordKey(dst, k.Partition, k.Coll, k.RecKey)
+	case kindApplied:
+		return appliedKey(k.Partition)
+	case kindRaftLog:
+		return appendRaftLogKey(dst, k.Partition, k.Index)
+	case kindRaftStable:
+		return appendString(appendHead(dst, k.Partition, kindRaftStable), k.VarName)
 	default:
 		panic(fmt.Sprintf("persistence: unknown key kind %q", k.Kind))
 	}
@@ -185,6 +204,11 @@ func decodeKey(b []byte) (key, error) {
 		k.Broadcast, k.Customer = d.string(), d.string()
 	case kindRecord:
 		k.Coll, k.RecKey = d.string(), d.string()
+	case kindApplied:
+	case kindRaftLog:
+		k.Index = d.uint64()
+	case kindRaftStable:
+		k.VarName = d.string()
 	default:
 		return k, fmt.Errorf("%w: unknown kind %q", errKey, k.Kind)
 	}
@@ -349,6 +373,43 @@ func recordPrefix(p int, collection string) []byte {
 	return appendString(appendHead(nil, p, kindRecord), collection)
 }
 
+// appliedKey holds the raft index a replicated partition's state machine
+// has applied, written in the batch of the entry's effects.
+func appliedKey(p int) []byte {
+	return appendHead(nil, p, kindApplied)
+}
+
+func raftLogKey(p int, index uint64) []byte {
+	return appendRaftLogKey(nil, p, index)
+}
+
+func appendRaftLogKey(dst []byte, p int, index uint64) []byte {
+	return appendUint64(appendHead(dst, p, kindRaftLog), index)
+}
+
+// raftLogPrefix is the prefix of exactly the partition's raft log entries.
+func raftLogPrefix(p int) []byte {
+	return appendHead(nil, p, kindRaftLog)
+}
+
+func raftStableKey(p int, name []byte) []byte {
+	if len(name) > keyPartMax {
+		panic(fmt.Sprintf("persistence: raft stable name of %d bytes", len(name)))
+	}
+	dst := binary.BigEndian.AppendUint16(appendHead(nil, p, kindRaftStable), uint16(len(name)))
+	return append(dst, name...)
+}
+
+// fsmLower is the first key of partition p's state machine: every kind at
+// or above 'a' (kindApplied); partitionEnd is past the partition's last key.
+func fsmLower(p int) []byte {
+	return appendHead(nil, p, kindApplied)
+}
+
+func partitionEnd(p int) []byte {
+	return prefixEnd(appendHead(nil, p, 0)[:2])
+}
+
 func metaKey() []byte {
 	return []byte{metaPartition >> 8, metaPartition & 0xFF, kindMeta}
 }
@@ -411,6 +472,11 @@ func decodeMarkKey(b []byte) (p int, broadcast, customer string, err error) {
 func decodeRecordKey(b []byte) (p int, collection, key string, err error) {
 	k, err := decodeKeyOf(kindRecord, b)
 	return k.Partition, k.Coll, k.RecKey, err
+}
+
+func decodeRaftLogKey(b []byte) (p int, index uint64, err error) {
+	k, err := decodeKeyOf(kindRaftLog, b)
+	return k.Partition, k.Index, err
 }
 
 func decodeMetaKey(b []byte) error {

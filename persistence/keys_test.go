@@ -25,6 +25,9 @@ func sampleKeys() []key {
 		{Kind: kindTombstone, Partition: 1, Customer: "gone", IDHash: hashEventID("e-1")},
 		{Kind: kindMark, Partition: 9, Broadcast: "bc-1", Customer: "c/2"},
 		{Kind: kindRecord, Partition: 0, Coll: "audit", RecKey: "\x00\x01k"},
+		{Kind: kindApplied, Partition: 4},
+		{Kind: kindRaftLog, Partition: 5, Index: math.MaxUint64},
+		{Kind: kindRaftStable, Partition: 6, VarName: "CurrentTerm"},
 	}
 }
 
@@ -95,6 +98,12 @@ func TestKeysBuildersAndDecoders(t *testing.T) {
 			built = markKey(k.Partition, k.Broadcast, k.Customer)
 		case kindRecord:
 			built = recordKey(k.Partition, k.Coll, k.RecKey)
+		case kindApplied:
+			built = appliedKey(k.Partition)
+		case kindRaftLog:
+			built = raftLogKey(k.Partition, k.Index)
+		case kindRaftStable:
+			built = raftStableKey(k.Partition, []byte(k.VarName))
 		}
 		if enc := k.encode(nil); !bytes.Equal(built, enc) {
 			t.Errorf("kind %q: builder %x, encode %x", k.Kind, built, enc)
@@ -112,6 +121,7 @@ func TestKeysOrdering(t *testing.T) {
 		"event seq":    func(n uint64) []byte { return eventKey(3, "c/x", n) },
 		"due time":     func(n uint64) []byte { return dueKey(3, n, "c", "k", "r") },
 		"segment hour": func(n uint64) []byte { return segmentKey(3, "t", n, "c") },
+		"raft index":   func(n uint64) []byte { return raftLogKey(3, n) },
 	}
 	for name, build := range cases {
 		keys := make([][]byte, len(nums))
@@ -201,6 +211,43 @@ func keysOf(p int, s1, s2, s3 string, n uint64) []key {
 		{Kind: kindTombstone, Partition: p, Customer: s1, IDHash: h},
 		{Kind: kindMark, Partition: p, Broadcast: s1, Customer: s2},
 		{Kind: kindRecord, Partition: p, Coll: s1, RecKey: s2},
+		{Kind: kindApplied, Partition: p},
+		{Kind: kindRaftLog, Partition: p, Index: n},
+		{Kind: kindRaftStable, Partition: p, VarName: s1},
+	}
+}
+
+// A partition's raft log and stable keys lie outside its state machine's
+// range, and every other key of the partition inside it: the raft snapshot
+// streams exactly the state.
+func TestKeysStateMachineRange(t *testing.T) {
+	const p = 7
+	lower, upper := fsmLower(p), partitionEnd(p)
+	in := func(k []byte) bool { return bytes.Compare(k, lower) >= 0 && bytes.Compare(k, upper) < 0 }
+	for _, k := range keysOf(p, "a", "b", "c", 1) {
+		enc := k.encode(nil)
+		raft := k.Kind == kindRaftLog || k.Kind == kindRaftStable
+		switch {
+		case k.Kind == kindMeta:
+			if in(enc) {
+				t.Errorf("meta key inside partition %d's state", p)
+			}
+		case raft == in(enc):
+			t.Errorf("kind %q: inside the state range = %v", k.Kind, in(enc))
+		}
+	}
+	for _, other := range []int{p - 1, p + 1} {
+		for _, k := range keysOf(other, "a", "b", "c", 1)[1:] {
+			if in(k.encode(nil)) {
+				t.Errorf("kind %q of partition %d inside partition %d's state", k.Kind, other, p)
+			}
+		}
+	}
+	if b := raftLogKey(p, 1); !bytes.HasPrefix(b, raftLogPrefix(p)) || bytes.HasPrefix(raftStableKey(p, nil), raftLogPrefix(p)) {
+		t.Error("raft log prefix does not hold exactly the log keys")
+	}
+	if gp, idx, err := decodeRaftLogKey(raftLogKey(p, 42)); err != nil || gp != p || idx != 42 {
+		t.Errorf("raft log key: %d %d %v", gp, idx, err)
 	}
 }
 

@@ -19,8 +19,30 @@ type segmentBucket struct {
 }
 
 func (w *writer) erase(o *eraseOp) error {
+	b, err := w.eraseBatch(o)
+	if err != nil {
+		return err
+	}
+	if err := w.apply(b); err != nil {
+		return w.unavailable()
+	}
+	_ = b.Close()
+	return nil
+}
+
+// eraseBatch builds the erasure's batch, uncommitted. The writer forgets
+// what it knew of the customer (last seq, segment keys) now: a batch that
+// is not committed leaves the writer reading the DB again, which is right.
+func (w *writer) eraseBatch(o *eraseOp) (*pebble.Batch, error) {
 	b := w.db.NewBatch()
 	p, customer := o.partition, o.customer
+	if o.identitiesOnly {
+		if err := w.eraseIdentities(b, customer, o.identities); err != nil {
+			_ = b.Close()
+			return nil, fmt.Errorf("persistence: release identities: %w", err)
+		}
+		return b, nil
+	}
 	buckets, broadcasts, err := w.eraseEvents(b, p, customer)
 	if err == nil {
 		err = w.eraseDedup(b, p, customer)
@@ -33,7 +55,7 @@ func (w *writer) erase(o *eraseOp) error {
 	}
 	if err != nil {
 		_ = b.Close()
-		return fmt.Errorf("persistence: erase: %w", err)
+		return nil, fmt.Errorf("persistence: erase: %w", err)
 	}
 	must(b.Delete(snapshotKey(p, customer), nil))
 	for bc := range broadcasts {
@@ -44,12 +66,8 @@ func (w *writer) erase(o *eraseOp) error {
 		must(b.Delete(k, nil))
 		w.forgetSegment(k)
 	}
-	if err := w.apply(b); err != nil {
-		return w.unavailable()
-	}
-	_ = b.Close()
-	w.rememberSeq(customerKey{p, customer}, 0)
-	return nil
+	delete(w.lastSeq, customerKey{p, customer})
+	return b, nil
 }
 
 // eraseEvents deletes the customer's events and returns the segment buckets

@@ -58,6 +58,10 @@ type writer struct {
 	seeds    [2]maphash.Seed
 	carry    *op    // an erasure that ended the previous group
 	key      []byte // scratch for keys: Batch.Set copies
+	// sync is how the writer commits: pebble.Sync for the node's writer,
+	// pebble.NoSync for a replicated partition's state machine, whose
+	// entries are durable in the raft log first.
+	sync *pebble.WriteOptions
 }
 
 // group is the requests of one commit and their pending effects.
@@ -80,6 +84,7 @@ func newWriter(e *pebbleEngine) *writer {
 		lastSeq:  make(map[customerKey]uint64),
 		segments: make(map[[2]uint64]struct{}),
 		seeds:    [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+		sync:     pebble.Sync,
 	}
 }
 
@@ -112,13 +117,17 @@ func (w *writer) next() (op, bool) {
 	return o, ok
 }
 
-// collect makes a group of first and what is already queued.
-func (w *writer) collect(first op) *group {
-	g := &group{
+func (w *writer) newGroup() *group {
+	return &group{
 		batch:      w.db.NewBatch(),
 		seqs:       make(map[customerKey]uint64),
 		identities: make(map[string]string),
 	}
+}
+
+// collect makes a group of first and what is already queued.
+func (w *writer) collect(first op) *group {
+	g := w.newGroup()
 	w.add(g, first)
 	for len(g.ops) < w.opts.BatchAppendsMax && g.bytes < w.opts.BatchBytesMax {
 		select {
@@ -148,6 +157,13 @@ func (w *writer) add(g *group, o op) {
 		owner, err = w.addClaim(g, o.claim)
 	case o.records != nil:
 		w.addRecords(g, o.records)
+	case o.raft != nil:
+		w.addRaft(g, o.raft)
+	case o.snapshot != nil:
+		s := o.snapshot
+		w.key = appendSnapshotKey(w.key[:0], s.partition, s.customer)
+		w.set(g.batch, w.key, encodeSnapshot(&Snapshot{Seq: s.seq, Data: s.data}))
+		g.bytes += len(w.key) + len(s.data)
 	}
 	g.ops = append(g.ops, o)
 	g.owners = append(g.owners, owner)
@@ -216,6 +232,16 @@ func (w *writer) addRecords(g *group, r *recordsOp) {
 	}
 }
 
+func (w *writer) addRaft(g *group, r *raftOp) {
+	if r.deleteLower != nil {
+		must(g.batch.DeleteRange(r.deleteLower, r.deleteUpper, nil))
+	}
+	for _, kv := range r.sets {
+		w.set(g.batch, kv.key, kv.value)
+		g.bytes += len(kv.key) + len(kv.value)
+	}
+}
+
 // set writes k, which may be w.key: Batch.Set copies it.
 func (w *writer) set(b *pebble.Batch, k, v []byte) {
 	must(b.Set(k, v, nil))
@@ -261,13 +287,24 @@ func (w *writer) addClaim(g *group, c *claimOp) (string, error) {
 // commit commits the group's batch, then reports every request's outcome in
 // queue order.
 func (w *writer) commit(g *group) {
+	if err := w.commitGroup(g); err != nil {
+		for _, o := range g.ops {
+			o.complete("", err)
+		}
+		return
+	}
+	for i, o := range g.ops {
+		o.complete(g.owners[i], g.errs[i])
+	}
+}
+
+// commitGroup commits the group's batch and counts it; the error is the
+// latch's (ErrUnavailable).
+func (w *writer) commitGroup(g *group) error {
 	if !g.batch.Empty() {
 		start := time.Now()
 		if err := w.apply(g.batch); err != nil {
-			for _, o := range g.ops {
-				o.complete("", w.unavailable())
-			}
-			return
+			return w.unavailable()
 		}
 		took := time.Since(start)
 		w.e.counters.commit(g.events, took)
@@ -282,15 +319,13 @@ func (w *writer) commit(g *group) {
 	for ck, seq := range g.seqs {
 		w.rememberSeq(ck, seq)
 	}
-	for i, o := range g.ops {
-		o.complete(g.owners[i], g.errs[i])
-	}
+	return nil
 }
 
 // apply commits b durably. A failure latches the engine failed; the batch is
 // then left to Pebble, which may still hold it.
 func (w *writer) apply(b *pebble.Batch) error {
-	err := recoverFatal(func() error { return w.db.Apply(b, pebble.Sync) })
+	err := recoverFatal(func() error { return w.db.Apply(b, w.sync) })
 	if err != nil {
 		w.e.latch.fail(fmt.Errorf("persistence: commit failed: %w", err))
 		w.e.log.Error("commit failed: store latched failed", "err", err)

@@ -1,0 +1,194 @@
+package persistence
+
+// The command of a replicated partition's raft entry: a batch of the
+// writer's ops (appends with their due work and marks, identity claims,
+// erasures, customer snapshots, record writes), validated and encoded on the
+// leader, applied by every replica's state machine (raft_fsm.go).
+//
+//	command = version | count | op...
+//	op      = tag | fields (uvarints; strings and byte strings length-prefixed)
+//
+// An erasure travels alone in its entry (it reads the partition's keys), so
+// that an entry's effects are always one Pebble batch with its raft index.
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+const (
+	commandVersion = 1
+
+	tagAppend   byte = 'A'
+	tagClaim    byte = 'C'
+	tagErase    byte = 'E'
+	tagRecords  byte = 'R'
+	tagSnapshot byte = 'S'
+)
+
+// encodeCommand appends the ops of one proposal. Every op must be valid
+// (validated by the caller) and of partition p.
+func encodeCommand(dst []byte, ops []op) []byte {
+	dst = append(dst, commandVersion)
+	dst = binary.AppendUvarint(dst, uint64(len(ops)))
+	for _, o := range ops {
+		dst = encodeOp(dst, o)
+	}
+	return dst
+}
+
+func encodeOp(b []byte, o op) []byte {
+	switch {
+	case o.append != nil:
+		return encodeAppendOp(b, o.append)
+	case o.claim != nil:
+		c := o.claim
+		b = append(b, tagClaim)
+		return appendStr(appendStr(appendStr(b, c.kind), c.value), c.customer)
+	case o.erase != nil:
+		e := o.erase
+		b = appendStr(append(b, tagErase), e.customer)
+		flag := byte(0)
+		if e.identitiesOnly {
+			flag = 1
+		}
+		b = binary.AppendUvarint(append(b, flag), uint64(len(e.identities)))
+		for _, id := range e.identities {
+			b = appendStr(appendStr(b, id.Kind), id.Value)
+		}
+		return b
+	case o.records != nil:
+		r := o.records
+		b = appendStr(append(b, tagRecords), r.collection)
+		b = binary.AppendUvarint(b, uint64(len(r.deletes)))
+		for _, k := range r.deletes {
+			b = appendStr(b, k)
+		}
+		b = binary.AppendUvarint(b, uint64(len(r.puts)))
+		for _, rec := range r.puts {
+			b = appendBytes(appendStr(b, rec.Key), rec.Value)
+		}
+		return b
+	case o.snapshot != nil:
+		s := o.snapshot
+		b = appendStr(append(b, tagSnapshot), s.customer)
+		return appendBytes(binary.AppendUvarint(b, s.seq), s.data)
+	default:
+		panic("persistence: encoding an op of no known kind")
+	}
+}
+
+func encodeAppendOp(b []byte, a *appendOp) []byte {
+	b = appendStr(append(b, tagAppend), a.customer)
+	b = binary.AppendUvarint(b, a.prevSeq)
+	b = binary.AppendUvarint(b, uint64(len(a.events)))
+	for i := range a.events {
+		ev := &a.events[i]
+		flag := byte(0)
+		if ev.dedup {
+			flag = 1
+		}
+		b = appendStr(append(appendStr(b, ev.id), flag), ev.eventType)
+		b = binary.AppendUvarint(binary.AppendUvarint(b, ev.seq), timeToNanos(ev.recordedAt))
+		b = appendBytes(b, ev.value)
+	}
+	for _, due := range [][]DueWork{a.dueDelete, a.dueAdd} {
+		b = binary.AppendUvarint(b, uint64(len(due)))
+		for _, w := range due {
+			b = binary.AppendUvarint(b, timeToNanos(w.At))
+			b = appendStr(appendStr(appendStr(b, w.Customer), w.Kind), w.Ref)
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(a.marks)))
+	for _, m := range a.marks {
+		b = appendBytes(appendStr(b, m.Broadcast), m.Value)
+	}
+	return b
+}
+
+func appendStr(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+// decodeCommand decodes the ops of partition p's entry.
+func decodeCommand(p int, data []byte) ([]op, error) {
+	if len(data) == 0 || data[0] != commandVersion {
+		return nil, fmt.Errorf("persistence: raft command: unknown version")
+	}
+	d := byteDecoder{b: data[1:]}
+	n := d.uvarint()
+	if n > uint64(len(data)) {
+		return nil, fmt.Errorf("persistence: raft command: %d ops in %d bytes", n, len(data))
+	}
+	ops := make([]op, 0, n)
+	for range n {
+		ops = append(ops, decodeOp(p, &d))
+		if d.bad {
+			break
+		}
+	}
+	if d.bad || len(d.b) != 0 {
+		return nil, fmt.Errorf("persistence: raft command: malformed")
+	}
+	return ops, nil
+}
+
+func decodeOp(p int, d *byteDecoder) op {
+	switch tag := d.byte(); tag {
+	case tagAppend:
+		return op{append: decodeAppendOp(p, d)}
+	case tagClaim:
+		return op{claim: &claimOp{partition: p, kind: d.string(), value: d.string(), customer: d.string()}}
+	case tagErase:
+		e := &eraseOp{partition: p, customer: d.string(), identitiesOnly: d.byte() == 1}
+		for n := d.count(); n > 0 && !d.bad; n-- {
+			e.identities = append(e.identities, IdentityKey{Kind: d.string(), Value: d.string()})
+		}
+		return op{erase: e}
+	case tagRecords:
+		r := &recordsOp{partition: p, collection: d.string()}
+		for n := d.count(); n > 0 && !d.bad; n-- {
+			r.deletes = append(r.deletes, d.string())
+		}
+		for n := d.count(); n > 0 && !d.bad; n-- {
+			r.puts = append(r.puts, Record{Key: d.string(), Value: d.bytes()})
+		}
+		return op{records: r}
+	case tagSnapshot:
+		return op{snapshot: &snapshotOp{partition: p, customer: d.string(), seq: d.uvarint(), data: d.bytes()}}
+	default:
+		d.bad = true
+		return op{}
+	}
+}
+
+func decodeAppendOp(p int, d *byteDecoder) *appendOp {
+	a := &appendOp{partition: p, customer: d.string(), prevSeq: d.uvarint()}
+	for n := d.count(); n > 0 && !d.bad; n-- {
+		ev := storedEvent{id: d.string(), dedup: d.byte() == 1, eventType: d.string(), seq: d.uvarint()}
+		ev.recordedAt = nanosToTime(d.uvarint())
+		ev.value = d.bytes()
+		a.events = append(a.events, ev)
+	}
+	for _, due := range []*[]DueWork{&a.dueDelete, &a.dueAdd} {
+		for n := d.count(); n > 0 && !d.bad; n-- {
+			at := nanosToTime(d.uvarint())
+			*due = append(*due, DueWork{At: at, Customer: d.string(), Kind: d.string(), Ref: d.string()})
+		}
+	}
+	for n := d.count(); n > 0 && !d.bad; n-- {
+		a.marks = append(a.marks, Mark{Broadcast: d.string(), Value: d.bytes()})
+	}
+	return a
+}
+
+// count reads a count of items that each take at least one byte: a count
+// past the bytes left is malformed.
+func (d *byteDecoder) count() uint64 {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.bad = true
+		return 0
+	}
+	return n
+}
