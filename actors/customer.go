@@ -240,11 +240,20 @@ func (c *customer) ingest(ctx actor.Context, m *ingestMsg) {
 }
 
 // lookupErased asks the store whether the event's id belonged to this
-// customer before an erase (a tombstone) and tells journey so.
+// customer, or to any customer, before an erase (a tombstone: a provider's
+// late retry reaches a new customer through the erased identity) and tells
+// journey so.
 func (c *customer) lookupErased(m *ingestMsg) error {
-	_, _, erased, err := c.store.LookupEvent(context.Background(), c.id, m.in.Event.ID)
+	ctx, id := context.Background(), m.in.Event.ID
+	_, _, erased, err := c.store.LookupEvent(ctx, c.id, id)
 	if err != nil {
 		return err
+	}
+	if !erased {
+		erased, err = c.rt.engine.Store(persistence.PartitionOf(id, c.rt.Partitions())).LookupErasedID(ctx, id)
+		if err != nil {
+			return err
+		}
 	}
 	if erased {
 		m.in.Stored = &journey.StoredID{Erased: true}

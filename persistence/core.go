@@ -133,7 +133,11 @@ type eraseOp struct {
 	// customer and touch nothing else (a replicated erasure's identities
 	// of other partitions, proposed to their groups).
 	identitiesOnly bool
-	reply          chan error // buffered
+	// idTombstones: also write each erased id's id-only tombstone in its
+	// own partition (erasedIDKey), in the same batch. The Pebble and memory
+	// engines do; a replicated partition writes only its own keys.
+	idTombstones bool
+	reply        chan error // buffered
 }
 
 func prepareAppend(p int, req *AppendRequest, done func(error)) *appendOp {
@@ -364,6 +368,7 @@ func (c *core) erase(ctx context.Context, p int, customer string, identities []I
 	if err != nil {
 		return err
 	}
+	o.idTombstones = true
 	if err := c.submit(ctx, op{erase: o}); err != nil {
 		return err
 	}

@@ -21,6 +21,9 @@ package persistence
 //	tombstone  p 't' customer sha256(event-id) -> recorded_at (fixed 32 bytes)
 //	mark       p 'b' broadcast customer      -> the customer's outcome (journey's encoding)
 //	record     p 'r' collection key          -> a document (Store.WriteRecords)
+//	erased id  p 'x' sha256(event-id)        -> recorded_at; p = PartitionOf(event-id): any
+//	                                            customer's erased id, for a retry that
+//	                                            reaches a new customer (by identity)
 //	applied    p 'a'                         -> raft index | term last applied (replicated)
 //	raft log   p 'L' index                   -> a raft log entry (raft_logstore.go)
 //	raft vars  p 'S' name                    -> a raft stable-store value
@@ -57,6 +60,7 @@ const (
 	kindSnapshot   byte = 's'
 	kindTombstone  byte = 't'
 	kindDue        byte = 'w'
+	kindErasedID   byte = 'x'
 )
 
 const (
@@ -139,6 +143,8 @@ func (k *key) encode(dst []byte) []byte {
 		return appendMarkKey(dst, k.Partition, k.Broadcast, k.Customer)
 	case kindRecord:
 		return appendRecordKey(dst, k.Partition, k.Coll, k.RecKey)
+	case kindErasedID:
+		return append(dst, erasedIDKey(k.Partition, k.IDHash)...)
 	case kindApplied:
 		return appliedKey(k.Partition)
 	case kindRaftLog:
@@ -204,6 +210,8 @@ func decodeKey(b []byte) (key, error) {
 		k.Broadcast, k.Customer = d.string(), d.string()
 	case kindRecord:
 		k.Coll, k.RecKey = d.string(), d.string()
+	case kindErasedID:
+		copy(k.IDHash[:], d.bytes(tombstoneHashLen))
 	case kindApplied:
 	case kindRaftLog:
 		k.Index = d.uint64()
@@ -408,6 +416,17 @@ func fsmLower(p int) []byte {
 
 func partitionEnd(p int) []byte {
 	return prefixEnd(appendHead(nil, p, 0)[:2])
+}
+
+// erasedIDKey is the id-only tombstone of an erased event id, in the
+// partition PartitionOf(event id) (erasedIDPartition).
+func erasedIDKey(p int, idHash [tombstoneHashLen]byte) []byte {
+	return append(appendHead(nil, p, kindErasedID), idHash[:]...)
+}
+
+// erasedIDPartition is where an event id's id-only tombstone lives.
+func erasedIDPartition(eventID string, partitions int) int {
+	return PartitionOf(eventID, partitions)
 }
 
 func metaKey() []byte {

@@ -24,6 +24,7 @@ func sampleKeys() []key {
 		{Kind: kindDue, Partition: 256, At: 1_700_000_000_000_000_000, Customer: "c", DueKind: "offer", DueRef: "o/1"},
 		{Kind: kindTombstone, Partition: 1, Customer: "gone", IDHash: hashEventID("e-1")},
 		{Kind: kindMark, Partition: 9, Broadcast: "bc-1", Customer: "c/2"},
+		{Kind: kindErasedID, Partition: 5, IDHash: hashEventID("twilio:SM1")},
 		{Kind: kindRecord, Partition: 0, Coll: "audit", RecKey: "\x00\x01k"},
 		{Kind: kindApplied, Partition: 4},
 		{Kind: kindRaftLog, Partition: 5, Index: math.MaxUint64},
@@ -98,6 +99,8 @@ func TestKeysBuildersAndDecoders(t *testing.T) {
 			built = markKey(k.Partition, k.Broadcast, k.Customer)
 		case kindRecord:
 			built = recordKey(k.Partition, k.Coll, k.RecKey)
+		case kindErasedID:
+			built = erasedIDKey(k.Partition, k.IDHash)
 		case kindApplied:
 			built = appliedKey(k.Partition)
 		case kindRaftLog:

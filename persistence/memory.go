@@ -8,6 +8,7 @@ package persistence
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -169,7 +170,11 @@ func (m *memEngine) applyErase(e *eraseOp) {
 			m.mu.tombstones[ck] = tombs
 		}
 		for id, d := range c.dedup {
-			tombs[hashEventID(id)] = d.recordedAt
+			h := hashEventID(id)
+			tombs[h] = d.recordedAt
+			if e.idTombstones {
+				m.mu.kv[string(erasedIDKey(erasedIDPartition(id, m.partitions), h))] = encodeTime(d.recordedAt)
+			}
 		}
 		delete(m.mu.customers, ck)
 	}
@@ -341,6 +346,20 @@ func (s *memStore) LookupEvent(ctx context.Context, customer, eventID string) (u
 	}
 	_, erased := s.m.mu.tombstones[ck][hashEventID(eventID)]
 	return 0, false, erased, nil
+}
+
+func (s *memStore) LookupErasedID(ctx context.Context, eventID string) (bool, error) {
+	if owner := erasedIDPartition(eventID, s.m.partitions); owner != s.p {
+		return false, fmt.Errorf("%w: event id of partition %d asked of partition %d", ErrInvalid, owner, s.p)
+	}
+	if err := s.m.begin(ctx); err != nil {
+		return false, err
+	}
+	defer s.m.end()
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	_, erased := s.m.mu.kv[string(erasedIDKey(s.p, hashEventID(eventID)))]
+	return erased, nil
 }
 
 func (s *memStore) LookupIdentity(ctx context.Context, kind, value string) (string, error) {

@@ -45,7 +45,7 @@ func (w *writer) eraseBatch(o *eraseOp) (*pebble.Batch, error) {
 	}
 	buckets, broadcasts, err := w.eraseEvents(b, p, customer)
 	if err == nil {
-		err = w.eraseDedup(b, p, customer)
+		err = w.eraseDedup(b, p, customer, o.idTombstones)
 	}
 	if err == nil {
 		err = w.eraseDue(b, p, customer)
@@ -93,7 +93,7 @@ func (w *writer) eraseEvents(b *pebble.Batch, p int, customer string) (map[segme
 }
 
 // eraseDedup replaces the customer's dedup keys with tombstones.
-func (w *writer) eraseDedup(b *pebble.Batch, p int, customer string) error {
+func (w *writer) eraseDedup(b *pebble.Batch, p int, customer string, idTombstones bool) error {
 	prefix := dedupPrefix(p, customer)
 	end := prefixEnd(prefix)
 	err := scan(w.db, prefix, end, func(k, v []byte) error {
@@ -107,7 +107,11 @@ func (w *writer) eraseDedup(b *pebble.Batch, p int, customer string) error {
 		}
 		// The tombstone keeps recorded_at, so that tombstones older than
 		// the idempotency window can be swept.
-		return b.Set(tombstoneKey(p, customer, hashEventID(id)), encodeTime(recordedAt), nil)
+		h := hashEventID(id)
+		if idTombstones {
+			must(b.Set(erasedIDKey(erasedIDPartition(id, w.e.partitions), h), encodeTime(recordedAt), nil))
+		}
+		return b.Set(tombstoneKey(p, customer, h), encodeTime(recordedAt), nil)
 	})
 	if err != nil {
 		return err

@@ -163,6 +163,21 @@ func (s *pebbleStore) LookupEvent(ctx context.Context, customer, eventID string)
 	return 0, false, erased, err
 }
 
+func (s *pebbleStore) LookupErasedID(ctx context.Context, eventID string) (erased bool, err error) {
+	if err := s.e.begin(ctx); err != nil {
+		return false, err
+	}
+	defer s.e.end()
+	if owner := erasedIDPartition(eventID, s.e.partitions); owner != s.p {
+		return false, fmt.Errorf("%w: event id of partition %d asked of partition %d", ErrInvalid, owner, s.p)
+	}
+	err = getValue(s.e.db, erasedIDKey(s.p, hashEventID(eventID)), func([]byte) error {
+		erased = true
+		return nil
+	})
+	return erased, err
+}
+
 func (s *pebbleStore) LookupIdentity(ctx context.Context, kind, value string) (string, error) {
 	if err := checkIdentity(s.p, s.e.partitions, kind, value); err != nil {
 		return "", err

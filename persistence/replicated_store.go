@@ -159,6 +159,14 @@ func (s *replicatedStore) LookupEvent(ctx context.Context, customer, eventID str
 	return s.local.LookupEvent(ctx, customer, eventID)
 }
 
+func (s *replicatedStore) LookupErasedID(ctx context.Context, eventID string) (bool, error) {
+	if err := s.read(ctx); err != nil {
+		return false, err
+	}
+	defer s.e.gate.leave()
+	return s.local.LookupErasedID(ctx, eventID)
+}
+
 func (s *replicatedStore) LookupIdentity(ctx context.Context, kind, value string) (string, error) {
 	if err := s.read(ctx); err != nil {
 		return "", err

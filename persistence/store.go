@@ -67,6 +67,13 @@ type Store interface {
 	// id (erased).
 	LookupEvent(ctx context.Context, customer, eventID string) (seq uint64, found, erased bool, err error)
 
+	// LookupErasedID reports whether an erased customer, any customer, had
+	// an event of this id (an id-only tombstone): a late retry that reaches
+	// a new customer by its identity is refused with it. Asked of the store
+	// of PartitionOf(eventID, partitions); another store answers
+	// ErrInvalid. A replicated engine keeps no id-only tombstones yet.
+	LookupErasedID(ctx context.Context, eventID string) (bool, error)
+
 	// LookupIdentity returns the customer an identity (key kind, normalized
 	// value) belongs to, or "" when none. An identity is asked of the store of
 	// its partition, PartitionOf(kind+"\x00"+value, partitions); another
