@@ -196,3 +196,21 @@ func TestBroadcastCancel(t *testing.T) {
 	}
 	s.call("DELETE", "/v1/broadcasts/"+id, tokSupervisor, nil, nil).wantStatus(t, 204)
 }
+
+// A second broadcast the same day meets the frequency cap: counted as
+// suppressed by frequency_cap, and nobody hears twice.
+func TestASecondBroadcastIsCapped(t *testing.T) {
+	s := startServer(t, serverOptions{sections: "broadcasts: {rate: 500}\ngovernance:\n  frequency_cap: {max: 1, per: 24h}\n"})
+	for i := range 5 {
+		s.postEvent(event{ID: fmt.Sprintf("pay-%d", i), Identity: map[string]string{"phone": fmt.Sprintf("+155504%05d", i)},
+			Type: "payment.attempted", Channel: "sms"})
+	}
+	body := outageBroadcast()
+	delete(body, "callback_offer")
+	delete(body, "callback_queue")
+	first := s.waitBroadcast(s.broadcast(body), "done")
+	second := s.waitBroadcast(s.broadcast(body), "done")
+	if first.Sent != 5 || second.Targeted != 5 || second.Sent != 0 || second.Suppressed["frequency_cap"] != 5 {
+		t.Fatalf("first %+v\nsecond %+v", first, second)
+	}
+}
