@@ -271,48 +271,45 @@ func (c *Customer) Broadcast(id string) (BroadcastState, bool) {
 	return BroadcastState{}, false
 }
 
-// broadcastData is the data of the events that name a broadcast.
-type broadcastData struct {
-	Broadcast     string            `json:"broadcast"`
-	Channel       string            `json:"channel,omitempty"`
-	To            map[string]string `json:"to,omitempty"`
-	Reason        string            `json:"reason,omitempty"`
-	CallbackOffer bool              `json:"callback_offer,omitempty"`
-	Expires       time.Time         `json:"expires,omitzero"`
-}
-
-// applyBroadcast keeps the broadcasts' state the events describe.
-func (c *Customer) applyBroadcast(e *Event) {
-	if !MarksBroadcast(e.Type) {
-		return
-	}
-	var d broadcastData
-	if json.Unmarshal(e.Data, &d) != nil || d.Broadcast == "" {
+// applyBroadcastVerdict keeps a broadcast's state from its proactive.*
+// event (applyRules decoded its data).
+func (c *Customer) applyBroadcastVerdict(e *Event, d *proactiveData) {
+	if d.Broadcast == "" {
 		return
 	}
 	st := c.broadcast(d.Broadcast)
 	if st == nil {
-		if e.Type == TypeCallbackScheduled || e.Type == TypeBroadcastResolved {
-			return // forgotten (BroadcastsKeptMax): nothing to update
-		}
 		c.Broadcasts = pushBounded(c.Broadcasts, BroadcastState{ID: d.Broadcast}, BroadcastsKeptMax)
 		st = &c.Broadcasts[len(c.Broadcasts)-1]
 	}
 	switch e.Type {
-	case TypeProactiveSent, TypeProactiveHeld, TypeProactiveSuppressed:
-		st.Outcome = map[string]string{TypeProactiveSent: BroadcastSent, TypeProactiveHeld: BroadcastHeld,
-			TypeProactiveSuppressed: BroadcastSuppressed}[e.Type]
-		st.Reason, st.Channel, st.To = d.Reason, d.Channel, d.To
-		st.CallbackOffer = st.CallbackOffer || d.CallbackOffer
-		if !d.Expires.IsZero() {
-			st.Expires = d.Expires
-		}
-		if e.Type == TypeProactiveSent {
-			st.Sent = e.RecordedAt
-		}
-	case TypeCallbackScheduled:
+	case TypeProactiveSent:
+		st.Outcome, st.Sent = BroadcastSent, e.RecordedAt
+	case TypeProactiveHeld:
+		st.Outcome = BroadcastHeld
+	default:
+		st.Outcome = BroadcastSuppressed
+	}
+	st.Reason, st.Channel, st.To = d.Reason, d.Channel, d.To
+	st.CallbackOffer = st.CallbackOffer || d.CallbackOffer
+	if !d.Expires.IsZero() {
+		st.Expires = d.Expires
+	}
+}
+
+// applyBroadcast keeps the broadcasts' state of a callback scheduled or a
+// resolve (the proactive.* verdicts come through applyBroadcastVerdict).
+func (c *Customer) applyBroadcast(e *Event) {
+	if e.Type != TypeCallbackScheduled && e.Type != TypeBroadcastResolved {
+		return
+	}
+	st := c.broadcast(BroadcastOf(e))
+	if st == nil {
+		return // not a broadcast's, or forgotten (BroadcastsKeptMax)
+	}
+	if e.Type == TypeCallbackScheduled {
 		st.Callback = true
-	case TypeBroadcastResolved:
+	} else {
 		st.Resolved = true
 	}
 }

@@ -61,17 +61,19 @@ func OfferResponseOf(e *Event) (offer, response string, ok bool) {
 // applyOffers keeps the marks the offers' caps read.
 func (c *Customer) applyOffers(e *Event) {
 	switch e.Type {
-	case TypeProactiveSent, TypeProactiveHeld:
-		var d proactiveData
-		// A released hold counted when it was held.
-		if json.Unmarshal(e.Data, &d) == nil && d.Offer != "" && d.Held == 0 {
-			c.pushOfferMark(offerMark{Offer: d.Offer, At: e.RecordedAt.UnixNano()})
-		}
 	case TypeOfferAccepted, TypeOfferDeclined:
 		offer, response, ok := OfferResponseOf(e)
 		if ok && offer != "" && len(offer) <= IDMaxChars {
 			c.pushOfferMark(offerMark{Offer: offer, At: e.RecordedAt.UnixNano(), Response: response})
 		}
+	}
+}
+
+// applyOfferSent marks an offer sent or held (applyRules decoded its
+// data); a released hold counted when it was held.
+func (c *Customer) applyOfferSent(e *Event, d *proactiveData) {
+	if (e.Type == TypeProactiveSent || e.Type == TypeProactiveHeld) && d.Offer != "" && d.Held == 0 {
+		c.pushOfferMark(offerMark{Offer: d.Offer, At: e.RecordedAt.UnixNano()})
 	}
 }
 

@@ -116,6 +116,10 @@ func (c *Customer) applyRules(e *Event) {
 		if e.Type == TypeProactiveHeld || (e.Type == TypeProactiveSent && d.Held == 0) {
 			c.proactive = pushBounded(c.proactive, e.RecordedAt.UnixNano(), ProactiveCountedMax)
 		}
+		// The same data, decoded once, keeps the broadcasts' and offers'
+		// state.
+		c.applyBroadcastVerdict(e, &d)
+		c.applyOfferSent(e, &d)
 	case TypeCustomerTagged:
 		var d struct {
 			Tag string `json:"tag"`
