@@ -8,6 +8,13 @@
 // workflow's code or HTTP call) runs on a bounded task pool (bot.go,
 // workflow.go) and comes back to the customer as an input.
 //
+// Partitions are hosted and unhosted at run time (partitions.go): in a
+// cluster a partition's host runs only where its raft leader is.
+// Broadcasts (broadcast.go) are worked through by a runner goroutine per
+// broadcast that scans each hosted partition's segment index and asks its
+// customers, paced by one node-wide rate limiter; erasure (erase.go) and
+// the audit log (audit.go) go through the same hosts and stores.
+//
 // Concurrency: Runtime's methods are safe for concurrent use. Each actor's
 // state is owned by that actor. Replies (Done callbacks) are called from
 // actor goroutines and must not block.
