@@ -565,14 +565,15 @@ func (b *broadcasts) Cancel(ctx context.Context, id string) error {
 // accepted the callback. A broadcast still running stops sending first (the
 // incident is over): it is done with the customers reached so far.
 func (b *broadcasts) Resolve(ctx context.Context, id string, req *journey.ResolveRequest) error {
-	if rej := journey.CheckResolve(req); rej != nil {
-		return rej
-	}
 	b.mu.Lock()
 	r, ok := b.records[id]
 	if !ok {
 		b.mu.Unlock()
 		return ErrBroadcastNotFound
+	}
+	if rej := journey.CheckResolve(req, &r.BroadcastPlan); rej != nil {
+		b.mu.Unlock()
+		return rej
 	}
 	if r.Resolve != nil {
 		b.mu.Unlock()

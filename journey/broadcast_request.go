@@ -50,9 +50,12 @@ const BroadcastExpiresDefault = 24 * time.Hour
 
 // PlanBroadcast validates a broadcast request made at now: the segment's
 // event type and window, the where (compiled), the message, the expiry and
-// the callback queue (defaultQueue when the request names none; it must be
-// one of queues). It returns the plan, its compiled where (nil when none),
-// or a bad_request naming every problem.
+// the callback queue (when the request names none: defaultQueue, else the
+// first of queues, else none; a named one must be one of queues). It
+// returns the plan, its compiled where (nil when none), or a bad_request
+// naming every problem. A callback offer without any queue is allowed: a
+// yes is recorded, and the resolve sends the follow-up but can queue no
+// callback (CheckResolve refuses callback: true then).
 func PlanBroadcast(req *BroadcastRequest, id string, now time.Time, queues []string, defaultQueue string) (*BroadcastPlan, *Condition, *Rejection) {
 	var problems []string
 	fail := func(s string) { problems = append(problems, s) }
@@ -92,14 +95,14 @@ func PlanBroadcast(req *BroadcastRequest, id string, now time.Time, queues []str
 	}
 	p.Expires = now.Add(expires)
 	p.CallbackQueue = req.CallbackQueue
-	if p.CallbackQueue == "" {
-		p.CallbackQueue = defaultQueue
-	}
 	switch {
-	case p.CallbackQueue == "" && req.CallbackOffer:
-		fail("callback_queue is required with callback_offer when ai.default_queue is not set")
 	case p.CallbackQueue != "" && !contains(queues, p.CallbackQueue):
 		fail("callback_queue " + quote(p.CallbackQueue) + " is not a configured queue")
+	case p.CallbackQueue != "":
+	case defaultQueue != "":
+		p.CallbackQueue = defaultQueue
+	case len(queues) > 0:
+		p.CallbackQueue = queues[0]
 	}
 	if len(problems) > 0 {
 		return nil, nil, reject(CodeBadRequest, "%s", strings.Join(problems, "; "))
@@ -107,9 +110,11 @@ func PlanBroadcast(req *BroadcastRequest, id string, now time.Time, queues []str
 	return p, where, nil
 }
 
-// CheckResolve validates a resolve request.
-func CheckResolve(req *ResolveRequest) *Rejection {
+// CheckResolve validates a resolve request of a broadcast planned as p.
+func CheckResolve(req *ResolveRequest, p *BroadcastPlan) *Rejection {
 	switch {
+	case req.Callback && p.CallbackQueue == "":
+		return reject(CodeBadRequest, "callback: the broadcast has no callback_queue and no queue is configured")
 	case strings.TrimSpace(req.Message.Text) == "":
 		return reject(CodeBadRequest, "message.text is required")
 	case len(req.Message.Text) > BroadcastTextMaxBytes:

@@ -350,14 +350,24 @@ func TestPlanBroadcast(t *testing.T) {
 			t.Errorf("%s: %v, want bad_request", name, rej)
 		}
 	}
-	// A callback offer needs a queue to call back from; without one the
-	// broadcast needs none.
+	// Without ai.default_queue the callback queue is the first configured
+	// one; with no queue at all the offer stands, and only a resolve asking
+	// for callbacks is refused.
 	r := good()
-	if _, _, rej := journey.PlanBroadcast(r, "bc-1", t0, queues, ""); rej == nil {
-		t.Error("a callback offer with no queue was accepted")
+	if p, _, rej := journey.PlanBroadcast(r, "bc-1", t0, queues, ""); rej != nil || p.CallbackQueue != "general" {
+		t.Errorf("no default queue: %+v %v", p, rej)
 	}
-	r.CallbackOffer = false
-	if _, _, rej := journey.PlanBroadcast(r, "bc-1", t0, queues, ""); rej != nil {
-		t.Errorf("a broadcast without a callback offer needs no queue: %v", rej)
+	p, _, rej = journey.PlanBroadcast(r, "bc-1", t0, nil, "")
+	if rej != nil || p.CallbackQueue != "" {
+		t.Fatalf("no queue at all: %+v %v", p, rej)
+	}
+	res := &journey.ResolveRequest{Callback: true}
+	res.Message.Text = "fixed"
+	if rej := journey.CheckResolve(res, p); rej == nil || rej.Code != journey.CodeBadRequest {
+		t.Errorf("a resolve with callbacks and no queue: %v", rej)
+	}
+	res.Callback = false
+	if rej := journey.CheckResolve(res, p); rej != nil {
+		t.Errorf("a resolve without callbacks: %v", rej)
 	}
 }
