@@ -1,7 +1,8 @@
 // Package cluster keeps the partition table: which node hosts each
-// partition. Membership (memberlist) and moving partitions between nodes
-// come later; today a single node is a cluster of one that hosts every
-// partition. It knows nothing of the domain: a partition is a number, a
+// partition (Table, today a single node hosts every partition), and the
+// placement of replicated partitions (placement.go: Placement, the pure
+// Plan from table, members and now to changes, and Apply). Membership
+// (memberlist) and the meta raft group that drives Plan come next. It knows nothing of the domain: a partition is a number, a
 // node a name.
 //
 // Concurrency: a Table is immutable; a new placement is a new Table.
