@@ -40,9 +40,9 @@ type driveConfig struct {
 	// warmup and when the writers are told to stop (metric scrapes).
 	atMeasureStart, atMeasureEnd func()
 	// until, when set, replaces the fixed measured period: it runs after
-	// the warmup (and atMeasureStart), and the writers stop when it
-	// returns. cfg.Duration is then not used.
-	until func(ctx context.Context)
+	// the warmup (and atMeasureStart) with the drive's clock, and the
+	// writers stop when it returns. cfg.Duration is then not used.
+	until func(ctx context.Context, clk *clock)
 	// phases and phaseOf, when set, split the latencies: phaseOf names the
 	// phase (0..phases-1, or -1 for none) of an event scheduled in the
 	// measured period, and the result has a histogram per phase.
@@ -51,6 +51,9 @@ type driveConfig struct {
 	// segment, when set, makes every connection send its customers'
 	// segment events, one each, then stop (seedSegment).
 	segment *segmentShape
+	// customerPrefix, when set, names customer i <customerPrefix><i>
+	// instead of c-<i>.
+	customerPrefix string
 }
 
 // driveResult is what the clients of one drive counted.
@@ -141,7 +144,7 @@ func drive(ctx context.Context, dc driveConfig, token string) (*driveResult, err
 	measured := cfg.Duration
 	if dc.until != nil {
 		if !canceled {
-			dc.until(ctx)
+			dc.until(ctx, clk)
 			canceled = ctx.Err() != nil
 		}
 		measured = time.Duration(clk.now() - clk.warmupEnd)
@@ -264,6 +267,9 @@ func dialAll(ctx context.Context, dc driveConfig, token string, clk *clock, hist
 					continue
 				}
 				enc := newFrameEncoder(dc.nonce, i, cfg)
+				if dc.customerPrefix != "" {
+					enc.custPrefix = []byte(dc.customerPrefix)
+				}
 				if dc.segment != nil {
 					enc.segment(dc.segment)
 				}

@@ -36,9 +36,11 @@ func benchMain(args []string) int {
 			return benchJourney(args[1:])
 		case "agents":
 			return benchAgents(args[1:])
+		case "broadcast":
+			return benchBroadcast(args[1:])
 		}
 	}
-	fmt.Fprintln(os.Stderr, "usage: throughline bench ingest|activation|journey|agents [flags]   (-h for the flags)")
+	fmt.Fprintln(os.Stderr, "usage: throughline bench ingest|activation|journey|agents|broadcast [flags]   (-h for the flags)")
 	return 2
 }
 
