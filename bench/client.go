@@ -44,7 +44,13 @@ type pendingFrame struct {
 type readerStats struct {
 	acked, duplicates, failed, measuredAcked, unmatched, malformed int64
 	errors                                                         map[string]*int64 // answers by error code
-	latencies                                                      []int64           // µs, not yet in the histogram
+	latencies                                                      []latencySample   // not yet in the histogram
+}
+
+// latencySample is one event's ack latency and when it was scheduled (the
+// drive's clock), which decides the histogram of a phased drive.
+type latencySample struct {
+	scheduled, us int64
 }
 
 // client is one WebSocket connection of a drive: the writer goroutine sends
@@ -90,7 +96,7 @@ func newClient(ws *websocket.Conn, bc *bufConn, enc *frameEncoder, cfg *Config, 
 		pong:     make(chan string, 1),
 		stats: readerStats{
 			errors:    map[string]*int64{},
-			latencies: make([]int64, 0, latencyBufferLen),
+			latencies: make([]latencySample, 0, latencyBufferLen),
 		},
 	}
 	// Resume a blocked writer only once a quarter of the window (at least
@@ -114,8 +120,8 @@ func newClient(ws *websocket.Conn, bc *bufConn, enc *frameEncoder, cfg *Config, 
 	return c
 }
 
-// write sends frames until stop is closed, the send period ends or a write
-// fails. framePeriod 0 is closed loop: a frame whenever the window has room,
+// write sends frames until stop is closed, the send period ends, the
+// encoder has no more (a segment) or a write fails. framePeriod 0 is closed loop: a frame whenever the window has room,
 // its latency counted from when it was sent. Otherwise frame k is scheduled
 // at phase + k*framePeriod and its latency counts from that time however
 // late it actually leaves (a full window, a slow write), so the server's
@@ -150,8 +156,11 @@ func (c *client) write(stop <-chan struct{}, framePeriod float64, phase int64) {
 			}
 		default:
 		}
-		frame, number := c.enc.next()
-		if !c.reserve(stop, number, scheduled) {
+		frame, number, events := c.enc.next()
+		if events == 0 {
+			return
+		}
+		if !c.reserve(stop, number, scheduled, events) {
 			return
 		}
 		if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
@@ -159,16 +168,16 @@ func (c *client) write(stop <-chan struct{}, framePeriod float64, phase int64) {
 			c.unreserve(number)
 			return
 		}
-		c.sent += int64(c.batch)
+		c.sent += int64(events)
 	}
 }
 
-// reserve waits for room for one frame in the window and records it as
-// pending; false when stop came first. Before waiting it flushes, so what
-// was sent reaches the server.
-func (c *client) reserve(stop <-chan struct{}, number uint64, scheduled int64) bool {
+// reserve waits for room for one frame of events in the window and records
+// it as pending; false when stop came first. Before waiting it flushes, so
+// what was sent reaches the server.
+func (c *client) reserve(stop <-chan struct{}, number uint64, scheduled int64, events int) bool {
 	c.mu.Lock()
-	for c.inflight+c.batch > c.window {
+	for c.inflight+events > c.window {
 		c.writerWaiting = true
 		c.mu.Unlock()
 		if !c.flush() || !waitFor(c, c.wake, stop) {
@@ -179,8 +188,8 @@ func (c *client) reserve(stop <-chan struct{}, number uint64, scheduled int64) b
 	if scheduled == unscheduled {
 		scheduled = c.clock.now()
 	}
-	c.inflight += c.batch
-	c.pending[number] = pendingFrame{scheduled: scheduled, remaining: c.batch}
+	c.inflight += events
+	c.pending[number] = pendingFrame{scheduled: scheduled, remaining: events}
 	c.mu.Unlock()
 	return true
 }
@@ -390,7 +399,7 @@ func (c *client) settleLocked(number uint64, p pendingFrame, now int64, duplicat
 		s.measuredAcked++
 	}
 	if p.scheduled >= c.clock.warmupEnd {
-		s.latencies = append(s.latencies, (now-p.scheduled)/int64(time.Microsecond))
+		s.latencies = append(s.latencies, latencySample{scheduled: p.scheduled, us: (now - p.scheduled) / int64(time.Microsecond)})
 		if len(s.latencies) == cap(s.latencies) {
 			c.hist.record(s)
 		}

@@ -89,4 +89,24 @@
 // (matched by event id). All of it is tracked under one lock shared by the
 // channels' and desks' goroutines: thousands of frames a second do not
 // contend on it.
+//
+// # Broadcast
+//
+// `throughline bench broadcast` (RunBroadcast) measures one broadcast
+// (PROTOCOL section 5) to a segment the bench creates, while live ingest
+// runs. A channel gateway connection says hello for sms and accepts every
+// outbound, counting them and when they come, so the outbound path runs
+// as in production. The segment is Customers customers, each with one
+// payment.attempted and a phone of the run's own, sent in batch frames by
+// the ingest client (closed loop, every answer awaited); OptOutPercent of
+// them get sms consent false by profile patches. Then the ingest client
+// runs open loop (single events, IngestRate, Window in flight per
+// connection) to other customers; after Warmup and Baseline the broadcast
+// is posted (supervisor token) and GET /v1/broadcasts/{id} is polled every
+// 50 ms until done, with server memory read before, every second (peak)
+// and at the end. The ingest's latencies are split by each event's
+// scheduled time: before the POST (the baseline) and from the POST until
+// the poll that saw done (during); the report gives both, their p99 ratio,
+// the time from the 202 to done, targeted / time, the counts and the
+// outbounds at the gateway, against the issue's bars.
 package bench

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"sort"
@@ -38,6 +39,21 @@ type driveConfig struct {
 	// atMeasureStart and atMeasureEnd, when set, run at the end of the
 	// warmup and when the writers are told to stop (metric scrapes).
 	atMeasureStart, atMeasureEnd func()
+	// until, when set, replaces the fixed measured period: it runs after
+	// the warmup (and atMeasureStart) with the drive's clock, and the
+	// writers stop when it returns. cfg.Duration is then not used.
+	until func(ctx context.Context, clk *clock)
+	// phases and phaseOf, when set, split the latencies: phaseOf names the
+	// phase (0..phases-1, or -1 for none) of an event scheduled in the
+	// measured period, and the result has a histogram per phase.
+	phases  int
+	phaseOf func(scheduled int64) int
+	// segment, when set, makes every connection send its customers'
+	// segment events, one each, then stop (seedSegment).
+	segment *segmentShape
+	// customerPrefix, when set, names customer i <customerPrefix><i>
+	// instead of c-<i>.
+	customerPrefix string
 }
 
 // driveResult is what the clients of one drive counted.
@@ -46,27 +62,41 @@ type driveResult struct {
 	measuredAcked                                               int64
 	errors                                                      map[string]int64
 	latency                                                     *hdrhistogram.Histogram
+	phases                                                      []*hdrhistogram.Histogram // a phased drive's, by phase
 	measured                                                    time.Duration
 	connectionErrors                                            int
 	firstConnectionError                                        error
 }
 
 // latencyRecorder is the drive's ack latency histogram, in µs, shared by
-// the readers.
+// the readers. A phased drive has one histogram per phase instead.
 type latencyRecorder struct {
 	mu sync.Mutex
 	h  *hdrhistogram.Histogram
+	// phaseOf, when set, names the phase of a sample by its scheduled time:
+	// an index into phases, or -1 for none (not recorded).
+	phaseOf func(scheduled int64) int
+	phases  []*hdrhistogram.Histogram
 }
 
 func newLatencyRecorder() *latencyRecorder {
-	return &latencyRecorder{h: hdrhistogram.New(1, latencyMaxMicros, 3)}
+	return &latencyRecorder{h: newHistogram()}
 }
 
-// record moves the reader's collected latencies into the histogram.
+// record moves the reader's collected latencies into the histogram (its
+// phase's, in a phased drive).
 func (r *latencyRecorder) record(s *readerStats) {
 	r.mu.Lock()
 	for _, v := range s.latencies {
-		_ = r.h.RecordValue(min(max(v, 1), latencyMaxMicros)) // in range: cannot fail
+		h := r.h
+		if r.phaseOf != nil {
+			i := r.phaseOf(v.scheduled)
+			if i < 0 || i >= len(r.phases) {
+				continue
+			}
+			h = r.phases[i]
+		}
+		_ = h.RecordValue(min(max(v.us, 1), latencyMaxMicros)) // in range: cannot fail
 	}
 	r.mu.Unlock()
 	s.latencies = s.latencies[:0]
@@ -78,6 +108,12 @@ func drive(ctx context.Context, dc driveConfig, token string) (*driveResult, err
 	cfg := &dc.cfg
 	clk := &clock{}
 	hist := newLatencyRecorder()
+	if dc.phaseOf != nil {
+		hist.phaseOf = dc.phaseOf
+		for range dc.phases {
+			hist.phases = append(hist.phases, newHistogram())
+		}
+	}
 	clients, err := dialAll(ctx, dc, token, clk, hist)
 	if err != nil {
 		return nil, err
@@ -85,6 +121,9 @@ func drive(ctx context.Context, dc driveConfig, token string) (*driveResult, err
 	clk.base = time.Now()
 	clk.warmupEnd = int64(cfg.Warmup)
 	clk.sendEnd = int64(cfg.Warmup + cfg.Duration)
+	if dc.until != nil {
+		clk.sendEnd = math.MaxInt64 // the writers stop when until returns
+	}
 
 	framePeriod := 0.0 // ns between frames of one connection; 0: closed loop
 	if cfg.Rate > 0 {
@@ -102,7 +141,16 @@ func drive(ctx context.Context, dc driveConfig, token string) (*driveResult, err
 	if !canceled && dc.atMeasureStart != nil {
 		dc.atMeasureStart()
 	}
-	canceled = canceled || !sleepUntil(ctx, clk, clk.sendEnd)
+	measured := cfg.Duration
+	if dc.until != nil {
+		if !canceled {
+			dc.until(ctx, clk)
+			canceled = ctx.Err() != nil
+		}
+		measured = time.Duration(clk.now() - clk.warmupEnd)
+	} else {
+		canceled = canceled || !sleepUntil(ctx, clk, clk.sendEnd)
+	}
 	close(stop)
 	if !canceled && dc.atMeasureEnd != nil {
 		dc.atMeasureEnd()
@@ -118,7 +166,7 @@ func drive(ctx context.Context, dc driveConfig, token string) (*driveResult, err
 	if canceled {
 		return nil, ctx.Err()
 	}
-	return collect(clients, hist, cfg.Duration), nil
+	return collect(clients, hist, measured), nil
 }
 
 // sleepUntil sleeps until the drive's clock reaches t; false when ctx ended
@@ -172,7 +220,7 @@ func waitDrained(ctx context.Context, clients []*client, deadline time.Time) {
 
 // collect merges the clients' counts once their goroutines have returned.
 func collect(clients []*client, hist *latencyRecorder, measured time.Duration) *driveResult {
-	r := &driveResult{errors: map[string]int64{}, latency: hist.h, measured: measured}
+	r := &driveResult{errors: map[string]int64{}, latency: hist.h, phases: hist.phases, measured: measured}
 	for _, c := range clients {
 		s := &c.stats
 		r.sent += c.sent
@@ -218,7 +266,14 @@ func dialAll(ctx context.Context, dc driveConfig, token string, clk *clock, hist
 					errs[i] = fmt.Errorf("bench: connection %d: %w", i, err)
 					continue
 				}
-				clients[i] = newClient(ws, bc, newFrameEncoder(dc.nonce, i, cfg), cfg, clk, hist)
+				enc := newFrameEncoder(dc.nonce, i, cfg)
+				if dc.customerPrefix != "" {
+					enc.custPrefix = []byte(dc.customerPrefix)
+				}
+				if dc.segment != nil {
+					enc.segment(dc.segment)
+				}
+				clients[i] = newClient(ws, bc, enc, cfg, clk, hist)
 			}
 		})
 	}

@@ -27,7 +27,7 @@ func TestEncoderSingleFrames(t *testing.T) {
 	enc := newFrameEncoder("n0nce", 1, &cfg)
 	var customers []string
 	for i := range 8 {
-		frame, number := enc.next()
+		frame, number, _ := enc.next()
 		var f clientFrame
 		if err := json.Unmarshal(frame, &f); err != nil {
 			t.Fatalf("frame %d is not JSON: %v\n%s", i, err, frame)
@@ -56,7 +56,7 @@ func TestEncoderBatchFrames(t *testing.T) {
 	cfg.Connections, cfg.Customers, cfg.BatchSize = 2, 4, 3
 	enc := newFrameEncoder("x", 0, &cfg)
 	for m := range 3 {
-		frame, number := enc.next()
+		frame, number, _ := enc.next()
 		var f clientFrame
 		if err := json.Unmarshal(frame, &f); err != nil {
 			t.Fatalf("batch %d is not JSON: %v", m, err)

@@ -1,7 +1,7 @@
 // Command throughline runs the Throughline customer journey runtime.
 //
 //	throughline serve [--config FILE]
-//	throughline bench ingest|activation|journey|agents [flags]
+//	throughline bench ingest|activation|journey|agents|broadcast [flags]
 //	throughline version
 package main
 
