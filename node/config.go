@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +44,8 @@ type Config struct {
 	Agents []AgentConfig `yaml:"agents"`
 	// Broadcasts paces broadcasts (PROTOCOL section 5).
 	Broadcasts BroadcastsConfig `yaml:"broadcasts"`
+	// Channels are the provider adapters (PROTOCOL section 9).
+	Channels ChannelsConfig `yaml:"channels"`
 
 	// Logger receives every subsystem's logs; nil: slog.Default(). Not
 	// read from the file.
@@ -54,6 +57,9 @@ type Config struct {
 
 	// demoKnowledge is the built-in demo's knowledge base (Default only).
 	demoKnowledge fs.FS
+	// demoWebchatSecret signs the demo shop's visitor tokens (Default
+	// only: random at each start).
+	demoWebchatSecret []byte
 }
 
 // DemoArticles lists the built-in demo's knowledge articles (none unless
@@ -158,6 +164,10 @@ func Default() Config {
 	}}}
 	c.Node.ensureDefaults()
 	c.withDemoJourney()
+	c.demoWebchatSecret = make([]byte, 32)
+	if _, err := rand.Read(c.demoWebchatSecret); err != nil {
+		panic("node: crypto/rand: " + err.Error())
+	}
 	return c
 }
 
@@ -250,5 +260,6 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateJourney()...)
 	errs = append(errs, c.validateRouting()...)
+	errs = append(errs, c.validateChannels()...)
 	return errors.Join(errs...)
 }
