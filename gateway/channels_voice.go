@@ -89,11 +89,11 @@ func (v *voiceCalls) done(customer string, ch chan journey.Outbound) {
 	v.mu.Unlock()
 }
 
-// collect waits for the first answer (up to voiceAnswerWait), then for the
+// collect waits for the first answer (up to wait), then for the
 // rest of the turn.
-func collect(ctx context.Context, ch chan journey.Outbound) []journey.Outbound {
+func collect(ctx context.Context, ch chan journey.Outbound, wait time.Duration) []journey.Outbound {
 	var out []journey.Outbound
-	first := time.NewTimer(voiceAnswerWait)
+	first := time.NewTimer(wait)
 	defer first.Stop()
 	select {
 	case o := <-ch:
@@ -195,6 +195,12 @@ func (p *providers) postTwilioGather(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	// A conversation already waiting for a person gets no bot answer: the
+	// call joins its queue without waiting for one.
+	wait := voiceAnswerWait
+	if c, exists, err := p.s.rt.Context(r.Context(), customer); err == nil && exists && handedOver(c.Conversation) {
+		wait = voiceMoreWait
+	}
 	ch := p.voice.wait(customer)
 	defer p.voice.done(customer, ch)
 	res := p.ingest(r.Context(), e)
@@ -202,7 +208,7 @@ func (p *providers) postTwilioGather(w http.ResponseWriter, r *http.Request) {
 		writeError(w, res.Reject)
 		return
 	}
-	answers := collect(r.Context(), ch)
+	answers := collect(r.Context(), ch, wait)
 	var texts []string
 	for _, o := range answers {
 		texts = append(texts, o.Text)

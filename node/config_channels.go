@@ -26,6 +26,8 @@ type ChannelLimits struct {
 	Concurrency int           `yaml:"concurrency"` // requests in flight; default 4
 	Rate        float64       `yaml:"rate"`        // requests per second; default 10
 	Timeout     time.Duration `yaml:"timeout"`     // one request; default 10s
+	RetryMin    time.Duration `yaml:"retry_min"`   // first backoff of a retry; default 1s
+	RetryMax    time.Duration `yaml:"retry_max"`   // longest backoff; default 1m
 }
 
 // TwilioChannel is channels.twilio.
@@ -161,7 +163,7 @@ func (c *Config) validateChannels() []error {
 func (c *Config) gatewayChannels() gateway.ChannelsConfig {
 	var g gateway.ChannelsConfig
 	lim := func(l ChannelLimits) gateway.ProviderLimits {
-		return gateway.ProviderLimits{Concurrency: l.Concurrency, Rate: l.Rate, Timeout: l.Timeout}
+		return gateway.ProviderLimits{Concurrency: l.Concurrency, Rate: l.Rate, Timeout: l.Timeout, RetryMin: l.RetryMin, RetryMax: l.RetryMax}
 	}
 	ch := c.Channels
 	if t := ch.Twilio; t != nil {
