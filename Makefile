@@ -3,6 +3,7 @@ GO       ?= go
 BIN      := bin/throughline
 PKGS     := ./...
 FUZZTIME ?= 5s
+CHANNELS_FUZZTIME ?= 2s
 
 .PHONY: setup build run test fuzz integ bench vet clean
 
@@ -33,6 +34,8 @@ fuzz:
 	$(call fuzzone,FuzzEventCodec,./persistence/)
 	$(call fuzzone,FuzzFrameDecode,./gateway/)
 	$(call fuzzone,FuzzSnapshotDecode,./journey/)
+	for f in FuzzTwilioSMS FuzzTwilioSignature FuzzWhatsAppWebhook FuzzWhatsAppSignature FuzzParseEmail FuzzVisitorToken FuzzWebchatFrame; do \
+	  $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(CHANNELS_FUZZTIME) ./channels/ || $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(CHANNELS_FUZZTIME) ./channels/ || exit 1; done
 
 integ: build      ## long runs: soak, kill -9 loops
 	THROUGHLINE_INTEG=1 $(GO) test -race -timeout 60m -count=1 $(PKGS)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/throughline/throughline/journey"
 )
@@ -35,6 +36,10 @@ type OutboundRouter struct {
 	serving map[string][]*channelConn // channel -> connections that said hello for it
 	next    map[string]int            // round robin position per channel
 	waiting map[string]*waitQueue
+
+	// taker, when set, takes the outbounds of channels a configured
+	// provider delivers (PROTOCOL 9) before any connection sees them.
+	taker atomic.Pointer[func(journey.Outbound) bool]
 }
 
 // waitQueue holds a channel's outbounds until a connection serves it, in
@@ -91,6 +96,9 @@ func NewOutboundRouter() *OutboundRouter {
 // made before the runtime (a restart resumes outbounds at once) and given
 // to the server in Config.Outbound.
 func (r *OutboundRouter) Deliver(o journey.Outbound, conn uint64) {
+	if t := r.taker.Load(); t != nil && (*t)(o) {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.deliverLocked(o, r.conns[conn])

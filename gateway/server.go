@@ -48,6 +48,9 @@ type Config struct {
 	// DrainTimeout bounds how long Shutdown waits for in-flight events to be
 	// answered before closing connections. Default 10s.
 	DrainTimeout time.Duration
+	// Channels configures the provider adapters (PROTOCOL 9); the zero
+	// value: none.
+	Channels ChannelsConfig
 }
 
 func (c *Config) ensureDefaults() {
@@ -96,9 +99,10 @@ type Server struct {
 	}
 	wg sync.WaitGroup // every goroutine the server starts
 
-	outbound *OutboundRouter
-	desks    *Desks
-	connIDs  uint64 // under mu: the last channel connection id given
+	outbound  *OutboundRouter
+	desks     *Desks
+	connIDs   uint64     // under mu: the last channel connection id given
+	providers *providers // the provider adapters, nil when none is configured
 }
 
 // drainer is a WebSocket Shutdown drains and closes.
@@ -153,6 +157,12 @@ func New(cfg Config, rt *actors.Runtime, logger *slog.Logger, reg prometheus.Reg
 	mux.HandleFunc("GET /v1/broadcasts/{id}", s.getBroadcast)
 	mux.HandleFunc("DELETE /v1/broadcasts/{id}", s.deleteBroadcast)
 	mux.HandleFunc("POST /v1/broadcasts/{id}/resolve", s.resolveBroadcast)
+	if c := cfg.Channels; c.Twilio != nil || c.WhatsApp != nil || c.Email != nil || c.Webchat != nil {
+		s.providers = newProviders(s, cfg.Channels)
+		s.providers.mount(mux)
+		take := s.providers.take
+		s.outbound.taker.Store(&take)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -199,6 +209,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	err := s.http.Shutdown(ctx)
+	if s.providers != nil {
+		s.providers.stop()
+	}
 	drain, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
 	defer cancel()
 	for _, c := range conns {

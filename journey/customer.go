@@ -42,6 +42,10 @@ type Case struct {
 	Status  string    `json:"status"`
 	Subject string    `json:"subject,omitempty"`
 	Opened  time.Time `json:"opened"`
+	// Thread: the message ids of an email case (email.go), oldest first;
+	// ThreadAt: when it last grew.
+	Thread   []string  `json:"thread,omitempty"`
+	ThreadAt time.Time `json:"thread_at,omitzero"`
 }
 
 // NewCustomer is the state of a customer with no events.
@@ -75,6 +79,7 @@ func (c *Customer) Apply(e *Event) {
 	c.applyWorkflow(e)
 	c.applyBroadcast(e)
 	c.applyOffers(e)
+	c.applyEmail(e)
 	switch e.Type {
 	case TypeProfileUpdated:
 		var patch map[string]any

@@ -36,6 +36,8 @@ type PendingOutbound struct {
 	// after a reload it cannot be sent again and is given up.
 	Redacted bool `json:"redacted,omitempty"`
 	Clear    bool `json:"-"`
+	// Thread: an email's case thread, rendered in the outbound's data.
+	Thread *EmailThread `json:"thread,omitempty"`
 }
 
 // redacted is the outbounds as a snapshot keeps them: no clear codes.
@@ -83,7 +85,8 @@ type messageSent struct {
 	To           map[string]string `json:"to,omitempty"`
 	Proactive    bool              `json:"proactive,omitempty"`
 	Redacted     bool              `json:"redacted,omitempty"`
-	Ref          string            `json:"ref,omitempty"` // an agent's reply: the desk's idempotency key
+	Ref          string            `json:"ref,omitempty"`    // an agent's reply: the desk's idempotency key
+	Thread       *EmailThread      `json:"thread,omitempty"` // a reply on email: its case's thread (email.go)
 }
 
 // messageReceipt is the data of message.delivered and message.failed.
@@ -109,6 +112,7 @@ func (c *Customer) applyOutbound(e *Event) {
 		text := e.Text
 		c.Outbounds = append(c.Outbounds, PendingOutbound{
 			Seq: e.Seq, Channel: e.Channel, To: d.To, Text: text, Actor: e.Actor, Sent: e.RecordedAt, Redacted: d.Redacted,
+			Thread: d.Thread,
 		})
 	case TypeMessageDelivered, TypeMessageFailed:
 		var d messageReceipt
@@ -145,9 +149,19 @@ func (c *Customer) outboundOf(p *PendingOutbound) Outbound {
 	if to == nil {
 		to = map[string]string{}
 	}
+	data := json.RawMessage("{}")
+	if p.Thread != nil {
+		raw, err := json.Marshal(struct {
+			Thread *EmailThread `json:"thread"`
+		}{p.Thread})
+		if err != nil {
+			panic("journey: outbound data: " + err.Error())
+		}
+		data = raw
+	}
 	return Outbound{
 		ID: OutboundID(c.ID, p.Seq), Customer: c.ID, Seq: p.Seq, Channel: p.Channel,
-		To: to, Text: p.Text, Actor: p.Actor, Data: json.RawMessage("{}"),
+		To: to, Text: p.Text, Actor: p.Actor, Data: data,
 	}
 }
 

@@ -81,8 +81,9 @@ type proactiveData struct {
 }
 
 type caseData struct {
-	Case    string `json:"case"`
-	Subject string `json:"subject,omitempty"`
+	Case      string `json:"case"`
+	Subject   string `json:"subject,omitempty"`
+	MessageID string `json:"message_id,omitempty"` // the email that opened it (email.go)
 }
 
 // applyRules keeps the state the rules' events describe.
@@ -137,7 +138,11 @@ func (c *Customer) applyRules(e *Event) {
 	case TypeCaseOpened:
 		var d caseData
 		if json.Unmarshal(e.Data, &d) == nil {
-			c.openCase(Case{ID: d.Case, Status: "open", Subject: d.Subject, Opened: e.RecordedAt})
+			k := Case{ID: d.Case, Status: "open", Subject: d.Subject, Opened: e.RecordedAt}
+			if d.MessageID != "" {
+				k.addThreadID(d.MessageID, e.RecordedAt)
+			}
+			c.openCase(k)
 		}
 	case TypeCaseResolved:
 		var d caseData

@@ -154,6 +154,7 @@ func (s *stepper) record(typ, actor string, data any, channel, text string) uint
 // react is the journey's answer to one applied event.
 func (s *stepper) react(e Event) {
 	s.routed, s.bypassed = false, false
+	s.emailCase(e)
 	if e.Actor == ActorCustomer && e.Type == TypeMessageReceived {
 		if s.broadcastReply(e) {
 			s.bypassed = true // a yes to a broadcast's callback offer is not the bot's
@@ -321,6 +322,9 @@ func (s *stepper) send(actor, channel, text string, d messageSent) uint64 {
 	s.makeRoom()
 	if d.To == nil {
 		d.To = AddressFor(s.c.Identities, channel)
+	}
+	if channel == ChannelEmail && d.Thread == nil {
+		d.Thread = s.c.emailThread()
 	}
 	d.Outbound = OutboundID(s.c.ID, s.c.Seq+1)
 	seq := s.record(TypeMessageSent, actor, d, channel, text)

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +48,8 @@ type Config struct {
 	Broadcasts BroadcastsConfig `yaml:"broadcasts"`
 	// Audit bounds the audit log (PROTOCOL section 3 GET /v1/audit).
 	Audit AuditConfig `yaml:"audit"`
+	// Channels are the provider adapters (PROTOCOL section 9).
+	Channels ChannelsConfig `yaml:"channels"`
 
 	// Logger receives every subsystem's logs; nil: slog.Default(). Not
 	// read from the file.
@@ -58,6 +61,9 @@ type Config struct {
 
 	// demoKnowledge is the built-in demo's knowledge base (Default only).
 	demoKnowledge fs.FS
+	// demoWebchatSecret signs the demo shop's visitor tokens (Default
+	// only: random at each start).
+	demoWebchatSecret []byte
 }
 
 // DemoArticles lists the built-in demo's knowledge articles (none unless
@@ -171,6 +177,10 @@ func Default() Config {
 	}}}
 	c.Node.ensureDefaults()
 	c.withDemoJourney()
+	c.demoWebchatSecret = make([]byte, 32)
+	if _, err := rand.Read(c.demoWebchatSecret); err != nil {
+		panic("node: crypto/rand: " + err.Error())
+	}
 	return c
 }
 
@@ -269,5 +279,6 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateJourney()...)
 	errs = append(errs, c.validateRouting()...)
+	errs = append(errs, c.validateChannels()...)
 	return errors.Join(errs...)
 }
