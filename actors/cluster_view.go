@@ -25,6 +25,9 @@ type ClusterPartition struct {
 // Cluster is the cluster view; httpAddr is this node's HTTP address. A
 // node without a cluster is a cluster of one that leads every partition.
 func (r *Runtime) Cluster(httpAddr string) ClusterView {
+	if r.cfg.Cluster != nil {
+		return r.cfg.Cluster.View()
+	}
 	t := r.cfg.Table
 	v := ClusterView{Node: r.cfg.Node, Nodes: []ClusterNode{{Name: r.cfg.Node, HTTP: httpAddr, State: "alive"}}}
 	for p := range t.Partitions() {

@@ -175,5 +175,10 @@ func assigns(events []journey.Event) bool {
 // StoredEvents reads up to limit of a customer's stored events after seq
 // after: for a desk replaying what it missed, up to a seq it knows durable.
 func (r *Runtime) StoredEvents(ctx context.Context, customer string, after uint64, limit int) ([]journey.Event, error) {
+	if p := r.PartitionOf(customer); r.hostOf(p) == nil && r.cfg.Cluster != nil {
+		var events []journey.Event
+		err := r.forwardRead(p, fwdEvents, fwdCustomerBody{Customer: customer, After: after, Limit: limit}, &events)
+		return events, err
+	}
 	return r.store(customer).Events(ctx, customer, after, limit)
 }

@@ -96,6 +96,18 @@ func (r *Runtime) Resolve(ctx context.Context, e *journey.Event) (customer strin
 }
 
 func (r *Runtime) identity(ctx context.Context, id journey.IdentityRef, claimFor string) (string, error) {
+	key := persistence.IdentityKey{Kind: journey.IndexKind(id.Kind), Value: id.Value}
+	if p := r.identityPartition(key); r.identOf(p) == nil && r.cfg.Cluster != nil && !r.stopping.Load() {
+		var owner string
+		err := r.forwardRead(p, fwdIdentity, fwdIdentityBody{Kind: id.Kind, Value: id.Value, ClaimFor: claimFor}, &owner)
+		return owner, err
+	}
+	return r.identityLocal(ctx, id, claimFor)
+}
+
+// identityLocal asks this node's identity actor of the identity's
+// partition.
+func (r *Runtime) identityLocal(ctx context.Context, id journey.IdentityRef, claimFor string) (string, error) {
 	if r.stopping.Load() {
 		return "", unavailable("shutting down")
 	}
@@ -103,7 +115,7 @@ func (r *Runtime) identity(ctx context.Context, id journey.IdentityRef, claimFor
 	p := r.identityPartition(key)
 	ident := r.identOf(p)
 	if ident == nil {
-		return "", unavailable("partition not hosted on this node")
+		return "", notHosted(p)
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
+	"github.com/throughline/throughline/actors/remotepb"
 	"github.com/throughline/throughline/cluster"
 	"github.com/throughline/throughline/journey"
 	"github.com/throughline/throughline/persistence"
@@ -90,6 +93,13 @@ type Config struct {
 	// else journey.OfferLabelOther) and the response (accepted, declined).
 	// It must not block. Nil: not counted.
 	OfferResponded func(offer, response string)
+	// Remote is the address protoactor remote listens on for the requests
+	// other nodes forward here (cluster.remote); "" : none.
+	Remote string
+	// Cluster, when set, says where partitions are led: the runtime then
+	// hosts no partition at start (node/ hosts each when this node becomes
+	// its raft leader) and forwards inputs for partitions led elsewhere.
+	Cluster ClusterSource
 }
 
 func (c *Config) ensureDefaults() {
@@ -164,6 +174,8 @@ type Runtime struct {
 	routing      *actor.PID
 	bcast        *broadcasts
 	audit        *auditLog
+	remote       *remote.Remote // nil: not in a cluster
+	forwarder    *actor.PID     // nil: not in a cluster
 
 	// Gauges read by /metrics.
 	ActiveCustomers atomic.Int64
@@ -209,9 +221,16 @@ func Start(cfg Config, engine persistence.Engine) (*Runtime, error) {
 	r.routing = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &routingActor{rt: r, router: router, grace: map[string]*time.Timer{}, conns: map[string]int{}}
 	}))
-	for _, p := range cfg.Table.Hosted(cfg.Node) {
-		if err := r.HostPartition(p); err != nil {
+	if cfg.Remote != "" {
+		if err := r.startRemote(cfg.Remote); err != nil {
 			return nil, err
+		}
+	}
+	if cfg.Cluster == nil {
+		for _, p := range cfg.Table.Hosted(cfg.Node) {
+			if err := r.HostPartition(p); err != nil {
+				return nil, err
+			}
 		}
 	}
 	r.audit = newAuditLog(r, cfg.AuditRetention, cfg.AuditMax)
@@ -260,13 +279,33 @@ func (r *Runtime) Ingest(customer string, in journey.Inbound, done func(Result))
 // customer's outbounds on that channel go back to that connection while it
 // serves the channel (PROTOCOL section 2).
 func (r *Runtime) IngestFrom(customer string, in journey.Inbound, conn uint64, done func(Result)) {
+	r.ingest(customer, in, conn, false, done)
+}
+
+// ingest is IngestFrom; forwarded says another node sent it here, so it is
+// not forwarded again.
+func (r *Runtime) ingest(customer string, in journey.Inbound, conn uint64, forwarded bool, done func(Result)) {
 	if r.stopping.Load() {
 		done(Result{Reject: unavailable("shutting down")})
 		return
 	}
-	h := r.hostOf(r.PartitionOf(customer))
+	p := r.PartitionOf(customer)
+	h := r.hostOf(p)
 	if h == nil {
-		done(Result{Reject: unavailable("partition not hosted on this node")})
+		if forwarded || !r.forward(p, fwdIngest, fwdIngestBody{Customer: customer, In: in}, func(rep *remotepb.Reply) {
+			if rej := replyRejection(rep); rej != nil {
+				done(Result{Reject: rej})
+				return
+			}
+			var ack journey.Ack
+			if err := json.Unmarshal(rep.Body, &ack); err != nil {
+				done(Result{Reject: unavailable("a forwarded answer: " + err.Error())})
+				return
+			}
+			done(Result{Ack: &ack})
+		}) {
+			done(Result{Reject: notHosted(p)})
+		}
 		return
 	}
 	r.system.Root.Send(h, &ingestMsg{customer: customer, in: in, conn: conn, done: done})
@@ -276,6 +315,10 @@ func (r *Runtime) IngestFrom(customer string, in journey.Inbound, conn uint64, d
 // done is called once, from an actor goroutine, with nil or a refusal (an
 // id that is not an outbound); it must not block.
 func (r *Runtime) Receipt(rc journey.Receipt, done func(*journey.Rejection)) {
+	r.receipt(rc, false, done)
+}
+
+func (r *Runtime) receipt(rc journey.Receipt, forwarded bool, done func(*journey.Rejection)) {
 	customer, _, ok := journey.ParseOutboundID(rc.Outbound)
 	switch {
 	case !ok:
@@ -285,9 +328,12 @@ func (r *Runtime) Receipt(rc journey.Receipt, done func(*journey.Rejection)) {
 		done(unavailable("shutting down"))
 		return
 	}
-	h := r.hostOf(r.PartitionOf(customer))
+	p := r.PartitionOf(customer)
+	h := r.hostOf(p)
 	if h == nil {
-		done(unavailable("partition not hosted on this node"))
+		if forwarded || !r.forward(p, fwdReceipt, fwdReceiptBody{Receipt: rc}, func(rep *remotepb.Reply) { done(replyRejection(rep)) }) {
+			done(notHosted(p))
+		}
 		return
 	}
 	r.system.Root.Send(h, &receiptMsg{customer: customer, receipt: rc, done: done})
@@ -310,13 +356,31 @@ func (r *Runtime) toCustomer(m customerMsg) bool {
 // PatchProfile merges a patch into a customer's profile; done receives the
 // profile once the profile.updated event is durable.
 func (r *Runtime) PatchProfile(customer string, patch journey.ProfilePatch, done func(Result, map[string]any)) {
+	r.patchProfile(customer, patch, false, done)
+}
+
+func (r *Runtime) patchProfile(customer string, patch journey.ProfilePatch, forwarded bool, done func(Result, map[string]any)) {
 	if r.stopping.Load() {
 		done(Result{Reject: unavailable("shutting down")}, nil)
 		return
 	}
-	h := r.hostOf(r.PartitionOf(customer))
+	p := r.PartitionOf(customer)
+	h := r.hostOf(p)
 	if h == nil {
-		done(Result{Reject: unavailable("partition not hosted on this node")}, nil)
+		if forwarded || !r.forward(p, fwdProfile, fwdProfileBody{Customer: customer, Patch: patch}, func(rep *remotepb.Reply) {
+			if rej := replyRejection(rep); rej != nil {
+				done(Result{Reject: rej}, nil)
+				return
+			}
+			var a fwdProfileAnswer
+			if err := json.Unmarshal(rep.Body, &a); err != nil {
+				done(Result{Reject: unavailable("a forwarded answer: " + err.Error())}, nil)
+				return
+			}
+			done(Result{Ack: a.Ack}, a.Profile)
+		}) {
+			done(Result{Reject: notHosted(p)}, nil)
+		}
 		return
 	}
 	r.system.Root.Send(h, &patchMsg{customer: customer, patch: patch, done: done})
@@ -325,6 +389,13 @@ func (r *Runtime) PatchProfile(customer string, patch journey.ProfilePatch, done
 // Context returns a customer's journey context as of its durable seq; exists
 // is false for a customer with no stored events.
 func (r *Runtime) Context(ctx context.Context, customer string) (journey.Context, bool, error) {
+	if p := r.PartitionOf(customer); r.hostOf(p) == nil {
+		var a fwdContextAnswer
+		if err := r.forwardRead(p, fwdContext, fwdCustomerBody{Customer: customer}, &a); err != nil {
+			return journey.Context{}, false, err
+		}
+		return a.Context, a.Exists, nil
+	}
 	return r.askContext(ctx, customer, false)
 }
 
@@ -341,9 +412,10 @@ func (r *Runtime) askCustomer(ctx context.Context, m *contextMsg) contextReply {
 	if r.stopping.Load() {
 		return contextReply{err: unavailable("shutting down")}
 	}
-	h := r.hostOf(r.PartitionOf(m.customer))
+	p := r.PartitionOf(m.customer)
+	h := r.hostOf(p)
 	if h == nil {
-		return contextReply{err: unavailable("partition not hosted on this node")}
+		return contextReply{err: notHosted(p)}
 	}
 	r.system.Root.Send(h, m)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
@@ -360,6 +432,13 @@ func (r *Runtime) askCustomer(ctx context.Context, m *contextMsg) contextReply {
 // after, and whether later durable events exist. exists is false for an
 // unknown customer.
 func (r *Runtime) Timeline(ctx context.Context, customer string, after uint64, limit int) (events []journey.Event, more, exists bool, err error) {
+	if p := r.PartitionOf(customer); r.hostOf(p) == nil {
+		var a fwdTimelineAnswer
+		if err := r.forwardRead(p, fwdTimeline, fwdCustomerBody{Customer: customer, After: after, Limit: limit}, &a); err != nil {
+			return nil, false, false, err
+		}
+		return a.Events, a.More, a.Exists, nil
+	}
 	c, exists, err := r.askContext(ctx, customer, true)
 	if err != nil || !exists {
 		return nil, false, exists, err
@@ -424,6 +503,10 @@ func (r *Runtime) Stop(ctx context.Context) error {
 			return
 		}
 		_ = r.system.Root.StopFuture(r.routing).Wait()
+		if r.remote != nil {
+			_ = r.system.Root.StopFuture(r.forwarder).Wait()
+			r.remote.Shutdown(false)
+		}
 		r.tasks.stop()
 		r.system.Shutdown()
 		r.dispatch.close()
@@ -466,4 +549,30 @@ func newCustomerID() string {
 		panic("actors: crypto/rand: " + err.Error())
 	}
 	return "c-" + hex.EncodeToString(b[:])
+}
+
+// notHosted is the refusal of an input for a partition this node does not
+// lead and cannot forward (no leader known, or it came forwarded).
+func notHosted(p int) *journey.Rejection {
+	return unavailable(fmt.Sprintf("partition %d has no leader this node can reach now; send again with the same id", p))
+}
+
+// forwardRead asks partition p's leader for a read and decodes its answer
+// into out; a partition with no reachable leader is unavailable.
+func (r *Runtime) forwardRead(p int, kind string, body, out any) error {
+	rep, ok := r.forwardWait(p, kind, body)
+	if !ok {
+		return notHosted(p)
+	}
+	if rej := replyRejection(rep); rej != nil {
+		return rej
+	}
+	if err := json.Unmarshal(rep.Body, out); err != nil {
+		return unavailable("a forwarded answer: " + err.Error())
+	}
+	return nil
+}
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
 }

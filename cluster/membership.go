@@ -65,6 +65,11 @@ type MembershipConfig struct {
 	Logger   *slog.Logger
 	// Now is when this incarnation started; default time.Now().
 	Now time.Time
+	// LocalState, when set, is this node's shared state (the placement it
+	// knows), exchanged in memberlist's push/pull; MergeState receives a
+	// peer's. Both must be quick and must not block.
+	LocalState func() []byte
+	MergeState func([]byte)
 }
 
 // Membership is a node's view of the cluster.
@@ -225,8 +230,18 @@ func (d *delegate) NodeMeta(limit int) []byte {
 }
 func (d *delegate) NotifyMsg([]byte)                           {}
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
-func (d *delegate) LocalState(join bool) []byte                { return nil }
-func (d *delegate) MergeRemoteState(buf []byte, join bool)     {}
+func (d *delegate) LocalState(join bool) []byte {
+	if d.cfg.LocalState == nil {
+		return nil
+	}
+	return d.cfg.LocalState()
+}
+
+func (d *delegate) MergeRemoteState(buf []byte, join bool) {
+	if d.cfg.MergeState != nil && len(buf) > 0 {
+		d.cfg.MergeState(buf)
+	}
+}
 
 // events reports members' changes.
 type events Membership

@@ -154,14 +154,6 @@ type NodeConfig struct {
 	DeskGrace time.Duration `yaml:"desk_grace"`
 }
 
-// ClusterConfig is read for forward compatibility; this version runs one
-// node (a cluster of one).
-type ClusterConfig struct {
-	Gossip string   `yaml:"gossip"`
-	Remote string   `yaml:"remote"`
-	Join   []string `yaml:"join"`
-}
-
 // AuthConfig holds the bearer tokens.
 type AuthConfig struct {
 	Tokens []gateway.Token `yaml:"tokens"`
@@ -225,6 +217,7 @@ func LoadConfig(path string) (Config, error) {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	c.Node.ensureDefaults()
+	c.Cluster.ensureDefaults()
 	return c, nil
 }
 
@@ -256,9 +249,6 @@ func (c *Config) Validate() error {
 	if c.Audit.MaxEntries < 0 || c.Audit.MaxEntries > actors.AuditMaxLimit {
 		add("audit.max_entries: %d is not in 1..%d (0: the default, %d)", c.Audit.MaxEntries, actors.AuditMaxLimit, actors.AuditMaxDefault)
 	}
-	if len(c.Cluster.Join) > 0 {
-		add("cluster.join: this version runs a single node; remove cluster.join")
-	}
 	seen := map[string]bool{}
 	for i, t := range c.Auth.Tokens {
 		switch t.Role {
@@ -280,5 +270,6 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateJourney()...)
 	errs = append(errs, c.validateRouting()...)
 	errs = append(errs, c.validateChannels()...)
+	errs = append(errs, c.validateCluster()...)
 	return errors.Join(errs...)
 }

@@ -55,7 +55,7 @@ auth:
 	if err == nil {
 		t.Fatal("an invalid config validated")
 	}
-	for _, want := range []string{"node.partitions", "node.idle_timeout", "node.conn_credit", "cluster.join",
+	for _, want := range []string{"node.partitions", "node.idle_timeout", "node.conn_credit", "cluster.gossip",
 		"tokens[0]: role agent needs agent", "tokens[1]: role \"boss\"", "given twice", "tokens[2]: token is empty"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the problems do not mention %q:\n%v", want, err)

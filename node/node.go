@@ -26,6 +26,7 @@ type Node struct {
 	cfg      Config
 	logger   *slog.Logger
 	engine   persistence.Engine
+	cluster  *clusterNode // nil: a cluster of one
 	rt       *actors.Runtime
 	gw       *gateway.Server
 	serveErr chan error
@@ -60,8 +61,18 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := start(cfg, logger, reg, engine)
+	var cn *clusterNode
+	if cfg.Cluster.Enabled() {
+		if cn, err = startCluster(ctx, cfg, logger, engine); err != nil {
+			_ = engine.Close()
+			return nil, err
+		}
+	}
+	n, err := start(cfg, logger, reg, engine, cn)
 	if err != nil {
+		if cn != nil {
+			_ = cn.close()
+		}
 		_ = engine.Close()
 		return nil, err
 	}
@@ -69,7 +80,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 }
 
 // start wires actors and gateway over an open store.
-func start(cfg Config, logger *slog.Logger, reg *prometheus.Registry, engine persistence.Engine) (*Node, error) {
+func start(cfg Config, logger *slog.Logger, reg *prometheus.Registry, engine persistence.Engine, cn *clusterNode) (*Node, error) {
 	activation := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "throughline_customer_activation_seconds",
 		Help:    "Time to activate a customer actor: load its snapshot and the events after it.",
@@ -93,18 +104,32 @@ func start(cfg Config, logger *slog.Logger, reg *prometheus.Registry, engine per
 		Queues: queues, Agents: agents, DeskGrace: cfg.Node.DeskGrace, BroadcastRate: cfg.Broadcasts.Rate,
 		AuditRetention: cfg.Audit.Retention, AuditMax: cfg.Audit.MaxEntries,
 	}
+	ready := engine.Err
+	actorsEngine := engine
+	if cn != nil {
+		acfg.Remote, acfg.Cluster, actorsEngine = cfg.Cluster.Remote, cn, cn.repl
+		ready = func() error {
+			if err := engine.Err(); err != nil {
+				return err
+			}
+			return cn.ready()
+		}
+	}
 	if brain != nil {
 		acfg.Bot = botFunc(brain, reg)
 	}
 	acfg.OfferResponded = offerResponses(reg)
-	rt, err := actors.Start(acfg, engine)
+	rt, err := actors.Start(acfg, actorsEngine)
 	if err != nil {
 		return nil, err
+	}
+	if cn != nil {
+		cn.attach(rt)
 	}
 	gw, err := gateway.New(gateway.Config{
 		Addr: cfg.Node.HTTP, Tokens: cfg.Auth.Tokens, ConnCredit: cfg.Node.ConnCredit, MaxConnections: cfg.Node.MaxConnections,
 		Outbound: outbound, Desks: desks, Channels: cfg.gatewayChannels(),
-	}, rt, logger, reg, reg, engine.Err)
+	}, rt, logger, reg, reg, ready)
 	if err == nil {
 		err = gw.Listen()
 	}
@@ -112,7 +137,7 @@ func start(cfg Config, logger *slog.Logger, reg *prometheus.Registry, engine per
 		_ = rt.Stop(context.Background())
 		return nil, err
 	}
-	n := &Node{cfg: cfg, logger: logger, engine: engine, rt: rt, gw: gw, serveErr: make(chan error, 1)}
+	n := &Node{cfg: cfg, logger: logger, engine: engine, cluster: cn, rt: rt, gw: gw, serveErr: make(chan error, 1)}
 	go func() {
 		if err := gw.Serve(); err != nil {
 			n.serveErr <- err
@@ -141,7 +166,11 @@ func (n *Node) ServeErr() <-chan error { return n.serveErr }
 // one's result.
 func (n *Node) Stop(ctx context.Context) error {
 	n.stopOnce.Do(func() {
-		n.stopErr = errors.Join(n.gw.Shutdown(ctx), n.rt.Stop(ctx), n.engine.Close())
+		errs := []error{n.gw.Shutdown(ctx), n.rt.Stop(ctx)}
+		if n.cluster != nil {
+			errs = append(errs, n.cluster.close())
+		}
+		n.stopErr = errors.Join(append(errs, n.engine.Close())...)
 	})
 	return n.stopErr
 }

@@ -25,7 +25,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -317,6 +319,14 @@ func (e *replicatedEngine) Close() error {
 		e.closeErr = errors.Join(errs...)
 	})
 	return e.closeErr
+}
+
+// FileSnapshots makes ReplicatedConfig.Snapshots: partition p's raft
+// snapshots in dir/p, the two latest kept.
+func FileSnapshots(dir string, logger *slog.Logger) func(p int) (raft.SnapshotStore, error) {
+	return func(p int) (raft.SnapshotStore, error) {
+		return raft.NewFileSnapshotStoreWithLogger(filepath.Join(dir, strconv.Itoa(p)), 2, newHCLogger(logger.With("partition", p)))
+	}
 }
 
 // waitFuture waits for a raft future or ctx.

@@ -1,0 +1,240 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/throughline/throughline/gateway"
+)
+
+// freeAddr is a loopback address with a port free now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// clusterConfigs are n nodes' configs on loopback, each joining the first.
+func clusterConfigs(t *testing.T, n, partitions int) []Config {
+	var cfgs []Config
+	var first string
+	for i := range n {
+		cfg := Config{}
+		cfg.Node = NodeConfig{Name: fmt.Sprintf("n%d", i+1), DataDir: t.TempDir(), HTTP: freeAddr(t), Partitions: partitions}
+		cfg.Node.ensureDefaults()
+		cfg.Cluster = ClusterConfig{Gossip: freeAddr(t), Remote: freeAddr(t), Raft: freeAddr(t), Replicas: 3, BootstrapExpect: n}
+		if i == 0 {
+			first = cfg.Cluster.Gossip
+		} else {
+			cfg.Cluster.Join = []string{first}
+		}
+		cfg.Cluster.ensureDefaults()
+		cfg.Auth.Tokens = []gateway.Token{{Token: "gw", Role: gateway.RoleChannel}, {Token: "sup", Role: gateway.RoleSupervisor}}
+		level := slog.LevelError + 4
+		if os.Getenv("THROUGHLINE_TEST_LOG") != "" {
+			level = slog.LevelInfo
+		}
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("node", cfg.Node.Name)
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		cfgs = append(cfgs, cfg)
+	}
+	return cfgs
+}
+
+// startAll starts the nodes at once: each waits for the others before its
+// first placement.
+func startAll(t *testing.T, cfgs []Config) []*Node {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nodes := make([]*Node, len(cfgs))
+	errs := make([]error, len(cfgs))
+	var wg sync.WaitGroup
+	for i, cfg := range cfgs {
+		wg.Go(func() { nodes[i], errs[i] = Start(ctx, cfg) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("node %d: %v", i+1, err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, n := range nodes {
+			_ = n.Stop(ctx)
+		}
+	})
+	return nodes
+}
+
+func waitReady(t *testing.T, addr string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not ready: %d %s", addr, resp.StatusCode, body)
+			}
+		} else if time.Now().After(deadline) {
+			t.Fatalf("%s not ready: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type ackAnswer struct {
+	Ack struct {
+		Customer string `json:"customer"`
+		Seq      uint64 `json:"seq"`
+	} `json:"ack"`
+	Error struct {
+		Code string `json:"code"`
+	} `json:"error"`
+}
+
+func postEvent(t *testing.T, addr, body string) (int, ackAnswer) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+addr+"/v1/events", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer gw")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out ackAnswer
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// Three nodes in one process: every node serves every customer (forwarding
+// to the partition's leader), identities resolve across nodes, reads go to
+// the leader, and after a node stops the other two go on.
+func TestThreeNodeCluster(t *testing.T) {
+	cfgs := clusterConfigs(t, 3, 8)
+	nodes := startAll(t, cfgs)
+	for _, n := range nodes {
+		waitReady(t, n.Addr(), 15*time.Second)
+	}
+	// Every node leads some partitions once leadership is spread, and
+	// every node takes events for every customer.
+	for c := range 12 {
+		for i, n := range nodes {
+			code, out := postEvent(t, n.Addr(), fmt.Sprintf(`{"id":"e-%d","customer":"c-%d","type":"message.received","channel":"sms","text":"hi"}`, i, c))
+			if code != 200 || out.Ack.Seq != uint64(i+1) {
+				t.Fatalf("customer c-%d through node %d: %d %+v", c, i+1, code, out)
+			}
+		}
+	}
+	// The same id again through another node is the same event.
+	if code, out := postEvent(t, nodes[2].Addr(), `{"id":"e-0","customer":"c-0","type":"message.received","channel":"sms","text":"hi"}`); code != 200 || out.Ack.Seq != 1 {
+		t.Fatalf("a duplicate through another node: %d %+v", code, out)
+	}
+	// An identity claimed through one node resolves to the same customer
+	// through the others.
+	var owner string
+	for i, n := range nodes {
+		code, out := postEvent(t, n.Addr(), fmt.Sprintf(`{"id":"p-%d","identity":{"phone":"+15550001"},"type":"message.received","channel":"sms","text":"hi"}`, i))
+		if code != 200 {
+			t.Fatalf("identity through node %d: %d %+v", i+1, code, out)
+		}
+		if owner == "" {
+			owner = out.Ack.Customer
+		} else if out.Ack.Customer != owner {
+			t.Fatalf("identity resolved to %s through node %d, to %s before", out.Ack.Customer, i+1, owner)
+		}
+	}
+	// A customer's timeline reads the same through every node.
+	for i, n := range nodes {
+		req, _ := http.NewRequest("GET", "http://"+n.Addr()+"/v1/customers/c-3/timeline", nil)
+		req.Header.Set("Authorization", "Bearer sup")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tl struct {
+			Events []struct {
+				Seq uint64 `json:"seq"`
+			} `json:"events"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&tl)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || len(tl.Events) != 3 {
+			t.Fatalf("timeline through node %d: %d, %d events", i+1, resp.StatusCode, len(tl.Events))
+		}
+	}
+	// GET /v1/cluster names three alive nodes and a leader per partition.
+	req, _ := http.NewRequest("GET", "http://"+nodes[1].Addr()+"/v1/cluster", nil)
+	req.Header.Set("Authorization", "Bearer sup")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var view struct {
+		Nodes []struct {
+			Name, State string
+		} `json:"nodes"`
+		Partitions []struct {
+			Leader   string   `json:"leader"`
+			Replicas []string `json:"replicas"`
+		} `json:"partitions"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&view)
+	resp.Body.Close()
+	if len(view.Nodes) != 3 || len(view.Partitions) != 8 {
+		t.Fatalf("cluster view: %+v", view)
+	}
+	for p, part := range view.Partitions {
+		if part.Leader == "" || len(part.Replicas) != 3 {
+			t.Fatalf("partition %d: %+v", p, part)
+		}
+	}
+
+	t.Logf("%s: served through every node", time.Now().Format("15:04:05.000"))
+	// Node 1 stops; the others elect new leaders and go on.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := nodes[0].Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: node 1 stopped", time.Now().Format("15:04:05.000"))
+	deadline := time.Now().Add(10 * time.Second)
+	for c := range 12 {
+		for {
+			code, out := postEvent(t, nodes[1].Addr(), fmt.Sprintf(`{"id":"after-%d","customer":"c-%d","type":"message.received","channel":"sms","text":"again"}`, c, c))
+			if code == 200 {
+				if out.Ack.Seq != 4 {
+					t.Fatalf("c-%d after the stop: seq %d, want 4", c, out.Ack.Seq)
+				}
+				break
+			}
+			if code != 503 || time.Now().After(deadline) {
+				t.Fatalf("c-%d after the stop: %d %+v", c, code, out)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
