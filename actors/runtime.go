@@ -484,7 +484,9 @@ func (r *Runtime) Stop(ctx context.Context) error {
 		r.hostMu.Lock()
 		var hosted []*partitionActors
 		for p := range r.parts {
-			if pa := r.parts[p].Load(); pa != nil {
+			// Taken out, so an UnhostPartition racing with Stop finds
+			// nothing to stop twice.
+			if pa := r.parts[p].Swap(nil); pa != nil {
 				hosted = append(hosted, pa)
 			}
 		}

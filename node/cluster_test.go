@@ -78,8 +78,10 @@ func startAll(t *testing.T, cfgs []Config) []*Node {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		for _, n := range nodes {
-			_ = n.Stop(ctx)
+		for i, n := range nodes {
+			start := time.Now()
+			err := n.Stop(ctx)
+			t.Logf("node %d stopped in %s: %v", i+1, time.Since(start), err)
 		}
 	})
 	return nodes
