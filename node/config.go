@@ -216,9 +216,15 @@ func LoadConfig(path string) (Config, error) {
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file: every section empty
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
+	c.SetDefaults()
+	return c, nil
+}
+
+// SetDefaults fills in the node and cluster defaults (LoadConfig does);
+// call it again after changing those sections.
+func (c *Config) SetDefaults() {
 	c.Node.ensureDefaults()
 	c.Cluster.ensureDefaults()
-	return c, nil
 }
 
 // Validate lists every problem in one error.

@@ -44,6 +44,17 @@ const stopTimeout = 30 * time.Second
 func serveMain(args []string) int {
 	flags := flag.NewFlagSet("serve", flag.ContinueOnError)
 	configPath := flags.String("config", "", "YAML configuration file (default: the built-in demo)")
+	// Overrides of the config's node and cluster addresses: every node of
+	// a cluster runs the same config apart from these (PROTOCOL 8).
+	name := flags.String("name", "", "node.name")
+	dataDir := flags.String("data", "", "node.data_dir")
+	httpAddr := flags.String("http", "", "node.http")
+	gossip := flags.String("gossip", "", "cluster.gossip (membership); enables the cluster")
+	remote := flags.String("remote", "", "cluster.remote (node-to-node actor messages)")
+	raftAddr := flags.String("raft", "", "cluster.raft (replication)")
+	join := flags.String("join", "", "cluster.join: members' gossip addresses, comma-separated")
+	replicas := flags.Int("replicas", 0, "cluster.replicas")
+	expect := flags.Int("bootstrap-expect", 0, "cluster.bootstrap_expect")
 	if err := flags.Parse(args); err != nil {
 		return 2
 	}
@@ -56,6 +67,25 @@ func serveMain(args []string) int {
 			return 2
 		}
 	}
+	for _, o := range []struct {
+		flag string
+		to   *string
+	}{{*name, &cfg.Node.Name}, {*dataDir, &cfg.Node.DataDir}, {*httpAddr, &cfg.Node.HTTP},
+		{*gossip, &cfg.Cluster.Gossip}, {*remote, &cfg.Cluster.Remote}, {*raftAddr, &cfg.Cluster.Raft}} {
+		if o.flag != "" {
+			*o.to = o.flag
+		}
+	}
+	if *join != "" {
+		cfg.Cluster.Join = strings.Split(*join, ",")
+	}
+	if *replicas != 0 {
+		cfg.Cluster.Replicas = *replicas
+	}
+	if *expect != 0 {
+		cfg.Cluster.BootstrapExpect = *expect
+	}
+	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(os.Stderr, "throughline: invalid configuration:\n%v\n", err)
 		return 2
@@ -75,15 +105,34 @@ func serveMain(args []string) int {
 	if addr := os.Getenv(pprofEnv); addr != "" {
 		startPprof(addr, logger)
 	}
-	n, err := node.Start(context.Background(), cfg)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	// A cluster node waits for its peers at start: a signal then ends the
+	// wait.
+	startCtx, cancelStart := context.WithCancel(context.Background())
+	started := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sig:
+			logger.Info("stopping before the start completed", "signal", s.String())
+			cancelStart()
+		case <-started:
+		}
+	}()
+	n, err := node.Start(startCtx, cfg)
+	close(started)
+	cancelStart()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "throughline:", err)
 		return 1
 	}
-	logger.Info("serving", "http", n.Addr(), "data_dir", cfg.Node.DataDir, "partitions", cfg.Node.Partitions)
+	if cfg.Cluster.Enabled() {
+		logger.Info("serving", "node", cfg.Node.Name, "http", n.Addr(), "gossip", cfg.Cluster.Gossip, "remote", cfg.Cluster.Remote,
+			"raft", cfg.Cluster.Raft, "data_dir", cfg.Node.DataDir, "partitions", cfg.Node.Partitions, "replicas", cfg.Cluster.Replicas)
+	} else {
+		logger.Info("serving", "http", n.Addr(), "data_dir", cfg.Node.DataDir, "partitions", cfg.Node.Partitions)
+	}
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	select {
 	case s := <-sig:
 		logger.Info("stopping", "signal", s.String())
