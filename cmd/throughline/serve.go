@@ -44,6 +44,7 @@ const stopTimeout = 30 * time.Second
 func serveMain(args []string) int {
 	flags := flag.NewFlagSet("serve", flag.ContinueOnError)
 	configPath := flags.String("config", "", "YAML configuration file (default: the built-in demo)")
+	httpAddr := flags.String("http", "", "HTTP address to listen on, in place of the config's node.http (the demo's 127.0.0.1:8080)")
 	if err := flags.Parse(args); err != nil {
 		return 2
 	}
@@ -55,6 +56,9 @@ func serveMain(args []string) int {
 			fmt.Fprintln(os.Stderr, "throughline:", err)
 			return 2
 		}
+	}
+	if *httpAddr != "" {
+		cfg.Node.HTTP = *httpAddr
 	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(os.Stderr, "throughline: invalid configuration:\n%v\n", err)
