@@ -149,6 +149,28 @@ func TestBrowserDeskAndDashboard(t *testing.T) {
 	sup.wait("the journey found by email, wrap-up included", `!!document.querySelector('#journey-out .ev[data-type="agent.wrapped_up"]') && document.querySelector('#journey-out .ev[data-type="message.received"]').textContent.includes("My card payment failed twice")`)
 	sup.shot("dashboard-journey")
 
+	// A broadcast to everyone who wrote in the last hour, with its progress.
+	var started struct{ ID string }
+	s.call("POST", "/v1/broadcasts", tokSupervisor, map[string]any{
+		"segment": map[string]any{"event": "message.received", "within": "1h"},
+		"message": map[string]any{"text": "Card payments are back to normal."},
+	}, nil).wantStatus(t, 202).decode(t, &started)
+	eventually(t, 10*time.Second, "the broadcast done", func() bool {
+		var st struct{ State string }
+		s.call("GET", "/v1/broadcasts/"+started.ID, tokSupervisor, nil, nil).wantStatus(t, 200).decode(t, &st)
+		return st.State == "done"
+	})
+	var st struct{ Targeted, Sent int }
+	s.call("GET", "/v1/broadcasts/"+started.ID, tokSupervisor, nil, nil).wantStatus(t, 200).decode(t, &st)
+	if st.Targeted != 1 {
+		t.Fatalf("the broadcast targeted %d customers, want 1", st.Targeted)
+	}
+	sup.run("open broadcasts", chromedp.Evaluate[chromedp.Void](`location.hash = "#/broadcasts"`))
+	sup.wait("the broadcast done, its counts shown", fmt.Sprintf(`(() => { const c = document.querySelector('[data-broadcast=%q]');
+		return c && c.querySelector(".pill").textContent === "done" && c.querySelector("[role=progressbar]").getAttribute("aria-valuenow") === "100" &&
+			c.querySelector("dl").textContent.includes("targeted1sent%d"); })()`, started.ID, st.Sent))
+	sup.shot("dashboard-broadcasts")
+
 	sup.run("open analytics", chromedp.Evaluate[chromedp.Void](`location.hash = "#/analytics"`))
 	resp, err := s.tryCall("GET", "/v1/analytics/journeys", tokSupervisor, nil, nil)
 	if err != nil {

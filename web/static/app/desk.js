@@ -115,9 +115,11 @@ export function mountDesk(main, me, sock) {
       renderOffers();
       renderWork();
     } catch (e) {
+      if (e.code === 'offline') { toast('Offline: accept again once the connection is back.', true); return; }
       toast(`Accept: ${e.code === 'conflict' ? 'the offer has lapsed' : e.message}`, true);
       state.offers.delete(o.conversation);
       renderOffers();
+      renderWork();
     }
   }
 
@@ -287,7 +289,7 @@ export function mountDesk(main, me, sock) {
 
   function composer(c) {
     const id = (s) => `${s}-${c.customer}`;
-    const text = h('textarea', { id: 'reply-text', rows: '3', placeholder: 'Write a reply… (Ctrl+Enter sends)', maxlength: '4000' });
+    const text = h('textarea', { id: 'reply-text', rows: '2', placeholder: 'Write a reply… (Ctrl+Enter sends)', maxlength: '4000' });
     const send = async () => {
       const t = text.value.trim();
       if (!t) return;
@@ -304,19 +306,21 @@ export function mountDesk(main, me, sock) {
     };
     text.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); send(); } });
     const tKind = h('select', { id: id('transfer-kind') }, h('option', { value: 'queue' }, 'queue'), h('option', { value: 'agent' }, 'agent'));
-    const tTarget = h('input', { id: id('transfer-to'), placeholder: 'name', size: '12' });
+    const tTarget = h('input', { id: id('transfer-to'), placeholder: 'queue or agent', size: '12' });
     const disp = h('select', { id: 'wrapup-disposition' }, DISPOSITIONS.map((d) => h('option', { value: d }, d.replace('_', ' '))));
-    const note = h('input', { id: 'wrapup-note', placeholder: 'what was done', maxlength: '2000', size: '24' });
+    const note = h('input', { id: 'wrapup-note', placeholder: 'what was done', maxlength: '2000', size: '18' });
     return h('form', { class: 'composer', 'aria-label': 'Reply and actions', onsubmit: (ev) => { ev.preventDefault(); send(); } },
-      h('div', {}, h('label', { for: 'reply-text' }, `Reply to ${c.customer}`), text),
+      h('label', { for: 'reply-text' }, `Reply to ${c.customer} on ${c.journey.ctx.conversation?.channel || 'the conversation\'s channel'}`),
+      h('div', { class: 'reply' }, text, h('button', { class: 'btn primary', type: 'submit', id: 'reply-send' }, 'Send')),
       h('div', { class: 'actions' },
-        h('button', { class: 'btn primary', type: 'submit', id: 'reply-send' }, 'Send'),
-        h('span', { class: 'muted', style: null }, '·'),
-        h('div', {}, h('label', { for: id('transfer-kind') }, 'Transfer to'), h('div', { class: 'row' }, tKind, h('label', { class: 'sr-only', for: id('transfer-to') }, 'Transfer target'), tTarget,
-          h('button', { class: 'btn', type: 'button', onclick: () => transfer(c, tKind.value, tTarget.value.trim()) }, 'Transfer'))),
-        h('div', {}, h('label', { for: 'wrapup-disposition' }, 'Disposition'), disp),
-        h('div', {}, h('label', { for: 'wrapup-note' }, 'Note'), note),
-        h('button', { class: 'btn', type: 'button', id: 'wrapup', onclick: () => wrapup(c, disp.value, note.value.trim()) }, 'Wrap up')));
+        h('fieldset', { class: 'group' }, h('legend', { class: 'sr-only' }, 'Transfer'), 
+          h('div', {}, h('label', { for: id('transfer-kind') }, 'Transfer to'), tKind),
+          h('div', {}, h('label', { for: id('transfer-to') }, 'Name'), tTarget),
+          h('button', { class: 'btn', type: 'button', onclick: () => transfer(c, tKind.value, tTarget.value.trim()) }, 'Transfer')),
+        h('fieldset', { class: 'group' }, h('legend', { class: 'sr-only' }, 'Wrap-up'), 
+          h('div', {}, h('label', { for: 'wrapup-disposition' }, 'Disposition'), disp),
+          h('div', {}, h('label', { for: 'wrapup-note' }, 'Note'), note),
+          h('button', { class: 'btn', type: 'button', id: 'wrapup', onclick: () => wrapup(c, disp.value, note.value.trim()) }, 'Wrap up'))));
   }
 
   async function transfer(c, kind, to) {

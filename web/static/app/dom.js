@@ -88,5 +88,5 @@ export function toast(text, bad = false) {
   const box = document.getElementById('toasts');
   const t = h('div', { class: bad ? 'toast bad' : 'toast', role: bad ? 'alert' : 'status' }, text);
   box.append(t);
-  setTimeout(() => t.remove(), 6000);
+  setTimeout(() => t.remove(), 4000);
 }

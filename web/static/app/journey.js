@@ -194,7 +194,7 @@ export function renderSummary(s) {
 }
 
 function dl(obj) {
-  const entries = Object.entries(obj || {});
+  const entries = Object.entries(obj || {}).filter(([, v]) => v !== undefined && v !== null && v !== '');
   if (!entries.length) return h('p', { class: 'muted' }, 'None');
   return h('dl', { class: 'kv' }, entries.map(([k, v]) => [h('dt', {}, k), h('dd', {}, Array.isArray(v) ? v.join(', ') : (typeof v === 'object' ? JSON.stringify(v) : String(v)))]));
 }

@@ -30,8 +30,13 @@ export function mountLive(main) {
   const status = h('span', { class: 'muted', role: 'status' }, 'Loading…');
   const queues = h('tbody', { id: 'queues-body' });
   const agents = h('tbody', { id: 'agents-body' });
+  const tile = (id, label) => h('div', { class: 'card kpi', id }, h('div', { class: 'value' }, '–'), h('div', { class: 'label' }, label));
+  const tiles = { waiting: tile('live-waiting', 'Waiting now'), longest: tile('live-longest', 'Longest wait'),
+    available: tile('live-available', 'Agents available'), busy: tile('live-busy', 'Conversations with agents') };
+  const setTile = (t, v) => { t.querySelector('.value').textContent = v; };
   clear(main).append(h('div', { class: 'page' },
     h('div', { class: 'row' }, h('h1', {}, 'Queues and agents'), status),
+    h('div', { class: 'kpis', role: 'group', 'aria-label': 'Now' }, Object.values(tiles)),
     h('div', { class: 'grid2' },
       h('section', { class: 'card', 'aria-labelledby': 'q-h' }, h('h2', { id: 'q-h' }, 'Queues'),
         h('table', { id: 'queues' }, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Queue'), h('th', { scope: 'col', class: 'num' }, 'Waiting'),
@@ -41,6 +46,12 @@ export function mountLive(main) {
           h('th', { scope: 'col' }, 'Load'), h('th', { scope: 'col' }, 'Skills'))), agents)))));
   return poll(LIVE_POLL_MS, async () => {
     const [q, a] = await Promise.all([api.api('/v1/queues'), api.api('/v1/agents')]);
+    const qs = q.queues || [];
+    const as = a.agents || [];
+    setTile(tiles.waiting, String(qs.reduce((n, x) => n + x.waiting, 0)));
+    setTile(tiles.longest, qs.some((x) => x.waiting) ? fmtDuration(Math.max(...qs.map((x) => x.longest_wait_ms || 0))) : '–');
+    setTile(tiles.available, `${as.filter((x) => x.status === 'available').length} / ${as.length}`);
+    setTile(tiles.busy, String(as.reduce((n, x) => n + x.load, 0)));
     clear(queues).append(...(q.queues || []).map((x) => h('tr', { dataset: { queue: x.name } },
       h('th', { scope: 'row' }, x.name), h('td', { class: 'num waiting' }, String(x.waiting)),
       h('td', { class: 'num' }, x.waiting ? fmtDuration(x.longest_wait_ms) : '–'), h('td', { class: 'num' }, String(x.agents_available)))));
