@@ -75,6 +75,7 @@ func TestBrowserDeskAndDashboard(t *testing.T) {
 	ws.sendEvent(event{ID: "chat-2", Customer: customer, Channel: "chat", Text: "I want to talk to a person"})
 	nextOutbound(t, ws, "ai")
 	sup.wait("the queue count going up live", waiting(1))
+	sup.shot("dashboard")
 
 	agent := newTab(t, browser, "agent")
 	agent.signIn(s.base, tokAgent)
@@ -143,7 +144,6 @@ func TestBrowserDeskAndDashboard(t *testing.T) {
 
 	// The supervisor finds the journey by email, and opens the analytics.
 	sup.wait("the dashboard back online", `document.body.dataset.online === "true"`)
-	sup.shot("dashboard")
 	sup.run("open journeys", chromedp.Evaluate[chromedp.Void](`location.hash = "#/journey"`), chromedp.WaitVisible(chromedp.CSS("#lookup")),
 		chromedp.SendKeys(chromedp.CSS("#lookup"), "Ana@Example.com"), chromedp.Click(chromedp.CSS("#lookup-go")))
 	sup.wait("the journey found by email, wrap-up included", `!!document.querySelector('#journey-out .ev[data-type="agent.wrapped_up"]') && document.querySelector('#journey-out .ev[data-type="message.received"]').textContent.includes("My card payment failed twice")`)
