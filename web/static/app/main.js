@@ -67,13 +67,18 @@ function start(who) {
   clear(nav).append(...me.screens.map(([id, label]) => h('a', { href: `#/${id}`, dataset: { screen: id } }, label)));
   sock = new DeskSocket(api.token());
   sock.addEventListener('online', () => setOnline(true));
-  sock.addEventListener('offline', () => setOnline(false));
-  sock.addEventListener('frame', (ev) => {
-    if (ev.detail.type === 'error' && !ev.detail.ref && ev.detail.code === 'unauthorized') signIn('Your session has ended.');
-  });
+  sock.addEventListener('offline', () => { setOnline(false); checkToken(); });
   setOnline(false, true);
   sock.connect();
   route();
+}
+
+// checkToken: a socket that cannot connect may be refused (the token was
+// removed from the config): then sign in again, else keep reconnecting.
+async function checkToken() {
+  try { await api.whoami(api.token()); } catch (e) {
+    if (e.status === 401 && me) { api.setToken(''); signIn('Your token is no longer valid: sign in again.'); }
+  }
 }
 
 function setOnline(on, connecting = false) {

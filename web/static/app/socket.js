@@ -51,7 +51,7 @@ export class DeskSocket extends EventTarget {
       for (const [ref, p] of this.pending) {
         if (!p.resend) { this.pending.delete(ref); p.reject(Object.assign(new Error('offline'), { code: 'offline' })); }
       }
-      if (was || this.attempt === 0) this.emit('offline', {});
+      if (was || this.attempt === 0 || this.attempt % 5 === 4) this.emit('offline', {});
       if (this.closed) return;
       const wait = BACKOFF_MS[Math.min(this.attempt++, BACKOFF_MS.length - 1)];
       setTimeout(() => this.connect(), wait);
