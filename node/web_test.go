@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -103,5 +104,33 @@ func TestWhoamiAndFindingACustomerByIdentity(t *testing.T) {
 	// Looking up never creates: the unknown email still belongs to no one.
 	if code, _ := c.do("GET", "/v1/customers?email=nobody%40example.com", "sup-secret", "", "", nil); code != 404 {
 		t.Errorf("a second look-up of an unknown email answered %d", code)
+	}
+}
+
+func TestWebSectionOfTheConfigFile(t *testing.T) {
+	for yaml, served := range map[string]bool{
+		"":                        true,
+		"web: {}\n":               true,
+		"web: {enabled: true}\n":  true,
+		"web: {enabled: false}\n": false,
+	} {
+		path := t.TempDir() + "/c.yaml"
+		if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := LoadConfig(path)
+		if err != nil {
+			t.Fatalf("%q: %v", yaml, err)
+		}
+		if got := cfg.Web.files() != nil; got != served {
+			t.Errorf("%q: the web app served %v, want %v", yaml, got, served)
+		}
+	}
+	path := t.TempDir() + "/c.yaml"
+	if err := os.WriteFile(path, []byte("web: {enable: false}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadConfig(path); err == nil || !strings.Contains(err.Error(), "enable") {
+		t.Errorf("a misspelt web key answered %v, want an error naming it", err)
 	}
 }
