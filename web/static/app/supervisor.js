@@ -89,8 +89,11 @@ export function mountJourney(main, sock, initial) {
     clear(out).append(h('p', { class: 'muted' }, 'Looking up…'));
     try {
       let id = q;
-      if (q.includes('@')) id = (await api.findCustomer('email', q)).customer;
-      else if (/^\+?[\d\s().-]{6,}$/.test(q)) id = (await api.findCustomer('phone', q)).customer;
+      const kind = q.includes('@') ? 'email' : (/^\+?[\d\s().-]{6,}$/.test(q) ? 'phone' : '');
+      if (kind) {
+        // An id may look like a phone number: an unknown phone is tried as an id.
+        try { id = (await api.findCustomer(kind, q)).customer; } catch (e) { if (e.status !== 404 || kind === 'email') throw e; }
+      }
       const ctx = await api.customer(id);
       history.replaceState(null, '', `#/journey/${encodeURIComponent(id)}`);
       show(ctx);
