@@ -143,3 +143,14 @@ func (r *Runtime) IdentityPartition(e *journey.Event) int {
 	first := journey.OrderIdentities(e.Identity)[0]
 	return r.identityPartition(persistence.IdentityKey{Kind: journey.IndexKind(first.Kind), Value: first.Value})
 }
+
+// LookupIdentity answers the customer an identity belongs to ("" when none)
+// without claiming it: how a supervisor finds a journey by phone or email.
+// The value is normalized as an event's identity is.
+func (r *Runtime) LookupIdentity(ctx context.Context, kind, value string) (string, error) {
+	v, rej := journey.NormalizeIdentity(kind, value)
+	if rej != nil {
+		return "", rej
+	}
+	return r.identity(ctx, journey.IdentityRef{Kind: kind, Value: v}, "")
+}

@@ -89,6 +89,8 @@ type serverOptions struct {
 	env         []string // extra environment, KEY=VALUE
 	sections    string   // more top-level sections of the config (ai, rules, ...)
 	tokens      []string // more auth.tokens entries, each a YAML flow map
+	demo        bool     // no config file: the built-in demo (data in ./data of a temp dir), on addr
+	addr        string   // host:port to listen on; default: a free port
 }
 
 // server is one running throughline process, seen from one test: with
@@ -142,7 +144,10 @@ func launch(t *testing.T, o serverOptions) *server {
 	t.Helper()
 	n := serverSeq.Add(1)
 	work := t.TempDir()
-	addr := freeAddr(t)
+	addr := o.addr
+	if addr == "" {
+		addr = freeAddr(t)
+	}
 	cfg := fmt.Sprintf(`node:
   name: n1
   data_dir: %q
@@ -177,6 +182,10 @@ func launch(t *testing.T, o serverOptions) *server {
 		t.Fatal(err)
 	}
 	s.cmd = exec.Command(binary, "serve", "--config", cfgPath)
+	if o.demo {
+		s.cmd = exec.Command(binary, "serve", "--http", addr)
+		s.cmd.Dir = o.dataDir // the demo keeps its data in ./data
+	}
 	s.cmd.Stdout = errFile
 	s.cmd.Stderr = errFile
 	s.cmd.Env = append(os.Environ(), o.env...)

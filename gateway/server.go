@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -51,6 +52,9 @@ type Config struct {
 	// Channels configures the provider adapters (PROTOCOL 9); the zero
 	// value: none.
 	Channels ChannelsConfig
+	// Web is the web app served at / (PROTOCOL 10): index.html and the
+	// files under app/; nil: none.
+	Web fs.FS
 }
 
 func (c *Config) ensureDefaults() {
@@ -144,6 +148,8 @@ func New(cfg Config, rt *actors.Runtime, logger *slog.Logger, reg prometheus.Reg
 	mux.HandleFunc("GET /v1/queues", s.getQueues)
 	mux.HandleFunc("GET /v1/agents", s.getAgents)
 	mux.HandleFunc("POST /v1/events", s.postEvents)
+	mux.HandleFunc("GET /v1/whoami", s.getWhoami)
+	mux.HandleFunc("GET /v1/customers", s.findCustomer)
 	mux.HandleFunc("GET /v1/customers/{id}", s.getCustomer)
 	mux.HandleFunc("GET /v1/customers/{id}/timeline", s.getTimeline)
 	mux.HandleFunc("GET /v1/customers/{id}/next-best-action", s.getNextBestAction)
@@ -162,6 +168,9 @@ func New(cfg Config, rt *actors.Runtime, logger *slog.Logger, reg prometheus.Reg
 		s.providers.mount(mux)
 		take := s.providers.take
 		s.outbound.taker.Store(&take)
+	}
+	if cfg.Web != nil {
+		s.mountWeb(mux, cfg.Web)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

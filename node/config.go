@@ -50,6 +50,8 @@ type Config struct {
 	Audit AuditConfig `yaml:"audit"`
 	// Channels are the provider adapters (PROTOCOL section 9).
 	Channels ChannelsConfig `yaml:"channels"`
+	// Web serves the web app at / (PROTOCOL section 10); on by default.
+	Web WebConfig `yaml:"web"`
 
 	// Logger receives every subsystem's logs; nil: slog.Default(). Not
 	// read from the file.

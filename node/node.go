@@ -128,7 +128,7 @@ func start(cfg Config, logger *slog.Logger, reg *prometheus.Registry, engine per
 	}
 	gw, err := gateway.New(gateway.Config{
 		Addr: cfg.Node.HTTP, Tokens: cfg.Auth.Tokens, ConnCredit: cfg.Node.ConnCredit, MaxConnections: cfg.Node.MaxConnections,
-		Outbound: outbound, Desks: desks, Channels: cfg.gatewayChannels(),
+		Outbound: outbound, Desks: desks, Channels: cfg.gatewayChannels(), Web: cfg.Web.files(),
 	}, rt, logger, reg, reg, ready)
 	if err == nil {
 		err = gw.Listen()

@@ -160,6 +160,7 @@ func serveMain(args []string) int {
 func printDemo(cfg node.Config) {
 	fmt.Fprintln(os.Stderr, "throughline: no --config: running the built-in demo configuration")
 	fmt.Fprintf(os.Stderr, "  http:     http://%s   data: %s\n", cfg.Node.HTTP, cfg.Node.DataDir)
+	fmt.Fprintf(os.Stderr, "  web:      http://%s/ (sign in with alice-secret or sup-secret)   demo shop: http://%s/demo/shop\n", cfg.Node.HTTP, cfg.Node.HTTP)
 	fmt.Fprintln(os.Stderr, "  tokens:")
 	for _, t := range cfg.Auth.Tokens {
 		extra := ""
