@@ -7,8 +7,9 @@ CHANNELS_FUZZTIME ?= 2s
 
 .PHONY: setup build run test fuzz integ bench vet clean
 
-setup:            ## fetch Go modules (Go itself comes with the machine)
+setup:            ## fetch Go modules, and Debian's chromium for the browser tests when missing
 	$(GO) mod download
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -q && apt-get install -y -q chromium) || echo "setup: install Debian's chromium for the browser tests (apt-get install chromium)"; }
 
 build:
 	$(GO) build -o $(BIN) ./cmd/throughline
