@@ -5,11 +5,19 @@ PKGS     := ./...
 FUZZTIME ?= 5s
 CHANNELS_FUZZTIME ?= 2s
 
-.PHONY: setup build run test fuzz integ bench vet clean
+.PHONY: setup build run cluster test fuzz integ bench vet clean proto
 
 setup:            ## fetch Go modules, and Debian's chromium for the browser tests when missing
 	$(GO) mod download
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -q && apt-get install -y -q chromium) || echo "setup: install Debian's chromium for the browser tests (apt-get install chromium)"; }
+
+cluster: build    ## three local nodes on loopback with the demo config (data in ./data-cluster)
+	./scripts/cluster.sh
+
+# Regenerate the node-to-node protobuf messages (needs protoc and
+# protoc-gen-go; the generated file is committed).
+proto:
+	cd actors/remotepb && protoc --go_out=. --go_opt=paths=source_relative throughline_remote.proto
 
 build:
 	$(GO) build -o $(BIN) ./cmd/throughline
