@@ -23,7 +23,14 @@ type DataDirState struct {
 	Partitions int        `json:"partitions"`
 	Node       string     `json:"node"`
 	Placement  *Placement `json:"placement,omitempty"`
+	// Peers are the gossip addresses of the members last seen (at most
+	// PeersMax): a restarted node rejoins through them even when its
+	// config names none (the first node's).
+	Peers []string `json:"peers,omitempty"`
 }
+
+// PeersMax bounds DataDirState.Peers.
+const PeersMax = 64
 
 // OpenDataDir reads dir's state, or records want's identity when the dir
 // has none yet. A dir of another cluster, partition count or node is an

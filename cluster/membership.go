@@ -28,6 +28,7 @@ type NodeMeta struct {
 	HTTP       string `json:"h"`
 	Remote     string `json:"r"`
 	Raft       string `json:"f"`
+	Gossip     string `json:"g"`
 	ClusterID  string `json:"c"`
 	Partitions int    `json:"p"`
 }

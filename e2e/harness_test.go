@@ -91,6 +91,7 @@ type serverOptions struct {
 	tokens      []string // more auth.tokens entries, each a YAML flow map
 	demo        bool     // no config file: the built-in demo (data in ./data of a temp dir), on addr
 	addr        string   // host:port to listen on; default: a free port
+	name        string   // node.name; default n1
 }
 
 // server is one running throughline process, seen from one test: with
@@ -148,11 +149,15 @@ func launch(t *testing.T, o serverOptions) *server {
 	if addr == "" {
 		addr = freeAddr(t)
 	}
+	name := o.name
+	if name == "" {
+		name = "n1"
+	}
 	cfg := fmt.Sprintf(`node:
-  name: n1
+  name: %s
   data_dir: %q
   http: %q
-`, o.dataDir, addr)
+`, name, o.dataDir, addr)
 	if o.idleTimeout != "" {
 		cfg += fmt.Sprintf("  idle_timeout: %s\n", o.idleTimeout)
 	}

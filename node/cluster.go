@@ -86,7 +86,7 @@ func startCluster(ctx context.Context, cfg Config, logger *slog.Logger, engine p
 	}()
 	cn.members, err = cluster.StartMembership(cluster.MembershipConfig{
 		Meta: cluster.NodeMeta{Name: cfg.Node.Name, HTTP: cfg.Node.HTTP, Remote: cl.Remote, Raft: cl.Raft,
-			ClusterID: cl.Name, Partitions: cfg.Node.Partitions},
+			ClusterID: cl.Name, Partitions: cfg.Node.Partitions, Gossip: cl.Gossip},
 		Gossip: cl.Gossip, Logger: logger,
 		LocalState: cn.localState, MergeState: cn.mergeState,
 	})
@@ -135,27 +135,68 @@ func startCluster(ctx context.Context, cfg Config, logger *slog.Logger, engine p
 	return cn, nil
 }
 
-// joinLoop joins the configured addresses until one answers (a first node
-// has none to join), then rejoins when this node finds itself alone.
+// joinLoop joins the configured addresses and the peers the data dir
+// remembers until one answers (a first node has none to join), rejoins when
+// this node finds itself alone, and remembers the members' addresses.
 func (cn *clusterNode) joinLoop() {
 	defer cn.wg.Done()
 	joined := false
 	t := time.NewTicker(joinRetry)
 	defer t.Stop()
 	for {
-		if len(cn.cfg.Cluster.Join) > 0 && (!joined || len(cn.aliveNames()) <= 1) {
-			if err := cn.members.Join(cn.cfg.Cluster.Join); err != nil {
+		if addrs := cn.joinAddrs(); len(addrs) > 0 && (!joined || len(cn.aliveNames()) <= 1) {
+			if err := cn.members.Join(addrs); err != nil {
 				cn.log.Debug("join", "err", err)
 			} else {
 				joined = true
 			}
 		}
+		cn.rememberPeers()
 		select {
 		case <-cn.stop:
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// joinAddrs are the configured join addresses and the remembered peers,
+// without this node's own.
+func (cn *clusterNode) joinAddrs() []string {
+	cn.stateMu.Lock()
+	peers := cn.state.Peers
+	cn.stateMu.Unlock()
+	var out []string
+	for _, a := range append(slices.Clone(cn.cfg.Cluster.Join), peers...) {
+		if a != cn.cfg.Cluster.Gossip && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// rememberPeers saves the alive members' gossip addresses in the data dir
+// when they changed.
+func (cn *clusterNode) rememberPeers() {
+	var peers []string
+	for _, m := range cn.members.Members() {
+		if m.State == cluster.Alive && m.Meta.Gossip != "" && m.Meta.Gossip != cn.cfg.Cluster.Gossip && len(peers) < cluster.PeersMax {
+			peers = append(peers, m.Meta.Gossip)
+		}
+	}
+	slices.Sort(peers)
+	cn.stateMu.Lock()
+	defer cn.stateMu.Unlock()
+	if len(peers) == 0 || slices.Equal(peers, cn.state.Peers) {
+		return
+	}
+	st := *cn.state
+	st.Peers = peers
+	if err := cluster.SaveDataDir(cn.dataDir, &st); err != nil {
+		cn.log.Warn("remembering the cluster's members", "err", err)
+		return
+	}
+	cn.state = &st
 }
 
 // awaitPlacement is the placement this node knew, one a peer shared, or
