@@ -34,8 +34,11 @@ const (
 type driveConfig struct {
 	cfg   Config // Connections, Customers, Window, BatchSize, EventBytes, Rate, Warmup, Duration
 	wsURL string
-	nonce string
-	drain time.Duration // how long to wait for answers after the writers stop
+	// wsURLs, when set, spreads the connections over several servers
+	// (connection i dials wsURLs[i % len]) in place of wsURL.
+	wsURLs []string
+	nonce  string
+	drain  time.Duration // how long to wait for answers after the writers stop
 	// atMeasureStart and atMeasureEnd, when set, run at the end of the
 	// warmup and when the writers are told to stop (metric scrapes).
 	atMeasureStart, atMeasureEnd func()
@@ -261,7 +264,11 @@ func dialAll(ctx context.Context, dc driveConfig, token string, clk *clock, hist
 	for range min(dialParallel, cfg.Connections) {
 		wg.Go(func() {
 			for i := range next {
-				ws, bc, err := dial(ctx, dc.wsURL, header)
+				url := dc.wsURL
+				if len(dc.wsURLs) > 0 {
+					url = dc.wsURLs[i%len(dc.wsURLs)]
+				}
+				ws, bc, err := dial(ctx, url, header)
 				if err != nil {
 					errs[i] = fmt.Errorf("bench: connection %d: %w", i, err)
 					continue

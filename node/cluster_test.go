@@ -1,3 +1,11 @@
+// protoactor-go's remote sets grpc's process-wide logger each time one
+// starts (remote.Start calls grpclog.SetLoggerV2), which the race detector
+// rightly reports when three nodes share one process while the others'
+// grpc runs. A real node has one remote per process; under -race the same
+// cluster is tested as three processes (e2e/cluster_test.go).
+
+//go:build !race
+
 package node
 
 import (

@@ -38,9 +38,11 @@ func benchMain(args []string) int {
 			return benchAgents(args[1:])
 		case "broadcast":
 			return benchBroadcast(args[1:])
+		case "cluster":
+			return benchCluster(args[1:])
 		}
 	}
-	fmt.Fprintln(os.Stderr, "usage: throughline bench ingest|activation|journey|agents|broadcast [flags]   (-h for the flags)")
+	fmt.Fprintln(os.Stderr, "usage: throughline bench ingest|activation|journey|agents|broadcast|cluster [flags]   (-h for the flags)")
 	return 2
 }
 
@@ -145,6 +147,7 @@ type benchServer struct {
 	dir    string
 	config string // as written to dir/config.yaml
 	done   chan error
+	log    string // path of the server's log
 }
 
 // benchConfig is the stated configuration of a started server: defaults,
@@ -162,6 +165,12 @@ const benchConfig = `node:
 // section, tokens lines to auth.tokens, and sections, when not nil, returns more top-level sections
 // given the server's directory (where it may write files they name).
 func startBenchServer(ctx context.Context, nodeExtra, tokens string, sections func(dir string) (string, error)) (*benchServer, error) {
+	return launchBenchServer(ctx, nodeExtra, tokens, sections, true)
+}
+
+// launchBenchServer is startBenchServer; wait false returns once the
+// process runs (nodes of a cluster are ready only together).
+func launchBenchServer(ctx context.Context, nodeExtra, tokens string, sections func(dir string) (string, error), wait bool) (*benchServer, error) {
 	dir, err := os.MkdirTemp("", "throughline-bench-")
 	if err != nil {
 		return nil, err
@@ -195,28 +204,38 @@ func startBenchServer(ctx context.Context, nodeExtra, tokens string, sections fu
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &benchServer{cmd: cmd, url: "http://" + addr, dir: dir, config: config, done: make(chan error, 1)}
+	s := &benchServer{cmd: cmd, url: "http://" + addr, dir: dir, config: config, done: make(chan error, 1), log: logFile.Name()}
 	go func() { s.done <- cmd.Wait(); logFile.Close() }()
+	if !wait {
+		return s, nil
+	}
+	return s, s.waitReady(ctx)
+}
+
+// waitReady polls /readyz for 30 s; a server that does not get ready is
+// stopped.
+func (s *benchServer) waitReady(ctx context.Context) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(s.url + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return s, nil
+				return nil
 			}
 		}
 		select {
 		case err := <-s.done:
-			return nil, fmt.Errorf("server exited at start (%v); see %s", err, logFile.Name())
+			s.done <- err
+			return fmt.Errorf("server exited at start (%v); see %s", err, s.log)
 		case <-ctx.Done():
 			s.stop(false)
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			s.stop(true)
-			return nil, errors.New("server not ready after 30s; see " + logFile.Name())
+			return errors.New("server not ready after 30s; see " + s.log)
 		}
 	}
 }
@@ -224,10 +243,11 @@ func startBenchServer(ctx context.Context, nodeExtra, tokens string, sections fu
 func (s *benchServer) stop(keep bool) {
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-s.done:
+	case err := <-s.done:
+		s.done <- err
 	case <-time.After(30 * time.Second):
 		_ = s.cmd.Process.Kill()
-		<-s.done
+		s.done <- <-s.done
 	}
 	if !keep {
 		_ = os.RemoveAll(s.dir)
