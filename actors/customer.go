@@ -74,6 +74,12 @@ func (c *customer) Receive(ctx actor.Context) {
 		// Restarting: a panic; protoactor starts a new instance on the same
 		// mailbox, which activates from the store.
 		c.rt.ActiveCustomers.Add(-1)
+		for id, s := range c.subs {
+			delete(c.subs, id)
+			if s.Ended != nil {
+				s.Ended()
+			}
+		}
 		if c.idleTimer != nil {
 			c.idleTimer.Stop()
 		}
@@ -97,6 +103,12 @@ func (c *customer) Receive(ctx actor.Context) {
 		c.stepAnswered(ctx, m.input, m.done)
 	case *subscribeMsg:
 		c.subscribe(m)
+	case *announceMsg:
+		if c.failed == nil {
+			for _, e := range journey.Announce(c.state) {
+				c.rt.route(e)
+			}
+		}
 	case *unsubscribeMsg:
 		delete(c.subs, m.id)
 	case *eraseMsg:

@@ -18,7 +18,12 @@ type Subscriber struct {
 	Agent      string // the agent; "" for a supervisor
 	Supervisor bool
 	Send       func(journey.Event) bool
-	from       uint64 // events past this seq are sent live
+	// Ended, when set, is told that the subscription ended without the
+	// desk asking (its customer stopped here, or the node that leads it
+	// became unreachable): the desk resubscribes from its last seq. It
+	// must not block.
+	Ended func()
+	from  uint64 // events past this seq are sent live
 }
 
 // Messages of the desk.
@@ -67,27 +72,29 @@ func (r *Runtime) Unsubscribe(customer string, id uint64) {
 	r.toCustomer(&unsubscribeMsg{customer: customer, id: id})
 }
 
-// route tells the routing actor of a routing change.
-func (r *Runtime) route(e journey.RouteEffect) {
-	r.system.Root.Send(r.routing, &routeMsg{effect: e})
-}
+// route tells the router of a routing change.
+func (r *Runtime) route(e journey.RouteEffect) { r.toRouterRoute(e) }
 
-// desk hands a frame to an agent's desk.
+// desk hands a frame to an agent's desk, wherever in the cluster it is
+// connected.
 func (r *Runtime) desk(agent string, m journey.DeskMessage) {
 	if r.cfg.Desk != nil {
 		r.cfg.Desk(agent, m)
+	}
+	if r.cd != nil {
+		r.deskElsewhere(agent, m)
 	}
 }
 
 // routeOffer records the routing actor's offer, or refuses it.
 func (c *customer) routeOffer(ctx actor.Context, m *routeOfferMsg) {
 	if c.failed != nil {
-		c.rt.system.Root.Send(c.rt.routing, &offerRefused{conversation: m.offer.Waiting.Conversation, agent: m.offer.Agent})
+		c.rt.toRouterRefused(m.offer.Waiting.Conversation, m.offer.Agent)
 		return
 	}
 	d := journey.Step(c.rt.cfg.Policy, c.state, &journey.RouteOffer{Offer: m.offer}, c.rt.cfg.Now())
 	if d.Reject != nil {
-		c.rt.system.Root.Send(c.rt.routing, &offerRefused{conversation: m.offer.Waiting.Conversation, agent: m.offer.Agent})
+		c.rt.toRouterRefused(m.offer.Waiting.Conversation, m.offer.Agent)
 		return
 	}
 	c.commit(ctx, d)

@@ -54,8 +54,10 @@ func newHost(rt *Runtime, p int) *host {
 func (h *host) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		h.wakeRouted(ctx)
+		h.wakeRouted(ctx, false)
 		h.deliverDue(ctx)
+	case *reannounce:
+		h.wakeRouted(ctx, true)
 	case customerMsg:
 		h.route(ctx, m)
 	case *passivateReq:
@@ -177,12 +179,19 @@ func refuse(m customerMsg, rej error) {
 // with routing (a marker key at journey.RoutedKeyAt): each announces its
 // conversation to the routing actor, which so rebuilds the queues and the
 // agents' loads from what customers hold.
-func (h *host) wakeRouted(ctx actor.Context) {
+//
+// With announce (the cluster's router moved), customers already active
+// announce again too.
+func (h *host) wakeRouted(ctx actor.Context, announce bool) {
 	seen := map[string]bool{}
 	err := h.store.ScanDue(context.Background(), journey.RoutedKeyAt.Add(time.Second), func(w persistence.DueWork) bool {
 		if w.Kind == journey.DueRouted && !seen[w.Customer] {
 			seen[w.Customer] = true
-			h.route(ctx, &wakeMsg{customer: w.Customer})
+			if announce {
+				h.route(ctx, &announceMsg{customer: w.Customer})
+			} else {
+				h.route(ctx, &wakeMsg{customer: w.Customer})
+			}
 		}
 		return true
 	})

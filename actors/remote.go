@@ -33,6 +33,8 @@ type ClusterSource interface {
 	LeaderOf(p int) (node, remote string, ok bool)
 	// View is the cluster as this node sees it (GET /v1/cluster).
 	View() ClusterView
+	// Peers are the remote addresses of the other live nodes.
+	Peers() []string
 }
 
 const (
@@ -182,7 +184,7 @@ func (f *forwarder) Receive(ctx actor.Context) {
 		}
 		f.next++
 		f.pending[f.next] = &pendingFwd{addr: m.addr, deadline: time.Now().Add(f.rt.cfg.RequestTimeout), done: m.done}
-		ctx.Request(actor.NewPID(m.addr, receiverName), &remotepb.Request{Id: f.next, Kind: m.kind, Body: m.body})
+		ctx.Request(remotePID(m.addr), &remotepb.Request{Id: f.next, Kind: m.kind, Body: m.body})
 	case *remotepb.Reply:
 		if p, ok := f.pending[m.Id]; ok {
 			delete(f.pending, m.Id)
@@ -190,6 +192,9 @@ func (f *forwarder) Receive(ctx actor.Context) {
 		}
 	case *endpointDown:
 		f.failAll(func(p *pendingFwd) bool { return p.addr == m.addr }, "the partition's leader is unreachable")
+		if f.rt.cd != nil {
+			go f.rt.endProxies(m.addr)
+		}
 	case forwardTick:
 		now := time.Now()
 		f.failAll(func(p *pendingFwd) bool { return now.After(p.deadline) }, "the partition's leader did not answer in time")
@@ -254,10 +259,10 @@ func (rc *receiver) Receive(ctx actor.Context) {
 		return
 	}
 	sender, root, rt := ctx.Sender(), rc.rt.system.Root, rc.rt
-	if sender == nil {
-		return
-	}
 	answer := func(body any, rej *journey.Rejection) {
+		if sender == nil || req.Id == 0 {
+			return // a tell: no answer
+		}
 		rep := &remotepb.Reply{Id: req.Id}
 		if rej != nil {
 			rep.Code, rep.Message = string(rej.Code), rej.Message
@@ -301,9 +306,14 @@ func (rc *receiver) Receive(ctx actor.Context) {
 		// These wait on an actor or the store: off the receiver's goroutine.
 		go rc.serveWaiting(req, answer, bad)
 	default:
-		bad(fmt.Errorf("unknown kind"))
+		if !rc.receiveCluster(req.Kind, req.Body, answer, bad) {
+			bad(fmt.Errorf("unknown kind"))
+		}
 	}
 }
+
+// remotePID is the receiver of the node at addr.
+func remotePID(addr string) *actor.PID { return actor.NewPID(addr, receiverName) }
 
 func (rc *receiver) serveWaiting(req *remotepb.Request, answer func(any, *journey.Rejection), bad func(error)) {
 	rt := rc.rt

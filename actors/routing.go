@@ -206,16 +206,55 @@ func (a *routingActor) arm(ctx actor.Context) {
 // view (status, capacity, load) or an error (an unknown agent). It must not
 // block.
 func (r *Runtime) Presence(agent, status, reason string, capacity *journey.Capacity, reply func(journey.AgentView, error)) {
-	r.system.Root.Send(r.routing, &presenceMsg{agent: agent, status: status, reason: reason, capacity: capacity, reply: reply})
+	p := fwdPresenceBody{Agent: agent, Status: status, Reason: reason, Capacity: capacity}
+	if r.cd != nil {
+		r.cd.mu.Lock()
+		if prev, ok := r.cd.presence[agent]; ok && capacity == nil {
+			p.Capacity = prev.Capacity // a presence without capacity keeps the last one
+		}
+		if _, ok := r.cd.presence[agent]; ok || len(r.cd.presence) < proxySubsMax {
+			r.cd.presence[agent] = p
+		}
+		r.cd.mu.Unlock()
+		p.Capacity = capacity
+	}
+	r.toRouterPresence(p, reply)
 }
 
 // DeskConnected tells routing an agent's desk connected or disconnected.
 func (r *Runtime) DeskConnected(agent string, connected bool) {
-	r.system.Root.Send(r.routing, &deskConnMsg{agent: agent, connected: connected})
+	if r.cd != nil {
+		r.cd.mu.Lock()
+		if connected {
+			r.cd.conns[agent]++
+		} else if r.cd.conns[agent]--; r.cd.conns[agent] <= 0 {
+			delete(r.cd.conns, agent)
+			delete(r.cd.presence, agent)
+		}
+		r.cd.mu.Unlock()
+	}
+	r.toRouterDeskConn(agent, connected)
 }
 
-// Routing returns the live queues and agents (GET /v1/queues, /v1/agents).
+// Routing returns the live queues and agents (GET /v1/queues, /v1/agents),
+// as the cluster's router has them.
 func (r *Runtime) Routing(ctx context.Context) ([]journey.QueueView, []journey.AgentView, error) {
+	if r.routerAddr() != "" {
+		var a fwdRoutingAnswer
+		if err := r.forwardRead(routerPartition, fwdRouting, struct{}{}, &a); err != nil {
+			return nil, nil, err
+		}
+		return a.Queues, a.Agents, nil
+	}
+	return r.routingLocalCtx(ctx)
+}
+
+// routingLocal is this node's router's view.
+func (r *Runtime) routingLocal() ([]journey.QueueView, []journey.AgentView, error) {
+	return r.routingLocalCtx(context.Background())
+}
+
+func (r *Runtime) routingLocalCtx(ctx context.Context) ([]journey.QueueView, []journey.AgentView, error) {
 	m := &routingView{reply: make(chan routingViewReply, 1)}
 	r.system.Root.Send(r.routing, m)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)

@@ -176,6 +176,7 @@ type Runtime struct {
 	audit        *auditLog
 	remote       *remote.Remote // nil: not in a cluster
 	forwarder    *actor.PID     // nil: not in a cluster
+	cd           *clusterDesks  // nil: not in a cluster
 
 	// Gauges read by /metrics.
 	ActiveCustomers atomic.Int64
@@ -225,6 +226,10 @@ func Start(cfg Config, engine persistence.Engine) (*Runtime, error) {
 		if err := r.startRemote(cfg.Remote); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.Cluster != nil && r.forwarder != nil {
+		r.cd = &clusterDesks{proxies: map[uint64]proxySub{}, presence: map[string]fwdPresenceBody{}, conns: map[string]int{}, stop: make(chan struct{})}
+		go r.watchRouter()
 	}
 	if cfg.Cluster == nil {
 		for _, p := range cfg.Table.Hosted(cfg.Node) {
@@ -347,7 +352,7 @@ func (r *Runtime) toCustomer(m customerMsg) bool {
 	}
 	h := r.hostOf(r.PartitionOf(m.customerID()))
 	if h == nil {
-		return false
+		return r.cd != nil && r.forwardCustomerMsg(m)
 	}
 	r.system.Root.Send(h, m)
 	return true
@@ -480,6 +485,9 @@ func (r *Runtime) Stop(ctx context.Context) error {
 	var err error
 	r.stopOnce.Do(func() {
 		r.stopping.Store(true)
+		if r.cd != nil {
+			close(r.cd.stop)
+		}
 		r.bcast.stop() // the targets in flight are answered before customers passivate
 		r.hostMu.Lock()
 		var hosted []*partitionActors

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"encoding/json"
+
 	"fmt"
+	"github.com/throughline/throughline/persistence"
 	"net/http"
 	"slices"
 	"strings"
@@ -25,6 +27,12 @@ type clusterNode struct {
 // each is ready (a member, every partition led).
 func startCluster(t *testing.T, n, partitions int) []*clusterNode {
 	t.Helper()
+	return startClusterWith(t, n, partitions, "")
+}
+
+// startClusterWith is startCluster with more config sections.
+func startClusterWith(t *testing.T, n, partitions int, sections string) []*clusterNode {
+	t.Helper()
 	var nodes []*clusterNode
 	var firstGossip string
 	for i := range n {
@@ -40,7 +48,7 @@ func startCluster(t *testing.T, n, partitions int) []*clusterNode {
 			name:      fmt.Sprintf("n%d", i+1),
 			dataDir:   t.TempDir(),
 			nodeExtra: fmt.Sprintf("  partitions: %d\n", partitions),
-			sections: fmt.Sprintf("cluster:\n  gossip: %q\n  remote: %q\n  raft: %q\n  replicas: 3\n  bootstrap_expect: %d\n%s",
+			sections: sections + fmt.Sprintf("cluster:\n  gossip: %q\n  remote: %q\n  raft: %q\n  replicas: 3\n  bootstrap_expect: %d\n%s",
 				gossip, freeAddr(t), freeAddr(t), n, join),
 		}
 		nodes = append(nodes, &clusterNode{server: launch(t, o), name: o.name, opts: o})
@@ -271,5 +279,117 @@ func TestClusterKillLeader(t *testing.T) {
 	}
 	if got := load.checkHistories(t, victim.server); got != events {
 		t.Fatalf("through the restarted node %d events, %d through the others", got, events)
+	}
+}
+
+// An agent desk on one node gets the offer of a customer led by another,
+// accepts it there, follows the customer's live events, and after the
+// customer's node dies resumes from its last seq on the new leader without
+// a gap.
+func TestClusterDeskAcrossNodes(t *testing.T) {
+	nodes := startClusterWith(t, 3, 16, agentsSections(t))
+	v, err := nodes[0].cluster()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The desk on node A; the customer led by another node B, the router
+	// (partition 0's leader) wherever it is; events sent through node C.
+	deskNode := nodes[0]
+	var customer, leaderName string
+	for i := 0; customer == ""; i++ {
+		c := fmt.Sprintf("remote-%d", i)
+		if l := v.Partitions[persistence.PartitionOf(c, 16)].Leader; l != deskNode.name && l != "" {
+			customer, leaderName = c, l
+		}
+	}
+	var leader, other *clusterNode
+	for _, n := range nodes[1:] {
+		if n.name == leaderName {
+			leader = n
+		} else {
+			other = n
+		}
+	}
+	t.Logf("desk on %s, customer %s led by %s, router on %s, events through %s", deskNode.name, customer, leader.name, v.Partitions[0].Leader, other.name)
+	alice := dialDesk(t, deskNode.server, tokAgent)
+	alice.do(map[string]any{"type": "presence", "status": "available"})
+	// Presence reaches the router before the customer asks for a person.
+	eventually(t, 10*time.Second, "alice available at the router", func() bool {
+		return other.agents()["alice"].Status == "available"
+	})
+	other.postEvent(event{ID: "d-1", Customer: customer, Channel: "chat", Text: "my card payment failed again"})
+	other.postEvent(event{ID: "d-2", Customer: customer, Channel: "chat", Text: "I want to talk to a person"})
+	offer := alice.expect("offer")
+	if offer["customer"] != customer {
+		t.Fatalf("offer %v", offer)
+	}
+	conv := offer["conversation"].(string)
+	alice.do(map[string]any{"type": "accept", "conversation": conv})
+	before := alice.do(map[string]any{"type": "subscribe", "customer": customer, "after": 0})
+	last := uint64(0)
+	for _, seq := range deskEvents(t, customer, before) {
+		last = seq
+	}
+	other.postEvent(event{ID: "d-3", Customer: customer, Channel: "chat", Text: "still there?"})
+	for !hasEventText(t, alice, customer, "still there?", &last) {
+	}
+	// The customer's leader dies; the desk's connection ends and the desk
+	// resumes from its last seq on the new leader.
+	leader.kill()
+	other.postEventEventually(t, event{ID: "d-4", Customer: customer, Channel: "chat", Text: "after the failover"})
+	alice2 := dialDesk(t, deskNode.server, tokAgent)
+	alice2.do(map[string]any{"type": "presence", "status": "available"})
+	frames := alice2.do(map[string]any{"type": "subscribe", "customer": customer, "after": last})
+	seqs := deskEvents(t, customer, frames)
+	if len(seqs) == 0 || seqs[0] != last+1 {
+		t.Fatalf("resumed after %d with %v", last, seqs)
+	}
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			t.Fatalf("a gap: %v", seqs)
+		}
+	}
+	found := false
+	for _, f := range frames {
+		if e, _ := f["event"].(map[string]any); e != nil && e["text"] == "after the failover" {
+			found = true
+		}
+	}
+	if !found {
+		// It may come live, after subscribed.
+		for !hasEventText(t, alice2, customer, "after the failover", &last) {
+		}
+	}
+}
+
+// hasEventText reads the desk's next frame: true when it is the customer's
+// event with that text (its seq in last).
+func hasEventText(t *testing.T, d *desk, customer, text string, last *uint64) bool {
+	t.Helper()
+	f := d.next()
+	e, _ := f["event"].(map[string]any)
+	if f["type"] != "event" || f["customer"] != customer || e == nil {
+		return false
+	}
+	if seq, ok := e["seq"].(float64); ok {
+		*last = uint64(seq)
+	}
+	return e["text"] == text
+}
+
+// postEventEventually posts until acknowledged: during a failover a node
+// may answer unavailable, and the same id is safe to send again.
+func (s *clusterNode) postEventEventually(t *testing.T, e event) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r, err := s.tryCall("POST", "/v1/events", tokChannel, e, nil)
+		if err == nil && r.status == 200 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("event %s not acknowledged within 15 s: %v %v", e.ID, r.status, err)
+		}
+		pause(50 * time.Millisecond)
 	}
 }

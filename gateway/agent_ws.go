@@ -259,6 +259,9 @@ func (a *agentConn) subscribe(f agentFrame) {
 	a.s.rt.Subscribe(f.Customer, actors.Subscriber{
 		ID: sub.id, Agent: a.agent, Supervisor: a.supervisor,
 		Send: func(e journey.Event) bool { return a.live(sub, e) },
+		// The customer's node stopped leading it (a failover): the desk
+		// reconnects and resumes from its last seq, as after any drop.
+		Ended: a.close,
 	}, func(seq uint64, rej *journey.Rejection) {
 		if rej != nil {
 			a.mu.Lock()

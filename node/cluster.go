@@ -404,6 +404,18 @@ func (cn *clusterNode) LeaderOf(p int) (node, remote string, ok bool) {
 	return leader, m.Meta.Remote, true
 }
 
+// Peers is actors.ClusterSource's: the other alive members' remote
+// addresses.
+func (cn *clusterNode) Peers() []string {
+	var out []string
+	for name, m := range cn.members.Members() {
+		if name != cn.cfg.Node.Name && m.State == cluster.Alive && m.Meta.Remote != "" {
+			out = append(out, m.Meta.Remote)
+		}
+	}
+	return out
+}
+
 // View is actors.ClusterSource's: members and each partition's leader and
 // replicas.
 func (cn *clusterNode) View() actors.ClusterView {
