@@ -52,6 +52,7 @@ const (
 	fwdPresence     = "presence"      // request
 	fwdDeskConn     = "desk_conn"     // tell
 	fwdRouting      = "routing"       // request: the router's view
+	fwdOutbound     = "outbound"      // request: deliver if your gateways serve its channel
 )
 
 // Bodies of the cluster desk and routing messages.
@@ -161,6 +162,35 @@ func (r *Runtime) routerAddr() string {
 func (r *Runtime) deskElsewhere(agent string, m journey.DeskMessage) {
 	for _, addr := range r.cfg.Cluster.Peers() {
 		r.tell(addr, fwdDesk, fwdDeskBody{Agent: agent, Message: m})
+	}
+}
+
+// deliverInCluster delivers an outbound here when this node's gateways
+// serve its channel, else asks the other nodes one by one, else keeps it
+// waiting here (its due work sends it again).
+func (r *Runtime) deliverInCluster(o journey.Outbound, conn uint64) {
+	if conn != 0 {
+		r.cfg.Deliver(o, conn) // the customer wrote through a connection here
+		return
+	}
+	if r.cfg.DeliverHere(o) {
+		return
+	}
+	r.offerOutbound(o, conn, r.cfg.Cluster.Peers())
+}
+
+func (r *Runtime) offerOutbound(o journey.Outbound, conn uint64, peers []string) {
+	if len(peers) == 0 {
+		r.cfg.Deliver(o, conn)
+		return
+	}
+	if !r.request(peers[0], fwdOutbound, o, func(rep *remotepb.Reply) {
+		if rep.Code == "" && string(rep.Body) == "true" {
+			return
+		}
+		r.offerOutbound(o, conn, peers[1:])
+	}) {
+		r.cfg.Deliver(o, conn)
 	}
 }
 
@@ -442,6 +472,11 @@ func (rc *receiver) receiveCluster(kind string, body []byte, answer func(any, *j
 		var b fwdDeskConnBody
 		if decode(&b) {
 			rt.system.Root.Send(rt.routing, &deskConnMsg{agent: b.Agent, connected: b.Connected})
+		}
+	case fwdOutbound:
+		var o journey.Outbound
+		if decode(&o) {
+			answer(rt.cfg.DeliverHere != nil && rt.cfg.DeliverHere(o), nil)
 		}
 	case fwdRouting:
 		go func() {

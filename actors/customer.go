@@ -501,6 +501,9 @@ func (c *customer) queueOutbounds(obs []journey.Outbound) {
 	if deliver == nil {
 		return
 	}
+	if c.rt.cd != nil && c.rt.cfg.DeliverHere != nil {
+		deliver = c.rt.deliverInCluster
+	}
 	for _, o := range obs {
 		conn := c.lastConn[o.Channel]
 		c.outbox.push(max(o.Seq, c.state.Seq), func(err error) {

@@ -116,6 +116,20 @@ func (r *Runtime) forward(p int, kind string, body any, done func(*remotepb.Repl
 	return true
 }
 
+// request sends a request to the node at addr; false when this node has
+// no remote. done is called once, from the forwarder.
+func (r *Runtime) request(addr, kind string, body any, done func(*remotepb.Reply)) bool {
+	if r.forwarder == nil {
+		return false
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return false
+	}
+	r.system.Root.Send(r.forwarder, &forwardReq{addr: addr, kind: kind, body: b, done: done})
+	return true
+}
+
 // forwardWait is forward for callers that wait for the answer.
 func (r *Runtime) forwardWait(p int, kind string, body any) (*remotepb.Reply, bool) {
 	ch := make(chan *remotepb.Reply, 1)

@@ -88,6 +88,11 @@ type Config struct {
 	// customer's inbound on that channel (0: none). It must not block. Nil:
 	// outbounds stay pending (their due work sends them again).
 	Deliver func(o journey.Outbound, conn uint64)
+	// DeliverHere, in a cluster, delivers an outbound when this node's
+	// gateways serve its channel (false: they do not). An outbound whose
+	// customer's node has no gateway for its channel goes to a node that
+	// has, else waits where Deliver keeps it. It must not block.
+	DeliverHere func(o journey.Outbound) bool
 	// OfferResponded is told of each customer's offer.accepted or
 	// offer.declined once durable: the offer's label (a configured offer id,
 	// else journey.OfferLabelOther) and the response (accepted, declined).

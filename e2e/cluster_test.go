@@ -317,7 +317,13 @@ func TestClusterDeskAcrossNodes(t *testing.T) {
 	eventually(t, 10*time.Second, "alice available at the router", func() bool {
 		return other.agents()["alice"].Status == "available"
 	})
+	// The chat gateway is connected to node C only: the customer's node
+	// sends the bot's answers there.
+	ws := helloWS(t, other.server, "chat")
 	other.postEvent(event{ID: "d-1", Customer: customer, Channel: "chat", Text: "my card payment failed again"})
+	if out := ws.expect("outbound"); out.Customer != customer || out.Actor != "ai" {
+		t.Fatalf("the bot's answer through another node's gateway: %s", out.raw)
+	}
 	other.postEvent(event{ID: "d-2", Customer: customer, Channel: "chat", Text: "I want to talk to a person"})
 	offer := alice.expect("offer")
 	if offer["customer"] != customer {
@@ -325,6 +331,12 @@ func TestClusterDeskAcrossNodes(t *testing.T) {
 	}
 	conv := offer["conversation"].(string)
 	alice.do(map[string]any{"type": "accept", "conversation": conv})
+	alice.do(map[string]any{"type": "reply", "customer": customer, "conversation": conv, "text": "Hi, I'm Alice."})
+	for {
+		if out := ws.expect("outbound"); out.Text == "Hi, I'm Alice." {
+			break
+		}
+	}
 	before := alice.do(map[string]any{"type": "subscribe", "customer": customer, "after": 0})
 	last := uint64(0)
 	for _, seq := range deskEvents(t, customer, before) {

@@ -104,6 +104,22 @@ func (r *OutboundRouter) Deliver(o journey.Outbound, conn uint64) {
 	r.deliverLocked(o, r.conns[conn])
 }
 
+// DeliverIfServed delivers an outbound when a provider of this node or one
+// of its connections serves its channel; false leaves it to another node
+// (a cluster looks for the node whose gateways serve the channel).
+func (r *OutboundRouter) DeliverIfServed(o journey.Outbound) bool {
+	if t := r.taker.Load(); t != nil && (*t)(o) {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.serving[o.Channel]) == 0 {
+		return false
+	}
+	r.deliverLocked(o, nil)
+	return true
+}
+
 func (r *OutboundRouter) deliverLocked(o journey.Outbound, preferred *channelConn) {
 	target := preferred
 	if target == nil || !slices.Contains(target.servedChannels(), o.Channel) {

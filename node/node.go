@@ -100,7 +100,7 @@ func start(cfg Config, logger *slog.Logger, reg *prometheus.Registry, engine per
 	acfg := actors.Config{
 		IdleTimeout: cfg.Node.IdleTimeout, Logger: logger, Node: cfg.Node.Name, Table: table,
 		ObserveActivation: func(d time.Duration) { activation.Observe(d.Seconds()) },
-		Policy:            policy, Deliver: outbound.Deliver, Desk: desks.Deliver,
+		Policy:            policy, Deliver: outbound.Deliver, DeliverHere: outbound.DeliverIfServed, Desk: desks.Deliver,
 		Queues: queues, Agents: agents, DeskGrace: cfg.Node.DeskGrace, BroadcastRate: cfg.Broadcasts.Rate,
 		AuditRetention: cfg.Audit.Retention, AuditMax: cfg.Audit.MaxEntries,
 	}
