@@ -223,6 +223,35 @@ func TestThreeNodeCluster(t *testing.T) {
 		}
 	}
 
+	// /metrics: every partition is led by exactly one node, and every node
+	// sees three alive members.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		leads, alive := 0, 0
+		for _, n := range nodes {
+			resp, err := http.Get("http://" + n.Addr() + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(line, "throughline_partition_leader{") && strings.HasSuffix(line, " 1") {
+					leads++
+				}
+				if line == `throughline_cluster_members{state="alive"} 3` {
+					alive++
+				}
+			}
+		}
+		if leads == 8 && alive == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics: %d partitions led (want 8), %d nodes see 3 alive", leads, alive)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	t.Logf("%s: served through every node", time.Now().Format("15:04:05.000"))
 	// Node 1 stops; the others elect new leaders and go on.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -231,7 +260,7 @@ func TestThreeNodeCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%s: node 1 stopped", time.Now().Format("15:04:05.000"))
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for c := range 12 {
 		for {
 			code, out := postEvent(t, nodes[1].Addr(), fmt.Sprintf(`{"id":"after-%d","customer":"c-%d","type":"message.received","channel":"sms","text":"again"}`, c, c))

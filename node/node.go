@@ -107,6 +107,7 @@ func start(cfg Config, logger *slog.Logger, reg *prometheus.Registry, engine per
 	ready := engine.Err
 	actorsEngine := engine
 	if cn != nil {
+		reg.MustRegister(newClusterCollector(cn))
 		acfg.Remote, acfg.Cluster, actorsEngine = cfg.Cluster.Remote, cn, cn.repl
 		ready = func() error {
 			if err := engine.Err(); err != nil {

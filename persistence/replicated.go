@@ -204,6 +204,8 @@ type ReplicaStats struct {
 	StoredIndex  uint64    // highest index whose effects are in Pebble
 	LastContact  time.Time // last contact with the leader (zero on the leader)
 	LeaderID     raft.ServerID
+	Proposals    uint64 // entries this replica proposed as leader, since start
+	Elections    uint64 // times this replica became leader, since start
 }
 
 type replicatedEngine struct {
@@ -300,6 +302,8 @@ func (e *replicatedEngine) ReplicaStats(p int) ReplicaStats {
 		StoredIndex:  g.fsm.applied.Load(),
 		LastContact:  g.raft.LastContact(),
 		LeaderID:     leader,
+		Proposals:    g.proposals.Load(),
+		Elections:    g.elections.Load(),
 	}
 }
 

@@ -43,7 +43,9 @@ type replicaGroup struct {
 	inflight chan proposal
 	done     chan struct{} // closed when the completer has reported everything
 
-	leaderNow atomic.Bool // raft says this node leads
+	proposals atomic.Uint64 // entries proposed here
+	elections atomic.Uint64 // times this replica became leader
+	leaderNow atomic.Bool   // raft says this node leads
 	ready     atomic.Bool // ... and a barrier of its term has applied
 	kick      chan struct{}
 	stopWatch chan struct{}
@@ -237,6 +239,7 @@ func (g *replicaGroup) propose(batch []op) proposal {
 	pr := proposal{ops: batch}
 	if len(valid) > 0 {
 		pr.future = g.raft.Apply(encodeCommand(nil, valid), applyEnqueueTimeout)
+		g.proposals.Add(1)
 	}
 	return pr
 }
@@ -284,6 +287,9 @@ func (g *replicaGroup) forwardNotify(notify <-chan bool) {
 		select {
 		case leader := <-notify:
 			g.leaderNow.Store(leader)
+			if leader {
+				g.elections.Add(1)
+			}
 			select {
 			case g.kick <- struct{}{}:
 			default:
