@@ -46,7 +46,7 @@ type replicaGroup struct {
 	proposals atomic.Uint64 // entries proposed here
 	elections atomic.Uint64 // times this replica became leader
 	leaderNow atomic.Bool   // raft says this node leads
-	ready     atomic.Bool // ... and a barrier of its term has applied
+	ready     atomic.Bool   // ... and a barrier of its term has applied
 	kick      chan struct{}
 	stopWatch chan struct{}
 	watchDone chan struct{}
