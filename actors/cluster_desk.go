@@ -53,6 +53,7 @@ const (
 	fwdDeskConn     = "desk_conn"     // tell
 	fwdRouting      = "routing"       // request: the router's view
 	fwdOutbound     = "outbound"      // request: deliver if your gateways serve its channel
+	fwdPlacement    = "placement"     // tell: a new partition table (node/)
 )
 
 // Bodies of the cluster desk and routing messages.
@@ -136,6 +137,17 @@ func (r *Runtime) tell(addr, kind string, body any) {
 		return
 	}
 	r.system.Root.Send(remotePID(addr), &remotepb.Request{Kind: kind, Body: b})
+}
+
+// TellPeers sends body, as it is, to every other live node's receiver
+// (kind "placement": ClusterSource.Placement there).
+func (r *Runtime) TellPeers(kind string, body []byte) {
+	if r.cd == nil {
+		return
+	}
+	for _, addr := range r.cfg.Cluster.Peers() {
+		r.system.Root.Send(remotePID(addr), &remotepb.Request{Kind: kind, Body: body})
+	}
 }
 
 // leaderAddr is the remote address of partition p's leader when it is
@@ -472,6 +484,10 @@ func (rc *receiver) receiveCluster(kind string, body []byte, answer func(any, *j
 		var b fwdDeskConnBody
 		if decode(&b) {
 			rt.system.Root.Send(rt.routing, &deskConnMsg{agent: b.Agent, connected: b.Connected})
+		}
+	case fwdPlacement:
+		if rt.cfg.Cluster != nil {
+			rt.cfg.Cluster.Placement(body)
 		}
 	case fwdOutbound:
 		var o journey.Outbound

@@ -35,6 +35,9 @@ type ClusterSource interface {
 	View() ClusterView
 	// Peers are the remote addresses of the other live nodes.
 	Peers() []string
+	// Placement receives a partition table another node sent (TellPeers
+	// with kind "placement").
+	Placement(table []byte)
 }
 
 const (

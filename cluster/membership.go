@@ -24,11 +24,14 @@ import (
 
 // NodeMeta is what a node tells the others of itself.
 type NodeMeta struct {
-	Name       string `json:"n"` // the base name (n1), stable across restarts
-	HTTP       string `json:"h"`
-	Remote     string `json:"r"`
-	Raft       string `json:"f"`
-	Gossip     string `json:"g"`
+	Name   string `json:"n"` // the base name (n1), stable across restarts
+	HTTP   string `json:"h"`
+	Remote string `json:"r"`
+	Raft   string `json:"f"`
+	Gossip string `json:"g"`
+	// Leaving says the node asked to leave (POST /v1/cluster/leave): its
+	// replicas move away, then it departs.
+	Leaving    bool   `json:"l,omitempty"`
 	ClusterID  string `json:"c"`
 	Partitions int    `json:"p"`
 }
@@ -75,9 +78,10 @@ type MembershipConfig struct {
 
 // Membership is a node's view of the cluster.
 type Membership struct {
-	ml   *memberlist.Memberlist
-	cfg  MembershipConfig
-	once sync.Once
+	ml     *memberlist.Memberlist
+	cfg    MembershipConfig
+	once   sync.Once
+	metaMu sync.Mutex // guards cfg.Meta after start (SetLeaving)
 
 	mu struct {
 		sync.Mutex
@@ -208,6 +212,14 @@ func stateOf(s memberlist.NodeStateType) MemberState {
 	return Dead
 }
 
+// SetLeaving tells the others this node is leaving (its metadata says so).
+func (m *Membership) SetLeaving() error {
+	m.metaMu.Lock()
+	m.cfg.Meta.Leaving = true
+	m.metaMu.Unlock()
+	return m.ml.UpdateNode(5 * time.Second)
+}
+
 // Leave tells the others this node leaves, within timeout.
 func (m *Membership) Leave(timeout time.Duration) error { return m.ml.Leave(timeout) }
 
@@ -223,7 +235,9 @@ func (m *Membership) Shutdown() error {
 type delegate Membership
 
 func (d *delegate) NodeMeta(limit int) []byte {
+	d.metaMu.Lock()
 	b, _ := d.cfg.Meta.encode()
+	d.metaMu.Unlock()
 	if len(b) > limit {
 		return nil
 	}

@@ -36,20 +36,9 @@ func startClusterWith(t *testing.T, n, partitions int, sections string) []*clust
 	var nodes []*clusterNode
 	var firstGossip string
 	for i := range n {
-		gossip := freeAddr(t)
+		o, gossip := clusterNodeOptions(t, i+1, partitions, n, firstGossip, sections)
 		if i == 0 {
 			firstGossip = gossip
-		}
-		join := ""
-		if i > 0 {
-			join = fmt.Sprintf("  join: [%q]\n", firstGossip)
-		}
-		o := serverOptions{
-			name:      fmt.Sprintf("n%d", i+1),
-			dataDir:   t.TempDir(),
-			nodeExtra: fmt.Sprintf("  partitions: %d\n", partitions),
-			sections: sections + fmt.Sprintf("cluster:\n  gossip: %q\n  remote: %q\n  raft: %q\n  replicas: 3\n  bootstrap_expect: %d\n%s",
-				gossip, freeAddr(t), freeAddr(t), n, join),
 		}
 		nodes = append(nodes, &clusterNode{server: launch(t, o), name: o.name, opts: o})
 	}
@@ -59,6 +48,22 @@ func startClusterWith(t *testing.T, n, partitions int, sections string) []*clust
 		}
 	}
 	return nodes
+}
+
+// clusterNodeOptions are node i's options (n<i>), joining join when set.
+func clusterNodeOptions(t *testing.T, i, partitions, expect int, join, sections string) (serverOptions, string) {
+	gossip := freeAddr(t)
+	joinLine := ""
+	if join != "" {
+		joinLine = fmt.Sprintf("  join: [%q]\n", join)
+	}
+	return serverOptions{
+		name:      fmt.Sprintf("n%d", i),
+		dataDir:   t.TempDir(),
+		nodeExtra: fmt.Sprintf("  partitions: %d\n", partitions),
+		sections: sections + fmt.Sprintf("cluster:\n  gossip: %q\n  remote: %q\n  raft: %q\n  replicas: 3\n  bootstrap_expect: %d\n%s",
+			gossip, freeAddr(t), freeAddr(t), expect, joinLine),
+	}, gossip
 }
 
 // clusterView is GET /v1/cluster.
@@ -404,4 +409,86 @@ func (s *clusterNode) postEventEventually(t *testing.T, e event) {
 		}
 		pause(50 * time.Millisecond)
 	}
+}
+
+// A fourth node joins under load and receives replicas and leaderships;
+// then a node leaves gracefully (POST /v1/cluster/leave): its replicas
+// move, it exits 0, no partition is ever without a leader, and nothing
+// acknowledged is lost.
+func TestClusterJoinAndLeave(t *testing.T) {
+	nodes := startCluster(t, 3, 8)
+	var load clusterLoad
+	stop := make(chan struct{})
+	wg := load.run(t, nodes, 12, stop)
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
+	// The fourth node: its gossip joins through node 1's.
+	var first string
+	if _, err := fmt.Sscanf(nodes[0].opts.sections[strings.Index(nodes[0].opts.sections, "gossip:"):], "gossip: %q", &first); err != nil {
+		t.Fatal(err)
+	}
+	o4, _ := clusterNodeOptions(t, 4, 8, 3, first, "")
+	n4 := &clusterNode{server: launch(t, o4), name: "n4", opts: o4}
+	if err := n4.waitReady(); err != nil {
+		t.Fatal(err)
+	}
+	nodes = append(nodes, n4)
+	eventually(t, 30*time.Second, "n4 receives replicas and leads a partition", func() bool {
+		v, err := nodes[1].cluster()
+		if err != nil {
+			return false
+		}
+		replicas, leads := 0, 0
+		for _, p := range v.Partitions {
+			if slices.Contains(p.Replicas, "n4") {
+				replicas++
+			}
+			if p.Leader == "n4" {
+				leads++
+			}
+		}
+		return replicas >= 5 && leads >= 1
+	})
+	// Node 1 leaves; partitions are watched from node 2 meanwhile.
+	leaderless := atomic.Int64{}
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		for !nodes[0].hasExited() {
+			if v, err := nodes[1].cluster(); err == nil {
+				for _, p := range v.Partitions {
+					if p.Leader == "" {
+						leaderless.Add(1)
+						t.Logf("partition %d without a leader: %+v", p.ID, p)
+					}
+				}
+			}
+			pause(20 * time.Millisecond)
+		}
+	}()
+	nodes[0].call("POST", "/v1/cluster/leave", tokAdmin, nil, nil).wantStatus(t, 202)
+	if code := nodes[0].waitExit(60 * time.Second); code != 0 {
+		t.Fatalf("the leaving node exited with %d", code)
+	}
+	<-watchDone
+	if n := leaderless.Load(); n > 0 {
+		t.Errorf("%d samples saw a partition without a leader while n1 left", n)
+	}
+	v, err := nodes[1].cluster()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range v.Partitions {
+		if slices.Contains(p.Replicas, "n1") || len(p.Replicas) != 3 || p.Leader == "" || p.Leader == "n1" {
+			t.Fatalf("after n1 left, partition %d: %+v", p.ID, p)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	stop = make(chan struct{})
+	wg = &sync.WaitGroup{}
+	events := load.checkHistories(t, nodes[1].server)
+	t.Logf("%d events stored for 12 customers through the join and the leave; %d requests answered unavailable", events, load.unavailable.Load())
 }

@@ -55,6 +55,9 @@ type Config struct {
 	// Web is the web app served at / (PROTOCOL 10): index.html and the
 	// files under app/; nil: none.
 	Web fs.FS
+	// Leave starts this node's departure from its cluster (POST
+	// /v1/cluster/leave); nil: a cluster of one (409).
+	Leave func() error
 }
 
 func (c *Config) ensureDefaults() {
@@ -158,6 +161,7 @@ func New(cfg Config, rt *actors.Runtime, logger *slog.Logger, reg prometheus.Reg
 	mux.HandleFunc("DELETE /v1/customers/{id}", s.deleteCustomer)
 	mux.HandleFunc("GET /v1/audit", s.getAudit)
 	mux.HandleFunc("GET /v1/cluster", s.getCluster)
+	mux.HandleFunc("POST /v1/cluster/leave", s.postClusterLeave)
 	mux.HandleFunc("POST /v1/broadcasts", s.postBroadcast)
 	mux.HandleFunc("GET /v1/broadcasts", s.listBroadcasts)
 	mux.HandleFunc("GET /v1/broadcasts/{id}", s.getBroadcast)

@@ -61,8 +61,15 @@ type clusterNode struct {
 
 	rt      atomic.Pointer[actors.Runtime]
 	hosting []chan bool // per partition: leadership changes, in order
+	kick    chan struct{} // a new table arrived: reconcile now
+	// lastLeaders are the partitions' leaders as last seen (LeaderOf).
+	lastLeaders []atomic.Pointer[lastLeader]
 	stop    chan struct{}
 	wg      sync.WaitGroup
+
+	leaving  atomic.Bool
+	left     chan struct{} // closed once a leaving node holds no replica
+	leftOnce sync.Once
 }
 
 // startCluster joins the cluster, waits for a placement and opens this
@@ -74,7 +81,9 @@ func startCluster(ctx context.Context, cfg Config, logger *slog.Logger, engine p
 	if err != nil {
 		return nil, err
 	}
-	cn = &clusterNode{cfg: cfg, log: logger.With("subsystem", "cluster"), dataDir: cfg.Node.DataDir, state: st, stop: make(chan struct{})}
+	cn = &clusterNode{cfg: cfg, log: logger.With("subsystem", "cluster"), dataDir: cfg.Node.DataDir, state: st,
+		stop: make(chan struct{}), kick: make(chan struct{}, 1), left: make(chan struct{}),
+		lastLeaders: make([]atomic.Pointer[lastLeader], cfg.Node.Partitions)}
 	if st.Placement != nil {
 		cn.placement.Store(st.Placement)
 	}
@@ -316,8 +325,9 @@ func (cn *clusterNode) attach(rt *actors.Runtime) {
 		cn.wg.Add(1)
 		go cn.host(p)
 	}
-	cn.wg.Add(1)
+	cn.wg.Add(2)
 	go cn.spread()
+	go cn.placementLoop()
 }
 
 // host applies partition p's leadership changes to the runtime, in order.
@@ -367,7 +377,7 @@ func (cn *clusterNode) spread() {
 		pl := cn.placement.Load()
 		members := cn.members.Members()
 		for p, a := range pl.Partitions {
-			if !cn.repl.Replicates(p) || !cn.repl.IsLeader(p) || a.Leader == "" || a.Leader == cn.cfg.Node.Name {
+			if !cn.repl.Replicates(p) || !cn.repl.IsLeader(p) || a.Leader == "" || a.Leader == cn.cfg.Node.Name || !slices.Contains(a.Replicas, cn.cfg.Node.Name) {
 				continue
 			}
 			m, ok := members[a.Leader]
@@ -385,14 +395,47 @@ func (cn *clusterNode) spread() {
 	}
 }
 
-// LeaderOf is actors.ClusterSource's: the leader raft knows, else none.
+// leaderGrace is how long a replica that lost sight of its partition's
+// leader (a leadership transfer, an election) keeps naming the last one:
+// requests sent there meanwhile are answered unavailable or forwarded.
+const leaderGrace = 2 * time.Second
+
+type lastLeader struct {
+	node string
+	at   time.Time
+}
+
+// LeaderOf is actors.ClusterSource's: the leader raft knows (or knew
+// within leaderGrace), else none.
 func (cn *clusterNode) LeaderOf(p int) (node, remote string, ok bool) {
 	var leader string
 	if cn.repl.Replicates(p) {
 		id, _ := cn.repl.Leader(p)
 		leader = string(id)
+		now := time.Now()
+		if leader != "" {
+			cn.lastLeaders[p].Store(&lastLeader{node: leader, at: now})
+		} else if last := cn.lastLeaders[p].Load(); last != nil && now.Sub(last.at) < leaderGrace {
+			leader = last.node
+		}
 	} else if pl := cn.placement.Load(); pl != nil {
+		// Not a replica: the table's desired leader, else the last one
+		// named, else the first live replica (a request sent to a replica
+		// that does not lead is answered unavailable, safe to send again).
 		leader = pl.Partitions[p].Leader
+		if leader != "" {
+			cn.lastLeaders[p].Store(&lastLeader{node: leader, at: time.Now()})
+		} else if last := cn.lastLeaders[p].Load(); last != nil && slices.Contains(pl.Partitions[p].Replicas, last.node) {
+			leader = last.node
+		} else {
+			members := cn.members.Members()
+			for _, r := range pl.Partitions[p].Replicas {
+				if members[r].State == cluster.Alive {
+					leader = r
+					break
+				}
+			}
+		}
 	}
 	if leader == "" {
 		return "", "", false

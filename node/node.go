@@ -106,7 +106,9 @@ func start(cfg Config, logger *slog.Logger, reg *prometheus.Registry, engine per
 	}
 	ready := engine.Err
 	actorsEngine := engine
+	var leave func() error
 	if cn != nil {
+		leave = cn.leave
 		reg.MustRegister(newClusterCollector(cn))
 		acfg.Remote, acfg.Cluster, actorsEngine = cfg.Cluster.Remote, cn, cn.repl
 		ready = func() error {
@@ -129,7 +131,7 @@ func start(cfg Config, logger *slog.Logger, reg *prometheus.Registry, engine per
 	}
 	gw, err := gateway.New(gateway.Config{
 		Addr: cfg.Node.HTTP, Tokens: cfg.Auth.Tokens, ConnCredit: cfg.Node.ConnCredit, MaxConnections: cfg.Node.MaxConnections,
-		Outbound: outbound, Desks: desks, Channels: cfg.gatewayChannels(), Web: cfg.Web.files(),
+		Outbound: outbound, Desks: desks, Channels: cfg.gatewayChannels(), Web: cfg.Web.files(), Leave: leave,
 	}, rt, logger, reg, reg, ready)
 	if err == nil {
 		err = gw.Listen()
@@ -149,6 +151,16 @@ func start(cfg Config, logger *slog.Logger, reg *prometheus.Registry, engine per
 
 // Addr is the address the node's HTTP API listens on.
 func (n *Node) Addr() string { return n.gw.Addr() }
+
+// Left is closed once a node that was asked to leave its cluster (POST
+// /v1/cluster/leave) holds no replica: it may stop. Never closed on a
+// cluster of one.
+func (n *Node) Left() <-chan struct{} {
+	if n.cluster == nil {
+		return nil
+	}
+	return n.cluster.left
+}
 
 // Failed is closed when the node's store has failed: the node then refuses
 // writes and should exit (the WAL decides at restart what was stored).

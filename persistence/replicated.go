@@ -191,6 +191,13 @@ type ReplicatedEngine interface {
 	TransferLeadership(ctx context.Context, p int, id raft.ServerID, addr raft.ServerAddress) error
 	// ReplicaStats is this replica's view of p's group.
 	ReplicaStats(p int) ReplicaStats
+	// Voters are p's voters as this replica's latest configuration has
+	// them.
+	Voters(p int) ([]raft.Server, error)
+	// AddGroup starts a replica of p here that joins when p's leader adds
+	// it; RemoveGroup stops this node's replica of p.
+	AddGroup(p int) error
+	RemoveGroup(p int) error
 }
 
 // ReplicaStats are one replica's figures of a partition's group.
@@ -212,6 +219,7 @@ type replicatedEngine struct {
 	pebble *pebbleEngine
 	cfg    ReplicatedConfig
 	log    *slog.Logger
+	mu     sync.RWMutex // guards groups: AddGroup and RemoveGroup change it
 	groups map[int]*replicaGroup
 	gate   gate
 
@@ -234,7 +242,7 @@ func OpenReplicated(cfg ReplicatedConfig) (ReplicatedEngine, error) {
 		groups: make(map[int]*replicaGroup, len(cfg.Partitions)),
 	}
 	for _, p := range slices.Sorted(slices.Values(cfg.Partitions)) {
-		g, err := startGroup(e, p)
+		g, err := startGroup(e, p, true)
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("persistence: start partition %d: %w", p, err), e.Close())
 		}
@@ -253,13 +261,61 @@ func (e *replicatedEngine) Stats() Stats { return e.pebble.Stats() }
 
 func (e *replicatedEngine) Store(p int) Store {
 	e.pebble.checkPartition(p)
-	return &replicatedStore{e: e, p: p, g: e.groups[p], local: &pebbleStore{e: e.pebble, p: p}}
+	e.mu.RLock()
+	g := e.groups[p]
+	e.mu.RUnlock()
+	return &replicatedStore{e: e, p: p, g: g, local: &pebbleStore{e: e.pebble, p: p}}
 }
 
-func (e *replicatedEngine) Replicates(p int) bool { return e.groups[p] != nil }
+func (e *replicatedEngine) Replicates(p int) bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.groups[p] != nil
+}
+
+// AddGroup starts a replica of partition p on this node that joins the
+// partition's group when its leader adds it as a voter (no bootstrap: the
+// group exists elsewhere). A replica already here is kept.
+func (e *replicatedEngine) AddGroup(p int) error {
+	e.pebble.checkPartition(p)
+	if err := e.gate.enter(); err != nil {
+		return err
+	}
+	defer e.gate.leave()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.groups[p] != nil {
+		return nil
+	}
+	g, err := startGroup(e, p, false)
+	if err != nil {
+		return fmt.Errorf("persistence: start partition %d: %w", p, err)
+	}
+	e.groups[p] = g
+	return nil
+}
+
+// RemoveGroup stops this node's replica of partition p (it was removed
+// from the partition's group, or is about to be): appends refused from now
+// on, queued ones reported, raft shut down. Its keys stay in Pebble until
+// the partition is replicated here again, when raft brings them up to date.
+func (e *replicatedEngine) RemoveGroup(p int) error {
+	e.mu.Lock()
+	g := e.groups[p]
+	delete(e.groups, p)
+	e.mu.Unlock()
+	if g == nil {
+		return nil
+	}
+	g.gate.close()
+	g.closeQueue()
+	return g.stop()
+}
 
 func (e *replicatedEngine) group(p int) *replicaGroup {
+	e.mu.RLock()
 	g := e.groups[p]
+	e.mu.RUnlock()
 	if g == nil {
 		panic(fmt.Sprintf("persistence: partition %d is not replicated on this node", p))
 	}
@@ -289,6 +345,14 @@ func (e *replicatedEngine) TransferLeadership(ctx context.Context, p int, id raf
 	return waitFuture(ctx, r.LeadershipTransferToServer(id, addr))
 }
 
+func (e *replicatedEngine) Voters(p int) ([]raft.Server, error) {
+	f := e.group(p).raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	return f.Configuration().Servers, nil
+}
+
 func (e *replicatedEngine) ReplicaStats(p int) ReplicaStats {
 	g := e.group(p)
 	_, leader := g.raft.LeaderWithID()
@@ -313,11 +377,16 @@ func (e *replicatedEngine) ReplicaStats(p int) ReplicaStats {
 func (e *replicatedEngine) Close() error {
 	e.closeOnce.Do(func() {
 		e.gate.close()
-		for _, g := range e.groups {
+		e.mu.Lock()
+		groups := e.groups
+		e.groups = map[int]*replicaGroup{}
+		e.mu.Unlock()
+		for _, g := range groups {
+			g.gate.close()
 			g.closeQueue()
 		}
 		var errs []error
-		for _, g := range e.groups {
+		for _, g := range groups {
 			errs = append(errs, g.stop())
 		}
 		e.closeErr = errors.Join(errs...)

@@ -43,6 +43,7 @@ type replicaGroup struct {
 	inflight chan proposal
 	done     chan struct{} // closed when the completer has reported everything
 
+	gate      gate          // closed when the group is removed or the engine closes
 	proposals atomic.Uint64 // entries proposed here
 	elections atomic.Uint64 // times this replica became leader
 	leaderNow atomic.Bool   // raft says this node leads
@@ -59,7 +60,7 @@ type proposal struct {
 	future raft.ApplyFuture
 }
 
-func startGroup(e *replicatedEngine, p int) (g *replicaGroup, err error) {
+func startGroup(e *replicatedEngine, p int, boot bool) (g *replicaGroup, err error) {
 	fsm, err := newPartitionFSM(e.pebble, p)
 	if err != nil {
 		return nil, err
@@ -88,8 +89,10 @@ func startGroup(e *replicatedEngine, p int) (g *replicaGroup, err error) {
 	conf.Logger = newHCLogger(e.log.With("partition", p))
 	conf.NotifyCh = notify
 	conf.NoSnapshotRestoreOnStart = true
-	if err := bootstrap(e, p, &conf, logs, store, snaps, trans); err != nil {
-		return nil, err
+	if boot {
+		if err := bootstrap(e, p, &conf, logs, store, snaps, trans); err != nil {
+			return nil, err
+		}
 	}
 	r, err := raft.NewRaft(&conf, fsm, logs, store, snaps, trans)
 	if err != nil {
@@ -140,6 +143,10 @@ func (g *replicaGroup) submit(ctx context.Context, o op) error {
 		return err
 	}
 	defer g.e.gate.leave()
+	if err := g.gate.enter(); err != nil {
+		return g.unavailable(raft.ErrRaftShutdown)
+	}
+	defer g.gate.leave()
 	if err := g.e.pebble.latch.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

@@ -144,6 +144,16 @@ func serveMain(args []string) int {
 		}
 		logger.Info("stopped")
 		return 0
+	case <-n.Left():
+		logger.Info("left the cluster; stopping")
+		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+		defer cancel()
+		if err := n.Stop(ctx); err != nil {
+			logger.Error("stop", "err", err)
+			return 1
+		}
+		logger.Info("stopped")
+		return 0
 	case err := <-n.ServeErr():
 		logger.Error("gateway failed", "err", err)
 		return 1
