@@ -60,12 +60,12 @@ type clusterNode struct {
 	state     *cluster.DataDirState
 
 	rt      atomic.Pointer[actors.Runtime]
-	hosting []chan bool // per partition: leadership changes, in order
+	hosting []chan bool   // per partition: leadership changes, in order
 	kick    chan struct{} // a new table arrived: reconcile now
 	// lastLeaders are the partitions' leaders as last seen (LeaderOf).
 	lastLeaders []atomic.Pointer[lastLeader]
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	stop        chan struct{}
+	wg          sync.WaitGroup
 
 	leaving  atomic.Bool
 	left     chan struct{} // closed once a leaving node holds no replica
