@@ -54,6 +54,7 @@ const (
 	fwdRouting      = "routing"       // request: the router's view
 	fwdOutbound     = "outbound"      // request: deliver if your gateways serve its channel
 	fwdPlacement    = "placement"     // tell: a new partition table (node/)
+	fwdVoters       = "voters"        // request: a partition's voters, from its leader
 )
 
 // Bodies of the cluster desk and routing messages.
@@ -148,6 +149,14 @@ func (r *Runtime) TellPeers(kind string, body []byte) {
 	for _, addr := range r.cfg.Cluster.Peers() {
 		r.system.Root.Send(remotePID(addr), &remotepb.Request{Kind: kind, Body: body})
 	}
+}
+
+// LeaderVoters are partition p's voters as its leader (another node) has
+// them.
+func (r *Runtime) LeaderVoters(p int) ([]string, error) {
+	var voters []string
+	err := r.forwardRead(p, fwdVoters, p, &voters)
+	return voters, err
 }
 
 // leaderAddr is the remote address of partition p's leader when it is
@@ -484,6 +493,12 @@ func (rc *receiver) receiveCluster(kind string, body []byte, answer func(any, *j
 		var b fwdDeskConnBody
 		if decode(&b) {
 			rt.system.Root.Send(rt.routing, &deskConnMsg{agent: b.Agent, connected: b.Connected})
+		}
+	case fwdVoters:
+		var p int
+		if decode(&p) && rt.cfg.Cluster != nil {
+			voters, err := rt.cfg.Cluster.LocalVoters(p)
+			answer(voters, rejectionOf(err))
 		}
 	case fwdPlacement:
 		if rt.cfg.Cluster != nil {

@@ -38,6 +38,9 @@ type ClusterSource interface {
 	// Placement receives a partition table another node sent (TellPeers
 	// with kind "placement").
 	Placement(table []byte)
+	// LocalVoters are partition p's voters as this node's replica has
+	// them (it leads p when asked).
+	LocalVoters(p int) ([]string, error)
 }
 
 const (

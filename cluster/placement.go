@@ -59,7 +59,15 @@ type PlacementConfig struct {
 	BootstrapExpect int           // alive members before the first placement
 	DeadGrace       time.Duration // a dead node's replicas are replaced after this
 	MovesMax        int           // changes per Plan call; default 16
+	// Unsettled, when set, names the partitions whose raft group does not
+	// have the table's replicas yet (a change still being carried out):
+	// their replicas are left alone this round, so a partition is never
+	// more than one change away from its group (leaders may still move).
+	Unsettled func(p int) bool
 }
+
+// settled: a partition whose replicas may change this round.
+func (pr *planner) settled(p int) bool { return pr.cfg.Unsettled == nil || !pr.cfg.Unsettled(p) }
 
 // Assignment is one partition's replicas and desired leader.
 type Assignment struct {
@@ -256,6 +264,9 @@ func (pr *planner) replace() {
 		if pr.full() {
 			return
 		}
+		if !pr.settled(p) {
+			continue
+		}
 		if pr.usable(a) < want {
 			if node := pr.leastLoaded(a.Replicas); node != "" {
 				pr.add(Change{Kind: AddReplica, Partition: p, Node: node})
@@ -284,7 +295,7 @@ func (pr *planner) rebalance() {
 		if pr.full() {
 			return
 		}
-		if pr.touched[p] {
+		if pr.touched[p] || !pr.settled(p) {
 			continue
 		}
 		if len(a.Replicas) > want && pr.usable(a) > want {

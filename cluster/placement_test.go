@@ -225,3 +225,26 @@ func TestPlacementApplyRefusesBadChanges(t *testing.T) {
 		t.Fatalf("apply: %+v %v (the old placement must not change)", next, err)
 	}
 }
+
+// A partition whose group has not caught up with the table keeps its
+// replicas this round; the others move.
+func TestPlanLeavesUnsettledPartitionsAlone(t *testing.T) {
+	now := time.Now()
+	three := []Member{{Name: "a"}, {Name: "b"}, {Name: "c"}}
+	cfg := PlacementConfig{Replicas: 3, BootstrapExpect: 3}
+	pl, err := NewPlacement(4).Apply(Plan(NewPlacement(4), three, now, cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	four := append(slices.Clone(three), Member{Name: "d"})
+	cfg.Unsettled = func(p int) bool { return p%2 == 0 }
+	for _, c := range Plan(pl, four, now, cfg) {
+		if c.Kind != SetLeader && c.Partition%2 == 0 {
+			t.Fatalf("unsettled partition %d changed: %v", c.Partition, c)
+		}
+	}
+	cfg.Unsettled = nil
+	if len(Plan(pl, four, now, cfg)) == 0 {
+		t.Fatal("nothing planned for a joined node")
+	}
+}

@@ -86,8 +86,10 @@ func (cn *clusterNode) drive() {
 	})
 	pl := cn.placement.Load()
 	cl := cn.cfg.Cluster
+	unsettled := cn.unsettled(pl)
 	changes := cluster.Plan(pl, cn.planMembers(), time.Now(), cluster.PlacementConfig{
-		Replicas: cl.Replicas, BootstrapExpect: cl.BootstrapExpect, DeadGrace: cl.DeadAfter})
+		Replicas: cl.Replicas, BootstrapExpect: cl.BootstrapExpect, DeadGrace: cl.DeadAfter,
+		Unsettled: func(p int) bool { return unsettled[p] }})
 	if len(changes) == 0 {
 		return
 	}
@@ -112,6 +114,51 @@ func (cn *clusterNode) drive() {
 	if rt := cn.rt.Load(); rt != nil {
 		rt.TellPeers(placementKind, b)
 	}
+}
+
+// unsettled are the partitions whose group's voters, as their leader has
+// them, are not the table's replicas yet (or whose leader did not say).
+func (cn *clusterNode) unsettled(pl *cluster.Placement) map[int]bool {
+	out := map[int]bool{}
+	rt := cn.rt.Load()
+	for p, a := range pl.Partitions {
+		var voters []string
+		var err error
+		if cn.repl.Replicates(p) && cn.repl.IsLeader(p) {
+			voters, err = cn.LocalVoters(p)
+		} else if rt != nil {
+			voters, err = rt.LeaderVoters(p)
+		} else {
+			err = errors.New("no runtime")
+		}
+		if err != nil || len(voters) != len(a.Replicas) {
+			out[p] = true
+			continue
+		}
+		for _, r := range a.Replicas {
+			if !slices.Contains(voters, r) {
+				out[p] = true
+				break
+			}
+		}
+	}
+	return out
+}
+
+// LocalVoters is actors.ClusterSource's.
+func (cn *clusterNode) LocalVoters(p int) ([]string, error) {
+	if !cn.repl.Replicates(p) {
+		return nil, errors.New("no replica of this partition here")
+	}
+	servers, err := cn.repl.Voters(p)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(servers))
+	for _, s := range servers {
+		out = append(out, string(s.ID))
+	}
+	return out, nil
 }
 
 // Placement is actors.ClusterSource's: a table another node sent.
