@@ -164,11 +164,15 @@ type Runtime struct {
 	routing      *actor.PID
 	bcast        *broadcasts
 	audit        *auditLog
+	analytics    *analyticsRunner
 
 	// Gauges read by /metrics.
 	ActiveCustomers atomic.Int64
 	Activations     atomic.Int64
 	RuleErrors      atomic.Int64 // rule evaluations that failed (counted as not matching)
+	// AnalyticsDropped counts durable events the analytics queue had no
+	// room for (read back from the store instead).
+	AnalyticsDropped atomic.Int64
 
 	ruleLog struct {
 		sync.Mutex
@@ -209,6 +213,7 @@ func Start(cfg Config, engine persistence.Engine) (*Runtime, error) {
 	r.routing = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &routingActor{rt: r, router: router, grace: map[string]*time.Timer{}, conns: map[string]int{}}
 	}))
+	r.analytics = newAnalyticsRunner(r)
 	for _, p := range cfg.Table.Hosted(cfg.Node) {
 		if err := r.HostPartition(p); err != nil {
 			return nil, err
@@ -423,6 +428,7 @@ func (r *Runtime) Stop(ctx context.Context) error {
 		if err != nil {
 			return
 		}
+		r.analytics.close() // after the customers: their last events are in
 		_ = r.system.Root.StopFuture(r.routing).Wait()
 		r.tasks.stop()
 		r.system.Shutdown()

@@ -362,3 +362,12 @@ func nthSmallest(v []int64, n int) int64 {
 	slices.Sort(v)
 	return v[min(n, len(v)-1)]
 }
+
+// Types are the event types that change a projection: a catch-up finds
+// the customers to read by them (the segment index).
+var Types = []string{
+	journey.TypeConversationOpened, journey.TypeConversationClosed, journey.TypeRoutingDecided,
+	journey.TypeAgentOffered, journey.TypeRoutingRevoked, journey.TypeAgentAssigned, journey.TypeAgentTransferred,
+	journey.TypeAgentWrappedUp, journey.TypeCallbackOffered, journey.TypeCallbackScheduled, journey.TypeWorkflowStep,
+	journey.TypeMessageReceived, journey.TypeMessageSent, journey.TypeProactiveSent, journey.TypeOfferAccepted,
+}
