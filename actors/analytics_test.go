@@ -2,6 +2,8 @@ package actors
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -109,5 +111,82 @@ func TestAnalyticsCatchUpWhatWasDropped(t *testing.T) {
 	a := waitAnalytics(t, rt, func(a analytics.Journeys) bool { return a.Conversations == 2 })
 	if a.Escalations["customer_asked"] != 1 {
 		t.Fatalf("after the catch-up: %+v", a)
+	}
+}
+
+// storeJourney appends a customer's events straight to the store: a
+// message, its conversation, and n-2 messages, a second apart from t.
+func storeJourney(t *testing.T, st persistence.Store, customer string, at time.Time, n int) []journey.Event {
+	t.Helper()
+	var events []journey.Event
+	for i := range n {
+		e := journey.Event{ID: fmt.Sprintf("%s-%d", customer, i), Customer: customer, Type: journey.TypeMessageReceived, Actor: journey.ActorCustomer,
+			Channel: "sms", Text: "hi", Seq: uint64(i + 1), RecordedAt: at.Add(time.Duration(i) * time.Second)}
+		if i == 1 {
+			e.Type, e.Actor, e.Text = journey.TypeConversationOpened, journey.ActorSystem, ""
+			e.Data = []byte(fmt.Sprintf(`{"conversation":%q,"state":"bot","channel":"sms"}`, journey.ConversationID(customer, 2)))
+		}
+		events = append(events, e)
+	}
+	done := make(chan error, 1)
+	st.Append(context.Background(), &persistence.AppendRequest{Customer: customer, Events: events}, func(err error) { done <- err })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return events
+}
+
+// A customer's events the runner missed are read before its next one: a
+// gap after its last applied seq, or, while the partition is behind, any
+// earlier events of a customer it does not know.
+func TestAnalyticsFillGapsFromTheStore(t *testing.T) {
+	engine := persistence.NewMemory(1)
+	defer engine.Close()
+	st := engine.Store(0)
+	at := time.Now().Add(-time.Hour).Truncate(time.Hour)
+	known := storeJourney(t, st, "known", at, 10)
+	unknown := storeJourney(t, st, "unknown", at, 10)
+	a := &analyticsRunner{rt: &Runtime{cfg: Config{Logger: slog.Default(), Now: time.Now}}, parts: map[int]*analyticsPart{}}
+	pp := &analyticsPart{proj: analytics.New(), store: st}
+	a.parts[0] = pp
+	a.handle(analyticsMsg{partition: 0, events: known[:1]})
+	a.handle(analyticsMsg{partition: 0, events: known[9:]}) // 2 to 9 missed
+	if last, _ := pp.proj.LastSeq("known"); last != 10 {
+		t.Fatalf("known: last applied seq %d, want 10", last)
+	}
+	a.handle(analyticsMsg{partition: 0, events: unknown[9:]}) // not behind: nothing read
+	pp.behind = at
+	a.handle(analyticsMsg{partition: 0, events: unknown[9:]}) // a duplicate now
+	p := pp.proj.Part(at, at.Add(time.Hour), time.Now(), nil)
+	if p.Figures.Conversations != 1 {
+		t.Fatalf("%d conversations, want the known customer's only", p.Figures.Conversations)
+	}
+	pp.proj = analytics.New()
+	a.handle(analyticsMsg{partition: 0, events: unknown[9:]})
+	if p := pp.proj.Part(at, at.Add(time.Hour), time.Now(), nil); p.Figures.Conversations != 1 {
+		t.Fatalf("behind: the unknown customer's conversation was not read back (%d)", p.Figures.Conversations)
+	}
+}
+
+// A customer the runner does not know is read back from the newest event
+// to the first recorded since the time asked, page by page.
+func TestAnalyticsReadBackSinceATime(t *testing.T) {
+	engine := persistence.NewMemory(1)
+	defer engine.Close()
+	st := engine.Store(0)
+	at := time.Now().Add(-time.Hour)
+	storeJourney(t, st, "long", at, 3*analyticsPage+10)
+	a := &analyticsRunner{rt: &Runtime{cfg: Config{Logger: slog.Default(), Now: time.Now}}}
+	from := at.Add(100 * time.Second)
+	events, err := a.storedSince(context.Background(), st, "long", 0, 0, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 3*analyticsPage+10-100 || events[0].Seq != 101 || events[len(events)-1].Seq != 3*analyticsPage+10 {
+		t.Fatalf("%d events from seq %d", len(events), events[0].Seq)
+	}
+	events, err = a.storedSince(context.Background(), st, "long", 10, 20, time.Time{})
+	if err != nil || len(events) != 9 || events[0].Seq != 11 {
+		t.Fatalf("seqs 11 to 19: %d events (%v)", len(events), err)
 	}
 }

@@ -79,9 +79,15 @@ func (p *Projection) Apply(e *journey.Event) bool {
 		Queue        string `json:"queue"`
 		Result       string `json:"result"`
 	}
-	_ = json.Unmarshal(e.Data, &d)
-	if d.Conversation != "" && d.Conversation != t.Conv {
-		return true // about another conversation (a late or stray event)
+	if e.Type != journey.TypeMessageReceived && e.Type != journey.TypeMessageSent {
+		// Messages' data is the client's (up to 16 KiB): not decoded.
+		if _, ok := conversationTypes[e.Type]; !ok {
+			return true
+		}
+		_ = json.Unmarshal(e.Data, &d)
+		if d.Conversation != "" && d.Conversation != t.Conv {
+			return true // about another conversation (a late or stray event)
+		}
 	}
 	switch e.Type {
 	case journey.TypeMessageReceived:
@@ -361,6 +367,15 @@ func (p *Projection) evictSeen() {
 func nthSmallest(v []int64, n int) int64 {
 	slices.Sort(v)
 	return v[min(n, len(v)-1)]
+}
+
+// conversationTypes are the types besides messages that move a followed
+// conversation.
+var conversationTypes = map[string]struct{}{
+	journey.TypeConversationClosed: {}, journey.TypeRoutingDecided: {}, journey.TypeAgentOffered: {},
+	journey.TypeRoutingRevoked: {}, journey.TypeAgentAssigned: {}, journey.TypeAgentTransferred: {},
+	journey.TypeAgentWrappedUp: {}, journey.TypeCallbackOffered: {}, journey.TypeCallbackScheduled: {},
+	journey.TypeWorkflowStep: {},
 }
 
 // Types are the event types that change a projection: a catch-up finds
