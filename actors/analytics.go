@@ -17,7 +17,7 @@ package actors
 // customer's events reach the projection in seq order, and its
 // deduplication by seq makes rereading harmless.
 //
-// Persistence: every analyticsSaveEvery, and when a partition leaves this
+// Persistence: every analyticsSaveEvery (longer for a large one), and when a partition leaves this
 // node or the runtime stops, each changed projection is pruned and saved
 // as the record "state" of the partition's "analytics" collection, with its
 // position (the newest recorded_at applied). Hosting a partition loads its
@@ -45,8 +45,13 @@ const (
 	// analyticsQueueMax bounds the batches of durable events waiting for
 	// the runner; past it they are dropped and read back from the store.
 	analyticsQueueMax = 8192
-	// analyticsSaveEvery is how often changed projections are saved.
-	analyticsSaveEvery = 10 * time.Second
+	// analyticsSaveEvery is how often a changed projection is saved; a
+	// large one waits analyticsSaveEvery per analyticsSaveBytes of its last
+	// encoding, at most analyticsSaveMaxWait (a crash rereads the events
+	// since its last save), so saving stays a small share of the disk.
+	analyticsSaveEvery   = 10 * time.Second
+	analyticsSaveBytes   = 256 << 10
+	analyticsSaveMaxWait = 5 * time.Minute
 	// analyticsPage is how many events one store read returns; a catch-up
 	// reads at most analyticsPagesMax pages of one customer it does not
 	// know (the rest, older, is not read).
@@ -72,10 +77,11 @@ type analyticsMsg struct {
 }
 
 type analyticsPart struct {
-	proj   *analytics.Projection
-	store  persistence.Store
-	dirty  bool
-	behind time.Time // events since then may have been dropped (zero: none)
+	proj     *analytics.Projection
+	store    persistence.Store
+	dirty    bool
+	behind   time.Time // events since then may have been dropped (zero: none)
+	nextSave time.Time // a changed projection is saved from then on
 }
 
 type analyticsRunner struct {
@@ -150,16 +156,17 @@ func (a *analyticsRunner) loop() {
 	defer close(a.done)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	lastSave := time.Now()
 	for {
 		select {
 		case m := <-a.queue:
 			a.handle(m)
 		case <-tick.C:
 			a.reconcile()
-			if time.Since(lastSave) >= analyticsSaveEvery {
-				a.saveAll()
-				lastSave = time.Now()
+			now := time.Now()
+			for _, pp := range a.parts {
+				if pp.dirty && !now.Before(pp.nextSave) {
+					a.save(pp)
+				}
 			}
 		case <-a.stop:
 			for {
@@ -358,7 +365,7 @@ func (a *analyticsRunner) host(p int) {
 			from = loaded.Position().Add(-analytics.CatchUpMargin)
 		}
 	}
-	pp := &analyticsPart{proj: proj, store: st, dirty: true}
+	pp := &analyticsPart{proj: proj, store: st, dirty: true, nextSave: time.Now().Add(analyticsSaveEvery)}
 	a.parts[p] = pp
 	if err := a.catchUp(pp, from); err != nil {
 		a.rt.cfg.Logger.Warn("analytics: catching up", "partition", p, "err", err)
@@ -390,6 +397,8 @@ func (a *analyticsRunner) save(pp *analyticsPart) {
 		err = pp.store.WriteRecords(ctx, analyticsCollection, []persistence.Record{{Key: analyticsStateKey, Value: b}}, nil)
 		cancel()
 	}
+	wait := analyticsSaveEvery * time.Duration(max(1, len(b)/analyticsSaveBytes))
+	pp.nextSave = time.Now().Add(min(wait, analyticsSaveMaxWait))
 	if err != nil {
 		a.rt.cfg.Logger.Warn("analytics: saving", "partition", pp.store.Partition(), "err", err)
 		return
