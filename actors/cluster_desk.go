@@ -497,8 +497,10 @@ func (rc *receiver) receiveCluster(kind string, body []byte, answer func(any, *j
 	case fwdVoters:
 		var p int
 		if decode(&p) && rt.cfg.Cluster != nil {
-			voters, err := rt.cfg.Cluster.LocalVoters(p)
-			answer(voters, rejectionOf(err))
+			go func() { // raft answers on its own loop: not on the receiver's
+				voters, err := rt.cfg.Cluster.LocalVoters(p)
+				answer(voters, rejectionOf(err))
+			}()
 		}
 	case fwdPlacement:
 		if rt.cfg.Cluster != nil {

@@ -492,6 +492,14 @@ func (c *customer) effects(d journey.Decision) {
 	}
 	c.publish(d.Events)
 	c.countOfferResponses(d.Events)
+	if n := len(d.Events); n > 0 {
+		events, partition := d.Events, c.store.Partition()
+		c.outbox.push(events[n-1].Seq, func(err error) {
+			if err == nil {
+				c.rt.analytics.observe(partition, events)
+			}
+		})
+	}
 }
 
 // queueOutbounds puts outbounds in the outbox: each goes to the gateways

@@ -13,7 +13,11 @@
 // Broadcasts (broadcast.go) are worked through by a runner goroutine per
 // broadcast that scans each hosted partition's segment index and asks its
 // customers, paced by one node-wide rate limiter; erasure (erase.go) and
-// the audit log (audit.go) go through the same hosts and stores.
+// the audit log (audit.go) go through the same hosts and stores. The
+// analytics runner (analytics.go) is one goroutine that feeds each hosted
+// partition's analytics.Projection the events customers store, once
+// durable, through a bounded queue that never holds up a customer (what
+// does not fit is read back from the store), and saves the projections.
 //
 // Concurrency: Runtime's methods are safe for concurrent use. Each actor's
 // state is owned by that actor. Replies (Done callbacks) are called from

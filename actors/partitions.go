@@ -74,6 +74,9 @@ func (r *Runtime) HostPartition(p int) error {
 	props := actor.PropsFromProducer(func() actor.Actor { return newHost(r, p) },
 		actor.WithSupervisor(actor.NewOneForOneStrategy(restartsMax, time.Second, restartCustomer)),
 		actor.WithDispatcher(r.dispatch))
+	// The analytics runner loads the partition's projection before any
+	// event of its customers reaches its queue.
+	r.analytics.enqueue(func() { r.analytics.host(p) })
 	store := r.engine.Store(p)
 	pa := &partitionActors{
 		host: r.system.Root.Spawn(props),
@@ -98,7 +101,11 @@ func (r *Runtime) UnhostPartition(ctx context.Context, p int) error {
 	if pa == nil {
 		return fmt.Errorf("%w: %d", ErrNotHosted, p)
 	}
-	return r.stopPartition(ctx, pa)
+	if err := r.stopPartition(ctx, pa); err != nil {
+		return err
+	}
+	r.analytics.do(ctx, func() { r.analytics.unhost(p) })
+	return nil
 }
 
 // stopPartition passivates a partition's customers and stops its actors.

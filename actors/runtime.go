@@ -182,11 +182,15 @@ type Runtime struct {
 	remote       *remote.Remote // nil: not in a cluster
 	forwarder    *actor.PID     // nil: not in a cluster
 	cd           *clusterDesks  // nil: not in a cluster
+	analytics    *analyticsRunner
 
 	// Gauges read by /metrics.
 	ActiveCustomers atomic.Int64
 	Activations     atomic.Int64
 	RuleErrors      atomic.Int64 // rule evaluations that failed (counted as not matching)
+	// AnalyticsDropped counts durable events the analytics queue had no
+	// room for (read back from the store instead).
+	AnalyticsDropped atomic.Int64
 
 	ruleLog struct {
 		sync.Mutex
@@ -227,6 +231,7 @@ func Start(cfg Config, engine persistence.Engine) (*Runtime, error) {
 	r.routing = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &routingActor{rt: r, router: router, grace: map[string]*time.Timer{}, conns: map[string]int{}}
 	}))
+	r.analytics = newAnalyticsRunner(r)
 	if cfg.Remote != "" {
 		if err := r.startRemote(cfg.Remote); err != nil {
 			return nil, err
@@ -517,6 +522,7 @@ func (r *Runtime) Stop(ctx context.Context) error {
 		if err != nil {
 			return
 		}
+		r.analytics.close() // after the customers: their last events are in
 		_ = r.system.Root.StopFuture(r.routing).Wait()
 		if r.remote != nil {
 			_ = r.system.Root.StopFuture(r.forwarder).Wait()

@@ -172,7 +172,9 @@ func Plan(pl *Placement, members []Member, now time.Time, cfg PlacementConfig) [
 		if m.State == Alive {
 			pr.alive = append(pr.alive, m.Name)
 		}
-		if m.State == Alive || m.State == Suspect {
+		// A node dead within its grace period still counts: its replicas
+		// stay, and the others are not thinned out to match fewer nodes.
+		if m.State == Alive || m.State == Suspect || m.State == Dead && now.Sub(m.Since) < cfg.DeadGrace {
 			pr.present++
 		}
 	}

@@ -248,3 +248,21 @@ func TestPlanLeavesUnsettledPartitionsAlone(t *testing.T) {
 		t.Fatal("nothing planned for a joined node")
 	}
 }
+
+// A node dead for less than the grace period keeps its replicas, and the
+// live nodes keep theirs: nothing is planned but leaders.
+func TestPlanKeepsReplicasWhileANodeIsDeadWithinGrace(t *testing.T) {
+	now := time.Now()
+	three := []Member{{Name: "a"}, {Name: "b"}, {Name: "c"}}
+	cfg := PlacementConfig{Replicas: 3, BootstrapExpect: 3, DeadGrace: 30 * time.Second}
+	pl, err := NewPlacement(8).Apply(Plan(NewPlacement(8), three, now, cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := []Member{{Name: "a", State: Dead, Since: now.Add(-5 * time.Second)}, {Name: "b"}, {Name: "c"}}
+	for _, c := range Plan(pl, dead, now, cfg) {
+		if c.Kind != SetLeader {
+			t.Fatalf("a replica change while a is dead within its grace: %v", c)
+		}
+	}
+}

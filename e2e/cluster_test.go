@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
 
 	"fmt"
 	"github.com/throughline/throughline/persistence"
@@ -141,9 +142,13 @@ func (l *clusterLoad) run(t *testing.T, via []*clusterNode, customers int, stop 
 					req, _ := http.NewRequest("POST", node.base+"/v1/events", strings.NewReader(body))
 					req.Header.Set("Authorization", "Bearer "+tokChannel)
 					resp, err := client.Do(req)
-					status := 0
+					status, msg := 0, ""
 					if err == nil {
 						status = resp.StatusCode
+						if status != 200 {
+							b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+							msg = string(b)
+						}
 						resp.Body.Close()
 					}
 					if status == 200 {
@@ -156,7 +161,7 @@ func (l *clusterLoad) run(t *testing.T, via []*clusterNode, customers int, stop 
 						return
 					}
 					if time.Since(start) > 20*time.Second {
-						t.Errorf("%s not acknowledged within 20 s", id)
+						t.Errorf("%s not acknowledged within 20 s (last through %s: status %d %s, %v)", id, node.name, status, msg, err)
 						return
 					}
 					pause(20 * time.Millisecond)

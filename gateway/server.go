@@ -144,6 +144,9 @@ func New(cfg Config, rt *actors.Runtime, logger *slog.Logger, reg prometheus.Reg
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "throughline_rule_errors_total", Help: "Rule evaluations that failed (a missing key, a type error); they count as not matching.",
 	}, func() float64 { return float64(rt.RuleErrors.Load()) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "throughline_analytics_dropped_events_total", Help: "Durable events the analytics queue had no room for; the projection read them back from the store.",
+	}, func() float64 { return float64(rt.AnalyticsDropped.Load()) }))
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/channels/ws", s.serveChannelWS)
@@ -162,6 +165,7 @@ func New(cfg Config, rt *actors.Runtime, logger *slog.Logger, reg prometheus.Reg
 	mux.HandleFunc("GET /v1/audit", s.getAudit)
 	mux.HandleFunc("GET /v1/cluster", s.getCluster)
 	mux.HandleFunc("POST /v1/cluster/leave", s.postClusterLeave)
+	mux.HandleFunc("GET /v1/analytics/journeys", s.getJourneyAnalytics)
 	mux.HandleFunc("POST /v1/broadcasts", s.postBroadcast)
 	mux.HandleFunc("GET /v1/broadcasts", s.listBroadcasts)
 	mux.HandleFunc("GET /v1/broadcasts/{id}", s.getBroadcast)

@@ -1,0 +1,429 @@
+package actors
+
+// The analytics runner (PROTOCOL section 10): one goroutine per node that
+// owns the analytics.Projection of every partition hosted here and feeds it
+// the events customers store.
+//
+// Feed: once a customer's events are durable, its outbox hands them to
+// observe (in that customer's seq order), which puts them on a bounded
+// queue without waiting: the ingest path never waits for analytics. When
+// the queue is full the events are not queued; the partition is marked
+// behind from the earliest of them, and the runner catches up from the
+// store (the segment index finds the customers with events since then, and
+// each one's events after the seq the projection last applied are read
+// and applied). A live event whose customer's earlier events were missed
+// (a gap after its last applied seq, or an unknown customer while the
+// partition is behind) has them read from the store first, so each
+// customer's events reach the projection in seq order, and its
+// deduplication by seq makes rereading harmless.
+//
+// Persistence: every analyticsSaveEvery (longer for a large one), and when a partition leaves this
+// node or the runtime stops, each changed projection is pruned and saved
+// as the record "state" of the partition's "analytics" collection, with its
+// position (the newest recorded_at applied). Hosting a partition loads its
+// record and catches up from the position minus analytics.CatchUpMargin;
+// a partition with no record backfills analytics.Retention.
+//
+// Answers: JourneyAnalytics asks the runner for the Part of every hosted
+// partition and merges them (analytics.Merge): the same merge works over
+// the parts of several nodes.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/throughline/throughline/analytics"
+	"github.com/throughline/throughline/journey"
+	"github.com/throughline/throughline/persistence"
+)
+
+// Limits of the analytics runner.
+const (
+	// analyticsQueueMax bounds the batches of durable events waiting for
+	// the runner; past it they are dropped and read back from the store.
+	analyticsQueueMax = 8192
+	// analyticsSaveEvery is how often a changed projection is saved; a
+	// large one waits analyticsSaveEvery per analyticsSaveBytes of its last
+	// encoding, at most analyticsSaveMaxWait (a crash rereads the events
+	// since its last save), so saving stays a small share of the disk.
+	analyticsSaveEvery   = 10 * time.Second
+	analyticsSaveBytes   = 256 << 10
+	analyticsSaveMaxWait = 5 * time.Minute
+	// analyticsPage is how many events one store read returns; a catch-up
+	// reads at most analyticsPagesMax pages of one customer it does not
+	// know (the rest, older, is not read).
+	analyticsPage     = 256
+	analyticsPagesMax = 64
+	// analyticsCatchUpSetMax bounds the customers one catch-up remembers
+	// having read (past it the set starts over: a customer may be read
+	// twice, and is applied once).
+	analyticsCatchUpSetMax = 200_000
+	// AnalyticsTimeout bounds an answer's wait for the runner.
+	analyticsTimeout = 30 * time.Second
+
+	analyticsCollection = "analytics"
+	analyticsStateKey   = "state"
+)
+
+// analyticsMsg is one item of the runner's queue: durable events of a
+// partition, or work to run on the runner's goroutine.
+type analyticsMsg struct {
+	partition int
+	events    []journey.Event
+	run       func()
+}
+
+type analyticsPart struct {
+	proj     *analytics.Projection
+	store    persistence.Store
+	dirty    bool
+	behind   time.Time // events since then may have been dropped (zero: none)
+	nextSave time.Time // a changed projection is saved from then on
+}
+
+type analyticsRunner struct {
+	rt    *Runtime
+	queue chan analyticsMsg
+	stop  chan struct{}
+	done  chan struct{}
+
+	parts map[int]*analyticsPart // owned by the runner goroutine
+
+	mu      sync.Mutex
+	dropped map[int]time.Time // partition -> earliest recorded_at dropped
+}
+
+func newAnalyticsRunner(rt *Runtime) *analyticsRunner {
+	a := &analyticsRunner{rt: rt, queue: make(chan analyticsMsg, analyticsQueueMax), stop: make(chan struct{}),
+		done: make(chan struct{}), parts: map[int]*analyticsPart{}, dropped: map[int]time.Time{}}
+	go a.loop()
+	return a
+}
+
+// observe hands a customer's durable events to the runner without
+// waiting; it must be called in the customer's seq order.
+func (a *analyticsRunner) observe(partition int, events []journey.Event) {
+	if len(events) == 0 {
+		return
+	}
+	select {
+	case a.queue <- analyticsMsg{partition: partition, events: events}:
+	default:
+		a.rt.AnalyticsDropped.Add(int64(len(events)))
+		a.mu.Lock()
+		if t, ok := a.dropped[partition]; !ok || events[0].RecordedAt.Before(t) {
+			a.dropped[partition] = events[0].RecordedAt
+		}
+		a.mu.Unlock()
+	}
+}
+
+// enqueue queues f to run on the runner goroutine, after the events
+// queued before it, without waiting for it to run (a stopped runner runs
+// nothing).
+func (a *analyticsRunner) enqueue(f func()) {
+	select {
+	case a.queue <- analyticsMsg{run: f}:
+	case <-a.done:
+	}
+}
+
+// do runs f on the runner goroutine, after the events queued before it;
+// false when the runner has stopped.
+func (a *analyticsRunner) do(ctx context.Context, f func()) bool {
+	done := make(chan struct{})
+	select {
+	case a.queue <- analyticsMsg{run: func() { f(); close(done) }}:
+	case <-a.done:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+	select {
+	case <-done:
+		return true
+	case <-a.done:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (a *analyticsRunner) loop() {
+	defer close(a.done)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case m := <-a.queue:
+			a.handle(m)
+		case <-tick.C:
+			a.reconcile()
+			now := time.Now()
+			for _, pp := range a.parts {
+				if pp.dirty && !now.Before(pp.nextSave) {
+					a.save(pp)
+				}
+			}
+		case <-a.stop:
+			for {
+				select {
+				case m := <-a.queue:
+					a.handle(m)
+					continue
+				default:
+				}
+				break
+			}
+			a.reconcile()
+			a.saveAll()
+			return
+		}
+	}
+}
+
+// close drains the queue, saves every projection and stops the runner;
+// the partitions' customers must have stopped before.
+func (a *analyticsRunner) close() {
+	select {
+	case <-a.stop:
+	default:
+		close(a.stop)
+	}
+	<-a.done
+}
+
+func (a *analyticsRunner) handle(m analyticsMsg) {
+	if m.run != nil {
+		m.run()
+		return
+	}
+	pp := a.parts[m.partition]
+	if pp == nil {
+		return // not hosted here (any more)
+	}
+	for i := range m.events {
+		e := &m.events[i]
+		last, known := pp.proj.LastSeq(e.Customer)
+		switch {
+		case known && e.Seq > last+1:
+			a.fill(pp, e.Customer, last, e.Seq, time.Time{})
+		case !known && e.Seq > 1 && !pp.behind.IsZero():
+			a.fill(pp, e.Customer, 0, e.Seq, pp.behind.Add(-analytics.CatchUpMargin))
+		}
+		pp.dirty = pp.proj.Apply(e) || pp.dirty
+	}
+}
+
+// fill applies a customer's stored events before seq `before`: those after
+// `after` (a known customer), or those recorded since `from` (one the
+// projection does not remember).
+func (a *analyticsRunner) fill(pp *analyticsPart, customer string, after, before uint64, from time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), analyticsTimeout)
+	defer cancel()
+	events, err := a.storedSince(ctx, pp.store, customer, after, before, from)
+	if err != nil {
+		a.rt.cfg.Logger.Warn("analytics: reading missed events", "partition", pp.store.Partition(), "err", err)
+		return
+	}
+	for i := range events {
+		pp.dirty = pp.proj.Apply(&events[i]) || pp.dirty
+	}
+}
+
+// storedSince reads a customer's stored events with seq in (after, before)
+// (before 0: up to the last), or, when from is set, those of them recorded
+// since from, reading back from the newest at most analyticsPagesMax pages.
+func (a *analyticsRunner) storedSince(ctx context.Context, st persistence.Store, customer string, after, before uint64, from time.Time) ([]journey.Event, error) {
+	if before == 0 {
+		last, err := st.LastSeq(ctx, customer)
+		if err != nil {
+			return nil, err
+		}
+		before = last + 1
+	}
+	if from.IsZero() {
+		if before <= after+1 {
+			return nil, nil
+		}
+		return st.Events(ctx, customer, after, int(before-after-1))
+	}
+	var out []journey.Event
+	hi := before - 1 // the newest seq still to read
+	for range analyticsPagesMax {
+		if hi <= after {
+			break
+		}
+		lo := max(after, hi-min(hi, analyticsPage))
+		page, err := st.Events(ctx, customer, lo, int(hi-lo))
+		if err != nil {
+			return nil, err
+		}
+		out = append(page, out...)
+		if len(page) == 0 || page[0].RecordedAt.Before(from) {
+			break
+		}
+		hi = lo
+	}
+	i := 0
+	for i < len(out) && out[i].RecordedAt.Before(from) {
+		i++
+	}
+	return out[i:], nil
+}
+
+// reconcile catches up the partitions whose events were dropped.
+func (a *analyticsRunner) reconcile() {
+	a.mu.Lock()
+	dropped := a.dropped
+	a.dropped = map[int]time.Time{}
+	a.mu.Unlock()
+	for p, since := range dropped {
+		pp := a.parts[p]
+		if pp == nil {
+			continue
+		}
+		if pp.behind.IsZero() || since.Before(pp.behind) {
+			pp.behind = since
+		}
+	}
+	for _, pp := range a.parts {
+		if pp.behind.IsZero() {
+			continue
+		}
+		from := pp.behind.Add(-analytics.CatchUpMargin)
+		if err := a.catchUp(pp, from); err != nil {
+			a.rt.cfg.Logger.Warn("analytics: catching up", "partition", pp.store.Partition(), "err", err)
+			continue // behind stays: the next tick tries again
+		}
+		pp.behind = time.Time{}
+	}
+}
+
+// catchUp applies the partition's stored events recorded since from that
+// the projection has not applied.
+func (a *analyticsRunner) catchUp(pp *analyticsPart, from time.Time) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	to := a.rt.cfg.Now().Add(time.Hour)
+	read := map[string]struct{}{}
+	var readErr error
+	for _, typ := range analytics.Types {
+		err := pp.store.ScanSegment(ctx, typ, from, to, func(customer string) bool {
+			if _, ok := read[customer]; ok {
+				return true
+			}
+			if len(read) >= analyticsCatchUpSetMax {
+				clear(read)
+			}
+			read[customer] = struct{}{}
+			last, known := pp.proj.LastSeq(customer)
+			var events []journey.Event
+			if known {
+				events, readErr = a.storedSince(ctx, pp.store, customer, last, 0, time.Time{})
+			} else {
+				events, readErr = a.storedSince(ctx, pp.store, customer, 0, 0, from)
+			}
+			for i := range events {
+				pp.dirty = pp.proj.Apply(&events[i]) || pp.dirty
+			}
+			return readErr == nil
+		})
+		if err := errors.Join(err, readErr); err != nil {
+			return fmt.Errorf("analytics: catch up %s: %w", typ, err)
+		}
+	}
+	return nil
+}
+
+// host loads a partition's saved projection and catches it up; it runs on
+// the runner goroutine, before any event of the partition it queued.
+func (a *analyticsRunner) host(p int) {
+	st := a.rt.engine.Store(p)
+	ctx, cancel := context.WithTimeout(context.Background(), analyticsTimeout)
+	defer cancel()
+	var saved []byte
+	err := st.ScanRecords(ctx, analyticsCollection, "", func(key string, value []byte) bool {
+		if key == analyticsStateKey {
+			saved = append([]byte(nil), value...)
+		}
+		return true
+	})
+	proj := analytics.New()
+	from := a.rt.cfg.Now().Add(-analytics.Retention)
+	switch {
+	case err != nil:
+		a.rt.cfg.Logger.Warn("analytics: loading the saved state", "partition", p, "err", err)
+	case saved != nil:
+		if loaded, err := analytics.Decode(saved); err != nil {
+			a.rt.cfg.Logger.Warn("analytics: the saved state is unreadable; rebuilding it", "partition", p, "err", err)
+		} else {
+			proj = loaded
+			from = loaded.Position().Add(-analytics.CatchUpMargin)
+		}
+	}
+	pp := &analyticsPart{proj: proj, store: st, dirty: true, nextSave: time.Now().Add(analyticsSaveEvery)}
+	a.parts[p] = pp
+	if err := a.catchUp(pp, from); err != nil {
+		a.rt.cfg.Logger.Warn("analytics: catching up", "partition", p, "err", err)
+		pp.behind = from.Add(analytics.CatchUpMargin)
+	}
+}
+
+// unhost saves a partition's projection and stops following it.
+func (a *analyticsRunner) unhost(p int) {
+	if pp := a.parts[p]; pp != nil {
+		a.save(pp)
+		delete(a.parts, p)
+	}
+}
+
+func (a *analyticsRunner) saveAll() {
+	for _, pp := range a.parts {
+		if pp.dirty {
+			a.save(pp)
+		}
+	}
+}
+
+func (a *analyticsRunner) save(pp *analyticsPart) {
+	pp.proj.Prune(a.rt.cfg.Now())
+	b, err := pp.proj.Encode()
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), analyticsTimeout)
+		err = pp.store.WriteRecords(ctx, analyticsCollection, []persistence.Record{{Key: analyticsStateKey, Value: b}}, nil)
+		cancel()
+	}
+	wait := analyticsSaveEvery * time.Duration(max(1, len(b)/analyticsSaveBytes))
+	pp.nextSave = time.Now().Add(min(wait, analyticsSaveMaxWait))
+	if err != nil {
+		a.rt.cfg.Logger.Warn("analytics: saving", "partition", pp.store.Partition(), "err", err)
+		return
+	}
+	pp.dirty = false
+}
+
+// JourneyAnalytics answers GET /v1/analytics/journeys for the partitions
+// hosted here: each computes its part, and the parts are merged.
+func (r *Runtime) JourneyAnalytics(ctx context.Context, since, until time.Time) (analytics.Journeys, error) {
+	ctx, cancel := context.WithTimeout(ctx, analyticsTimeout)
+	defer cancel()
+	now := r.cfg.Now()
+	stuckAfter := map[string]time.Duration{}
+	for _, q := range r.cfg.Queues {
+		stuckAfter[q.Name] = q.CallbackAfter
+	}
+	var parts []analytics.Part
+	ok := r.analytics.do(ctx, func() {
+		for _, pp := range r.analytics.parts {
+			parts = append(parts, pp.proj.Part(since, until, now, func(q string) time.Duration { return stuckAfter[q] }))
+		}
+	})
+	if !ok {
+		return analytics.Journeys{}, unavailable("analytics are not available now")
+	}
+	return analytics.Merge(parts...).Answer(since, until), nil
+}

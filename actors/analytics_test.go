@@ -1,0 +1,192 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/throughline/throughline/analytics"
+	"github.com/throughline/throughline/journey"
+	"github.com/throughline/throughline/persistence"
+)
+
+func analyticsConfig() Config {
+	return Config{Policy: botPolicy(), Bot: func(ctx context.Context, req journey.BotRequest) journey.BotResult {
+		return journey.BotResult{Text: "here is how", Confidence: 0.9}
+	}}
+}
+
+func say(t *testing.T, rt *Runtime, customer, id, text string) {
+	t.Helper()
+	ch := make(chan Result, 1)
+	e := journey.Event{ID: id, Customer: customer, Text: text, Channel: "sms"}
+	if rej := journey.ValidateInbound(&e); rej != nil {
+		t.Fatal(rej)
+	}
+	rt.Ingest(customer, journey.Inbound{Event: e}, func(r Result) { ch <- r })
+	if r := <-ch; r.Ack == nil {
+		t.Fatalf("%s: %+v", id, r)
+	}
+}
+
+// waitAnalytics polls the answer until ok says it is the one wanted.
+func waitAnalytics(t *testing.T, rt *Runtime, ok func(analytics.Journeys) bool) analytics.Journeys {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a, err := rt.JourneyAnalytics(context.Background(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok(a) {
+			return a
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("analytics never matched; last %+v", a)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Durable events reach the projection; a restart loads the saved state
+// (and rereads what came after it) and counts nothing twice.
+func TestAnalyticsFollowDurableEventsAcrossARestart(t *testing.T) {
+	engine := persistence.NewMemory(8)
+	defer engine.Close()
+	rt, err := Start(analyticsConfig(), engine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	say(t, rt, "a-1", "m-1", "my card payment failed")
+	say(t, rt, "a-2", "m-2", "where is my parcel")
+	say(t, rt, "a-3", "m-3", "I want to talk to a person")
+	waitAnalytics(t, rt, func(a analytics.Journeys) bool {
+		return a.Conversations == 3 && a.Escalations["customer_asked"] == 1 && a.Outcomes.Open == 3 && a.Partitions == 8
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := rt.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	saved := 0
+	for p := range engine.Partitions() {
+		_ = engine.Store(p).ScanRecords(ctx, analyticsCollection, "", func(string, []byte) bool { saved++; return true })
+	}
+	if saved != 8 {
+		t.Fatalf("%d partitions saved their projection, want 8", saved)
+	}
+
+	rt, err = Start(analyticsConfig(), engine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Stop(context.Background())
+	say(t, rt, "a-4", "m-4", "hello again")
+	a := waitAnalytics(t, rt, func(a analytics.Journeys) bool { return a.Conversations >= 4 })
+	if a.Conversations != 4 || a.Escalations["customer_asked"] != 1 {
+		t.Fatalf("after the restart: %+v", a)
+	}
+}
+
+// Events the runner had no room for are read back from the store.
+func TestAnalyticsCatchUpWhatWasDropped(t *testing.T) {
+	rt, _ := startTest(t, analyticsConfig())
+	start := time.Now()
+	say(t, rt, "d-1", "m-1", "my card payment failed")
+	say(t, rt, "d-2", "m-2", "I want to talk to a person")
+	waitAnalytics(t, rt, func(a analytics.Journeys) bool { return a.Conversations == 2 })
+	// Forget everything, as if every event had been dropped.
+	rt.analytics.do(context.Background(), func() {
+		for _, pp := range rt.analytics.parts {
+			pp.proj = analytics.New()
+		}
+	})
+	rt.analytics.mu.Lock()
+	for p := range rt.Partitions() {
+		rt.analytics.dropped[p] = start
+	}
+	rt.analytics.mu.Unlock()
+	a := waitAnalytics(t, rt, func(a analytics.Journeys) bool { return a.Conversations == 2 })
+	if a.Escalations["customer_asked"] != 1 {
+		t.Fatalf("after the catch-up: %+v", a)
+	}
+}
+
+// storeJourney appends a customer's events straight to the store: a
+// message, its conversation, and n-2 messages, a second apart from t.
+func storeJourney(t *testing.T, st persistence.Store, customer string, at time.Time, n int) []journey.Event {
+	t.Helper()
+	var events []journey.Event
+	for i := range n {
+		e := journey.Event{ID: fmt.Sprintf("%s-%d", customer, i), Customer: customer, Type: journey.TypeMessageReceived, Actor: journey.ActorCustomer,
+			Channel: "sms", Text: "hi", Seq: uint64(i + 1), RecordedAt: at.Add(time.Duration(i) * time.Second)}
+		if i == 1 {
+			e.Type, e.Actor, e.Text = journey.TypeConversationOpened, journey.ActorSystem, ""
+			e.Data = []byte(fmt.Sprintf(`{"conversation":%q,"state":"bot","channel":"sms"}`, journey.ConversationID(customer, 2)))
+		}
+		events = append(events, e)
+	}
+	done := make(chan error, 1)
+	st.Append(context.Background(), &persistence.AppendRequest{Customer: customer, Events: events}, func(err error) { done <- err })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return events
+}
+
+// A customer's events the runner missed are read before its next one: a
+// gap after its last applied seq, or, while the partition is behind, any
+// earlier events of a customer it does not know.
+func TestAnalyticsFillGapsFromTheStore(t *testing.T) {
+	engine := persistence.NewMemory(1)
+	defer engine.Close()
+	st := engine.Store(0)
+	at := time.Now().Add(-time.Hour).Truncate(time.Hour)
+	known := storeJourney(t, st, "known", at, 10)
+	unknown := storeJourney(t, st, "unknown", at, 10)
+	a := &analyticsRunner{rt: &Runtime{cfg: Config{Logger: slog.Default(), Now: time.Now}}, parts: map[int]*analyticsPart{}}
+	pp := &analyticsPart{proj: analytics.New(), store: st}
+	a.parts[0] = pp
+	a.handle(analyticsMsg{partition: 0, events: known[:1]})
+	a.handle(analyticsMsg{partition: 0, events: known[9:]}) // 2 to 9 missed
+	if last, _ := pp.proj.LastSeq("known"); last != 10 {
+		t.Fatalf("known: last applied seq %d, want 10", last)
+	}
+	a.handle(analyticsMsg{partition: 0, events: unknown[9:]}) // not behind: nothing read
+	pp.behind = at
+	a.handle(analyticsMsg{partition: 0, events: unknown[9:]}) // a duplicate now
+	p := pp.proj.Part(at, at.Add(time.Hour), time.Now(), nil)
+	if p.Figures.Conversations != 1 {
+		t.Fatalf("%d conversations, want the known customer's only", p.Figures.Conversations)
+	}
+	pp.proj = analytics.New()
+	a.handle(analyticsMsg{partition: 0, events: unknown[9:]})
+	if p := pp.proj.Part(at, at.Add(time.Hour), time.Now(), nil); p.Figures.Conversations != 1 {
+		t.Fatalf("behind: the unknown customer's conversation was not read back (%d)", p.Figures.Conversations)
+	}
+}
+
+// A customer the runner does not know is read back from the newest event
+// to the first recorded since the time asked, page by page.
+func TestAnalyticsReadBackSinceATime(t *testing.T) {
+	engine := persistence.NewMemory(1)
+	defer engine.Close()
+	st := engine.Store(0)
+	at := time.Now().Add(-time.Hour)
+	storeJourney(t, st, "long", at, 3*analyticsPage+10)
+	a := &analyticsRunner{rt: &Runtime{cfg: Config{Logger: slog.Default(), Now: time.Now}}}
+	from := at.Add(100 * time.Second)
+	events, err := a.storedSince(context.Background(), st, "long", 0, 0, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 3*analyticsPage+10-100 || events[0].Seq != 101 || events[len(events)-1].Seq != 3*analyticsPage+10 {
+		t.Fatalf("%d events from seq %d", len(events), events[0].Seq)
+	}
+	events, err = a.storedSince(context.Background(), st, "long", 10, 20, time.Time{})
+	if err != nil || len(events) != 9 || events[0].Seq != 11 {
+		t.Fatalf("seqs 11 to 19: %d events (%v)", len(events), err)
+	}
+}
