@@ -626,6 +626,11 @@ func (r *Runtime) StartBroadcast(ctx context.Context, req *journey.BroadcastRequ
 	if r.stopping.Load() {
 		return "", unavailable("shutting down")
 	}
+	if r.cd != nil {
+		// A broadcast works through the partitions its node hosts; across
+		// nodes that is not built yet: refused rather than half done.
+		return "", journey.Rejectf(journey.CodeConflict, "broadcasts are not available in a cluster yet (this version runs them on a single node)")
+	}
 	return r.bcast.Start(ctx, req)
 }
 

@@ -85,7 +85,7 @@ func (p *Projection) Apply(e *journey.Event) bool {
 			return true
 		}
 		_ = json.Unmarshal(e.Data, &d)
-		if d.Conversation != "" && d.Conversation != t.Conv {
+		if d.Conversation != "" && convHash(d.Conversation) != t.Conv {
 			return true // about another conversation (a late or stray event)
 		}
 	}
@@ -171,10 +171,10 @@ func (p *Projection) opened(h uint64, e *journey.Event) {
 		return
 	}
 	at := ms(e.RecordedAt)
-	t := &tracked{Conv: d.Conversation, Hour: e.RecordedAt.Unix() / 3600, OpenedMs: at, State: d.State,
+	t := &tracked{Conv: convHash(d.Conversation), Hour: e.RecordedAt.Unix() / 3600, OpenedMs: at, State: d.State,
 		Channel: d.Channel, Queue: d.Queue, LastActivityMs: at}
 	b := p.bucketAt(t.Hour)
-	if prev := p.tracked[h]; prev != nil && prev.Conv == d.Previous && d.Previous != "" {
+	if prev := p.tracked[h]; prev != nil && prev.Conv == convHash(d.Previous) && d.Previous != "" {
 		switch {
 		case prev.open():
 			// Its end never reached the projection: it is no longer followed.

@@ -7,7 +7,7 @@ import (
 )
 
 // stateVersion is the version of the encoding Encode writes.
-const stateVersion = 1
+const stateVersion = 2 // 2: conversations by hash (1 named them, and so their customers)
 
 // state is a projection as saved: everything it needs to continue where it
 // was, with its position.

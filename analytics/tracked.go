@@ -31,7 +31,8 @@ const (
 // the customer only by a hash of its id: the saved state holds no customer
 // id.
 type tracked struct {
-	Conv     string `json:"conv"` // conversation id
+	// Conv is a hash of the conversation id (which names the customer).
+	Conv     uint64 `json:"conv"`
 	Hour     int64  `json:"hour"` // the hour it opened in (unix hours)
 	OpenedMs int64  `json:"opened"`
 	State    string `json:"state"`
@@ -98,6 +99,16 @@ func (t *tracked) lastStep() string {
 // pathKey joins steps; pathSteps splits a key again.
 func pathKey(steps []string) string { return strings.Join(steps, " > ") }
 func pathSteps(key string) []string { return strings.Split(key, " > ") }
+
+// convHash is a conversation id's hash: the id names its customer, and the
+// saved state must not (an erased customer leaves nothing that names it).
+func convHash(conversation string) uint64 {
+	if conversation == "" {
+		return 0
+	}
+	return customerHash("conversation\x00" + conversation)
+}
+
 func customerHash(customer string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(customer))
