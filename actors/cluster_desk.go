@@ -137,6 +137,9 @@ func (r *Runtime) tell(addr, kind string, body any) {
 		r.cfg.Logger.Error("cluster message not encoded", "kind", kind, "err", err)
 		return
 	}
+	if r.blockedAddr(addr) {
+		return
+	}
 	r.system.Root.Send(remotePID(addr), &remotepb.Request{Kind: kind, Body: b})
 }
 

@@ -198,6 +198,10 @@ func (f *forwarder) Receive(ctx actor.Context) {
 		close(f.stop)
 		f.failAll(func(*pendingFwd) bool { return true }, "node stopping")
 	case *forwardReq:
+		if f.rt.blockedAddr(m.addr) {
+			m.done(&remotepb.Reply{Code: string(journey.CodeUnavailable), Message: "the partition's leader is unreachable; send again with the same id"})
+			return
+		}
 		if len(f.pending) >= forwardPendingMax {
 			m.done(&remotepb.Reply{Code: string(journey.CodeUnavailable), Message: "too many requests forwarded to other nodes; nothing was stored"})
 			return
@@ -279,6 +283,9 @@ func (rc *receiver) Receive(ctx actor.Context) {
 		return
 	}
 	sender, root, rt := ctx.Sender(), rc.rt.system.Root, rc.rt
+	if sender != nil && rt.blockedAddr(sender.Address) {
+		return // a test's network partition: as if never received
+	}
 	answer := func(body any, rej *journey.Rejection) {
 		if sender == nil || req.Id == 0 {
 			return // a tell: no answer
@@ -330,6 +337,22 @@ func (rc *receiver) Receive(ctx actor.Context) {
 			bad(fmt.Errorf("unknown kind"))
 		}
 	}
+}
+
+// Block is a test-only fault hook: requests to and from the nodes at
+// these remote addresses are dropped (nil: heal), as in a network
+// partition.
+func (r *Runtime) Block(addrs []string) {
+	m := make(map[string]bool, len(addrs))
+	for _, a := range addrs {
+		m[a] = true
+	}
+	r.blocked.Store(&m)
+}
+
+func (r *Runtime) blockedAddr(addr string) bool {
+	m := r.blocked.Load()
+	return m != nil && (*m)[addr]
 }
 
 // remotePID is the receiver of the node at addr.

@@ -182,6 +182,7 @@ type Runtime struct {
 	remote       *remote.Remote // nil: not in a cluster
 	forwarder    *actor.PID     // nil: not in a cluster
 	cd           *clusterDesks  // nil: not in a cluster
+	blocked      atomic.Pointer[map[string]bool] // remote addresses cut off by a test (Block)
 	analytics    *analyticsRunner
 
 	// Gauges read by /metrics.

@@ -3,8 +3,10 @@ package e2e
 import (
 	"encoding/json"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 
 	"fmt"
 	"github.com/throughline/throughline/persistence"
@@ -528,4 +530,103 @@ func TestClusterRandomKills(t *testing.T) {
 	wg.Wait()
 	events := load.checkHistories(t, nodes[0].server)
 	t.Logf("20 kills: %d events stored for 24 customers, none lost, duplicated or reordered; %d requests answered unavailable", events, load.unavailable.Load())
+}
+
+// A network partition injected in the raft and remote transports (the
+// test-only faults file): the side with one node stops acknowledging, the
+// other two go on; after healing, the cut-off node catches up and every
+// replica holds the same log.
+func TestClusterNetworkPartition(t *testing.T) {
+	dir := t.TempDir()
+	faults := func(name string) string { return filepath.Join(dir, "faults-"+name) }
+	var nodes []*clusterNode
+	var first string
+	for i := range 3 {
+		o, gossip := clusterNodeOptions(t, i+1, 8, 3, first, "")
+		if i == 0 {
+			first = gossip
+		}
+		o.env = []string{"THROUGHLINE_TEST_FAULTS=" + faults(o.name)}
+		nodes = append(nodes, &clusterNode{server: launch(t, o), name: o.name, opts: o})
+	}
+	for _, n := range nodes {
+		if err := n.waitReady(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cut := func(name, others string) {
+		if err := os.WriteFile(faults(name), []byte(others), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
+	for c := range 8 {
+		n2.postEvent(event{ID: fmt.Sprintf("before-%d", c), Customer: fmt.Sprintf("np-%d", c), Text: "before"})
+	}
+	cut(n1.name, "n2 n3")
+	cut(n2.name, "n1")
+	cut(n3.name, "n1")
+	pause(1500 * time.Millisecond) // n1's leaders step down on their lease
+	// The minority acknowledges nothing.
+	for c := range 8 {
+		r, err := n1.tryCall("POST", "/v1/events", tokChannel, event{ID: fmt.Sprintf("minority-%d", c), Customer: fmt.Sprintf("np-%d", c), Text: "cut off"}, nil)
+		if err == nil && r.status == 200 {
+			t.Fatalf("the cut-off node acknowledged np-%d: %s", c, r.body)
+		}
+	}
+	// The majority goes on.
+	for c := range 8 {
+		n2.postEventEventually(t, event{ID: fmt.Sprintf("majority-%d", c), Customer: fmt.Sprintf("np-%d", c), Text: "during"})
+	}
+	// Heal; the cut-off node catches up and serves again.
+	cut(n1.name, "")
+	cut(n2.name, "")
+	cut(n3.name, "")
+	for c := range 8 {
+		n1.postEventEventually(t, event{ID: fmt.Sprintf("after-%d", c), Customer: fmt.Sprintf("np-%d", c), Text: "healed"})
+	}
+	// Histories agree through every node, and every replica's commit
+	// index of each partition is the same.
+	for c := range 8 {
+		customer := fmt.Sprintf("np-%d", c)
+		var want []string
+		for i, n := range nodes {
+			var got []string
+			for _, e := range n.timeline(customer, 100) {
+				got = append(got, fmt.Sprintf("%d:%s", e.Seq, e.ID))
+			}
+			if i == 0 {
+				want = got
+			} else if !slices.Equal(got, want) {
+				t.Fatalf("%s through %s: %v, through n1: %v", customer, n.name, got, want)
+			}
+			for _, id := range got {
+				if strings.Contains(id, "minority") {
+					t.Fatalf("%s: an event sent to the cut-off node is stored: %v", customer, got)
+				}
+			}
+		}
+	}
+	eventually(t, 10*time.Second, "every replica's commit index agrees", func() bool {
+		var first map[string]string
+		for i, n := range nodes {
+			r, err := n.tryCall("GET", "/metrics", "", nil, nil)
+			if err != nil {
+				return false
+			}
+			idx := map[string]string{}
+			for _, line := range strings.Split(string(r.body), "\n") {
+				if strings.HasPrefix(line, "throughline_partition_commit_index{") {
+					k, v, _ := strings.Cut(line, " ")
+					idx[k] = v
+				}
+			}
+			if i == 0 {
+				first = idx
+			} else if len(idx) != 8 || !maps.Equal(idx, first) {
+				return false
+			}
+		}
+		return true
+	})
 }

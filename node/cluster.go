@@ -328,6 +328,10 @@ func (cn *clusterNode) attach(rt *actors.Runtime) {
 	cn.wg.Add(2)
 	go cn.spread()
 	go cn.placementLoop()
+	if cn.cfg.FaultsFile != "" {
+		cn.wg.Add(1)
+		go cn.watchFaults(cn.cfg.FaultsFile)
+	}
 }
 
 // host applies partition p's leadership changes to the runtime, in order.

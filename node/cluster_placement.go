@@ -15,7 +15,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
+	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -292,4 +295,43 @@ func (cn *clusterNode) checkLeft() {
 		cn.log.Info("left the cluster: no replica is on this node any more")
 		close(cn.left)
 	})
+}
+
+// faultsEvery is how often a test's faults file is read.
+const faultsEvery = 100 * time.Millisecond
+
+// watchFaults applies a test's faults file (Config.FaultsFile): the raft
+// and remote traffic with the nodes it names is dropped.
+func (cn *clusterNode) watchFaults(path string) {
+	defer cn.wg.Done()
+	t := time.NewTicker(faultsEvery)
+	defer t.Stop()
+	last := "\x00"
+	for {
+		select {
+		case <-cn.stop:
+			return
+		case <-t.C:
+		}
+		b, err := os.ReadFile(path)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if string(b) == last {
+			continue
+		}
+		last = string(b)
+		members := cn.members.Members()
+		var rafts, remotes []string
+		for _, name := range strings.Fields(string(b)) {
+			if m, ok := members[name]; ok {
+				rafts, remotes = append(rafts, m.Meta.Raft), append(remotes, m.Meta.Remote)
+			}
+		}
+		cn.log.Warn("test fault: cut off from nodes", "nodes", strings.Fields(string(b)))
+		cn.mux.Block(rafts)
+		if rt := cn.rt.Load(); rt != nil {
+			rt.Block(remotes)
+		}
+	}
 }

@@ -60,6 +60,12 @@ type Config struct {
 	// fail: a test hook of fault injection (persistence.Options). Not read
 	// from the file.
 	FailSyncAfter int `yaml:"-"`
+	// FaultsFile, when set, names a file a test writes to cut this node
+	// off from others: one node name per line, re-read every 100 ms, the
+	// raft and remote traffic with those nodes dropped (a network
+	// partition; an empty file heals). A test hook; not read from the
+	// file.
+	FaultsFile string `yaml:"-"`
 
 	// demoKnowledge is the built-in demo's knowledge base (Default only).
 	demoKnowledge fs.FS

@@ -49,6 +49,31 @@ type RaftMux struct {
 		layers   map[int]*muxLayer
 		outbound map[raft.ServerAddress]*yamux.Session
 		inbound  map[*yamux.Session]struct{}
+		blocked  map[raft.ServerAddress]bool // a test's network partition (Block)
+	}
+}
+
+// errBlocked is a dial to a peer a test cut this node off from.
+var errBlocked = errors.New("raft mux: peer unreachable (a network partition injected by a test)")
+
+// Block is a test-only fault hook: from now on this node neither dials the
+// given raft addresses nor keeps its sessions to them (nil: heal). Both
+// sides block each other to cut a link: each side's sessions are the
+// other's inbound ones.
+func (m *RaftMux) Block(addrs []string) {
+	m.mu.Lock()
+	m.mu.blocked = map[raft.ServerAddress]bool{}
+	var closing []*yamux.Session
+	for _, a := range addrs {
+		m.mu.blocked[raft.ServerAddress(a)] = true
+		if s := m.mu.outbound[raft.ServerAddress(a)]; s != nil {
+			closing = append(closing, s)
+			delete(m.mu.outbound, raft.ServerAddress(a))
+		}
+	}
+	m.mu.Unlock()
+	for _, s := range closing {
+		_ = s.Close()
 	}
 }
 
@@ -209,10 +234,13 @@ func (m *RaftMux) route(st *yamux.Stream) {
 func (m *RaftMux) session(addr raft.ServerAddress, timeout time.Duration) (*yamux.Session, error) {
 	m.mu.Lock()
 	s := m.mu.outbound[addr]
-	closed := m.mu.closed
+	closed, blocked := m.mu.closed, m.mu.blocked[addr]
 	m.mu.Unlock()
 	if closed {
 		return nil, errMuxClosed
+	}
+	if blocked {
+		return nil, errBlocked
 	}
 	if s != nil && !s.IsClosed() {
 		return s, nil

@@ -26,6 +26,10 @@ const failSyncEnv = "THROUGHLINE_TEST_FAIL_SYNC_AFTER"
 // net/http/pprof there: for profiling under the bench, not for production.
 const pprofEnv = "THROUGHLINE_PPROF"
 
+// faultsEnv is a test hook: the path of a file naming, one per line, the
+// nodes whose raft and remote traffic this node drops (node.Config.FaultsFile).
+const faultsEnv = "THROUGHLINE_TEST_FAULTS"
+
 func startPprof(addr string, logger *slog.Logger) {
 	go func() {
 		// DefaultServeMux carries the handlers net/http/pprof registers.
@@ -99,6 +103,8 @@ func serveMain(args []string) int {
 		}
 		cfg.FailSyncAfter = n
 	}
+	// A test hook: a file naming the nodes to cut this one off from.
+	cfg.FaultsFile = os.Getenv(faultsEnv)
 	if *configPath == "" {
 		printDemo(cfg)
 	}
