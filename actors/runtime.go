@@ -179,9 +179,9 @@ type Runtime struct {
 	routing      *actor.PID
 	bcast        *broadcasts
 	audit        *auditLog
-	remote       *remote.Remote // nil: not in a cluster
-	forwarder    *actor.PID     // nil: not in a cluster
-	cd           *clusterDesks  // nil: not in a cluster
+	remote       *remote.Remote                  // nil: not in a cluster
+	forwarder    *actor.PID                      // nil: not in a cluster
+	cd           *clusterDesks                   // nil: not in a cluster
 	blocked      atomic.Pointer[map[string]bool] // remote addresses cut off by a test (Block)
 	analytics    *analyticsRunner
 
