@@ -30,11 +30,13 @@ package actors
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/throughline/throughline/actors/remotepb"
 	"github.com/throughline/throughline/analytics"
 	"github.com/throughline/throughline/journey"
 	"github.com/throughline/throughline/persistence"
@@ -408,9 +410,49 @@ func (a *analyticsRunner) save(pp *analyticsPart) {
 
 // JourneyAnalytics answers GET /v1/analytics/journeys for the partitions
 // hosted here: each computes its part, and the parts are merged.
+//
+// In a cluster each node computes the part of the partitions it leads and
+// the answering node merges them (a node that does not answer in time is
+// left out: the answer's partitions count says how many were merged).
 func (r *Runtime) JourneyAnalytics(ctx context.Context, since, until time.Time) (analytics.Journeys, error) {
 	ctx, cancel := context.WithTimeout(ctx, analyticsTimeout)
 	defer cancel()
+	var answers chan *remotepb.Reply
+	var peers []string
+	if r.cd != nil {
+		peers = r.cfg.Cluster.Peers()
+		answers = make(chan *remotepb.Reply, len(peers))
+		for _, addr := range peers {
+			if !r.request(addr, fwdAnalytics, analyticsWindow{Since: since, Until: until}, func(rep *remotepb.Reply) { answers <- rep }) {
+				answers <- &remotepb.Reply{Code: string(journey.CodeUnavailable)}
+			}
+		}
+	}
+	parts, err := r.localAnalytics(ctx, since, until)
+	if err != nil {
+		return analytics.Journeys{}, err
+	}
+	for range peers {
+		select {
+		case rep := <-answers:
+			var part analytics.Part
+			if rep.Code == "" && json.Unmarshal(rep.Body, &part) == nil {
+				parts = append(parts, part)
+			}
+		case <-ctx.Done():
+		}
+	}
+	return analytics.Merge(parts...).Answer(since, until), nil
+}
+
+// analyticsWindow is a forwarded analytics request's window.
+type analyticsWindow struct {
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+}
+
+// localAnalytics are the parts of the partitions this node hosts.
+func (r *Runtime) localAnalytics(ctx context.Context, since, until time.Time) ([]analytics.Part, error) {
 	now := r.cfg.Now()
 	stuckAfter := map[string]time.Duration{}
 	for _, q := range r.cfg.Queues {
@@ -423,7 +465,7 @@ func (r *Runtime) JourneyAnalytics(ctx context.Context, since, until time.Time) 
 		}
 	})
 	if !ok {
-		return analytics.Journeys{}, unavailable("analytics are not available now")
+		return nil, unavailable("analytics are not available now")
 	}
-	return analytics.Merge(parts...).Answer(since, until), nil
+	return parts, nil
 }

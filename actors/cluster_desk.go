@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/throughline/throughline/actors/remotepb"
+	"github.com/throughline/throughline/analytics"
 	"github.com/throughline/throughline/journey"
 )
 
@@ -55,6 +56,7 @@ const (
 	fwdOutbound     = "outbound"      // request: deliver if your gateways serve its channel
 	fwdPlacement    = "placement"     // tell: a new partition table (node/)
 	fwdVoters       = "voters"        // request: a partition's voters, from its leader
+	fwdAnalytics    = "analytics"     // request: the analytics part of the partitions a node leads
 )
 
 // Bodies of the cluster desk and routing messages.
@@ -503,6 +505,20 @@ func (rc *receiver) receiveCluster(kind string, body []byte, answer func(any, *j
 			go func() { // raft answers on its own loop: not on the receiver's
 				voters, err := rt.cfg.Cluster.LocalVoters(p)
 				answer(voters, rejectionOf(err))
+			}()
+		}
+	case fwdAnalytics:
+		var w analyticsWindow
+		if decode(&w) {
+			go func() {
+				ctx, cancel := contextWithTimeout(rt.cfg.RequestTimeout)
+				defer cancel()
+				parts, err := rt.localAnalytics(ctx, w.Since, w.Until)
+				if err != nil {
+					answer(nil, rejectionOf(err))
+					return
+				}
+				answer(analytics.Merge(parts...), nil)
 			}()
 		}
 	case fwdPlacement:

@@ -106,7 +106,7 @@ func (r *Runtime) startRemote(addr string) (err error) {
 // other node is known to lead p (the caller answers unavailable). done is
 // called once, from the forwarder, and must not block.
 func (r *Runtime) forward(p int, kind string, body any, done func(*remotepb.Reply)) bool {
-	if r.forwarder == nil || r.cfg.Cluster == nil {
+	if r.forwarder == nil || r.cfg.Cluster == nil || r.stopping.Load() {
 		return false
 	}
 	node, addr, ok := r.cfg.Cluster.LeaderOf(p)
@@ -142,7 +142,16 @@ func (r *Runtime) forwardWait(p int, kind string, body any) (*remotepb.Reply, bo
 	if !r.forward(p, kind, body, func(rep *remotepb.Reply) { ch <- rep }) {
 		return nil, false
 	}
-	return <-ch, true
+	// The forwarder answers every request it took by RequestTimeout; one
+	// sent as it stopped went nowhere: the wait is bounded regardless.
+	t := time.NewTimer(r.cfg.RequestTimeout + time.Second)
+	defer t.Stop()
+	select {
+	case rep := <-ch:
+		return rep, true
+	case <-t.C:
+		return &remotepb.Reply{Code: string(journey.CodeUnavailable), Message: "no answer from the partition's leader; send again"}, true
+	}
 }
 
 // replyRejection is a reply's refusal, nil on success.
