@@ -56,11 +56,15 @@ const (
 	broadcastInFlightMin = 64
 	broadcastInFlightMax = 1024
 	broadcastInFlightFor = 50 * time.Millisecond
-	// broadcastQueuedMax bounds the targets asked and not yet taken up by
-	// their customer: those wait in the actor dispatcher's queue, where live
-	// traffic waits behind them. The targets in flight beyond these only
-	// wait for their commit, which costs live traffic nothing.
-	broadcastQueuedMax = 16
+	// broadcastQueuedMin and broadcastQueuedMax bound the targets asked
+	// and not yet taken up by their customer (between them,
+	// broadcastQueuedFor of targets at the rate): those wait in the actor
+	// dispatcher's queue, where live traffic waits behind them. The targets
+	// in flight beyond these only wait for their commit, which costs live
+	// traffic nothing. (16 capped a broadcast at ~8,000 targets/s.)
+	broadcastQueuedMin = 16
+	broadcastQueuedMax = 256
+	broadcastQueuedFor = 10 * time.Millisecond
 	// broadcastRetryEvery is how long a runner waits before another pass
 	// over the targets that could not be asked (a customer unavailable).
 	broadcastRetryEvery = 2 * time.Second
@@ -136,17 +140,18 @@ func newBroadcasts(rt *Runtime, perSecond int) *broadcasts {
 	burst := max(perSecond/1000, 1) // pace evenly: at most 1 ms of targets at once
 	return &broadcasts{
 		rt: rt, limiter: rate.NewLimiter(rate.Limit(perSecond), burst),
-		inFlight: make(chan struct{}, broadcastInFlight(perSecond)),
-		queued:   make(chan struct{}, broadcastQueuedMax),
+		inFlight: make(chan struct{}, broadcastShare(perSecond, broadcastInFlightFor, broadcastInFlightMin, broadcastInFlightMax)),
+		queued:   make(chan struct{}, broadcastShare(perSecond, broadcastQueuedFor, broadcastQueuedMin, broadcastQueuedMax)),
 		records:  map[string]*broadcastRecord{}, running: map[string]*runner{},
 		progress: map[progressKey]cachedProgress{},
 	}
 }
 
-// broadcastInFlight is how many targets may be in flight at perSecond.
-func broadcastInFlight(perSecond int) int {
-	n := int(int64(perSecond) * int64(broadcastInFlightFor) / int64(time.Second))
-	return min(max(n, broadcastInFlightMin), broadcastInFlightMax)
+// broadcastShare is how many targets go out in d at perSecond, between lo
+// and hi.
+func broadcastShare(perSecond int, d time.Duration, lo, hi int) int {
+	n := int(int64(perSecond) * int64(d) / int64(time.Second))
+	return min(max(n, lo), hi)
 }
 
 // hostsRecords reports whether this node keeps the broadcasts' records.
