@@ -27,6 +27,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -65,6 +66,15 @@ const (
 	broadcastQueuedMin = 16
 	broadcastQueuedMax = 256
 	broadcastQueuedFor = 10 * time.Millisecond
+	// broadcastBurst is how much of the rate the limiter saves up: with
+	// 1 ms, a runner whose timer woke later than that (a busy node) lost
+	// the rest of the tokens.
+	broadcastBurst = 5 * time.Millisecond
+	// broadcastPartitionsAtOnce is how many partitions a runner works
+	// through at once: while one waits for its last answers, the next one
+	// is scanned and asked (one at a time, the rate went unused while each
+	// partition's last targets were answered).
+	broadcastPartitionsAtOnce = 2
 	// broadcastRetryEvery is how long a runner waits before another pass
 	// over the targets that could not be asked (a customer unavailable).
 	broadcastRetryEvery = 2 * time.Second
@@ -137,7 +147,10 @@ type broadcasts struct {
 }
 
 func newBroadcasts(rt *Runtime, perSecond int) *broadcasts {
-	burst := max(perSecond/1000, 1) // pace evenly: at most 1 ms of targets at once
+	// Pace evenly, at most broadcastBurst of targets at once: a runner
+	// woken late (a busy node's timers) finds the tokens of that long
+	// waiting, not lost.
+	burst := broadcastShare(perSecond, broadcastBurst, 1, math.MaxInt)
 	return &broadcasts{
 		rt: rt, limiter: rate.NewLimiter(rate.Limit(perSecond), burst),
 		inFlight: make(chan struct{}, broadcastShare(perSecond, broadcastInFlightFor, broadcastInFlightMin, broadcastInFlightMax)),
@@ -329,20 +342,32 @@ func (b *broadcasts) run(ctx context.Context, plan journey.BroadcastPlan, sendin
 func (b *broadcasts) passes(ctx context.Context, id string, work func(p int) bool, field func(*partRecord) *bool) bool {
 	pending := b.rt.Hosted()
 	for ctx.Err() == nil {
-		var left []int
+		var (
+			mu   sync.Mutex
+			left []int
+			wg   sync.WaitGroup
+		)
+		slots := make(chan struct{}, broadcastPartitionsAtOnce)
 		for _, p := range pending {
-			pr := b.part(ctx, p, id)
-			if *field(&pr) {
-				continue
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
 			}
-			if !work(p) || ctx.Err() != nil {
-				left = append(left, p)
-				continue
+			if ctx.Err() != nil {
+				break
 			}
-			*field(&pr) = true
-			if err := b.savePart(ctx, p, id, pr); err != nil {
-				left = append(left, p)
-			}
+			wg.Go(func() {
+				defer func() { <-slots }()
+				if !b.pass(ctx, id, p, work, field) {
+					mu.Lock()
+					left = append(left, p)
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if ctx.Err() != nil {
+			return false
 		}
 		if pending = left; len(pending) == 0 {
 			return true
@@ -353,6 +378,20 @@ func (b *broadcasts) passes(ctx context.Context, id string, work func(p int) boo
 		}
 	}
 	return false
+}
+
+// pass works partition p through unless it is done, and records it done;
+// false when it is not.
+func (b *broadcasts) pass(ctx context.Context, id string, p int, work func(p int) bool, field func(*partRecord) *bool) bool {
+	pr := b.part(ctx, p, id)
+	if *field(&pr) {
+		return true
+	}
+	if !work(p) || ctx.Err() != nil {
+		return false
+	}
+	*field(&pr) = true
+	return b.savePart(ctx, p, id, pr) == nil
 }
 
 func (b *broadcasts) part(ctx context.Context, p int, id string) partRecord {
