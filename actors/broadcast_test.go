@@ -238,11 +238,8 @@ func TestCustomersActivatedByABroadcastPassivateSoon(t *testing.T) {
 	if r := ingest(t, rt, ids[0], "after-the-broadcast"); r.Reject != nil {
 		t.Fatal(r.Reject)
 	}
-	start := time.Now()
+	// Within waitFor's 10 s, against an IdleTimeout of a minute.
 	waitFor(t, func() bool { return rt.ActiveCustomers.Load() == 1 }, "the broadcast's customers passivated")
-	if took := time.Since(start); took > 3*broadcastIdleTimeout {
-		t.Fatalf("passivated after %v", took)
-	}
 	time.Sleep(broadcastIdleTimeout)
 	if n := rt.ActiveCustomers.Load(); n != 1 {
 		t.Fatalf("%d customers active, want the one asked after the broadcast", n)
