@@ -206,3 +206,42 @@ func TestBroadcastResolveQueuesCallbacks(t *testing.T) {
 		t.Errorf("not resolved: %+v", st)
 	}
 }
+
+// Customers a broadcast activates, and that are asked nothing else, go out
+// of memory within seconds instead of after IdleTimeout; one that is asked
+// something else stays.
+func TestCustomersActivatedByABroadcastPassivateSoon(t *testing.T) {
+	engine := persistence.NewMemory(8)
+	defer engine.Close()
+	cfg := broadcastConfig()
+	cfg.IdleTimeout = time.Minute
+	rt, err := Start(cfg, engine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := paid(t, rt, 20, func(int) string { return "" })
+	if err := rt.Stop(context.Background()); err != nil { // passivates everyone
+		t.Fatal(err)
+	}
+	rt, err = Start(cfg, engine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Stop(context.Background())
+	id, err := rt.StartBroadcast(context.Background(), outage(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := waitState(t, rt, id, BroadcastDone); st.Sent != 20 {
+		t.Fatalf("sent %d of 20", st.Sent)
+	}
+	if r := ingest(t, rt, ids[0], "after-the-broadcast"); r.Reject != nil {
+		t.Fatal(r.Reject)
+	}
+	// Within waitFor's 10 s, against an IdleTimeout of a minute.
+	waitFor(t, func() bool { return rt.ActiveCustomers.Load() == 1 }, "the broadcast's customers passivated")
+	time.Sleep(broadcastIdleTimeout)
+	if n := rt.ActiveCustomers.Load(); n != 1 {
+		t.Fatalf("%d customers active, want the one asked after the broadcast", n)
+	}
+}

@@ -51,7 +51,19 @@ type customer struct {
 	activity        uint64 // messages handled
 	activityAtCheck uint64 // activity at the previous idle check
 	idleTimer       *time.Timer
+
+	// firstPending: no message to the customer was handled since its
+	// activation yet. broadcastOnly: the customer was activated by a
+	// broadcast and asked nothing since but broadcasts and receipts; it
+	// passivates after broadcastIdleTimeout instead of IdleTimeout, so a
+	// broadcast to a passivated segment does not keep it all in memory.
+	firstPending  bool
+	broadcastOnly bool
 }
+
+// broadcastIdleTimeout is how long a customer activated only by broadcasts
+// stays idle before it passivates (at most IdleTimeout).
+const broadcastIdleTimeout = 3 * time.Second
 
 func newCustomer(rt *Runtime, store persistence.Store, id string) *customer {
 	return &customer{rt: rt, store: store, id: id, incarnation: incarnations.Add(1)}
@@ -67,6 +79,7 @@ func (c *customer) Receive(ctx actor.Context) {
 			panic(r)
 		}
 	}()
+	c.noteAsked(ctx)
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		c.activate(ctx)
@@ -100,6 +113,9 @@ func (c *customer) Receive(ctx actor.Context) {
 	case *deskMsg:
 		c.desk(ctx, m)
 	case *broadcastMsg:
+		if m.taken != nil {
+			m.taken()
+		}
 		c.stepAnswered(ctx, m.input, m.done)
 	case *subscribeMsg:
 		c.subscribe(m)
@@ -143,11 +159,38 @@ func (c *customer) idleCheck(ctx actor.Context) {
 
 func (c *customer) armIdle(ctx actor.Context) {
 	self, root := ctx.Self(), c.rt.system.Root
-	c.idleTimer = time.AfterFunc(c.rt.cfg.IdleTimeout, func() { root.Send(self, &idleCheck{}) })
+	idle := c.rt.cfg.IdleTimeout
+	if c.broadcastOnly {
+		idle = min(idle, broadcastIdleTimeout)
+	}
+	c.idleTimer = time.AfterFunc(idle, func() { root.Send(self, &idleCheck{}) })
+}
+
+// noteAsked keeps broadcastOnly: set when the first message after the
+// activation is a broadcast's (the idle timer is then armed again, shorter),
+// cleared by any message other than a broadcast's, a receipt or the
+// customer's own.
+func (c *customer) noteAsked(ctx actor.Context) {
+	switch ctx.Message().(type) {
+	case *actor.Started, *actor.Stopped, *actor.Restarting, *appendDone, *idleCheck, *passivateOK:
+		return // not asked anything
+	case *broadcastMsg:
+		if c.firstPending {
+			c.firstPending, c.broadcastOnly = false, true
+			if c.idleTimer != nil && c.idleTimer.Stop() {
+				c.armIdle(ctx)
+			}
+		}
+	case *receiptMsg:
+		c.firstPending = false
+	default:
+		c.firstPending, c.broadcastOnly = false, false
+	}
 }
 
 func (c *customer) activate(ctx actor.Context) {
 	start := time.Now()
+	c.firstPending = true
 	c.rt.ActiveCustomers.Add(1)
 	c.rt.Activations.Add(1)
 	if err := c.load(); err != nil {
@@ -535,11 +578,20 @@ func (c *customer) maybeStop(ctx actor.Context) {
 	if !c.passivating {
 		return
 	}
-	if c.failed == nil && c.state.Seq > c.snapshotAt {
+	if c.failed == nil && c.state.Seq-c.snapshotAt >= passivationSnapshotMin {
 		c.saveSnapshot()
 	}
 	ctx.Stop(ctx.Self())
 }
+
+// passivationSnapshotMin is how many events since the last snapshot make a
+// passivating customer write one. Fewer are replayed at the next activation
+// about as fast as a snapshot decodes (it carries the latest
+// journey.TimelineMax events itself), while encoding one costs a JSON
+// encoding of the journey and a write: under a broadcast, most of the
+// segment passivates with a handful of new events each, and those snapshots
+// were a sixth of the node's CPU.
+const passivationSnapshotMin = journey.TimelineMax
 
 func (c *customer) saveSnapshot() {
 	snap := &persistence.Snapshot{Seq: c.state.Seq, Data: c.state.EncodeSnapshot()}

@@ -108,11 +108,13 @@ type dueAt struct{ at time.Time }
 type idleCheck struct{}
 
 // broadcastMsg asks a customer for its part of a broadcast (a
-// *journey.BroadcastSend or *journey.BroadcastResolve); done (which must
-// not block) is told once the outcome is durable, or of a refusal.
+// *journey.BroadcastSend or *journey.BroadcastResolve); taken, when not nil,
+// is told when the customer takes the message up, and done (neither may
+// block) once the outcome is durable, or of a refusal.
 type broadcastMsg struct {
 	customer string
 	input    journey.Input
+	taken    func()
 	done     func(*journey.Rejection)
 }
 

@@ -55,7 +55,13 @@ func NewCustomer(id string) *Customer {
 
 // Apply changes the state by one stored event. Events must come in seq
 // order; Apply cannot fail (a broken invariant panics).
-func (c *Customer) Apply(e *Event) {
+func (c *Customer) Apply(e *Event) { c.apply(e, nil) }
+
+// apply is Apply given, when the event was recorded just now, the value its
+// data was encoded from: the decoders of a proactive.* and a message.sent
+// take it instead of decoding the data again (a broadcast records both for
+// every target).
+func (c *Customer) apply(e *Event, data any) {
 	if e.Seq != c.Seq+1 {
 		panic("journey: Apply out of order: customer " + c.ID)
 	}
@@ -74,8 +80,8 @@ func (c *Customer) Apply(e *Event) {
 	}
 	c.counts.add(e.Type, e.RecordedAt)
 	c.applyConversation(e)
-	c.applyOutbound(e)
-	c.applyRules(e)
+	c.applyOutbound(e, data)
+	c.applyRules(e, data)
 	c.applyWorkflow(e)
 	c.applyBroadcast(e)
 	c.applyOffers(e)

@@ -96,11 +96,11 @@ type messageReceipt struct {
 }
 
 // applyOutbound keeps the pending outbounds in step with the events.
-func (c *Customer) applyOutbound(e *Event) {
+func (c *Customer) applyOutbound(e *Event, data any) {
 	switch e.Type {
 	case TypeMessageSent:
-		var d messageSent
-		if json.Unmarshal(e.Data, &d) != nil {
+		d, ok := data.(messageSent)
+		if !ok && json.Unmarshal(e.Data, &d) != nil {
 			return
 		}
 		if d.Ref != "" && strings.HasPrefix(e.Actor, ActorAgentPrefix) {

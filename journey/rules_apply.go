@@ -87,7 +87,7 @@ type caseData struct {
 }
 
 // applyRules keeps the state the rules' events describe.
-func (c *Customer) applyRules(e *Event) {
+func (c *Customer) applyRules(e *Event, data any) {
 	switch e.Type {
 	case TypeTimerArmed:
 		var d timerArmed
@@ -102,8 +102,8 @@ func (c *Customer) applyRules(e *Event) {
 			c.Timers = slices.DeleteFunc(c.Timers, func(t Timer) bool { return t.Seq == d.Timer })
 		}
 	case TypeProactiveHeld, TypeProactiveSent, TypeProactiveSuppressed:
-		var d proactiveData
-		if json.Unmarshal(e.Data, &d) != nil {
+		d, ok := data.(proactiveData)
+		if !ok && json.Unmarshal(e.Data, &d) != nil {
 			return
 		}
 		if e.Type == TypeProactiveHeld {

@@ -141,7 +141,7 @@ func (s *stepper) record(typ, actor string, data any, channel, text string) uint
 		ID: runtimeID(seq), Customer: s.c.ID, Type: typ, Channel: channel, Text: text,
 		Data: raw, Seq: seq, Actor: actor, RecordedAt: s.at,
 	}
-	s.c.Apply(&e)
+	s.c.apply(&e, data)
 	s.d.Events = append(s.d.Events, e)
 	s.routingEffects(&e)
 	s.noteMark(&e)
