@@ -139,27 +139,24 @@ func serveMain(args []string) int {
 		logger.Info("serving", "http", n.Addr(), "data_dir", cfg.Node.DataDir, "partitions", cfg.Node.Partitions)
 	}
 
+	// stop shuts the node down gracefully: 0 when it stopped cleanly.
+	stop := func() int {
+		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+		defer cancel()
+		if err := n.Stop(ctx); err != nil {
+			logger.Error("stop", "err", err)
+			return 1
+		}
+		logger.Info("stopped")
+		return 0
+	}
 	select {
 	case s := <-sig:
 		logger.Info("stopping", "signal", s.String())
-		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
-		defer cancel()
-		if err := n.Stop(ctx); err != nil {
-			logger.Error("stop", "err", err)
-			return 1
-		}
-		logger.Info("stopped")
-		return 0
+		return stop()
 	case <-n.Left():
 		logger.Info("left the cluster; stopping")
-		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
-		defer cancel()
-		if err := n.Stop(ctx); err != nil {
-			logger.Error("stop", "err", err)
-			return 1
-		}
-		logger.Info("stopped")
-		return 0
+		return stop()
 	case err := <-n.ServeErr():
 		logger.Error("gateway failed", "err", err)
 		return 1
