@@ -66,12 +66,15 @@ func (e *NotLeaderError) Error() string {
 // DefaultRaftConfig is raft's defaults with the timings of a loopback or LAN
 // cluster whose failover must take well under 3 s: a follower that hears
 // nothing for 500 ms stands for election (randomized between 500 ms and
-// 1 s), and a leader that cannot reach a quorum for 250 ms steps down.
+// 1 s), and a leader that cannot reach a quorum for 500 ms steps down (shorter
+// leases made leaders on a busy 2-core machine step down under load: each
+// step-down is a moment of unavailable answers; a stale leader cannot
+// commit either way).
 func DefaultRaftConfig() *raft.Config {
 	c := raft.DefaultConfig()
 	c.HeartbeatTimeout = 500 * time.Millisecond
 	c.ElectionTimeout = 500 * time.Millisecond
-	c.LeaderLeaseTimeout = 250 * time.Millisecond
+	c.LeaderLeaseTimeout = 500 * time.Millisecond
 	c.CommitTimeout = 20 * time.Millisecond
 	c.BatchApplyCh = true
 	c.NoSnapshotRestoreOnStart = true
