@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -216,16 +217,33 @@ func launch(t *testing.T, o serverOptions) *server {
 	return s
 }
 
-// freeAddr finds a free loopback port: listen on :0, close, reuse.
+// handedOut are the ports freeAddr gave in this process: the kernel may
+// give a closed port again at once, and a cluster's node needs four
+// distinct ones (and distinct from its peers').
+var handedOut = struct {
+	sync.Mutex
+	ports map[string]bool
+}{ports: map[string]bool{}}
+
+// freeAddr finds a free loopback port: listen on :0, close, reuse; never
+// one it gave before in this test process.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		handedOut.Lock()
+		seen := handedOut.ports[addr]
+		handedOut.ports[addr] = true
+		handedOut.Unlock()
+		if !seen {
+			return addr
+		}
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 func (s *process) hasExited() bool {

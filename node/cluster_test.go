@@ -25,15 +25,25 @@ import (
 	"github.com/throughline/throughline/gateway"
 )
 
-// freeAddr is a loopback address with a port free now.
+// handedOut are the ports freeAddr gave: the kernel may give a closed
+// port again at once.
+var handedOut sync.Map
+
+// freeAddr is a loopback address with a port free now, never one it gave
+// before in this process.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if _, seen := handedOut.LoadOrStore(addr, true); !seen {
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // clusterConfigs are n nodes' configs on loopback, each joining the first.
