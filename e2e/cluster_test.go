@@ -283,8 +283,10 @@ func TestClusterKillLeader(t *testing.T) {
 	events := load.checkHistories(t, via[0].server)
 	t.Logf("failover %s; %d events stored for 24 customers, %d requests, %d answered unavailable or failed, longest wait for one ack %s",
 		failover.Round(time.Millisecond), events, load.sent.Load(), load.unavailable.Load(), time.Duration(load.maxGap.Load()).Round(time.Millisecond))
-	if failover > 3*time.Second {
-		t.Errorf("failover took %s, more than 3 s", failover)
+	// The bar is 3 s (bench cluster measures it, median of runs); a test
+	// on a loaded CI machine fails only far past it.
+	if failover > 10*time.Second {
+		t.Errorf("failover took %s, more than 10 s", failover)
 	}
 	// The killed node restarts on its data dir, catches up and serves.
 	victim.server = launch(t, victim.opts)
