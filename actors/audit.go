@@ -67,6 +67,15 @@ func newAuditLog(rt *Runtime, retention time.Duration, max int) *auditLog {
 	return a
 }
 
+// forget drops what the log knows of its store (the count of entries): a
+// node that leads the audit partition again recounts, as other nodes may
+// have written meanwhile.
+func (a *auditLog) forget() {
+	a.mu.Lock()
+	a.mu.count = -1
+	a.mu.Unlock()
+}
+
 // auditKey sorts by time, then by counter, in byte order.
 func auditKey(t time.Time, seq uint32) string {
 	return fmt.Sprintf("%016x%08x", uint64(t.UnixNano()), seq)
@@ -76,7 +85,15 @@ func (a *auditLog) store() persistence.Store { return a.rt.engine.Store(auditPar
 
 // Audit records an entry durably; an error means it was not stored. Its
 // Time is set to now.
+//
+// In a cluster the log lives in auditPartition's store: a node that does
+// not lead that partition forwards the entry (and reads) to the one that
+// does.
 func (r *Runtime) Audit(ctx context.Context, e AuditEntry) error {
+	if r.cd != nil && r.hostOf(auditPartition) == nil {
+		var ok bool
+		return r.forwardRead(auditPartition, fwdAuditWrite, e, &ok)
+	}
 	return r.audit.write(ctx, e)
 }
 
@@ -84,7 +101,18 @@ func (r *Runtime) Audit(ctx context.Context, e AuditEntry) error {
 // (and within the retention), oldest first; limit is capped at
 // AuditReadMax.
 func (r *Runtime) AuditEntries(ctx context.Context, since time.Time, limit int) ([]AuditEntry, error) {
+	if r.cd != nil && r.hostOf(auditPartition) == nil {
+		var entries []AuditEntry
+		err := r.forwardRead(auditPartition, fwdAuditRead, auditReadBody{Since: since, Limit: limit}, &entries)
+		return entries, err
+	}
 	return r.audit.read(ctx, since, limit)
+}
+
+// auditReadBody is a forwarded read of the audit log.
+type auditReadBody struct {
+	Since time.Time `json:"since"`
+	Limit int       `json:"limit"`
 }
 
 func (a *auditLog) write(ctx context.Context, e AuditEntry) error {

@@ -57,6 +57,8 @@ const (
 	fwdPlacement    = "placement"     // tell: a new partition table (node/)
 	fwdVoters       = "voters"        // request: a partition's voters, from its leader
 	fwdAnalytics    = "analytics"     // request: the analytics part of the partitions a node leads
+	fwdAuditWrite   = "audit_write"   // request: an audit entry, to the audit partition's leader
+	fwdAuditRead    = "audit_read"    // request: audit entries, from the audit partition's leader
 )
 
 // Bodies of the cluster desk and routing messages.
@@ -521,6 +523,32 @@ func (rc *receiver) receiveCluster(kind string, body []byte, answer func(any, *j
 				answer(analytics.Merge(parts...), nil)
 			}()
 		}
+	case fwdAuditWrite, fwdAuditRead:
+		go func() {
+			ctx, cancel := contextWithTimeout(rt.cfg.RequestTimeout)
+			defer cancel()
+			if rt.hostOf(auditPartition) == nil {
+				answer(nil, notHosted(auditPartition))
+				return
+			}
+			if kind == fwdAuditWrite {
+				var e AuditEntry
+				if err := json.Unmarshal(body, &e); err != nil {
+					bad(err)
+					return
+				}
+				err := rt.audit.write(ctx, e)
+				answer(err == nil, rejectionOf(err))
+				return
+			}
+			var b auditReadBody
+			if err := json.Unmarshal(body, &b); err != nil {
+				bad(err)
+				return
+			}
+			entries, err := rt.audit.read(ctx, b.Since, b.Limit)
+			answer(entries, rejectionOf(err))
+		}()
 	case fwdPlacement:
 		if rt.cfg.Cluster != nil {
 			rt.cfg.Cluster.Placement(body)

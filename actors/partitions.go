@@ -85,6 +85,9 @@ func (r *Runtime) HostPartition(p int) error {
 		}, actor.WithDispatcher(r.dispatch))),
 	}
 	r.parts[p].Store(pa)
+	if p == auditPartition && r.audit != nil {
+		r.audit.forget()
+	}
 	return nil
 }
 

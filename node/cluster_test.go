@@ -61,7 +61,8 @@ func clusterConfigs(t *testing.T, n, partitions int) []Config {
 			cfg.Cluster.Join = []string{first}
 		}
 		cfg.Cluster.ensureDefaults()
-		cfg.Auth.Tokens = []gateway.Token{{Token: "gw", Role: gateway.RoleChannel}, {Token: "sup", Role: gateway.RoleSupervisor}}
+		cfg.Auth.Tokens = []gateway.Token{{Token: "gw", Role: gateway.RoleChannel}, {Token: "sup", Role: gateway.RoleSupervisor},
+			{Token: "adm", Role: gateway.RoleAdmin, Name: "admin"}}
 		level := slog.LevelError + 4
 		if os.Getenv("THROUGHLINE_TEST_LOG") != "" {
 			level = slog.LevelInfo
@@ -275,6 +276,38 @@ func TestThreeNodeCluster(t *testing.T) {
 			t.Fatalf("metrics: %d partitions led (want 8), %d nodes see 3 alive", leads, alive)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// Privacy through any node: an export is audited in the audit
+	// partition's store, and every node reads the same log.
+	for i, n := range nodes {
+		req, _ := http.NewRequest("GET", "http://"+n.Addr()+"/v1/customers/c-3/export", nil)
+		req.Header.Set("Authorization", "Bearer adm")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("export through node %d: %d", i+1, resp.StatusCode)
+		}
+	}
+	for i, n := range nodes {
+		req, _ := http.NewRequest("GET", "http://"+n.Addr()+"/v1/audit", nil)
+		req.Header.Set("Authorization", "Bearer adm")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a struct {
+			Entries []struct {
+				Action string `json:"action"`
+			} `json:"entries"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&a)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || len(a.Entries) != 3 {
+			t.Fatalf("audit through node %d: %d, %d entries (want the 3 exports)", i+1, resp.StatusCode, len(a.Entries))
+		}
 	}
 	// Analytics: each node computes the part of the partitions it leads and
 	// the answering node merges all of them.
