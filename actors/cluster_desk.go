@@ -19,6 +19,7 @@ package actors
 //     rebuilds its router.
 
 import (
+	"context"
 	"encoding/json"
 	"sync"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"github.com/throughline/throughline/actors/remotepb"
 	"github.com/throughline/throughline/analytics"
 	"github.com/throughline/throughline/journey"
+	"github.com/throughline/throughline/persistence"
 )
 
 const (
@@ -59,7 +61,29 @@ const (
 	fwdAnalytics    = "analytics"     // request: the analytics part of the partitions a node leads
 	fwdAuditWrite   = "audit_write"   // request: an audit entry, to the audit partition's leader
 	fwdAuditRead    = "audit_read"    // request: audit entries, from the audit partition's leader
+	fwdErase        = "erase"         // request: erase a customer, on its leader
+	fwdReleaseIDs   = "release_ids"   // request: release an erased customer's identities of a partition
 )
+
+// fwdReleaseBody is a forwarded release of identities.
+type fwdReleaseBody struct {
+	Partition  int                       `json:"partition"`
+	Customer   string                    `json:"customer"`
+	Identities []persistence.IdentityKey `json:"identities"`
+}
+
+// identityReleaser is a store engine that can release identities of a
+// partition it leads (the replicated engine).
+type identityReleaser interface {
+	ReleaseIdentities(ctx context.Context, p int, customer string, ids []persistence.IdentityKey) error
+}
+
+// ReleaseIdentitiesOn releases a customer's identities of partition p
+// through its leader (persistence.ReplicatedConfig.ReleaseElsewhere).
+func (r *Runtime) ReleaseIdentitiesOn(ctx context.Context, p int, customer string, ids []persistence.IdentityKey) error {
+	var ok bool
+	return r.forwardRead(p, fwdReleaseIDs, fwdReleaseBody{Partition: p, Customer: customer, Identities: ids}, &ok)
+}
 
 // Bodies of the cluster desk and routing messages.
 type (
@@ -521,6 +545,33 @@ func (rc *receiver) receiveCluster(kind string, body []byte, answer func(any, *j
 					return
 				}
 				answer(analytics.Merge(parts...), nil)
+			}()
+		}
+	case fwdErase:
+		var customer string
+		if decode(&customer) {
+			go func() {
+				if rt.hostOf(rt.PartitionOf(customer)) == nil {
+					answer(nil, notHosted(rt.PartitionOf(customer)))
+					return
+				}
+				err := rt.Erase(context.Background(), customer)
+				answer(err == nil, rejectionOf(err))
+			}()
+		}
+	case fwdReleaseIDs:
+		var b fwdReleaseBody
+		if decode(&b) {
+			go func() {
+				rel, ok := rt.engine.(identityReleaser)
+				if !ok {
+					answer(nil, unavailable("this node's store does not release identities"))
+					return
+				}
+				ctx, cancel := contextWithTimeout(rt.cfg.RequestTimeout)
+				defer cancel()
+				err := rel.ReleaseIdentities(ctx, b.Partition, b.Customer, b.Identities)
+				answer(err == nil, rejectionOf(err))
 			}()
 		}
 	case fwdAuditWrite, fwdAuditRead:

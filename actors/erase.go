@@ -66,8 +66,13 @@ func (r *Runtime) Erase(ctx context.Context, customer string) error {
 	if r.stopping.Load() {
 		return unavailable("shutting down")
 	}
-	h := r.hostOf(r.PartitionOf(customer))
+	p := r.PartitionOf(customer)
+	h := r.hostOf(p)
 	if h == nil {
+		if r.cd != nil {
+			var ok bool
+			return r.forwardRead(p, fwdErase, customer, &ok)
+		}
 		return unavailable("partition not hosted on this node")
 	}
 	done := make(chan error, 1)

@@ -128,6 +128,13 @@ func startCluster(ctx context.Context, cfg Config, logger *slog.Logger, engine p
 		Transport: func(p int) (raft.Transport, error) { return cn.mux.Transport(p, raftDialTimeout) },
 		Snapshots: persistence.FileSnapshots(filepath.Join(cfg.Node.DataDir, "raft-snapshots"), logger),
 		Bootstrap: func(p int) []raft.Server { return cn.servers(pl, p) },
+		ReleaseElsewhere: func(ctx context.Context, p int, customer string, ids []persistence.IdentityKey) error {
+			rt := cn.rt.Load()
+			if rt == nil {
+				return errors.New("cluster: not started")
+			}
+			return rt.ReleaseIdentitiesOn(ctx, p, customer, ids)
+		},
 		OnLeadership: func(p int, leader bool) {
 			select {
 			case cn.hosting[p] <- leader:

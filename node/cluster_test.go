@@ -309,6 +309,29 @@ func TestThreeNodeCluster(t *testing.T) {
 			t.Fatalf("audit through node %d: %d, %d entries (want the 3 exports)", i+1, resp.StatusCode, len(a.Entries))
 		}
 	}
+	// Erase through a node that does not lead the customer, whose identity
+	// lives in another partition: the identity is released, so the same
+	// phone later makes a new customer.
+	code, out := postEvent(t, nodes[0].Addr(), `{"id":"er-1","identity":{"phone":"+15550777"},"type":"message.received","channel":"sms","text":"hi"}`)
+	if code != 200 {
+		t.Fatalf("identity event: %d %+v", code, out)
+	}
+	erased := out.Ack.Customer
+	for i, want := range []int{204, 404, 404} { // erased once; then it is unknown everywhere
+		req, _ := http.NewRequest("DELETE", "http://"+nodes[2-i].Addr()+"/v1/customers/"+erased, nil)
+		req.Header.Set("Authorization", "Bearer adm")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("erase through node %d: %d, want %d", 3-i, resp.StatusCode, want)
+		}
+	}
+	if code, out := postEvent(t, nodes[1].Addr(), `{"id":"er-2","identity":{"phone":"+15550777"},"type":"message.received","channel":"sms","text":"hi again"}`); code != 200 || out.Ack.Customer == erased {
+		t.Fatalf("after the erase the phone resolved to %q (%d), the erased customer was %q", out.Ack.Customer, code, erased)
+	}
 	// Analytics: each node computes the part of the partitions it leads and
 	// the answering node merges all of them.
 	// (Leaderships settle first: a partition whose leadership is moving is

@@ -118,6 +118,12 @@ type ReplicatedConfig struct {
 	// existing state ignores it.
 	Bootstrap func(p int) []raft.Server
 
+	// ReleaseElsewhere, when set, releases a customer's identities of a
+	// partition this node does not lead, through the node that does (an
+	// erasure's identities live in their own partitions). Nil: such an
+	// erasure fails with ErrUnavailable.
+	ReleaseElsewhere func(ctx context.Context, p int, customer string, ids []IdentityKey) error
+
 	// OnLeadership, when set, is called when this node starts leading
 	// partition p (after the barrier: its state holds everything
 	// acknowledged) and when it stops. Calls of one partition are in order,
@@ -197,6 +203,10 @@ type ReplicatedEngine interface {
 	// Voters are p's voters as this replica's latest configuration has
 	// them.
 	Voters(p int) ([]raft.Server, error)
+	// ReleaseIdentities erases a customer's identities of partition p,
+	// which this node must lead (an erasure run by another partition's
+	// leader).
+	ReleaseIdentities(ctx context.Context, p int, customer string, ids []IdentityKey) error
 	// AddGroup starts a replica of p here that joins when p's leader adds
 	// it; RemoveGroup stops this node's replica of p.
 	AddGroup(p int) error

@@ -5,6 +5,7 @@ package persistence
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -96,16 +97,31 @@ func (s *replicatedStore) Erase(ctx context.Context, customer string, identities
 		return err
 	}
 	for q, ids := range others {
-		rel := &eraseOp{partition: q, customer: customer, identities: ids, identitiesOnly: true, reply: make(chan error, 1)}
-		other := s.e.Store(q).(*replicatedStore)
-		if err := other.submit(ctx, op{erase: rel}); err != nil {
-			return fmt.Errorf("persistence: erase the customer's identities of partition %d: %w", q, err)
+		err := s.e.ReleaseIdentities(ctx, q, customer, ids)
+		var nl *NotLeaderError
+		if errors.As(err, &nl) && s.e.cfg.ReleaseElsewhere != nil {
+			err = s.e.cfg.ReleaseElsewhere(ctx, q, customer, ids)
 		}
-		if err := waitReply(ctx, rel.reply, "erase"); err != nil {
-			return err
+		if err != nil {
+			return fmt.Errorf("persistence: erase the customer's identities of partition %d: %w", q, err)
 		}
 	}
 	return nil
+}
+
+// ReleaseIdentities erases a customer's identities of partition q through
+// q's group, which this node must lead.
+func (e *replicatedEngine) ReleaseIdentities(ctx context.Context, q int, customer string, ids []IdentityKey) error {
+	for _, id := range ids {
+		if err := checkParts(id.Kind, id.Value); err != nil {
+			return err
+		}
+	}
+	rel := &eraseOp{partition: q, customer: customer, identities: ids, identitiesOnly: true, reply: make(chan error, 1)}
+	if err := e.Store(q).(*replicatedStore).submit(ctx, op{erase: rel}); err != nil {
+		return err
+	}
+	return waitReply(ctx, rel.reply, "erase")
 }
 
 func (s *replicatedStore) WriteRecords(ctx context.Context, collection string, puts []Record, deletes []string) error {
