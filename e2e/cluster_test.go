@@ -632,3 +632,46 @@ func TestClusterNetworkPartition(t *testing.T) {
 		return true
 	})
 }
+
+// A node dead past cluster.dead_after has its replicas rebuilt on the
+// others: four nodes, one killed for good; every partition gets back to
+// three replicas on live nodes, and nothing acknowledged is lost.
+func TestClusterReplacesADeadNode(t *testing.T) {
+	var nodes []*clusterNode
+	var first string
+	for i := range 4 {
+		o, gossip := clusterNodeOptions(t, i+1, 8, 4, first, "")
+		o.sections = strings.Replace(o.sections, "  replicas: 3\n", "  replicas: 3\n  dead_after: 2s\n", 1)
+		if i == 0 {
+			first = gossip
+		}
+		nodes = append(nodes, &clusterNode{server: launch(t, o), name: o.name, opts: o})
+	}
+	for _, n := range nodes {
+		if err := n.waitReady(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var load clusterLoad
+	stop := make(chan struct{})
+	wg := load.run(t, nodes[:3], 12, stop)
+	pause(time.Second)
+	nodes[3].kill()
+	eventually(t, 40*time.Second, "every partition back to three live replicas", func() bool {
+		v, err := nodes[0].cluster()
+		if err != nil {
+			return false
+		}
+		for _, p := range v.Partitions {
+			if len(p.Replicas) != 3 || slices.Contains(p.Replicas, "n4") || p.Leader == "" || p.Leader == "n4" {
+				return false
+			}
+		}
+		return true
+	})
+	pause(time.Second)
+	close(stop)
+	wg.Wait()
+	events := load.checkHistories(t, nodes[0].server)
+	t.Logf("%d events stored for 12 customers while n4's replicas were rebuilt", events)
+}
