@@ -35,9 +35,9 @@ test: vet         ## vet, race tests, and a brief run of every fuzz target
 
 # A brief fuzz run of one target. Go's fuzzer can end a time-bounded run
 # with "context deadline exceeded" when a worker is mid-input at the
-# deadline; that run is tried once more, and a real
-# failure (a crasher, saved under testdata/fuzz) fails both times.
-fuzzone = $(GO) test -run '^$$' -fuzz '^$(1)$$' -fuzztime $(FUZZTIME) $(2) || $(GO) test -run '^$$' -fuzz '^$(1)$$' -fuzztime $(FUZZTIME) $(2)
+# deadline; that run is tried up to twice more, and a real
+# failure (a crasher, saved under testdata/fuzz) fails every time.
+fuzzone = $(GO) test -run '^$$' -fuzz '^$(1)$$' -fuzztime $(FUZZTIME) $(2) || $(GO) test -run '^$$' -fuzz '^$(1)$$' -fuzztime $(FUZZTIME) $(2) || $(GO) test -run '^$$' -fuzz '^$(1)$$' -fuzztime $(FUZZTIME) $(2)
 
 fuzz:
 	$(call fuzzone,FuzzKeys,./persistence/)
@@ -45,7 +45,7 @@ fuzz:
 	$(call fuzzone,FuzzFrameDecode,./gateway/)
 	$(call fuzzone,FuzzSnapshotDecode,./journey/)
 	for f in FuzzTwilioSMS FuzzTwilioSignature FuzzWhatsAppWebhook FuzzWhatsAppSignature FuzzParseEmail FuzzVisitorToken FuzzWebchatFrame; do \
-	  $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(CHANNELS_FUZZTIME) ./channels/ || $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(CHANNELS_FUZZTIME) ./channels/ || exit 1; done
+	  $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(CHANNELS_FUZZTIME) ./channels/ || $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(CHANNELS_FUZZTIME) ./channels/ || $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(CHANNELS_FUZZTIME) ./channels/ || exit 1; done
 
 integ: build      ## long runs: soak, kill -9 loops
 	THROUGHLINE_INTEG=1 $(GO) test -race -timeout 60m -count=1 $(PKGS)
