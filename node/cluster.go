@@ -59,8 +59,15 @@ type clusterNode struct {
 	stateMu   sync.Mutex // serializes saving the data dir's state
 	state     *cluster.DataDirState
 
-	rt      atomic.Pointer[actors.Runtime]
-	hosting []chan bool   // per partition: leadership changes, in order
+	rt atomic.Pointer[actors.Runtime]
+	// leads is, per partition, whether raft last said this node leads it;
+	// hosting is kicked on each change, and the partition's host goroutine
+	// brings the runtime to the latest (no change can be lost to a full
+	// queue, and a flapping partition is not hosted and unhosted for every
+	// flap).
+	leads   []atomic.Bool
+	changes []atomic.Uint64 // per partition: leadership changes seen
+	hosting []chan struct{}
 	kick    chan struct{} // a new table arrived: reconcile now
 	// lastLeaders are the partitions' leaders as last seen (LeaderOf).
 	lastLeaders []atomic.Pointer[lastLeader]
@@ -119,9 +126,11 @@ func startCluster(ctx context.Context, cfg Config, logger *slog.Logger, engine p
 			mine = append(mine, p)
 		}
 	}
-	cn.hosting = make([]chan bool, cfg.Node.Partitions)
+	cn.leads = make([]atomic.Bool, cfg.Node.Partitions)
+	cn.changes = make([]atomic.Uint64, cfg.Node.Partitions)
+	cn.hosting = make([]chan struct{}, cfg.Node.Partitions)
 	for p := range cn.hosting {
-		cn.hosting[p] = make(chan bool, 16)
+		cn.hosting[p] = make(chan struct{}, 1)
 	}
 	cn.repl, err = persistence.OpenReplicated(persistence.ReplicatedConfig{
 		Engine: engine, LocalID: raft.ServerID(cfg.Node.Name), Partitions: mine,
@@ -136,10 +145,11 @@ func startCluster(ctx context.Context, cfg Config, logger *slog.Logger, engine p
 			return rt.ReleaseIdentitiesOn(ctx, p, customer, ids)
 		},
 		OnLeadership: func(p int, leader bool) {
+			cn.leads[p].Store(leader)
+			cn.changes[p].Add(1)
 			select {
-			case cn.hosting[p] <- leader:
-			default:
-				cn.log.Error("leadership changes of a partition queued past their bound", "partition", p)
+			case cn.hosting[p] <- struct{}{}:
+			default: // a kick is pending: it reads the latest
 			}
 		},
 		Logger: logger,
@@ -345,18 +355,32 @@ func (cn *clusterNode) attach(rt *actors.Runtime) {
 func (cn *clusterNode) host(p int) {
 	defer cn.wg.Done()
 	rt := cn.rt.Load()
+	var hostedAt uint64 // the change count the partition was hosted at
 	for {
 		select {
 		case <-cn.stop:
 			return
-		case leader := <-cn.hosting[p]:
+		case <-cn.hosting[p]:
+			changes := cn.changes[p].Load()
+			leader := cn.leads[p].Load()
 			var err error
+			if leader && hostedAt != 0 && hostedAt != changes {
+				// It lost leadership and won it back meanwhile: another
+				// leader may have written, so its customers load again.
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				if uerr := rt.UnhostPartition(ctx, p); uerr != nil && !errors.Is(uerr, actors.ErrNotHosted) {
+					cn.log.Warn("re-hosting a partition", "partition", p, "err", uerr)
+				}
+				cancel()
+			}
 			if leader {
+				hostedAt = changes
 				err = rt.HostPartition(p)
 				if errors.Is(err, actors.ErrHosted) {
 					err = nil
 				}
 			} else {
+				hostedAt = 0
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				err = rt.UnhostPartition(ctx, p)
 				cancel()
