@@ -113,24 +113,20 @@ func (r *Runtime) forward(p int, kind string, body any, done func(*remotepb.Repl
 	if !ok || node == r.cfg.Node {
 		return false
 	}
-	b, err := json.Marshal(body)
-	if err != nil {
-		done(&remotepb.Reply{Code: string(journey.CodeInternal), Message: err.Error()})
-		return true
-	}
-	r.system.Root.Send(r.forwarder, &forwardReq{addr: addr, kind: kind, body: b, done: done})
-	return true
+	return r.request(addr, kind, body, done)
 }
 
 // request sends a request to the node at addr; false when this node has
-// no remote. done is called once, from the forwarder.
+// no remote. done is called once: from the forwarder, or at once with an
+// internal error when body does not encode.
 func (r *Runtime) request(addr, kind string, body any, done func(*remotepb.Reply)) bool {
 	if r.forwarder == nil {
 		return false
 	}
 	b, err := json.Marshal(body)
 	if err != nil {
-		return false
+		done(&remotepb.Reply{Code: string(journey.CodeInternal), Message: err.Error()})
+		return true
 	}
 	r.system.Root.Send(r.forwarder, &forwardReq{addr: addr, kind: kind, body: b, done: done})
 	return true

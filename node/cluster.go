@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"path/filepath"
 	"slices"
@@ -499,14 +500,7 @@ func (cn *clusterNode) Peers() []string {
 func (cn *clusterNode) View() actors.ClusterView {
 	v := actors.ClusterView{Node: cn.cfg.Node.Name}
 	members := cn.members.Members()
-	names := slices.Sorted(func(yield func(string) bool) {
-		for n := range members {
-			if !yield(n) {
-				return
-			}
-		}
-	})
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(members)) {
 		m := members[name]
 		state := m.State.String()
 		if m.State == cluster.Left {

@@ -89,10 +89,14 @@ func (cn *clusterNode) drive() {
 	})
 	pl := cn.placement.Load()
 	cl := cn.cfg.Cluster
+	members, now := cn.planMembers(), time.Now()
+	pc := cluster.PlacementConfig{Replicas: cl.Replicas, BootstrapExpect: cl.BootstrapExpect, DeadGrace: cl.DeadAfter}
+	if len(cluster.Plan(pl, members, now, pc)) == 0 {
+		return // nothing to change: no need to ask the leaders for their voters
+	}
 	unsettled := cn.unsettled(pl)
-	changes := cluster.Plan(pl, cn.planMembers(), time.Now(), cluster.PlacementConfig{
-		Replicas: cl.Replicas, BootstrapExpect: cl.BootstrapExpect, DeadGrace: cl.DeadAfter,
-		Unsettled: func(p int) bool { return unsettled[p] }})
+	pc.Unsettled = func(p int) bool { return unsettled[p] }
+	changes := cluster.Plan(pl, members, now, pc)
 	if len(changes) == 0 {
 		return
 	}
