@@ -44,6 +44,7 @@ fuzz:
 	$(call fuzzone,FuzzEventCodec,./persistence/)
 	$(call fuzzone,FuzzFrameDecode,./gateway/)
 	$(call fuzzone,FuzzSnapshotDecode,./journey/)
+	$(call fuzzone,FuzzCheckJSONUTF8,./journey/)
 	for f in FuzzTwilioSMS FuzzTwilioSignature FuzzWhatsAppWebhook FuzzWhatsAppSignature FuzzParseEmail FuzzVisitorToken FuzzWebchatFrame; do \
 	  $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(CHANNELS_FUZZTIME) ./channels/ || $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(CHANNELS_FUZZTIME) ./channels/ || $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(CHANNELS_FUZZTIME) ./channels/ || exit 1; done
 

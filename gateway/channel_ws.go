@@ -137,7 +137,7 @@ func (s *Server) deregister(c *channelConn) {
 }
 
 // helloChannelsMax bounds the channels one hello may name.
-const helloChannelsMax = 64
+const helloChannelsMax = journey.HelloChannelsMax
 
 // controlQueue bounds the pongs and close replies waiting for the writer.
 const controlQueue = 16

@@ -26,7 +26,7 @@ const (
 	emailPath        = "/v1/channels/email"
 	// webhookBodyMax bounds a provider's webhook body (a raw mail may be
 	// larger: the server's BodyMaxBytes).
-	webhookBodyMax = 1 << 20
+	webhookBodyMax = journey.WebhookBodyMaxBytes
 )
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }

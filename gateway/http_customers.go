@@ -13,7 +13,7 @@ import (
 // Timeline paging (PROTOCOL section 3).
 const (
 	timelineLimitDefault = 100
-	timelineLimitMax     = 1000
+	timelineLimitMax     = journey.TimelinePageMax
 )
 
 // customerRead authenticates a read of a customer: a supervisor (or admin)

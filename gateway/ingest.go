@@ -34,6 +34,10 @@ func decodeEvent(raw []byte) (journey.Event, *journey.Rejection) {
 	if len(raw) > journey.EventMaxBytes {
 		return e, journey.Rejectf(journey.CodeTooLarge, "event is larger than %d bytes", journey.EventMaxBytes)
 	}
+	// On the raw bytes: the decoder has replaced invalid UTF-8 with U+FFFD.
+	if r := journey.CheckJSONUTF8("", raw); r != nil {
+		return e, r
+	}
 	if r := journey.ValidateInbound(&e); r != nil {
 		return e, r
 	}

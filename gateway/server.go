@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/throughline/throughline/actors"
+	"github.com/throughline/throughline/journey"
 )
 
 // Config of the gateway. The zero value of a field means its default.
@@ -74,10 +75,10 @@ func (c *Config) ensureDefaults() {
 		c.MaxConnections = 10000
 	}
 	if c.FrameMaxBytes <= 0 {
-		c.FrameMaxBytes = 16 << 20
+		c.FrameMaxBytes = journey.FrameMaxBytesDefault
 	}
 	if c.BodyMaxBytes <= 0 {
-		c.BodyMaxBytes = 16 << 20
+		c.BodyMaxBytes = journey.BodyMaxBytesDefault
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second

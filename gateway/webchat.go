@@ -25,9 +25,9 @@ const (
 	webchatHistoryMax  = 50  // messages sent on (re)connect
 	webchatHistoryScan = 500 // latest events read to find them
 	webchatSeenMax     = 100_000
-	webchatFrameMax    = 8 << 10
+	webchatFrameMax    = journey.WebchatFrameMaxBytes
 	webchatWriteWait   = 10 * time.Second
-	webchatBodyMax     = 4 << 10
+	webchatBodyMax     = journey.WebchatBodyMaxBytes
 )
 
 //go:embed webchat/widget.js
@@ -248,6 +248,9 @@ func (p *providers) serveWebchatWS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f, err := channels.DecodeWebchatFrame(raw)
+		if rej := journey.CheckJSONUTF8("", raw); err == nil && rej != nil {
+			err = rej
+		}
 		if err != nil {
 			_ = c.write(map[string]string{"type": "error", "code": string(journey.CodeBadRequest), "message": err.Error()})
 			continue
