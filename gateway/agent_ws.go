@@ -95,7 +95,7 @@ func (s *Server) serveAgentWS(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close()
 		return
 	}
-	takeOverControlFrames(ws, a.queueControl)
+	takeOverControlFrames(ws, a.keep, a.queueControl)
 	s.metrics.connections.WithLabelValues("agent").Inc()
 	defer s.metrics.connections.WithLabelValues("agent").Dec()
 	defer s.wg.Done()
@@ -122,6 +122,7 @@ func (a *agentConn) readLoop() {
 		if err != nil {
 			return
 		}
+		a.keep.alive()
 		var f agentFrame
 		if err := json.Unmarshal(data, &f); err != nil || f.Type == "" {
 			// A frame whose fields have the wrong types still carries its

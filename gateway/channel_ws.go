@@ -54,7 +54,7 @@ func (s *Server) serveChannelWS(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close()
 		return
 	}
-	takeOverControlFrames(ws, c.queueControl)
+	takeOverControlFrames(ws, c.keep, c.queueControl)
 	s.metrics.connections.WithLabelValues("channel").Inc()
 	defer s.metrics.connections.WithLabelValues("channel").Dec()
 	defer s.wg.Done() // register counted the reader, which runs on this goroutine
@@ -182,6 +182,7 @@ func (c *channelConn) readLoop() {
 		if err != nil {
 			return
 		}
+		c.keep.alive()
 		start := time.Now()
 		f, rej := decodeFrame(data)
 		if rej != nil {
@@ -306,7 +307,7 @@ func (c *channelConn) result(b *batchWait, i int, id string, r actors.Result, st
 // is answered and written, then closes.
 func (c *channelConn) drainAndClose(ctx context.Context) {
 	c.draining.Store(true)
-	_ = c.ws.SetReadDeadline(time.Now())
+	c.keep.stopReading()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for len(c.credit) > 0 || len(c.send) > 0 {

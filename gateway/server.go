@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -47,6 +48,29 @@ type Config struct {
 	BodyMaxBytes int64
 	// WriteTimeout bounds one WebSocket write. Default 10s.
 	WriteTimeout time.Duration
+	// ReadHeaderTimeout bounds reading a request's headers (a slow-loris
+	// client is cut off). Default 10s.
+	ReadHeaderTimeout time.Duration
+	// HeaderMaxBytes bounds a request's headers. Default 64 KiB.
+	HeaderMaxBytes int
+	// HTTPReadTimeout bounds reading a request's body (not a WebSocket's
+	// frames). Default 30s.
+	HTTPReadTimeout time.Duration
+	// HTTPWriteTimeout bounds answering a request (a streamed export: each
+	// of its pages; not a WebSocket). Default 30s.
+	HTTPWriteTimeout time.Duration
+	// HTTPIdleTimeout closes a keep-alive connection idle this long.
+	// Default 120s.
+	HTTPIdleTimeout time.Duration
+	// WSPingInterval is how often the server pings every WebSocket.
+	// Default 30s.
+	WSPingInterval time.Duration
+	// WSIdleTimeout closes a WebSocket that sent nothing (no frame, no
+	// pong) for this long. Default 90s; more than WSPingInterval.
+	WSIdleTimeout time.Duration
+	// TLS, when set, serves HTTPS and WSS with it (its GetCertificate
+	// picks the certificate of each handshake); nil: plain HTTP.
+	TLS *tls.Config
 	// DrainTimeout bounds how long Shutdown waits for in-flight events to be
 	// answered before closing connections. Default 10s.
 	DrainTimeout time.Duration
@@ -85,6 +109,27 @@ func (c *Config) ensureDefaults() {
 	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 10 * time.Second
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		c.ReadHeaderTimeout = 10 * time.Second
+	}
+	if c.HeaderMaxBytes <= 0 {
+		c.HeaderMaxBytes = journey.HeaderMaxBytesDefault
+	}
+	if c.HTTPReadTimeout <= 0 {
+		c.HTTPReadTimeout = 30 * time.Second
+	}
+	if c.HTTPWriteTimeout <= 0 {
+		c.HTTPWriteTimeout = 30 * time.Second
+	}
+	if c.HTTPIdleTimeout <= 0 {
+		c.HTTPIdleTimeout = 120 * time.Second
+	}
+	if c.WSPingInterval <= 0 {
+		c.WSPingInterval = 30 * time.Second
+	}
+	if c.WSIdleTimeout <= 0 {
+		c.WSIdleTimeout = 3 * c.WSPingInterval
 	}
 }
 
@@ -189,7 +234,13 @@ func New(cfg Config, rt *actors.Runtime, logger *slog.Logger, reg prometheus.Reg
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, rejectf404("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	s.http = &http.Server{
+		Handler:           s.withDeadlines(mux),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		MaxHeaderBytes:    cfg.HeaderMaxBytes,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
 	return s, nil
 }
 
@@ -198,6 +249,9 @@ func (s *Server) Listen() error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("gateway: listen %s: %w", s.cfg.Addr, err)
+	}
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
 	}
 	s.ln = ln
 	return nil

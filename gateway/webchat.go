@@ -235,6 +235,8 @@ func (p *providers) serveWebchatWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(webchatFrameMax)
+	keep, stopPings := p.keepWebchatAlive(ws)
+	defer stopPings()
 	c := &visitorConn{ws: ws, customer: customer}
 	p.webchat.add(c)
 	defer func() {
@@ -247,6 +249,7 @@ func (p *providers) serveWebchatWS(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
+		keep.alive()
 		f, err := channels.DecodeWebchatFrame(raw)
 		if rej := journey.CheckJSONUTF8("", raw); err == nil && rej != nil {
 			err = rej
@@ -303,3 +306,31 @@ func (p *providers) sendHistory(ctx context.Context, c *visitorConn, visitor str
 
 // eventIDPrefix is the prefix of a visitor's event ids (channels.WebchatEvent).
 func eventIDPrefix(visitor string) string { return "wc:" + visitor + ":" }
+
+// keepWebchatAlive pings a visitor's socket every WSPingInterval and closes
+// it when nothing came back within WSIdleTimeout; stop ends the pings.
+// gorilla's WriteControl may be called beside the connection's writer.
+func (p *providers) keepWebchatAlive(ws *websocket.Conn) (keep *keepalive, stop func()) {
+	keep = newKeepalive(ws, p.s.cfg.WSIdleTimeout)
+	ws.SetPingHandler(func(data string) error {
+		keep.alive()
+		_ = ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(webchatWriteWait))
+		return nil
+	})
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(p.s.cfg.WSPingInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				if ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(webchatWriteWait)) != nil {
+					return
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return keep, func() { close(done) }
+}

@@ -16,6 +16,7 @@ type wsPeer struct {
 	s      *Server
 	kind   string // "channel" or "agent", for logs and metrics
 	ws     *websocket.Conn
+	keep   *keepalive      // the read deadline
 	ctx    context.Context // cancelled when the connection closes
 	cancel context.CancelFunc
 
@@ -28,7 +29,7 @@ type wsPeer struct {
 func newPeer(s *Server, kind string, ws *websocket.Conn, queue int) *wsPeer {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &wsPeer{
-		s: s, kind: kind, ws: ws, ctx: ctx, cancel: cancel,
+		s: s, kind: kind, ws: ws, keep: newKeepalive(ws, s.cfg.WSIdleTimeout), ctx: ctx, cancel: cancel,
 		send: make(chan []byte, queue), control: make(chan controlFrame, controlQueue), closed: make(chan struct{}),
 	}
 }
@@ -52,13 +53,17 @@ func (c *wsPeer) enqueue(frame []byte) {
 }
 
 // writeLoop writes what is queued, as many frames per syscall as are
-// waiting (up to writeBatchBytes), then a close frame when the connection
-// ends.
+// waiting (up to writeBatchBytes), a ping every WSPingInterval, then a close
+// frame when the connection ends.
 func (c *wsPeer) writeLoop() {
 	w := &frameWriter{conn: c.ws.NetConn(), timeout: c.s.cfg.WriteTimeout}
 	defer c.ws.NetConn().Close()
+	ping := time.NewTicker(c.s.cfg.WSPingInterval)
+	defer ping.Stop()
 	for {
 		select {
+		case <-ping.C:
+			w.buf = appendFrame(w.buf, opPing, nil)
 		case f := <-c.send:
 			w.buf = appendFrame(w.buf, opText, f)
 		case cf := <-c.control:
