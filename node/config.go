@@ -160,6 +160,8 @@ type NodeConfig struct {
 	// DeskGrace is how long an agent whose desks all disconnected keeps
 	// its presence and assignments. Default 30s.
 	DeskGrace time.Duration `yaml:"desk_grace"`
+	// TransportConfig: TLS, timeouts and sizes of the HTTP listener.
+	TransportConfig `yaml:",inline"`
 }
 
 // AuthConfig holds the bearer tokens.
@@ -209,6 +211,7 @@ func (n *NodeConfig) ensureDefaults() {
 	if n.DeskGrace == 0 {
 		n.DeskGrace = 30 * time.Second
 	}
+	n.TransportConfig.ensureDefaults()
 }
 
 // LoadConfig reads a YAML file; unknown keys are errors. An omitted section
@@ -285,5 +288,6 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateRouting()...)
 	errs = append(errs, c.validateChannels()...)
 	errs = append(errs, c.validateCluster()...)
+	errs = append(errs, c.validateTransport()...)
 	return errors.Join(errs...)
 }

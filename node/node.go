@@ -29,6 +29,7 @@ type Node struct {
 	cluster  *clusterNode // nil: a cluster of one
 	rt       *actors.Runtime
 	gw       *gateway.Server
+	httpCert *certHolder // node.tls; nil: plain HTTP
 	serveErr chan error
 
 	stopOnce sync.Once
@@ -111,6 +112,7 @@ func start(cfg Config, logger *slog.Logger, reg *prometheus.Registry, engine per
 		leave = cn.leave
 		reg.MustRegister(newClusterCollector(cn))
 		acfg.Remote, acfg.Cluster, actorsEngine = cfg.Cluster.Remote, cn, cn.repl
+		acfg.RemoteTLS = cn.tls
 		ready = func() error {
 			if err := engine.Err(); err != nil {
 				return err
@@ -129,10 +131,20 @@ func start(cfg Config, logger *slog.Logger, reg *prometheus.Registry, engine per
 	if cn != nil {
 		cn.attach(rt)
 	}
-	gw, err := gateway.New(gateway.Config{
+	gcfg := gateway.Config{
 		Addr: cfg.Node.HTTP, Tokens: cfg.Auth.Tokens, ConnCredit: cfg.Node.ConnCredit, MaxConnections: cfg.Node.MaxConnections,
 		Outbound: outbound, Desks: desks, Channels: cfg.gatewayChannels(), Web: cfg.Web.files(), Leave: leave,
-	}, rt, logger, reg, reg, ready)
+	}
+	cfg.Node.gatewayTransport(&gcfg)
+	var httpCert *certHolder
+	if cfg.Node.TLS != nil {
+		if httpCert, err = newCertHolder("node.tls", *cfg.Node.TLS); err != nil {
+			_ = rt.Stop(context.Background())
+			return nil, err
+		}
+		gcfg.TLS = serverTLS(httpCert)
+	}
+	gw, err := gateway.New(gcfg, rt, logger, reg, reg, ready)
 	if err == nil {
 		err = gw.Listen()
 	}
@@ -140,7 +152,7 @@ func start(cfg Config, logger *slog.Logger, reg *prometheus.Registry, engine per
 		_ = rt.Stop(context.Background())
 		return nil, err
 	}
-	n := &Node{cfg: cfg, logger: logger, engine: engine, cluster: cn, rt: rt, gw: gw, serveErr: make(chan error, 1)}
+	n := &Node{cfg: cfg, logger: logger, engine: engine, cluster: cn, rt: rt, gw: gw, httpCert: httpCert, serveErr: make(chan error, 1)}
 	go func() {
 		if err := gw.Serve(); err != nil {
 			n.serveErr <- err
@@ -186,4 +198,34 @@ func (n *Node) Stop(ctx context.Context) error {
 		n.stopErr = errors.Join(append(errs, n.engine.Close())...)
 	})
 	return n.stopErr
+}
+
+// TLS tells whether the node's HTTP listener serves HTTPS (node.tls).
+func (n *Node) TLS() bool { return n.httpCert != nil }
+
+// ReloadTLS reads the certificates of node.tls and cluster.tls again (on
+// SIGHUP). Connections open stay open with the certificate they were made
+// with; new handshakes get the new one. A pair that fails to load is
+// returned in the error and the one in use kept; the others still reload.
+func (n *Node) ReloadTLS() error {
+	var errs []error
+	for _, h := range []*certHolder{n.httpCert, n.clusterCert()} {
+		if h == nil {
+			continue
+		}
+		if err := h.Reload(); err != nil {
+			errs = append(errs, fmt.Errorf("%w (the certificate in use is kept)", err))
+			continue
+		}
+		n.logger.Info("tls certificate reloaded", "config", h.key)
+	}
+	return errors.Join(errs...)
+}
+
+// clusterCert is cluster.tls's holder; nil without one.
+func (n *Node) clusterCert() *certHolder {
+	if n.cluster == nil {
+		return nil
+	}
+	return n.cluster.cert
 }

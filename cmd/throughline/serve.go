@@ -139,6 +139,9 @@ func serveMain(args []string) int {
 		logger.Info("serving", "http", n.Addr(), "data_dir", cfg.Node.DataDir, "partitions", cfg.Node.Partitions)
 	}
 
+	stopTLSReload := reloadTLSOnHUP(n, logger)
+	defer stopTLSReload()
+
 	// stop shuts the node down gracefully: 0 when it stopped cleanly.
 	stop := func() int {
 		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)

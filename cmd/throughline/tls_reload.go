@@ -1,0 +1,36 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/throughline/throughline/node"
+)
+
+// reloadTLSOnHUP reloads the node's TLS certificates (node.tls and
+// cluster.tls) on every SIGHUP, beside whatever else SIGHUP reloads: a
+// certificate that fails to load is logged and the one in use kept. stop
+// ends it.
+func reloadTLSOnHUP(n *node.Node, logger *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				if err := n.ReloadTLS(); err != nil {
+					logger.Error("tls reload failed", "err", err)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
+}
