@@ -139,7 +139,7 @@ func (s *Server) writeEvents(ctx context.Context, w http.ResponseWriter, id stri
 	flusher, _ := w.(http.Flusher)
 	after, first := uint64(0), true
 	for after < upTo {
-		s.extendWriteDeadline(w) // a long export is bounded per page, not as a whole
+		s.extendDeadlines(w) // a long export is bounded per page, not as a whole
 		events, err := s.rt.StoredEvents(ctx, id, after, int(min(exportPageEvents, upTo-after)))
 		if err != nil {
 			return err

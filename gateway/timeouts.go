@@ -36,10 +36,15 @@ func (s *Server) withDeadlines(h http.Handler) http.Handler {
 	})
 }
 
-// extendWriteDeadline gives a streamed answer another HTTPWriteTimeout to
-// write its next part.
-func (s *Server) extendWriteDeadline(w http.ResponseWriter) {
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.HTTPWriteTimeout))
+// extendDeadlines gives a streamed answer another HTTPWriteTimeout to write
+// its next part. The read deadline moves with it: net/http reads on in the
+// background while a handler runs, and a read deadline passing there would
+// cancel the request's context mid-stream.
+func (s *Server) extendDeadlines(w http.ResponseWriter) {
+	rc := http.NewResponseController(w)
+	deadline := time.Now().Add(s.cfg.HTTPWriteTimeout)
+	_ = rc.SetReadDeadline(deadline)
+	_ = rc.SetWriteDeadline(deadline)
 }
 
 func isWebSocketUpgrade(r *http.Request) bool {

@@ -143,3 +143,24 @@ func TestWebSocketIdleClientIsClosed(t *testing.T) {
 		})
 	}
 }
+
+// A body that stops arriving is cut off after HTTPReadTimeout.
+func TestSlowBodyIsCutOff(t *testing.T) {
+	addr := startGateway(t, actors.Config{}, func(c *Config) { c.HTTPReadTimeout = 300 * time.Millisecond })
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	_, err = conn.Write([]byte("POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer gw\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"id\":"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4096)
+	n, _ := conn.Read(buf) // an answer (400) or the close
+	if d := time.Since(start); d < 250*time.Millisecond || d > 3*time.Second {
+		t.Fatalf("answered after %v (%q); want about 300ms", d, buf[:n])
+	}
+}
