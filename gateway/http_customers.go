@@ -165,6 +165,9 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, id string) (map[s
 	if err != nil {
 		return nil, err
 	}
+	if rej := journey.CheckJSONUTF8("profile", body); rej != nil {
+		return nil, rej
+	}
 	part := s.rt.PartitionOf(id)
 	if !s.rt.Admit(part) {
 		return nil, journey.Rejectf(journey.CodeUnavailable, "partition overloaded")

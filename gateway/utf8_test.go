@@ -66,10 +66,22 @@ func TestInvalidUTF8RefusedOverHTTP(t *testing.T) {
 			}
 		})
 	}
-	// Nothing of it was stored.
-	req, _ := http.NewRequest("GET", "http://"+addr+"/v1/customers/c-1/timeline", nil)
-	req.Header.Set("Authorization", "Bearer sup")
+	// A profile patch too.
+	req, _ := http.NewRequest("PATCH", "http://"+addr+"/v1/customers/c-9/profile", bytes.NewBufferString("{\"address\":{\"city\":\"M\xfcnchen\"}}"))
+	req.Header.Set("Authorization", "Bearer gw")
 	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(raw, []byte(`"profile.address.city: invalid UTF-8"`)) {
+		t.Fatalf("profile patch: %d %s", resp.StatusCode, raw)
+	}
+	// Nothing of it was stored.
+	req, _ = http.NewRequest("GET", "http://"+addr+"/v1/customers/c-1/timeline", nil)
+	req.Header.Set("Authorization", "Bearer sup")
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
