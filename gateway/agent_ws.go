@@ -120,6 +120,7 @@ func (a *agentConn) readLoop() {
 	for {
 		_, data, err := a.ws.ReadMessage()
 		if err != nil {
+			a.keep.ended(a.s.metrics, "agent", err)
 			return
 		}
 		a.keep.alive()

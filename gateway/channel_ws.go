@@ -180,6 +180,7 @@ func (c *channelConn) readLoop() {
 	for !c.draining.Load() {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
+			c.keep.ended(c.s.metrics, "channel", err)
 			return
 		}
 		c.keep.alive()

@@ -12,6 +12,7 @@ type metrics struct {
 	ackLatency  prometheus.Histogram
 	connections *prometheus.GaugeVec // by endpoint
 	slowClosed  prometheus.Counter
+	idleClosed  *prometheus.CounterVec // by endpoint
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -36,7 +37,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		slowClosed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "throughline_connections_slow_closed_total", Help: "Connections closed because they did not read fast enough.",
 		}),
+		idleClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "throughline_connections_idle_closed_total", Help: "WebSockets closed because nothing, not even a pong, came within node.ws_idle_timeout, by endpoint.",
+		}, []string{"endpoint"}),
 	}
-	reg.MustRegister(m.ingested, m.duplicates, m.rejected, m.ackLatency, m.connections, m.slowClosed)
+	reg.MustRegister(m.ingested, m.duplicates, m.rejected, m.ackLatency, m.connections, m.slowClosed, m.idleClosed)
 	return m
 }

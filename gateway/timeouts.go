@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -78,6 +80,21 @@ func (k *keepalive) alive() {
 	defer k.mu.Unlock()
 	if !k.stopped {
 		_ = k.ws.SetReadDeadline(time.Now().Add(k.idle))
+	}
+}
+
+// ended tells why a read failed: a client silent past the idle timeout is
+// counted (the drain's own deadline is not).
+func (k *keepalive) ended(m *metrics, endpoint string, err error) {
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		return
+	}
+	k.mu.Lock()
+	stopped := k.stopped
+	k.mu.Unlock()
+	if !stopped {
+		m.idleClosed.WithLabelValues(endpoint).Inc()
 	}
 }
 

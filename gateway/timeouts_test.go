@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,6 +123,7 @@ func TestWebSocketIdleClientIsClosed(t *testing.T) {
 			if pinged < 5 {
 				t.Fatalf("%d pings in 1.2s; want one every 100ms", pinged)
 			}
+			live.Close() // a close is not an idle timeout (the metric below)
 			// Stops answering: closed after the idle timeout.
 			silent := dial()
 			silent.SetPingHandler(func(string) error { return nil })
@@ -141,6 +144,17 @@ func TestWebSocketIdleClientIsClosed(t *testing.T) {
 				return
 			}
 		})
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`throughline_connections_idle_closed_total{endpoint="channel"} 1`, `throughline_connections_idle_closed_total{endpoint="agent"} 1`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(string(body), "idle_closed"))
+		}
 	}
 }
 
@@ -163,4 +177,14 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 	if d := time.Since(start); d < 250*time.Millisecond || d > 3*time.Second {
 		t.Fatalf("answered after %v (%q); want about 300ms", d, buf[:n])
 	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -247,6 +247,7 @@ func (p *providers) serveWebchatWS(w http.ResponseWriter, r *http.Request) {
 	for {
 		_, raw, err := ws.ReadMessage()
 		if err != nil {
+			keep.ended(p.s.metrics, "webchat", err)
 			return
 		}
 		keep.alive()
