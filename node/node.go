@@ -199,33 +199,3 @@ func (n *Node) Stop(ctx context.Context) error {
 	})
 	return n.stopErr
 }
-
-// TLS tells whether the node's HTTP listener serves HTTPS (node.tls).
-func (n *Node) TLS() bool { return n.httpCert != nil }
-
-// ReloadTLS reads the certificates of node.tls and cluster.tls again (on
-// SIGHUP). Connections open stay open with the certificate they were made
-// with; new handshakes get the new one. A pair that fails to load is
-// returned in the error and the one in use kept; the others still reload.
-func (n *Node) ReloadTLS() error {
-	var errs []error
-	for _, h := range []*certHolder{n.httpCert, n.clusterCert()} {
-		if h == nil {
-			continue
-		}
-		if err := h.Reload(); err != nil {
-			errs = append(errs, fmt.Errorf("%w (the certificate in use is kept)", err))
-			continue
-		}
-		n.logger.Info("tls certificate reloaded", "config", h.key)
-	}
-	return errors.Join(errs...)
-}
-
-// clusterCert is cluster.tls's holder; nil without one.
-func (n *Node) clusterCert() *certHolder {
-	if n.cluster == nil {
-		return nil
-	}
-	return n.cluster.cert
-}
