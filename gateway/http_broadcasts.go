@@ -70,7 +70,12 @@ func (s *Server) listBroadcasts(w http.ResponseWriter, r *http.Request) {
 		writeError(w, rej)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"broadcasts": s.rt.Broadcasts(broadcastsListMax)})
+	list, err := s.rt.Broadcasts(r.Context(), broadcastsListMax)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"broadcasts": list})
 }
 
 // getBroadcast is GET /v1/broadcasts/{id}: state and progress.
