@@ -146,7 +146,6 @@ type BroadcastStatus struct {
 	Resolved bool `json:"resolved"`
 }
 
-
 // broadcasts is the node's broadcast machinery: the coordinator's records
 // (while this node hosts broadcastsPartition) and the worker's runners.
 type broadcasts struct {

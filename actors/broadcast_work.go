@@ -305,7 +305,6 @@ func (t *targets) wait() bool {
 	return !t.failed.Load()
 }
 
-
 // localProgress counts a broadcast's marks on every partition hosted here.
 func (b *broadcasts) localProgress(ctx context.Context, id string, running bool) (map[int]journey.BroadcastProgress, error) {
 	out := map[int]journey.BroadcastProgress{}
