@@ -49,10 +49,11 @@ func OpenReader(dir string, logger *slog.Logger) (*Reader, error) {
 	}
 	// Pebble's lock creates its LOCK file when missing: make sure this is a
 	// store before anything can create a file in it.
-	for _, name := range []string{"CURRENT", "LOCK"} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
-			return nil, fmt.Errorf("%w: %s: no %s file (%w)", ErrNotDataDir, dir, name, err)
-		}
+	if _, err := os.Stat(filepath.Join(dir, "LOCK")); err != nil {
+		return nil, fmt.Errorf("%w: %s: no LOCK file (%w)", ErrNotDataDir, dir, err)
+	}
+	if manifests, _ := filepath.Glob(filepath.Join(dir, "MANIFEST-*")); len(manifests) == 0 {
+		return nil, fmt.Errorf("%w: %s: no MANIFEST file", ErrNotDataDir, dir)
 	}
 	lock, err := pebble.LockDirectory(dir, vfs.Default)
 	if err != nil {
