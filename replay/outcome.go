@@ -26,6 +26,7 @@ type eventData struct {
 	Reason   string `json:"reason"`
 	Queue    string `json:"queue"`
 	Deferred bool   `json:"deferred"`
+	Error    string `json:"error"`
 }
 
 // outcomeOf reads the outcome of a decision's events.
@@ -50,7 +51,9 @@ func outcomeOf(events []journey.Event) outcome {
 		}
 		switch e.Type {
 		case journey.TypeRuleFired:
-			o.rules = append(o.rules, rule)
+			if d.Error == "" { // one that failed did nothing (a rule no longer configured, too many timers)
+				o.rules = append(o.rules, rule)
+			}
 		case journey.TypeTimerArmed:
 			if byRule || d.Rule != "" {
 				o.rules = append(o.rules, rule+" (timer armed)")

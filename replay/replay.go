@@ -3,6 +3,8 @@ package replay
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/throughline/throughline/journey"
@@ -83,9 +85,8 @@ type CustomerReplay struct {
 	pending *input
 	// verify: the events the old policy decided for the latest input, to
 	// compare with the stored ones as they come.
-	verify    verification
-	seen      map[change]bool // changes already counted for this customer
-	replaying bool            // an input inside the window was seen
+	verify verification
+	seen   map[change]bool // changes already counted for this customer
 }
 
 // input is one recorded input being reassembled from its stored events.
@@ -163,6 +164,14 @@ func (c *CustomerReplay) start(e *journey.Event) *input {
 		p.in, p.done = &journey.Inbound{Event: clientEvent(e)}, true
 	case e.Type == journey.TypeProfileUpdated && e.Actor == journey.ActorSystem:
 		p.in, p.done = &journey.ProfilePatch{ID: e.ID, Patch: e.Data}, true
+	case e.Type == journey.TypeRuleFired && strings.HasPrefix(e.Actor, journey.ActorRulePrefix):
+		var d struct {
+			Timer uint64 `json:"timer"`
+		}
+		if json.Unmarshal(e.Data, &d) != nil || d.Timer == 0 {
+			return nil // a rule that fired at once is part of its trigger's input
+		}
+		p.in, p.done = &journey.Due{At: e.RecordedAt, Kind: journey.DueRuleTimer, Ref: strconv.FormatUint(d.Timer, 10)}, true
 	case e.Type == journey.TypeAIKBSearched && e.Actor == journey.ActorAI:
 		var d struct {
 			Query    string   `json:"query"`
@@ -290,7 +299,6 @@ func (c *CustomerReplay) step(policy *journey.Policy, p *input) ([]journey.Event
 func (c *CustomerReplay) count(p *input, old, new []journey.Event) {
 	rep := &c.r.report
 	rep.Inputs++
-	c.replaying = true
 	at := Sample{Customer: c.state.ID, Seq: p.seq, At: p.at.UTC()}
 	c.endVerify()
 	c.verify = verification{open: true, events: old, at: p.at, sample: at}

@@ -46,6 +46,10 @@ const oldRules = `
 - id: welcome
   when: "event.type == 'signed.up'"
   do: [{send: {text: "Welcome!", channel: email}}]
+- id: cart-nudge
+  when: "event.type == 'cart.abandoned'"
+  after: 1h
+  do: [{send: {text: "Your cart is saved.", channel: email}}]
 `
 
 // record steps the inputs under p as the customer actor does and returns
@@ -70,17 +74,19 @@ func inbound(id, typ string, linked ...journey.IdentityRef) journey.Input {
 
 // journal is one customer's recorded journey under oldRules: a sign-up
 // (which gets a welcome email), a profile patch making them a VIP, an
-// abandoned cart (tagged), a failed login (routed to vip). Seqs: 1-5
-// identity.linked, signed.up and the welcome; 6 the patch; 7-9 the cart;
-// 10-13 the login.
+// abandoned cart (tagged, a nudge armed), a failed login (routed to vip),
+// the nudge an hour after the cart. Seqs: 1-5 identity.linked, signed.up
+// and the welcome; 6 the patch; 7-10 the cart; 11-14 the login; 15-17 the
+// nudge.
 func journal(t *testing.T, id string, start time.Time) []journey.Event {
 	inputs := []journey.Input{
 		inbound(id+"-e1", "signed.up", journey.IdentityRef{Kind: "email", Value: id + "@example.com"}),
 		&journey.ProfilePatch{ID: id + "-p1", Patch: json.RawMessage(`{"tier":"vip"}`)},
 		inbound(id+"-e2", "cart.abandoned"),
 		inbound(id+"-e3", "login.failed"),
+		&journey.Due{At: start.Add(2*time.Minute + time.Hour), Kind: journey.DueRuleTimer, Ref: "10"},
 	}
-	at := []time.Time{start, start.Add(time.Minute), start.Add(2 * time.Minute), start.Add(3 * time.Minute)}
+	at := []time.Time{start, start.Add(time.Minute), start.Add(2 * time.Minute), start.Add(3 * time.Minute), start.Add(2*time.Minute + time.Hour)}
 	return record(t, policy(t, oldRules, ""), id, inputs, at)
 }
 
@@ -108,7 +114,7 @@ func TestReplaySameConfigChangesNothingAndMatchesTheJournal(t *testing.T) {
 	rep := replayAll(t, Options{Old: old, New: old}, map[string][]journey.Event{
 		"c-1": journal(t, "c-1", t0), "c-2": journal(t, "c-2", t0.Add(time.Hour)),
 	})
-	if rep.Customers != 2 || rep.Inputs != 8 || rep.Changed != 0 || rep.Mismatched != 0 || len(rep.Changes) != 0 {
+	if rep.Customers != 2 || rep.Inputs != 10 || rep.Changed != 0 || rep.Mismatched != 0 || len(rep.Changes) != 0 {
 		t.Fatalf("report %+v", rep)
 	}
 }
@@ -116,15 +122,16 @@ func TestReplaySameConfigChangesNothingAndMatchesTheJournal(t *testing.T) {
 func TestReplayReportsEachKindOfChange(t *testing.T) {
 	old := policy(t, oldRules, "")
 	// vip-fast-track routes to general, tag-shoppers is gone, a new rule
-	// routes abandoned carts, and quiet hours from 10:00 UTC hold the
-	// welcome.
+	// routes abandoned carts, quiet hours from 09:00 to 11:00 UTC hold
+	// c-1's welcome (at 10:00, c-2's is at 11:00), and a cap of one a day
+	// suppresses the nudges (at 11:02 and 12:02, after the welcomes).
 	newRules := strings.Replace(oldRules, "queue: vip,", "queue: general,", 1)
 	newRules = strings.Replace(newRules, `- id: tag-shoppers
   when: "event.type == 'cart.abandoned'"
   do: [{tag: shopper}]`, `- id: cart-route
   when: "event.type == 'cart.abandoned'"
   do: [{route: {queue: general, priority: 1}}]`, 1)
-	new := policy(t, newRules, `quiet_hours: {from: "09:00", to: "11:00"}`)
+	new := policy(t, newRules, `{quiet_hours: {from: "09:00", to: "11:00"}, frequency_cap: {max: 1, per: 24h}}`)
 	rep := replayAll(t, Options{Old: old, New: new, SamplesMax: 1}, map[string][]journey.Event{
 		"c-1": journal(t, "c-1", t0), "c-2": journal(t, "c-2", t0.Add(time.Hour)),
 	})
@@ -133,11 +140,12 @@ func TestReplayReportsEachKindOfChange(t *testing.T) {
 		got[c.Kind+" "+c.What] = c
 	}
 	want := map[string]int{ // change -> inputs (one per customer)
-		"route vip → general":                            2,
-		"rule_fires cart-route":                          2,
-		"route (none) → general":                         2,
-		"rule_stops tag-shoppers":                        2,
-		"proactive welcome: sent → held for quiet hours": 1, // c-1 at 10:00
+		"route vip → general":                                    2,
+		"rule_fires cart-route":                                  2,
+		"route (none) → general":                                 2,
+		"rule_stops tag-shoppers":                                2,
+		"proactive welcome: sent → held for quiet hours":         1, // c-1 at 10:00
+		"proactive cart-nudge: sent → suppressed: frequency_cap": 2,
 	}
 	for k, n := range want {
 		c, ok := got[k]
@@ -148,17 +156,17 @@ func TestReplayReportsEachKindOfChange(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("changes %v, want those of %v", got, want)
 	}
-	if s := got["route vip → general"].Samples[0]; s.Customer != "c-1" || s.Seq != 10 || !s.At.Equal(t0.Add(3*time.Minute)) {
+	if s := got["route vip → general"].Samples[0]; s.Customer != "c-1" || s.Seq != 11 || !s.At.Equal(t0.Add(3*time.Minute)) {
 		t.Errorf("sample %+v: want c-1's login.failed", s)
 	}
-	if rep.Inputs != 8 || rep.Changed != 5 || rep.Mismatched != 0 {
+	if rep.Inputs != 10 || rep.Changed != 7 || rep.Mismatched != 0 {
 		t.Errorf("report %+v", rep)
 	}
 	var md bytes.Buffer
 	if err := rep.WriteMarkdown(&md); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"## Routes to other queues", "| vip → general | 2 | 2 | c-1@10 |", "## Rules that would stop firing"} {
+	for _, s := range []string{"## Routes to other queues", "| vip → general | 2 | 2 | c-1@11 |", "## Rules that would stop firing"} {
 		if !strings.Contains(md.String(), s) {
 			t.Errorf("markdown lacks %q:\n%s", s, md.String())
 		}
@@ -170,18 +178,19 @@ func TestReplayWithAnotherOldConfigReportsMismatches(t *testing.T) {
 	// recorded with no rules must say its old side does not match.
 	none := policy(t, "[]", "")
 	rep := replayAll(t, Options{Old: none, New: none}, map[string][]journey.Event{"c-1": journal(t, "c-1", t0)})
-	if rep.Mismatched != 3 || len(rep.MismatchSamples) != 3 || rep.Changed != 0 {
-		t.Fatalf("report %+v: want the 3 inputs a rule answered as mismatches", rep)
+	if rep.Mismatched != 4 || len(rep.MismatchSamples) != 4 || rep.Changed != 0 {
+		t.Fatalf("report %+v: want the 4 inputs a rule answered as mismatches", rep)
 	}
 }
 
 func TestReplaySinceRebuildsStateBeforeTheWindow(t *testing.T) {
 	old := policy(t, oldRules, "")
 	new := policy(t, strings.Replace(oldRules, "queue: vip,", "queue: general,", 1), "")
-	// From the login.failed on: the profile patch before it is applied, not
-	// replayed, and still makes the customer a VIP.
+	// From the login.failed on (and the nudge after it): the profile patch
+	// before it is applied, not replayed, and still makes the customer a
+	// VIP.
 	rep := replayAll(t, Options{Old: old, New: new, Since: t0.Add(3 * time.Minute)}, map[string][]journey.Event{"c-1": journal(t, "c-1", t0)})
-	if rep.Inputs != 1 || len(rep.Changes) != 1 || rep.Changes[0].What != "vip → general" {
+	if rep.Inputs != 2 || len(rep.Changes) != 1 || rep.Changes[0].What != "vip → general" {
 		t.Fatalf("report %+v", rep)
 	}
 }
