@@ -9,8 +9,9 @@
 // in seq order; each is applied to a rebuilt state exactly as the customer
 // actor rebuilds it (journey's Apply), so the state always is the recorded
 // one. At each recorded input (a customer's event with the identity.linked
-// before it, a profile patch, or a bot turn read back from its
-// ai.kb_searched, ai.replied and reply), the state just before it is
+// before it, a profile patch, a bot turn read back from its
+// ai.kb_searched, ai.replied and reply, or an after: rule's timer come due,
+// read from its journey.rule_fired), the state just before it is
 // stepped twice, once under the old policy and once under the new, and the
 // two decisions are compared. The time of each step is the input's
 // recorded_at, so quiet hours, frequency caps and count() windows see the
@@ -34,9 +35,10 @@
 // counted in Report.Mismatched: the old policy given is not the one the
 // journal was recorded under (the data dir does not keep its config).
 //
-// Not replayed, but applied as recorded: receipts, due work (timers firing,
-// quiet-hours releases, idle closes), agents' and supervisors' work,
-// workflow results, offers and broadcasts. A bot reply that was held back
+// Not replayed, but applied as recorded: receipts, other due work
+// (quiet-hours releases, which consult no config; idle closes; outbound
+// redelivery), agents' and supervisors' work, workflow results, offers and
+// broadcasts. A bot reply that was held back
 // (the bot handed over) was never stored: it is replayed with its
 // recorded intent, confidence and sentiment and a placeholder text.
 //
