@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -16,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/throughline/throughline/cluster"
 	"github.com/throughline/throughline/node"
+	"github.com/throughline/throughline/persistence"
 	"github.com/throughline/throughline/replay"
 )
 
@@ -252,4 +255,35 @@ func mapsEqual(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// A cluster node's data dir and a dir that is no store are refused with
+// errors that say so, and bad flags are listed together.
+func TestReplayRefusals(t *testing.T) {
+	dir := t.TempDir()
+	config := writeDemoLikeConfig(t, dir)
+	if err := os.WriteFile(filepath.Join(dir, cluster.DataDirFile), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := replayArgs{config: config, data: dir, customers: 1, samples: 1}
+	err := runReplay(context.Background(), args, time.Now(), quietLog, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "is a cluster node's data dir") {
+		t.Errorf("a cluster node's dir: %v", err)
+	}
+	args.data = t.TempDir()
+	err = runReplay(context.Background(), args, time.Now(), quietLog, io.Discard)
+	if !errors.Is(err, persistence.ErrNotDataDir) {
+		t.Errorf("an empty dir: %v", err)
+	}
+	args.oldConfig = filepath.Join(dir, "missing.yaml")
+	if err := runReplay(context.Background(), args, time.Now(), quietLog, io.Discard); err == nil || !strings.Contains(err.Error(), "--old-config") {
+		t.Errorf("a missing old config: %v", err)
+	}
+	bad := replayArgs{since: -time.Hour, customers: 0, samples: 1000}
+	err = bad.validate()
+	for _, s := range []string{"--config", "--data", "--since", "--customers", "--samples"} {
+		if err == nil || !strings.Contains(err.Error(), s) {
+			t.Errorf("flags error %v lacks %s", err, s)
+		}
+	}
 }
