@@ -51,7 +51,7 @@ func New(opts Options) *Replayer {
 	if opts.ChangesMax <= 0 {
 		opts.ChangesMax = ChangesMaxDefault
 	}
-	r := &Replayer{opts: opts, index: map[change]int{}}
+	r := &Replayer{opts: opts, index: map[change]int{}, report: Report{Changes: []Change{}}}
 	if !opts.Since.IsZero() {
 		since := opts.Since.UTC()
 		r.report.Since = &since
@@ -66,9 +66,12 @@ func (r *Replayer) Customer(id string) *CustomerReplay {
 	return &CustomerReplay{r: r, state: journey.NewCustomer(id), seen: map[change]bool{}}
 }
 
-// Report is the report so far.
+// Report is the report so far (the Replayer may go on after it).
 func (r *Replayer) Report() *Report {
 	r.report.sort()
+	for i, c := range r.report.Changes {
+		r.index[change{c.Kind, c.What}] = i
+	}
 	return &r.report
 }
 
@@ -265,10 +268,18 @@ func (c *CustomerReplay) finish() {
 	if in, ok := p.in.(*journey.Inbound); ok && in.Event.Type == "" {
 		return // an identity.linked without its event
 	}
-	old, err := c.step(c.r.opts.Old, p)
+	old, oldRejected, err := c.step(c.r.opts.Old, p)
 	if err == nil {
 		var new []journey.Event
-		if new, err = c.step(c.r.opts.New, p); err == nil {
+		var newRejected bool
+		if new, newRejected, err = c.step(c.r.opts.New, p); err == nil {
+			if oldRejected || newRejected {
+				// Stored, so accepted when recorded: a runtime that refuses
+				// it now is not the one that recorded it. Nothing to compare.
+				c.endVerify()
+				c.r.report.addMismatch(Sample{Customer: c.state.ID, Seq: p.seq, At: p.at.UTC()}, c.r.opts.SamplesMax)
+				return
+			}
 			c.count(p, old, new)
 			return
 		}
@@ -279,10 +290,10 @@ func (c *CustomerReplay) finish() {
 // step is what the customer, as it was before the input, decides under a
 // policy; now is the input's recorded time, so quiet hours and caps see
 // the time they saw.
-func (c *CustomerReplay) step(policy *journey.Policy, p *input) ([]journey.Event, error) {
+func (c *CustomerReplay) step(policy *journey.Policy, p *input) (events []journey.Event, rejected bool, err error) {
 	state, err := journey.DecodeSnapshot(p.before)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	d := journey.Step(policy, state, p.in, p.at)
 	if d.NeedLookup { // the ids window is not complete: the store had not seen the id
@@ -290,10 +301,7 @@ func (c *CustomerReplay) step(policy *journey.Policy, p *input) ([]journey.Event
 		in.Stored = &journey.StoredID{}
 		d = journey.Step(policy, state, &in, p.at)
 	}
-	if d.Reject != nil {
-		return nil, fmt.Errorf("refused: %s", d.Reject.Message)
-	}
-	return d.Events, nil
+	return d.Events, d.Reject != nil, nil
 }
 
 func (c *CustomerReplay) count(p *input, old, new []journey.Event) {
