@@ -46,7 +46,7 @@ type Change struct {
 }
 
 // Sample names one input: the customer, the seq of its first stored event
-// (GET /v1/customers/{id}/events shows it) and when it was recorded.
+// (GET /v1/customers/{id}/timeline shows it) and when it was recorded.
 type Sample struct {
 	Customer string    `json:"customer"`
 	Seq      uint64    `json:"seq"`
