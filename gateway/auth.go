@@ -222,6 +222,18 @@ func (a *authenticator) lookup(tok string) (principal, bool) {
 	return p, ok
 }
 
+// spendEvents takes what a request carrying n events costs beyond the one
+// its route took: each event counts one. n over the burst never fits.
+func (p principal) spendEvents(n int) (time.Duration, *journey.Rejection) {
+	if p.limit == nil || p.limit.Limit() == rate.Inf || n <= 1 {
+		return 0, nil
+	}
+	if b := p.limit.Burst(); n > b {
+		return 0, journey.Rejectf(journey.CodeTooLarge, "%d events are over the burst of this token's rate (%d)", n, b)
+	}
+	return p.spend(n - 1)
+}
+
 // spend takes n from the principal's rate limit. It answers nil when there
 // was room; else rate_limited with how long to wait, or too_large when n
 // is over the token's burst (it never fits).

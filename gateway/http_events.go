@@ -101,7 +101,7 @@ func (s *Server) answerOne(w http.ResponseWriter, r *http.Request, ev journey.Ev
 // per event. ackIDs (nil: the events' ids) name the acks.
 func (s *Server) answerMany(w http.ResponseWriter, r *http.Request, events []journey.Event, ackIDs []string, rejs []*journey.Rejection, start time.Time) {
 	// The token's rate counts each event: the request was counted as one.
-	if wait, rej := principalOf(r).spend(len(events) - 1); rej != nil {
+	if wait, rej := principalOf(r).spendEvents(len(events)); rej != nil {
 		s.refuseRate(w, wait, rej)
 		return
 	}
