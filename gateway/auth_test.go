@@ -215,7 +215,7 @@ func TestConcurrentRequestsAreBounded(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	resp, body := do(t, "GET", base+"/v1/whoami", "gw", "")
-	if resp.StatusCode != 503 || !strings.Contains(body, `"unavailable"`) {
+	if resp.StatusCode != 503 || !strings.Contains(body, `"unavailable"`) || resp.Header.Get("Retry-After") != "1" {
 		t.Fatalf("a second request at a limit of 1: %d %s", resp.StatusCode, body)
 	}
 	for _, probe := range []string{"/healthz", "/readyz", "/metrics"} {

@@ -148,12 +148,16 @@ func principalOf(r *http.Request) principal {
 // guard enforces a route's row, then calls its handler.
 func (s *Server) guard(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Every answer is what its Content-Type says: a browser must not
+		// guess a JSON error or an upload into a script.
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		if !rt.ws && !rt.probe {
 			select {
 			case s.requests <- struct{}{}:
 				defer func() { <-s.requests }()
 			default:
 				s.metrics.overloaded.Inc()
+				w.Header().Set("Retry-After", "1")
 				writeError(w, journey.Rejectf(journey.CodeUnavailable, "too many requests in flight (%d); retry later", cap(s.requests)))
 				return
 			}
