@@ -17,7 +17,7 @@ import (
 // built from it and nothing else, and the wrapper of each route enforces
 // what its row says before the handler runs: the Origin of a WebSocket
 // upgrade, the token and its role, the token's rate, and the limit of
-// requests in flight. route_test.go calls every row with every kind of
+// requests in flight. routes_test.go calls every row with every kind of
 // caller.
 
 // authKind is how a route authenticates its caller.
