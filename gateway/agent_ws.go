@@ -73,11 +73,7 @@ type agentFrame struct {
 
 // serveAgentWS is GET /v1/agents/ws.
 func (s *Server) serveAgentWS(w http.ResponseWriter, r *http.Request) {
-	p, rej := s.auth.authenticate(r, true, RoleAgent, RoleSupervisor)
-	if rej != nil {
-		writeError(w, rej)
-		return
-	}
+	p := principalOf(r)
 	if rej := s.admitConn(); rej != nil {
 		writeError(w, rej)
 		return
@@ -88,7 +84,7 @@ func (s *Server) serveAgentWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(s.cfg.FrameMaxBytes)
-	a := &agentConn{wsPeer: newPeer(s, "agent", ws, s.cfg.SendQueue), agent: p.agent, supervisor: p.may(RoleSupervisor),
+	a := &agentConn{wsPeer: newPeer(s, "agent", ws, p, s.cfg.SendQueue), agent: p.agent, supervisor: p.may(RoleSupervisor),
 		credit: make(chan struct{}, DeskCredit)}
 	a.mu.subs = map[string]*subscription{}
 	if rej := s.registerPeer(a); rej != nil {
@@ -120,6 +116,9 @@ func (a *agentConn) readLoop() {
 	for {
 		_, data, err := a.ws.ReadMessage()
 		if err != nil {
+			return
+		}
+		if !a.spend(1) { // the token's rate: one a frame
 			return
 		}
 		var f agentFrame

@@ -113,6 +113,10 @@ func serveMain(args []string) int {
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	// SIGHUP reloads (reload); one that comes during the start waits.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	// A cluster node waits for its peers at start: a signal then ends the
 	// wait.
 	startCtx, cancelStart := context.WithCancel(context.Background())
@@ -150,24 +154,48 @@ func serveMain(args []string) int {
 		logger.Info("stopped")
 		return 0
 	}
-	select {
-	case s := <-sig:
-		logger.Info("stopping", "signal", s.String())
-		return stop()
-	case <-n.Left():
-		logger.Info("left the cluster; stopping")
-		return stop()
-	case err := <-n.ServeErr():
-		logger.Error("gateway failed", "err", err)
-		return 1
-	case <-n.Failed():
-		// The WAL decides at restart what was stored: never flush or
-		// snapshot after a failed commit. Keep refusing for a moment so
-		// clients and probes see why, then exit non-zero.
-		logger.Error("store failed: refusing writes and exiting", "err", n.Err())
-		time.Sleep(failExitDelay)
-		return 3
+	for {
+		select {
+		case <-hup:
+			reload(n, *configPath, logger)
+			continue
+		case s := <-sig:
+			logger.Info("stopping", "signal", s.String())
+			return stop()
+		case <-n.Left():
+			logger.Info("left the cluster; stopping")
+			return stop()
+		case err := <-n.ServeErr():
+			logger.Error("gateway failed", "err", err)
+			return 1
+		case <-n.Failed():
+			// The WAL decides at restart what was stored: never flush or
+			// snapshot after a failed commit. Keep refusing for a moment so
+			// clients and probes see why, then exit non-zero.
+			logger.Error("store failed: refusing writes and exiting", "err", n.Err())
+			time.Sleep(failExitDelay)
+			return 3
+		}
 	}
+}
+
+// reload re-reads the config file on SIGHUP and applies what can change
+// while the node runs (node.Reload); a file that cannot be read or a part
+// that is bad is logged and the node keeps what it had.
+func reload(n *node.Node, configPath string, logger *slog.Logger) {
+	if configPath == "" {
+		logger.Warn("SIGHUP: no --config file to reload (the built-in demo)")
+		return
+	}
+	cfg, err := node.LoadConfig(configPath)
+	if err == nil {
+		err = n.Reload(cfg)
+	}
+	if err != nil {
+		logger.Error("SIGHUP: reload refused; keeping the old configuration", "config", configPath, "err", err)
+		return
+	}
+	logger.Info("SIGHUP: reloaded", "config", configPath)
 }
 
 func printDemo(cfg node.Config) {
