@@ -63,6 +63,10 @@ type Config struct {
 	// fail: a test hook of fault injection (persistence.Options). Not read
 	// from the file.
 	FailSyncAfter int `yaml:"-"`
+	// DiskFullAfter, when above 0, makes every WAL and sstable write fail
+	// with ENOSPC after that many WAL writes: a test hook
+	// (persistence.Options). Not read from the file.
+	DiskFullAfter int `yaml:"-"`
 	// FaultsFile, when set, names a file a test writes to cut this node
 	// off from others: one node name per line, re-read every 100 ms, the
 	// raft and remote traffic with those nodes dropped (a network

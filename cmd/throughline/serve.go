@@ -22,6 +22,11 @@ import (
 // make every WAL sync after that many fail (persistence.Options.FailSyncAfter).
 const failSyncEnv = "THROUGHLINE_TEST_FAIL_SYNC_AFTER"
 
+// diskFullEnv is a test hook like failSyncEnv: after that many WAL writes
+// every WAL and sstable write fails with ENOSPC
+// (persistence.Options.DiskFullAfter).
+const diskFullEnv = "THROUGHLINE_TEST_DISK_FULL_AFTER"
+
 // pprofEnv, when set to an address (127.0.0.1:6060), serves
 // net/http/pprof there: for profiling under the bench, not for production.
 const pprofEnv = "THROUGHLINE_PPROF"
@@ -102,6 +107,14 @@ func serveMain(args []string) int {
 			return 2
 		}
 		cfg.FailSyncAfter = n
+	}
+	if v := os.Getenv(diskFullEnv); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "throughline: %s=%q: want a positive number\n", diskFullEnv, v)
+			return 2
+		}
+		cfg.DiskFullAfter = n
 	}
 	// A test hook: a file naming the nodes to cut this one off from.
 	cfg.FaultsFile = os.Getenv(faultsEnv)
