@@ -30,7 +30,7 @@ vet:
 
 test: vet         ## vet, race tests, and a brief run of every fuzz target
 	$(GO) test -race -timeout 9m $(PKGS)
-	$(GO) test -count=1 -run 'TestThreeNodeCluster|TestClusterOverMutualTLS' ./node/  # in one process: not under -race (node/cluster_test.go says why)
+	$(GO) test -count=1 -run 'TestThreeNodeCluster|TestClusterBroadcast|TestClusterOverMutualTLS' ./node/  # in one process: not under -race (node/cluster_test.go says why)
 	$(MAKE) fuzz
 
 # A brief fuzz run of one target. Go's fuzzer can end a time-bounded run

@@ -34,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/throughline/throughline/actors/remotepb"
@@ -96,6 +97,10 @@ type analyticsRunner struct {
 
 	mu      sync.Mutex
 	dropped map[int]time.Time // partition -> earliest recorded_at dropped
+	// anyDropped says dropped is not empty, so handle absorbs it before
+	// the next event: a customer's later events may be queued before the
+	// next tick, and must find their partition behind.
+	anyDropped atomic.Bool
 }
 
 func newAnalyticsRunner(rt *Runtime) *analyticsRunner {
@@ -119,6 +124,7 @@ func (a *analyticsRunner) observe(partition int, events []journey.Event) {
 		if t, ok := a.dropped[partition]; !ok || events[0].RecordedAt.Before(t) {
 			a.dropped[partition] = events[0].RecordedAt
 		}
+		a.anyDropped.Store(true)
 		a.mu.Unlock()
 	}
 }
@@ -207,6 +213,9 @@ func (a *analyticsRunner) handle(m analyticsMsg) {
 	if pp == nil {
 		return // not hosted here (any more)
 	}
+	if a.anyDropped.Load() {
+		a.absorbDropped()
+	}
 	for i := range m.events {
 		e := &m.events[i]
 		last, known := pp.proj.LastSeq(e.Customer)
@@ -277,11 +286,13 @@ func (a *analyticsRunner) storedSince(ctx context.Context, st persistence.Store,
 	return out[i:], nil
 }
 
-// reconcile catches up the partitions whose events were dropped.
-func (a *analyticsRunner) reconcile() {
+// absorbDropped marks the partitions whose events were dropped behind
+// from the earliest of them.
+func (a *analyticsRunner) absorbDropped() {
 	a.mu.Lock()
 	dropped := a.dropped
 	a.dropped = map[int]time.Time{}
+	a.anyDropped.Store(false)
 	a.mu.Unlock()
 	for p, since := range dropped {
 		pp := a.parts[p]
@@ -292,6 +303,11 @@ func (a *analyticsRunner) reconcile() {
 			pp.behind = since
 		}
 	}
+}
+
+// reconcile catches up the partitions whose events were dropped.
+func (a *analyticsRunner) reconcile() {
+	a.absorbDropped()
 	for _, pp := range a.parts {
 		if pp.behind.IsZero() {
 			continue

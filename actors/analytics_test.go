@@ -97,17 +97,18 @@ func TestAnalyticsCatchUpWhatWasDropped(t *testing.T) {
 	say(t, rt, "d-1", "m-1", "my card payment failed")
 	say(t, rt, "d-2", "m-2", "I want to talk to a person")
 	waitAnalytics(t, rt, func(a analytics.Journeys) bool { return a.Conversations == 2 })
-	// Forget everything, as if every event had been dropped.
+	// Forget everything, as if every event had been dropped. On the
+	// runner's goroutine, as a drop is seen before the events queued after
+	// it: a late event (the bot's reply) must find its partition behind.
 	rt.analytics.do(context.Background(), func() {
-		for _, pp := range rt.analytics.parts {
+		rt.analytics.mu.Lock()
+		defer rt.analytics.mu.Unlock()
+		for p, pp := range rt.analytics.parts {
 			pp.proj = analytics.New()
+			rt.analytics.dropped[p] = start
 		}
+		rt.analytics.anyDropped.Store(true)
 	})
-	rt.analytics.mu.Lock()
-	for p := range rt.Partitions() {
-		rt.analytics.dropped[p] = start
-	}
-	rt.analytics.mu.Unlock()
 	a := waitAnalytics(t, rt, func(a analytics.Journeys) bool { return a.Conversations == 2 })
 	if a.Escalations["customer_asked"] != 1 {
 		t.Fatalf("after the catch-up: %+v", a)
@@ -165,6 +166,32 @@ func TestAnalyticsFillGapsFromTheStore(t *testing.T) {
 	a.handle(analyticsMsg{partition: 0, events: unknown[9:]})
 	if p := pp.proj.Part(at, at.Add(time.Hour), time.Now(), nil); p.Figures.Conversations != 1 {
 		t.Fatalf("behind: the unknown customer's conversation was not read back (%d)", p.Figures.Conversations)
+	}
+}
+
+// A customer whose first events were dropped and whose next ones reach the
+// runner before its tick has the dropped ones read back: the drop is seen
+// before the next event.
+func TestAnalyticsDropSeenBeforeTheNextEvent(t *testing.T) {
+	engine := persistence.NewMemory(1)
+	defer engine.Close()
+	st := engine.Store(0)
+	at := time.Now().Add(-time.Hour).Truncate(time.Hour)
+	events := storeJourney(t, st, "late", at, 10)
+	// No queue: every observe is a drop.
+	a := &analyticsRunner{rt: &Runtime{cfg: Config{Logger: slog.Default(), Now: time.Now}}, parts: map[int]*analyticsPart{}, dropped: map[int]time.Time{}}
+	pp := &analyticsPart{proj: analytics.New(), store: st}
+	a.parts[0] = pp
+	a.observe(0, events[:9])
+	if a.rt.AnalyticsDropped.Load() != 9 {
+		t.Fatalf("%d dropped, want 9", a.rt.AnalyticsDropped.Load())
+	}
+	a.handle(analyticsMsg{partition: 0, events: events[9:]})
+	if last, _ := pp.proj.LastSeq("late"); last != 10 {
+		t.Fatalf("last applied seq %d, want 10", last)
+	}
+	if p := pp.proj.Part(at, at.Add(time.Hour), time.Now(), nil); p.Figures.Conversations != 1 {
+		t.Fatalf("the dropped conversation was not read back (%d)", p.Figures.Conversations)
 	}
 }
 

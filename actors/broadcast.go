@@ -2,20 +2,37 @@ package actors
 
 // Broadcasts (PROTOCOL section 5), worked through partition by partition.
 //
-// A broadcast's plan is recorded durably (records "broadcasts" in partition
-// 0's store) before it is acknowledged. A runner goroutine per running
-// broadcast goes through the partitions this node hosts: it reads the
-// partition's marks of the broadcast (the customers already decided), scans
-// the partition's segment index for the event type and window, and asks
-// every customer not yet marked with a BroadcastSend, paced by one
-// node-wide rate limiter and bounded by one node-wide count of targets in
-// flight, so live traffic keeps its latency. Each customer decides for
-// itself (journey) and stores its outcome as a mark with its events; when a
-// partition is worked through, the runner records it done (records
-// "broadcast-parts" in that partition's store). A restart resumes every
-// running broadcast and skips the customers marked. Progress is the count
-// of the marks, exact and durable. Resolve works the same way over the
-// marks of the customers who accepted the callback.
+// Two roles, so a broadcast runs the same on one node and across a
+// cluster:
+//
+//   - The coordinator is the node hosting partition 0 (its raft leader in a
+//     cluster). It keeps the broadcasts' records ("broadcasts" in partition
+//     0's store: the plan, recorded durably before the 202, and where it
+//     stands), answers the API (other nodes forward to it), and tells every
+//     node which broadcasts are active and in which phase (sending, or
+//     resolving): at once after a change, and every second in a cluster. A
+//     phase is done when every partition reported it done; the coordinator
+//     then records the next state.
+//   - Every node is a worker: for each active broadcast one runner goes
+//     through the partitions this node hosts now (again every
+//     broadcastRetryEvery, so a partition that moves here is taken up). For
+//     a partition not yet done it reads the partition's marks of the
+//     broadcast (the customers already decided), scans its segment index
+//     for the event type and window, and asks every customer not yet marked
+//     with a BroadcastSend, paced by the node's rate limiter (its share of
+//     broadcasts.rate: the rate times the share of partitions it hosts) and
+//     bounded by the node's count of targets in flight, so live traffic
+//     keeps its latency. Each customer decides for itself (journey) and
+//     stores its outcome as a mark with its events; a partition worked
+//     through is recorded done ("broadcast-parts" in its store), and the
+//     runner reports the partitions it found done to the coordinator.
+//
+// A restart or a failover resumes from the records, the partitions' done
+// records and the marks: no customer is asked twice. Progress is the count
+// of the marks over every partition, exact and durable; in a cluster each
+// node counts the partitions it hosts and the coordinator adds them up.
+// Resolve works the same way over the marks of the customers who accepted
+// the callback.
 //
 // The runners are thin: which customer is targeted and what it is sent is
 // journey's (BroadcastSend, BroadcastResolve).
@@ -30,7 +47,6 @@ import (
 	"math"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/throughline/throughline/journey"
@@ -130,20 +146,34 @@ type BroadcastStatus struct {
 	Resolved bool `json:"resolved"`
 }
 
-// broadcasts is the node's broadcast machinery.
+// broadcasts is the node's broadcast machinery: the coordinator's records
+// (while this node hosts broadcastsPartition) and the worker's runners.
 type broadcasts struct {
 	rt       *Runtime
-	limiter  *rate.Limiter
+	rate     int           // broadcasts.rate, for every node together
+	limiter  *rate.Limiter // this node's share of it
 	inFlight chan struct{} // a token per target asked and not answered
 	queued   chan struct{} // a token per target asked and not taken up by its customer
 
-	mu      sync.Mutex
+	// pushMu keeps the coordinator's pushes in order: an older list of the
+	// active broadcasts never lands after a newer one.
+	pushMu sync.Mutex
+
+	mu sync.Mutex
+	// The coordinator's part, set while leading.
+	leading bool
+	term    uint64                      // counts leads and losses, so a late load is dropped
 	records map[string]*broadcastRecord // every remembered broadcast, by id
-	// progress caches each remembered broadcast's counts per partition.
+	// progress caches each remembered broadcast's counts per partition
+	// hosted here (on every node: the coordinator asks the others).
 	progress map[progressKey]cachedProgress
-	running  map[string]*runner
-	wg       sync.WaitGroup
-	closed   bool
+	// doneIn is, per active broadcast, the partitions reported done in its
+	// phase.
+	doneIn map[string]map[int]bool
+	// The worker's part: a runner per active broadcast.
+	running map[string]*runner
+	wg      sync.WaitGroup
+	closed  bool
 }
 
 func newBroadcasts(rt *Runtime, perSecond int) *broadcasts {
@@ -152,11 +182,10 @@ func newBroadcasts(rt *Runtime, perSecond int) *broadcasts {
 	// waiting, not lost.
 	burst := broadcastShare(perSecond, broadcastBurst, 1, math.MaxInt)
 	return &broadcasts{
-		rt: rt, limiter: rate.NewLimiter(rate.Limit(perSecond), burst),
+		rt: rt, rate: perSecond, limiter: rate.NewLimiter(rate.Limit(perSecond), burst),
 		inFlight: make(chan struct{}, broadcastShare(perSecond, broadcastInFlightFor, broadcastInFlightMin, broadcastInFlightMax)),
 		queued:   make(chan struct{}, broadcastShare(perSecond, broadcastQueuedFor, broadcastQueuedMin, broadcastQueuedMax)),
-		records:  map[string]*broadcastRecord{}, running: map[string]*runner{},
-		progress: map[progressKey]cachedProgress{},
+		running:  map[string]*runner{}, progress: map[progressKey]cachedProgress{},
 	}
 }
 
@@ -167,41 +196,201 @@ func broadcastShare(perSecond int, d time.Duration, lo, hi int) int {
 	return min(max(n, lo), hi)
 }
 
-// hostsRecords reports whether this node keeps the broadcasts' records.
-func (b *broadcasts) hostsRecords() bool { return b.rt.hostOf(broadcastsPartition) != nil }
+// Phases of an active broadcast.
+const (
+	phaseSend    = "send"
+	phaseResolve = "resolve"
+)
 
-// load reads the remembered broadcasts and resumes those still running or
-// resolving.
-func (b *broadcasts) load(ctx context.Context) error {
-	if !b.hostsRecords() {
-		return nil
+// activeBroadcast is what a worker needs of a broadcast in progress: its
+// plan, and its resolve once it is resolving.
+type activeBroadcast struct {
+	Plan    journey.BroadcastPlan `json:"plan"`
+	Resolve *resolveRequest       `json:"resolve,omitempty"` // nil: sending
+}
+
+func (a activeBroadcast) phase() string {
+	if a.Resolve != nil {
+		return phaseResolve
 	}
+	return phaseSend
+}
+
+// active is the record's work in progress, false when there is none.
+func (r *broadcastRecord) active() (activeBroadcast, bool) {
+	switch {
+	case r.State == BroadcastRunning:
+		return activeBroadcast{Plan: r.BroadcastPlan}, true
+	case r.Resolve != nil && !r.ResolveDone:
+		return activeBroadcast{Plan: r.BroadcastPlan, Resolve: r.Resolve}, true
+	}
+	return activeBroadcast{}, false
+}
+
+// coordinatorPush is how often a coordinator in a cluster tells every node
+// the active broadcasts again (a node that missed a change, or joined,
+// catches up).
+const coordinatorPush = time.Second
+
+// lead makes this node the coordinator (it hosts broadcastsPartition now):
+// it loads the records and resumes the active broadcasts. A load that
+// fails is tried again every second while this node leads.
+func (b *broadcasts) lead() {
+	b.mu.Lock()
+	b.term++
+	term := b.term
+	b.mu.Unlock()
+	if b.load(term) {
+		return
+	}
+	go func() {
+		for range time.Tick(time.Second) {
+			b.mu.Lock()
+			gone := b.term != term || b.closed
+			b.mu.Unlock()
+			if gone || b.load(term) {
+				return
+			}
+		}
+	}()
+}
+
+// load reads the records for the lead of term; true when done (or the lead
+// is over).
+func (b *broadcasts) load(term uint64) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), analyticsTimeout)
+	defer cancel()
+	records := map[string]*broadcastRecord{}
 	err := b.rt.engine.Store(broadcastsPartition).ScanRecords(ctx, broadcastsCollection, "", func(_ string, v []byte) bool {
 		var r broadcastRecord
 		if json.Unmarshal(v, &r) == nil && r.ID != "" {
-			b.records[r.ID] = &r
+			records[r.ID] = &r
 		}
 		return true
 	})
 	if err != nil {
-		return fmt.Errorf("broadcasts: load: %w", err)
+		b.rt.cfg.Logger.Error("broadcasts: loading the records", "err", err)
+		return false
 	}
 	b.mu.Lock()
+	if b.term != term || b.closed {
+		b.mu.Unlock()
+		return true
+	}
+	b.leading, b.records, b.doneIn = true, records, map[string]map[int]bool{}
+	b.mu.Unlock()
+	b.push()
+	if b.rt.cd != nil {
+		go func() {
+			t := time.NewTicker(coordinatorPush)
+			defer t.Stop()
+			for range t.C {
+				b.mu.Lock()
+				on := b.leading && b.term == term && !b.closed
+				b.mu.Unlock()
+				if !on {
+					return
+				}
+				b.push()
+			}
+		}()
+	}
+	return true
+}
+
+// unlead: this node no longer hosts broadcastsPartition. Its runners go on
+// until the next coordinator says otherwise.
+func (b *broadcasts) unlead() {
+	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, r := range b.records {
-		if r.State == BroadcastRunning || (r.Resolve != nil && !r.ResolveDone) {
-			b.startLocked(r)
-		}
+	b.term++
+	b.leading, b.records, b.doneIn = false, nil, nil
+}
+
+// coordinatingLocked refuses when this node does not coordinate (yet).
+func (b *broadcasts) coordinatingLocked() error {
+	if b.closed {
+		return unavailable("shutting down")
+	}
+	if !b.leading {
+		return unavailable("the broadcasts' records are loading or moving to another node; send again")
 	}
 	return nil
+}
+
+// push tells every worker (this node first) the active broadcasts.
+func (b *broadcasts) push() {
+	b.pushMu.Lock()
+	defer b.pushMu.Unlock()
+	b.mu.Lock()
+	if !b.leading {
+		b.mu.Unlock()
+		return
+	}
+	active := make([]activeBroadcast, 0, BroadcastsRunningMax)
+	for _, r := range b.records {
+		if a, ok := r.active(); ok {
+			active = append(active, a)
+		}
+	}
+	b.mu.Unlock()
+	b.apply(active)
+	if b.rt.cd != nil {
+		body := bcastActiveBody{From: b.rt.cfg.Node, Active: active}
+		for _, addr := range b.rt.cfg.Cluster.Peers() {
+			b.rt.tell(addr, fwdBcastActive, body)
+		}
+	}
+}
+
+// partsDone records partitions a worker found done in a broadcast's phase;
+// when every partition is, the phase is over: the next state is recorded
+// and pushed.
+func (b *broadcasts) partsDone(id, phase string, parts []int) {
+	b.mu.Lock()
+	r, ok := b.records[id]
+	if !b.leading || !ok {
+		b.mu.Unlock()
+		return
+	}
+	if a, active := r.active(); !active || a.phase() != phase {
+		b.mu.Unlock()
+		return
+	}
+	set := b.doneIn[id]
+	if set == nil {
+		set = map[int]bool{}
+		b.doneIn[id] = set
+	}
+	for _, p := range parts {
+		if p >= 0 && p < len(b.rt.parts) {
+			set[p] = true
+		}
+	}
+	if len(set) < len(b.rt.parts) {
+		b.mu.Unlock()
+		return
+	}
+	next := *r
+	if phase == phaseSend {
+		next.State = BroadcastDone
+	} else {
+		next.ResolveDone = true
+	}
+	if err := b.saveLocked(context.Background(), &next, nil); err != nil {
+		b.mu.Unlock()
+		b.rt.cfg.Logger.Error("broadcast record not stored; the next report tries again", "broadcast", id, "err", err)
+		return
+	}
+	*r = next
+	delete(b.doneIn, id)
+	b.mu.Unlock()
+	b.push()
 }
 
 // Start records a broadcast and starts working through it; the plan is
 // durable when it returns.
 func (b *broadcasts) Start(ctx context.Context, req *journey.BroadcastRequest) (string, error) {
-	if !b.hostsRecords() {
-		return "", unavailable("broadcasts are kept by another node")
-	}
 	var queues []string
 	for _, q := range b.rt.cfg.Queues {
 		queues = append(queues, q.Name)
@@ -216,18 +405,27 @@ func (b *broadcasts) Start(ctx context.Context, req *journey.BroadcastRequest) (
 	}
 	r := &broadcastRecord{BroadcastPlan: *plan, State: BroadcastRunning}
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return "", unavailable("shutting down")
+	if err := b.coordinatingLocked(); err != nil {
+		b.mu.Unlock()
+		return "", err
 	}
-	if len(b.running) >= BroadcastsRunningMax {
+	active := 0
+	for _, r := range b.records {
+		if _, ok := r.active(); ok {
+			active++
+		}
+	}
+	if active >= BroadcastsRunningMax {
+		b.mu.Unlock()
 		return "", fmt.Errorf("%w (%d)", ErrBroadcastsBusy, BroadcastsRunningMax)
 	}
 	if err := b.saveLocked(ctx, r, b.forgetLocked()); err != nil {
+		b.mu.Unlock()
 		return "", err
 	}
 	b.records[r.ID] = r
-	b.startLocked(r)
+	b.mu.Unlock()
+	b.push()
 	return r.ID, nil
 }
 
@@ -239,7 +437,7 @@ func (b *broadcasts) forgetLocked() []string {
 	}
 	var oldest *broadcastRecord
 	for _, r := range b.records {
-		if _, busy := b.running[r.ID]; !busy && (oldest == nil || r.Created.Before(oldest.Created)) {
+		if _, busy := r.active(); !busy && (oldest == nil || r.Created.Before(oldest.Created)) {
 			oldest = r
 		}
 	}
@@ -269,264 +467,16 @@ func (b *broadcasts) saveLocked(ctx context.Context, r *broadcastRecord, forget 
 	return nil
 }
 
-// runner is a running broadcast's goroutine: cancel stops it, done closes
-// when it has left.
-type runner struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-// startLocked starts the runner of a broadcast.
-func (b *broadcasts) startLocked(r *broadcastRecord) {
-	if _, ok := b.running[r.ID]; ok || b.closed {
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	run := &runner{cancel: cancel, done: make(chan struct{})}
-	b.running[r.ID] = run
-	plan, resolve := r.BroadcastPlan, r.Resolve
-	sending := r.State == BroadcastRunning
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		defer close(run.done)
-		b.run(ctx, plan, sending, resolve)
-	}()
-}
-
-// run works a broadcast through: its targets while it is running, then
-// the resolve when there is one.
-func (b *broadcasts) run(ctx context.Context, plan journey.BroadcastPlan, sending bool, resolve *resolveRequest) {
-	defer func() {
-		b.mu.Lock()
-		delete(b.running, plan.ID)
-		b.mu.Unlock()
-	}()
-	if sending {
-		var where *journey.Condition
-		if plan.Where != "" {
-			var err error
-			if where, err = journey.CompileCondition(plan.Where); err != nil {
-				b.rt.cfg.Logger.Error("broadcast where no longer compiles", "broadcast", plan.ID, "err", err)
-				return
-			}
-		}
-		in := &journey.BroadcastSend{Broadcast: plan.ID, Text: plan.Text, Where: where, Expires: plan.Expires, CallbackOffer: plan.CallbackOffer}
-		if !b.passes(ctx, plan.ID, func(p int) bool { return b.sendPartition(ctx, &plan, p, in) }, func(pr *partRecord) *bool { return &pr.Sent }) {
-			return
-		}
-		if !b.finish(plan.ID, func(r *broadcastRecord) {
-			if r.State == BroadcastRunning {
-				r.State = BroadcastDone
-			}
-		}) {
-			return
-		}
-		b.mu.Lock()
-		resolve = b.records[plan.ID].Resolve
-		b.mu.Unlock()
-	}
-	if resolve == nil {
-		return
-	}
-	in := &journey.BroadcastResolve{Broadcast: plan.ID, Text: resolve.Text, Callback: resolve.Callback, Queue: plan.CallbackQueue}
-	if !b.passes(ctx, plan.ID, func(p int) bool { return b.resolvePartition(ctx, plan.ID, p, in) }, func(pr *partRecord) *bool { return &pr.Resolved }) {
-		return
-	}
-	b.finish(plan.ID, func(r *broadcastRecord) { r.ResolveDone = true })
-}
-
-// passes works every hosted partition through with work (true: every
-// target answered), again and again until each is done or ctx ends, and
-// records each partition done (the flag field picks which part).
-func (b *broadcasts) passes(ctx context.Context, id string, work func(p int) bool, field func(*partRecord) *bool) bool {
-	pending := b.rt.Hosted()
-	for ctx.Err() == nil {
-		var (
-			mu   sync.Mutex
-			left []int
-			wg   sync.WaitGroup
-		)
-		slots := make(chan struct{}, broadcastPartitionsAtOnce)
-		for _, p := range pending {
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-			}
-			if ctx.Err() != nil {
-				break
-			}
-			wg.Go(func() {
-				defer func() { <-slots }()
-				if !b.pass(ctx, id, p, work, field) {
-					mu.Lock()
-					left = append(left, p)
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
-		if ctx.Err() != nil {
-			return false
-		}
-		if pending = left; len(pending) == 0 {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(broadcastRetryEvery):
-		}
-	}
-	return false
-}
-
-// pass works partition p through unless it is done, and records it done;
-// false when it is not.
-func (b *broadcasts) pass(ctx context.Context, id string, p int, work func(p int) bool, field func(*partRecord) *bool) bool {
-	pr := b.part(ctx, p, id)
-	if *field(&pr) {
-		return true
-	}
-	if !work(p) || ctx.Err() != nil {
-		return false
-	}
-	*field(&pr) = true
-	return b.savePart(ctx, p, id, pr) == nil
-}
-
-func (b *broadcasts) part(ctx context.Context, p int, id string) partRecord {
-	var pr partRecord
-	_ = b.rt.engine.Store(p).ScanRecords(ctx, partsCollection, "", func(k string, v []byte) bool {
-		if k == id {
-			_ = json.Unmarshal(v, &pr)
-			return false
-		}
-		return k < id
-	})
-	return pr
-}
-
-func (b *broadcasts) savePart(ctx context.Context, p int, id string, pr partRecord) error {
-	v, _ := json.Marshal(pr)
-	return b.rt.engine.Store(p).WriteRecords(ctx, partsCollection, []persistence.Record{{Key: id, Value: v}}, nil)
-}
-
-// finish updates a broadcast's record once a phase is done; false when it
-// could not be stored (the runner stops; a restart resumes it).
-func (b *broadcasts) finish(id string, change func(*broadcastRecord)) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	r, ok := b.records[id]
-	if !ok {
-		return false
-	}
-	next := *r
-	change(&next)
-	if err := b.saveLocked(context.Background(), &next, nil); err != nil {
-		b.rt.cfg.Logger.Error("broadcast record not stored", "broadcast", id, "err", err)
-		return false
-	}
-	*r = next
-	return true
-}
-
-// sendPartition asks every unmarked customer of the partition's segment;
-// true when every one answered.
-func (b *broadcasts) sendPartition(ctx context.Context, plan *journey.BroadcastPlan, p int, in *journey.BroadcastSend) bool {
-	store := b.rt.engine.Store(p)
-	marked := map[string]struct{}{}
-	if err := store.ScanMarks(ctx, plan.ID, func(c string, _ []byte) bool {
-		marked[c] = struct{}{}
-		return true
-	}); err != nil {
-		return false
-	}
-	t := b.newTargets()
-	err := store.ScanSegment(ctx, plan.Event, plan.Created.Add(-plan.Within), plan.Created, func(c string) bool {
-		if _, ok := marked[c]; ok {
-			return true
-		}
-		return t.ask(ctx, c, in)
-	})
-	return t.wait() && err == nil && ctx.Err() == nil
-}
-
-// resolvePartition asks every customer of the partition who accepted the
-// callback and was not resolved yet.
-func (b *broadcasts) resolvePartition(ctx context.Context, id string, p int, in *journey.BroadcastResolve) bool {
-	var customers []string
-	err := b.rt.engine.Store(p).ScanMarks(ctx, id, func(c string, v []byte) bool {
-		if st, err := journey.DecodeMark(v); err == nil && st.Callback && !st.Resolved {
-			customers = append(customers, c)
-		}
-		return true
-	})
-	t := b.newTargets()
-	for _, c := range customers {
-		if !t.ask(ctx, c, in) {
-			break
-		}
-	}
-	return t.wait() && err == nil && ctx.Err() == nil
-}
-
-// targets tracks one pass's customers asked and not answered.
-type targets struct {
-	b      *broadcasts
-	wg     sync.WaitGroup
-	failed atomic.Bool
-}
-
-func (b *broadcasts) newTargets() *targets { return &targets{b: b} }
-
-// ask waits for the rate and for a slot in flight and one queued, then asks
-// the customer; false when ctx ended.
-func (t *targets) ask(ctx context.Context, customer string, in journey.Input) bool {
-	if t.b.limiter.Wait(ctx) != nil {
-		return false
-	}
-	select {
-	case t.b.inFlight <- struct{}{}:
-	case <-ctx.Done():
-		return false
-	}
-	select {
-	case t.b.queued <- struct{}{}:
-	case <-ctx.Done():
-		<-t.b.inFlight
-		return false
-	}
-	t.wg.Add(1)
-	var takenUp atomic.Bool
-	take := func() {
-		if takenUp.CompareAndSwap(false, true) {
-			<-t.b.queued
-		}
-	}
-	done := func(rej *journey.Rejection) {
-		take() // a refusal may come before the customer took it up
-		if rej != nil {
-			t.failed.Store(true)
-		}
-		<-t.b.inFlight
-		t.wg.Done()
-	}
-	if !t.b.rt.toCustomer(&broadcastMsg{customer: customer, input: in, taken: take, done: done}) {
-		done(unavailable("not hosted"))
-	}
-	return true
-}
-
-// wait waits for every answer; true when none failed.
-func (t *targets) wait() bool {
-	t.wg.Wait()
-	return !t.failed.Load()
-}
-
 // Status is a broadcast's state and progress: the count of its marks on
-// every partition this node hosts.
+// every partition, those hosted here counted here and, in a cluster, the
+// others by the nodes hosting them. A partition no node counted (its
+// leadership moving) makes the answer unavailable rather than short.
 func (b *broadcasts) Status(ctx context.Context, id string) (BroadcastStatus, error) {
 	b.mu.Lock()
+	if err := b.coordinatingLocked(); err != nil {
+		b.mu.Unlock()
+		return BroadcastStatus{}, err
+	}
 	r, ok := b.records[id]
 	var st BroadcastStatus
 	if ok {
@@ -536,61 +486,26 @@ func (b *broadcasts) Status(ctx context.Context, id string) (BroadcastStatus, er
 	if !ok {
 		return st, ErrBroadcastNotFound
 	}
-	st.BroadcastProgress = journey.NewBroadcastProgress()
-	for _, p := range b.rt.Hosted() {
-		part, err := b.partProgress(ctx, id, p, st.State == BroadcastRunning)
-		if err != nil {
-			return st, err
+	running := st.State == BroadcastRunning
+	counted, err := b.localProgress(ctx, id, running)
+	if err != nil {
+		return st, err
+	}
+	if b.rt.cd != nil && len(counted) < len(b.rt.parts) {
+		for p, part := range b.peersProgress(ctx, id, running) {
+			if _, ok := counted[p]; !ok {
+				counted[p] = part
+			}
 		}
+	}
+	if len(counted) < len(b.rt.parts) {
+		return st, unavailable(fmt.Sprintf("%d of %d partitions counted (leaderships moving); send again", len(counted), len(b.rt.parts)))
+	}
+	st.BroadcastProgress = journey.NewBroadcastProgress()
+	for _, part := range counted {
 		st.Merge(part)
 	}
 	return st, nil
-}
-
-// progressStale is how old a running broadcast's counts may be: counting
-// a partition's marks is a scan, and dashboards poll.
-const progressStale = 500 * time.Millisecond
-
-// cachedProgress is a partition's count of a broadcast's marks as of a
-// version of the partition's marks.
-type cachedProgress struct {
-	version  uint64
-	at       time.Time
-	progress journey.BroadcastProgress
-}
-
-// partProgress counts the broadcast's marks of partition p: again when the
-// partition's marks changed since the last count (for a running
-// broadcast, at most every progressStale), else from the cache.
-func (b *broadcasts) partProgress(ctx context.Context, id string, p int, running bool) (journey.BroadcastProgress, error) {
-	key := progressKey{id, p}
-	v := b.rt.marksVersion[p].Load()
-	b.mu.Lock()
-	c, ok := b.progress[key]
-	b.mu.Unlock()
-	if ok && (c.version == v || (running && time.Since(c.at) < progressStale)) {
-		return c.progress, nil
-	}
-	part := journey.NewBroadcastProgress()
-	var bad error
-	err := b.rt.engine.Store(p).ScanMarks(ctx, id, func(_ string, mark []byte) bool {
-		bad = part.Count(mark)
-		return bad == nil
-	})
-	if err = errors.Join(err, bad); err != nil {
-		return part, fmt.Errorf("broadcast progress: %w", err)
-	}
-	b.mu.Lock()
-	if _, known := b.records[id]; known {
-		b.progress[key] = cachedProgress{version: v, at: time.Now(), progress: part}
-	}
-	b.mu.Unlock()
-	return part, nil
-}
-
-type progressKey struct {
-	broadcast string
-	partition int
 }
 
 // BroadcastSummary is one remembered broadcast in a list.
@@ -604,37 +519,46 @@ type BroadcastSummary struct {
 }
 
 // List is the remembered broadcasts, newest first, at most limit.
-func (b *broadcasts) List(limit int) []BroadcastSummary {
+func (b *broadcasts) List(limit int) ([]BroadcastSummary, error) {
 	b.mu.Lock()
+	if err := b.coordinatingLocked(); err != nil {
+		b.mu.Unlock()
+		return nil, err
+	}
 	out := make([]BroadcastSummary, 0, len(b.records))
 	for _, r := range b.records {
 		out = append(out, BroadcastSummary{ID: r.ID, State: r.State, Event: r.Event, Text: r.Text, Created: r.Created, Resolved: r.Resolve != nil})
 	}
 	b.mu.Unlock()
 	slices.SortFunc(out, func(x, y BroadcastSummary) int { return y.Created.Compare(x.Created) })
-	return out[:min(limit, len(out))]
+	return out[:min(limit, len(out))], nil
 }
 
 // Cancel stops a running broadcast: the targets not yet asked are not.
 func (b *broadcasts) Cancel(ctx context.Context, id string) error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	if err := b.coordinatingLocked(); err != nil {
+		b.mu.Unlock()
+		return err
+	}
 	r, ok := b.records[id]
 	if !ok {
+		b.mu.Unlock()
 		return ErrBroadcastNotFound
 	}
 	if r.State != BroadcastRunning {
+		b.mu.Unlock()
 		return nil
 	}
 	next := *r
 	next.State = BroadcastCancelled
 	if err := b.saveLocked(ctx, &next, nil); err != nil {
+		b.mu.Unlock()
 		return err
 	}
 	*r = next
-	if run, ok := b.running[id]; ok && r.Resolve == nil {
-		run.cancel()
-	}
+	b.mu.Unlock()
+	b.push()
 	return nil
 }
 
@@ -643,6 +567,10 @@ func (b *broadcasts) Cancel(ctx context.Context, id string) error {
 // incident is over): it is done with the customers reached so far.
 func (b *broadcasts) Resolve(ctx context.Context, id string, req *journey.ResolveRequest) error {
 	b.mu.Lock()
+	if err := b.coordinatingLocked(); err != nil {
+		b.mu.Unlock()
+		return err
+	}
 	r, ok := b.records[id]
 	if !ok {
 		b.mu.Unlock()
@@ -666,27 +594,10 @@ func (b *broadcasts) Resolve(ctx context.Context, id string, req *journey.Resolv
 		return err
 	}
 	*r = next
-	run, wasRunning := b.running[id]
+	delete(b.doneIn, id)
 	b.mu.Unlock()
-	if wasRunning {
-		run.cancel()
-		<-run.done
-	}
-	b.mu.Lock()
-	b.startLocked(r)
-	b.mu.Unlock()
+	b.push()
 	return nil
-}
-
-// stop ends every runner and waits for the targets in flight.
-func (b *broadcasts) stop() {
-	b.mu.Lock()
-	b.closed = true
-	for _, run := range b.running {
-		run.cancel()
-	}
-	b.mu.Unlock()
-	b.wg.Wait()
 }
 
 func newBroadcastID() string {
@@ -696,40 +607,3 @@ func newBroadcastID() string {
 	}
 	return "bc-" + hex.EncodeToString(r[:])
 }
-
-// StartBroadcast validates and records a broadcast (durable when it
-// returns) and starts working through its targets; it returns the id.
-func (r *Runtime) StartBroadcast(ctx context.Context, req *journey.BroadcastRequest) (string, error) {
-	if r.stopping.Load() {
-		return "", unavailable("shutting down")
-	}
-	if r.cd != nil {
-		// A broadcast works through the partitions its node hosts; across
-		// nodes that is not built yet: refused rather than half done.
-		return "", journey.Rejectf(journey.CodeConflict, "broadcasts are not available in a cluster yet (this version runs them on a single node)")
-	}
-	return r.bcast.Start(ctx, req)
-}
-
-// BroadcastStatus is a broadcast's state and progress
-// (ErrBroadcastNotFound for an unknown id).
-func (r *Runtime) BroadcastStatus(ctx context.Context, id string) (BroadcastStatus, error) {
-	return r.bcast.Status(ctx, id)
-}
-
-// CancelBroadcast stops a running broadcast (ErrBroadcastNotFound).
-func (r *Runtime) CancelBroadcast(ctx context.Context, id string) error {
-	return r.bcast.Cancel(ctx, id)
-}
-
-// ResolveBroadcast records and sends a broadcast's resolve
-// (ErrBroadcastNotFound, ErrBroadcastResolved).
-func (r *Runtime) ResolveBroadcast(ctx context.Context, id string, req *journey.ResolveRequest) error {
-	if r.stopping.Load() {
-		return unavailable("shutting down")
-	}
-	return r.bcast.Resolve(ctx, id, req)
-}
-
-// Broadcasts lists the remembered broadcasts, newest first, at most limit.
-func (r *Runtime) Broadcasts(limit int) []BroadcastSummary { return r.bcast.List(limit) }

@@ -97,7 +97,7 @@ func TestBroadcastReachesTheSegmentOnce(t *testing.T) {
 			t.Errorf("%s has %d events of the broadcast", c, n)
 		}
 	}
-	if list := rt.Broadcasts(10); len(list) != 1 || list[0].ID != id || list[0].State != BroadcastDone {
+	if list, _ := rt.Broadcasts(context.Background(), 10); len(list) != 1 || list[0].ID != id || list[0].State != BroadcastDone {
 		t.Errorf("list %+v", list)
 	}
 	if _, err := rt.BroadcastStatus(context.Background(), "bc-none"); !errors.Is(err, ErrBroadcastNotFound) {

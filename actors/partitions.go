@@ -60,6 +60,18 @@ func (r *Runtime) Hosted() []int {
 // customers with routed conversations and delivers due work) and its
 // identity actor, over the engine's store of p.
 func (r *Runtime) HostPartition(p int) error {
+	if err := r.hostPartition(p); err != nil {
+		return err
+	}
+	if p == broadcastsPartition {
+		// The broadcasts' coordinator loads its records; not under hostMu
+		// (a slow store read would hold up other partitions' hosting).
+		r.bcast.lead()
+	}
+	return nil
+}
+
+func (r *Runtime) hostPartition(p int) error {
 	if p < 0 || p >= len(r.parts) {
 		return fmt.Errorf("actors: partition %d of %d", p, len(r.parts))
 	}
@@ -103,6 +115,9 @@ func (r *Runtime) UnhostPartition(ctx context.Context, p int) error {
 	r.hostMu.Unlock()
 	if pa == nil {
 		return fmt.Errorf("%w: %d", ErrNotHosted, p)
+	}
+	if p == broadcastsPartition {
+		r.bcast.unlead()
 	}
 	if err := r.stopPartition(ctx, pa); err != nil {
 		return err

@@ -348,7 +348,7 @@ func (rc *receiver) Receive(ctx actor.Context) {
 		// These wait on an actor or the store: off the receiver's goroutine.
 		go rc.serveWaiting(req, answer, bad)
 	default:
-		if !rc.receiveCluster(req.Kind, req.Body, answer, bad) {
+		if !rc.receiveCluster(req.Kind, req.Body, answer, bad) && !rc.receiveBroadcast(req.Kind, req.Body, answer, bad) {
 			bad(fmt.Errorf("unknown kind"))
 		}
 	}

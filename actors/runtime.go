@@ -246,17 +246,14 @@ func Start(cfg Config, engine persistence.Engine) (*Runtime, error) {
 		r.cd = &clusterDesks{proxies: map[uint64]proxySub{}, presence: map[string]fwdPresenceBody{}, conns: map[string]int{}, stop: make(chan struct{})}
 		go r.watchRouter()
 	}
+	r.audit = newAuditLog(r, cfg.AuditRetention, cfg.AuditMax)
+	r.bcast = newBroadcasts(r, cfg.BroadcastRate)
 	if cfg.Cluster == nil {
 		for _, p := range cfg.Table.Hosted(cfg.Node) {
 			if err := r.HostPartition(p); err != nil {
 				return nil, err
 			}
 		}
-	}
-	r.audit = newAuditLog(r, cfg.AuditRetention, cfg.AuditMax)
-	r.bcast = newBroadcasts(r, cfg.BroadcastRate)
-	if err := r.bcast.load(context.Background()); err != nil {
-		r.cfg.Logger.Error("broadcasts not resumed", "err", err)
 	}
 	return r, nil
 }

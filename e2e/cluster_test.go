@@ -675,3 +675,64 @@ func TestClusterReplacesADeadNode(t *testing.T) {
 	events := load.checkHistories(t, nodes[0].server)
 	t.Logf("%d events stored for 12 customers while n4's replicas were rebuilt", events)
 }
+
+// A broadcast started through one node goes on when the coordinator
+// (partition 0's leader, which keeps the broadcasts' records) is killed
+// -9 midway: a survivor takes over, every customer of the segment across
+// the nodes' partitions is decided exactly once, and the counts are exact.
+func TestClusterBroadcastSurvivesKill(t *testing.T) {
+	nodes := startClusterWith(t, 3, 8, "broadcasts: {rate: 60}\n")
+	const n = 150
+	customers := make([]string, n)
+	for i := range n {
+		customers[i] = fmt.Sprintf("bk-%d", i)
+		nodes[i%3].postEventEventually(t, event{ID: fmt.Sprintf("pay-%d", i), Customer: customers[i],
+			Identity: map[string]string{"phone": fmt.Sprintf("+155503%05d", i)}, Type: "payment.attempted", Channel: "sms"})
+	}
+	v, err := nodes[0].cluster()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var coord *clusterNode
+	var survivors []*clusterNode
+	for _, cn := range nodes {
+		if cn.name == v.Partitions[0].Leader {
+			coord = cn
+		} else {
+			survivors = append(survivors, cn)
+		}
+	}
+	if coord == nil {
+		t.Fatalf("partition 0's leader %q is none of the nodes", v.Partitions[0].Leader)
+	}
+	body := outageBroadcast()
+	delete(body, "callback_offer")
+	delete(body, "callback_queue")
+	id := survivors[0].broadcast(body)
+	eventually(t, 20*time.Second, "some targets reached", func() bool {
+		r, err := survivors[1].tryCall("GET", "/v1/broadcasts/"+id, tokSupervisor, nil, nil)
+		var st broadcastStatus
+		return err == nil && r.status == 200 && json.Unmarshal(r.body, &st) == nil && st.Targeted >= 20
+	})
+	coord.kill()
+	t.Logf("killed the coordinator %s", coord.name)
+	var st broadcastStatus
+	eventually(t, 60*time.Second, "the broadcast done on the survivors", func() bool {
+		r, err := survivors[1].tryCall("GET", "/v1/broadcasts/"+id, tokSupervisor, nil, nil)
+		return err == nil && r.status == 200 && json.Unmarshal(r.body, &st) == nil && st.State == "done"
+	})
+	if st.Targeted != n || st.Sent != n {
+		t.Fatalf("done with %+v, want %d targeted and sent", st, n)
+	}
+	for i, c := range customers {
+		got := 0
+		for _, e := range survivors[i%2].timeline(c, 100) {
+			if strings.HasPrefix(e.Type, "proactive.") && dataOf(t, e)["broadcast"] == id {
+				got++
+			}
+		}
+		if got != 1 {
+			t.Fatalf("%s has %d proactive events of the broadcast, want 1", c, got)
+		}
+	}
+}

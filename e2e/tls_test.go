@@ -21,7 +21,7 @@ import (
 func TestTLSServeAndSIGHUPReload(t *testing.T) {
 	ca1 := testcert.NewCA(t, "ca1")
 	certFile, keyFile := ca1.Issue(t, "n1")
-	s := launch(t, serverOptions{nodeExtra: fmt.Sprintf("  tls: {cert: %q, key: %q}\n", certFile, keyFile)})
+	s := launch(t, serverOptions{dataDir: t.TempDir(), nodeExtra: fmt.Sprintf("  tls: {cert: %q, key: %q}\n", certFile, keyFile)})
 	trusting := func(ca *testcert.CA) *http.Client {
 		return &http.Client{Timeout: httpTimeout, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
 	}

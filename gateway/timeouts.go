@@ -53,10 +53,13 @@ func isWebSocketUpgrade(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
-// keepalive is a WebSocket's read deadline: every frame the client sends
-// (data, ping or pong) gives it WSIdleTimeout more; the server pings every
-// WSPingInterval, so a live client that has nothing to say still answers
-// within the timeout, and a silent one is closed when it passes.
+// keepalive is a WebSocket's read deadline: the reader renews it before
+// each read (so the time it spends handling a frame, or waiting for credit
+// or its token's rate, is never counted as the client's silence), and every
+// ping or pong the client sends while it waits renews it too. The server
+// pings every WSPingInterval, so a live client that has nothing to say
+// still answers within the timeout, and a silent one is closed when it
+// passes.
 type keepalive struct {
 	ws      *websocket.Conn
 	idle    time.Duration

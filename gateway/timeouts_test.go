@@ -188,3 +188,54 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// A reader paused by its token's rate for longer than the idle timeout is
+// not taken for a silent client: the wait is the server's, not the
+// client's.
+func TestRatePausedWebSocketIsNotIdle(t *testing.T) {
+	addr := startGateway(t, actors.Config{}, func(c *Config) {
+		c.Tokens = append(c.Tokens, Token{Token: "slow", Role: RoleChannel, Rate: 2})
+		c.WSPingInterval = 100 * time.Millisecond
+		c.WSIdleTimeout = 300 * time.Millisecond
+	})
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/v1/channels/ws", http.Header{"Authorization": {"Bearer slow"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	batch := func(id string) []byte {
+		return []byte(`{"type":"batch","id":"` + id + `","events":[{"id":"` + id + `-1","customer":"c-r","text":"a"},{"id":"` + id + `-2","customer":"c-r","text":"b"}]}`)
+	}
+	// The second batch waits about a second for the rate: three idle
+	// timeouts.
+	for _, id := range []string{"b1", "b2"} {
+		if err := ws.WriteMessage(websocket.TextMessage, batch(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	acks := 0
+	for acks < 2 {
+		_, msg, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("closed while its reader waited for the rate (%d batches answered): %v", acks, err)
+		}
+		if strings.Contains(string(msg), `"type":"acks"`) {
+			acks++
+		}
+	}
+	// And it still reads: the wait left no expired deadline behind (this
+	// event waits for the rate too, while the client answers pings).
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"event","event":{"id":"e3","customer":"c-r","text":"c"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, msg, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("closed after its reader waited for the rate: %v", err)
+		}
+		if strings.Contains(string(msg), `"type":"ack"`) {
+			return
+		}
+	}
+}

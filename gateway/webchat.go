@@ -143,33 +143,21 @@ func (c *visitorConn) write(v any) error {
 	return c.ws.WriteJSON(v)
 }
 
-func (p *providers) mountWebchat(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/webchat/token", p.postWebchatToken)
-	mux.HandleFunc("GET /v1/webchat/ws", p.serveWebchatWS)
-	mux.HandleFunc("GET /v1/webchat/widget.js", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
-		w.Header().Set("Cache-Control", "public, max-age=300")
-		_, _ = w.Write(widgetJS)
-	})
-	if p.cfg.DemoShop {
-		mux.HandleFunc("GET /demo/shop", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			_, _ = w.Write(shopHTML)
-		})
-		// The demo shop's "backend": tokens for any visitor, no auth.
-		mux.HandleFunc("POST /demo/shop/token", p.issueToken)
-	}
+// serveWidget is GET /v1/webchat/widget.js.
+func serveWidget(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(widgetJS)
 }
 
-// postWebchatToken is POST /v1/webchat/token (role channel).
-func (p *providers) postWebchatToken(w http.ResponseWriter, r *http.Request) {
-	if _, rej := p.s.auth.authenticate(r, false, RoleChannel); rej != nil {
-		writeError(w, rej)
-		return
-	}
-	p.issueToken(w, r)
+// serveShop is GET /demo/shop: the built-in demo's shop page.
+func serveShop(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(shopHTML)
 }
 
+// issueToken is POST /v1/webchat/token (role channel) and the demo shop's
+// POST /demo/shop/token: a signed visitor token.
 func (p *providers) issueToken(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Visitor  string            `json:"visitor"`
@@ -245,12 +233,12 @@ func (p *providers) serveWebchatWS(w http.ResponseWriter, r *http.Request) {
 	}()
 	p.sendHistory(r.Context(), c, v.ID)
 	for {
+		keep.alive() // the time spent storing the last message is not the visitor's silence
 		_, raw, err := ws.ReadMessage()
 		if err != nil {
 			keep.ended(p.s.metrics, "webchat", err)
 			return
 		}
-		keep.alive()
 		f, err := channels.DecodeWebchatFrame(raw)
 		if rej := journey.CheckJSONUTF8("", raw); err == nil && rej != nil {
 			err = rej

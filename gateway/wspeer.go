@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/throughline/throughline/journey"
 )
 
 // wsPeer is what every WebSocket of the server shares: one writer
@@ -14,7 +15,8 @@ import (
 // writer turns into a close frame.
 type wsPeer struct {
 	s      *Server
-	kind   string // "channel" or "agent", for logs and metrics
+	kind   string    // "channel" or "agent", for logs and metrics
+	who    principal // the token it authenticated with
 	ws     *websocket.Conn
 	keep   *keepalive      // the read deadline
 	ctx    context.Context // cancelled when the connection closes
@@ -24,12 +26,16 @@ type wsPeer struct {
 	control   chan controlFrame
 	closed    chan struct{}
 	closeOnce sync.Once
+	// closeCode and closeReason are the close frame's; set once, before
+	// closed is closed. 0: going away, "closing".
+	closeCode   int
+	closeReason string
 }
 
-func newPeer(s *Server, kind string, ws *websocket.Conn, queue int) *wsPeer {
+func newPeer(s *Server, kind string, ws *websocket.Conn, who principal, queue int) *wsPeer {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &wsPeer{
-		s: s, kind: kind, ws: ws, keep: newKeepalive(ws, s.cfg.WSIdleTimeout), ctx: ctx, cancel: cancel,
+		s: s, kind: kind, who: who, ws: ws, keep: newKeepalive(ws, s.cfg.WSIdleTimeout), ctx: ctx, cancel: cancel,
 		send: make(chan []byte, queue), control: make(chan controlFrame, controlQueue), closed: make(chan struct{}),
 	}
 }
@@ -69,7 +75,11 @@ func (c *wsPeer) writeLoop() {
 		case cf := <-c.control:
 			w.buf = appendFrame(w.buf, cf.opcode, cf.payload)
 		case <-c.closed:
-			w.buf = appendFrame(w.buf[:0], opClose, websocket.FormatCloseMessage(websocket.CloseGoingAway, "closing"))
+			code, reason := websocket.CloseGoingAway, "closing"
+			if c.closeCode != 0 {
+				code, reason = c.closeCode, c.closeReason
+			}
+			w.buf = appendFrame(w.buf[:0], opClose, websocket.FormatCloseMessage(code, reason))
 			w.timeout = time.Second
 			_ = w.flush()
 			return
@@ -104,9 +114,29 @@ func (c *wsPeer) queueControl(cf controlFrame) {
 
 // close ends the connection: the writer sends a close frame and closes the
 // socket, which ends the reader.
-func (c *wsPeer) close() {
+func (c *wsPeer) close() { c.closeWith(0, "") }
+
+// closeWith is close with the close frame's code and reason (a reason is
+// at most 123 bytes).
+func (c *wsPeer) closeWith(code int, reason string) {
 	c.closeOnce.Do(func() {
+		c.closeCode, c.closeReason = code, reason
 		c.cancel()
 		close(c.closed)
+	})
+}
+
+// principal is the token the connection authenticated with.
+func (c *wsPeer) principal() principal { return c.who }
+
+// spend takes n from the token's rate, the reader waiting for room; over
+// the rate the client is told once (an error frame rate_limited, id
+// empty) and its frames wait in the socket. It reports false when the
+// connection closed meanwhile.
+func (c *wsPeer) spend(n int) bool {
+	return c.who.waitSpend(n, c.closed, func(wait time.Duration) {
+		c.s.metrics.rateLimited.Inc()
+		c.enqueue(errorFrame("", journey.Rejectf(journey.CodeRateLimited,
+			"over this token's rate of %d a second: reading resumes in %s", c.who.limit.Burst(), wait.Round(time.Millisecond))))
 	})
 }

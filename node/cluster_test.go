@@ -382,3 +382,160 @@ func TestThreeNodeCluster(t *testing.T) {
 		}
 	}
 }
+
+// supervise sends a supervisor's request through node addr and decodes a
+// JSON answer into out (when not nil).
+func supervise(t *testing.T, method, addr, path, body string, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, "http://"+addr+path, rd)
+	req.Header.Set("Authorization", "Bearer sup")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		_ = json.NewDecoder(resp.Body).Decode(out)
+	}
+	return resp.StatusCode
+}
+
+// A broadcast started through a node that does not coordinate reaches
+// every customer of the segment exactly once, across the partitions of
+// all nodes, while the coordinator (partition 0's leader) stops midway;
+// its progress, list and resolve answer through any node.
+func TestClusterBroadcast(t *testing.T) {
+	cfgs := clusterConfigs(t, 3, 8)
+	for i := range cfgs {
+		cfgs[i].Broadcasts.Rate = 100 // 300 targets: about 3 s, so the stop falls midway
+	}
+	nodes := startAll(t, cfgs)
+	for _, n := range nodes {
+		waitReady(t, n.Addr(), 15*time.Second)
+	}
+	const customers = 300
+	var wg sync.WaitGroup
+	for w := range 6 {
+		wg.Go(func() {
+			for c := w; c < customers; c += 6 {
+				body := fmt.Sprintf(`{"id":"pay-%d","customer":"b-%d","type":"payment.attempted","identity":{"phone":"+1555200%04d"}}`, c, c, c)
+				if code, out := postEvent(t, nodes[c%3].Addr(), body); code != 200 {
+					t.Errorf("b-%d: %d %+v", c, code, out)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	var view struct {
+		Partitions []struct {
+			Leader string `json:"leader"`
+		} `json:"partitions"`
+	}
+	if code := supervise(t, "GET", nodes[0].Addr(), "/v1/cluster", "", &view); code != 200 || len(view.Partitions) != 8 {
+		t.Fatalf("cluster view: %d %+v", code, view)
+	}
+	coord := -1
+	for i, cfg := range cfgs {
+		if cfg.Node.Name == view.Partitions[0].Leader {
+			coord = i
+		}
+	}
+	if coord < 0 {
+		t.Fatalf("partition 0's leader %q is none of the nodes", view.Partitions[0].Leader)
+	}
+	via, other := nodes[(coord+1)%3], nodes[(coord+2)%3]
+	var started struct {
+		ID string `json:"id"`
+	}
+	bc := `{"segment":{"event":"payment.attempted","within":"1h"},"message":{"text":"We know about the payment problem."}}`
+	if code := supervise(t, "POST", via.Addr(), "/v1/broadcasts", bc, &started); code != 202 || started.ID == "" {
+		t.Fatalf("broadcast through a node that does not coordinate: %d %+v", code, started)
+	}
+	var st struct {
+		State      string         `json:"state"`
+		Targeted   int            `json:"targeted"`
+		Sent       int            `json:"sent"`
+		Held       int            `json:"held"`
+		Suppressed map[string]int `json:"suppressed"`
+		Resolved   bool           `json:"resolved"`
+	}
+	// The rate is the cluster's, shared by the nodes: a second in, most
+	// targets are still to go.
+	time.Sleep(time.Second)
+	if code := supervise(t, "GET", other.Addr(), "/v1/broadcasts/"+started.ID, "", &st); code != 200 || st.State != "running" || st.Targeted > customers/2 {
+		t.Fatalf("a second in: %d %+v", code, st)
+	}
+	t.Logf("%d targeted when the coordinator stops", st.Targeted)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := nodes[coord].Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the coordinator (node %d) stopped", coord+1)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code := supervise(t, "GET", other.Addr(), "/v1/broadcasts/"+started.ID, "", &st)
+		if code == 200 && st.State == "done" {
+			break
+		}
+		if (code != 200 && code != 503) || time.Now().After(deadline) {
+			t.Fatalf("broadcast status: %d %+v", code, st)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	reached := st.Sent + st.Held
+	for _, n := range st.Suppressed {
+		reached += n
+	}
+	if st.Targeted != customers || reached != customers {
+		t.Fatalf("done with %+v; want %d targeted, each decided once", st, customers)
+	}
+	// Every customer has exactly one proactive event of the broadcast.
+	for c := range customers {
+		var tl struct {
+			Events []struct {
+				Type string          `json:"type"`
+				Data json.RawMessage `json:"data"`
+			} `json:"events"`
+		}
+		if code := supervise(t, "GET", []*Node{via, other}[c%2].Addr(), fmt.Sprintf("/v1/customers/b-%d/timeline", c), "", &tl); code != 200 {
+			t.Fatalf("timeline of b-%d: %d", c, code)
+		}
+		n := 0
+		for _, e := range tl.Events {
+			if strings.HasPrefix(e.Type, "proactive.") && strings.Contains(string(e.Data), started.ID) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("b-%d has %d proactive events of the broadcast, want 1: %+v", c, n, tl.Events)
+		}
+	}
+	var list struct {
+		Broadcasts []struct {
+			ID, State string
+		} `json:"broadcasts"`
+	}
+	if code := supervise(t, "GET", via.Addr(), "/v1/broadcasts", "", &list); code != 200 || len(list.Broadcasts) != 1 || list.Broadcasts[0].ID != started.ID {
+		t.Fatalf("list: %d %+v", code, list)
+	}
+	if code := supervise(t, "POST", via.Addr(), "/v1/broadcasts/"+started.ID+"/resolve", `{"message":{"text":"Payments work again."}}`, nil); code != 202 {
+		t.Fatalf("resolve: %d", code)
+	}
+	if code := supervise(t, "POST", other.Addr(), "/v1/broadcasts/"+started.ID+"/resolve", `{"message":{"text":"Again."}}`, nil); code != 409 {
+		t.Fatalf("a second resolve: %d, want 409", code)
+	}
+	if code := supervise(t, "DELETE", other.Addr(), "/v1/broadcasts/bc-none", "", nil); code != 404 {
+		t.Fatalf("cancel of an unknown broadcast: %d, want 404", code)
+	}
+	if code := supervise(t, "GET", other.Addr(), "/v1/broadcasts/"+started.ID, "", &st); code != 200 || !st.Resolved {
+		t.Fatalf("after the resolve: %d %+v", code, st)
+	}
+}

@@ -229,23 +229,9 @@ func (a *AIConfig) policy() *journey.BotPolicy {
 // journeyPolicy builds what customers decide by, and the bot's brain (nil
 // without ai).
 func (c *Config) journeyPolicy() (*journey.Policy, ai.Brain, error) {
-	rules, err := journey.CompileRules(c.Rules)
-	if err != nil {
-		return nil, nil, err
-	}
-	workflows, err := journey.CompileWorkflows(c.Workflows)
-	if err != nil {
-		return nil, nil, err
-	}
-	offers, err := journey.CompileOffers(c.Offers)
-	if err != nil {
-		return nil, nil, err
-	}
-	queues, _ := c.routing()
-	p := journey.Policy{Rules: rules, Workflows: workflows, Offers: offers, Governance: c.Governance, ConversationIdle: c.Conversations.CloseAfter, Queues: queues}
-	if c.AI == nil {
-		p = p.WithDefaults()
-		return &p, nil, nil
+	p, err := c.Policy()
+	if err != nil || c.AI == nil {
+		return p, nil, err
 	}
 	var kb *ai.Knowledge
 	if c.demoKnowledge != nil && c.Knowledge == "" {
@@ -260,9 +246,33 @@ func (c *Config) journeyPolicy() (*journey.Policy, ai.Brain, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("ai: %w", err)
 	}
-	p.Bot = c.AI.policy()
+	return p, brain, nil
+}
+
+// Policy is the journey policy a node runs with this config: its rules,
+// workflows, offers, governance, queues and the bot's hand-over settings
+// (not the bot's brain). throughline replay steps stored journeys under
+// it. c must be valid (Validate).
+func (c *Config) Policy() (*journey.Policy, error) {
+	rules, err := journey.CompileRules(c.Rules)
+	if err != nil {
+		return nil, err
+	}
+	workflows, err := journey.CompileWorkflows(c.Workflows)
+	if err != nil {
+		return nil, err
+	}
+	offers, err := journey.CompileOffers(c.Offers)
+	if err != nil {
+		return nil, err
+	}
+	queues, _ := c.routing()
+	p := journey.Policy{Rules: rules, Workflows: workflows, Offers: offers, Governance: c.Governance, ConversationIdle: c.Conversations.CloseAfter, Queues: queues}
+	if c.AI != nil {
+		p.Bot = c.AI.policy()
+	}
 	p = p.WithDefaults()
-	return &p, brain, nil
+	return &p, nil
 }
 
 // The demo's parts, for benches that run the demo's bot: its knowledge

@@ -54,7 +54,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		// small machine.
 		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$|^/gc/pauses:seconds$`)},
 	)), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	opts := persistence.Options{Partitions: cfg.Node.Partitions, Logger: logger, Registerer: reg, FailSyncAfter: cfg.FailSyncAfter}
+	opts := persistence.Options{Partitions: cfg.Node.Partitions, Logger: logger, Registerer: reg, FailSyncAfter: cfg.FailSyncAfter, DiskFullAfter: cfg.DiskFullAfter}
 	if err := os.MkdirAll(cfg.Node.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -132,7 +132,8 @@ func start(cfg Config, logger *slog.Logger, reg *prometheus.Registry, engine per
 		cn.attach(rt)
 	}
 	gcfg := gateway.Config{
-		Addr: cfg.Node.HTTP, Tokens: cfg.Auth.Tokens, ConnCredit: cfg.Node.ConnCredit, MaxConnections: cfg.Node.MaxConnections,
+		Addr: cfg.Node.HTTP, Tokens: cfg.Auth.gatewayTokens(), AllowedOrigins: cfg.Auth.AllowedOrigins,
+		MaxConcurrentRequests: cfg.Node.MaxConcurrentRequests, ConnCredit: cfg.Node.ConnCredit, MaxConnections: cfg.Node.MaxConnections,
 		Outbound: outbound, Desks: desks, Channels: cfg.gatewayChannels(), Web: cfg.Web.files(), Leave: leave,
 	}
 	cfg.Node.gatewayTransport(&gcfg)
@@ -184,6 +185,34 @@ func (n *Node) Err() error { return n.engine.Err() }
 // ServeErr delivers the error that ended the HTTP server, if it ended
 // before Stop.
 func (n *Node) ServeErr() <-chan error { return n.serveErr }
+
+// Reload applies the parts of a freshly read configuration that can change
+// while the node runs (a SIGHUP re-reads the file): today the auth
+// section's tokens. Each part is checked before it is applied; a bad part
+// is refused whole, keeps what the node had, and its problems are in the
+// error, while the other parts still apply. Every other setting keeps the
+// value the node started with.
+func (n *Node) Reload(cfg Config) error {
+	var errs []error
+	if err := n.reloadAuth(cfg.Auth); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// reloadAuth replaces the tokens: the next request sees the new ones and
+// every WebSocket of a revoked token is closed. auth.allowed_origins keeps
+// its value from the start.
+func (n *Node) reloadAuth(auth AuthConfig) error {
+	if errs := auth.validate(); len(errs) > 0 {
+		return fmt.Errorf("reload: auth (the old tokens stay): %w", errors.Join(errs...))
+	}
+	if err := n.gw.SetTokens(auth.gatewayTokens()); err != nil {
+		return fmt.Errorf("reload: auth (the old tokens stay): %w", err)
+	}
+	n.logger.Info("reloaded the auth tokens", "tokens", len(auth.Tokens))
+	return nil
+}
 
 // Stop shuts down in order: stop accepting and answer what is in flight,
 // passivate every customer (drain appends, write snapshots), close the

@@ -15,13 +15,17 @@
 // hashicorp/raft group per partition over the node's Pebble (replicated.go:
 // proposals, leadership, membership changes; raft_fsm.go: the state machine;
 // raft_logstore.go: raft's log and stable stores through the node's writer;
-// raft_mux.go: one TCP listener for every group, over yamux).
+// raft_mux.go: one TCP listener for every group, over yamux). Reader
+// (reader.go) opens a single node's data dir read-only, for tools that must
+// leave it unchanged (throughline replay): customers and their events,
+// streamed; it refuses a dir a server holds and a replicated one.
 //
 // # Where it sits
 //
 // It imports only journey (the event type). actors/ use it: each partition
 // host owns its Store, each customer actor appends through it and reads its
-// history back; bench/ reads Engine.Stats for the ceiling it measures.
+// history back; bench/ reads Engine.Stats for the ceiling it measures;
+// cmd/throughline's replay reads through a Reader.
 //
 // # Concurrency contract
 //

@@ -2,6 +2,7 @@
 //
 //	throughline serve [--config FILE]
 //	throughline bench ingest|activation|journey|agents|broadcast [flags]
+//	throughline replay --config FILE --data DIR [--old-config FILE] [--since D] [--customers N] [--json]
 //	throughline version
 package main
 
@@ -47,6 +48,8 @@ func main() {
 		code = serveMain(os.Args[2:])
 	case "bench":
 		code = benchMain(os.Args[2:])
+	case "replay":
+		code = replayMain(os.Args[2:])
 	case "version", "--version", "-v":
 		fmt.Println("throughline", version)
 	case "help", "--help", "-h":
@@ -67,6 +70,9 @@ func usage() {
   throughline bench journey           bot turns at 1,000/s with the demo bot
   throughline bench agents            escalations to 200 agents at 500/s, events to their screens
   throughline bench broadcast         a broadcast to 100,000 customers at 10,000/s during live ingest
+  throughline replay --config FILE --data DIR [--old-config FILE] [--since 24h] [--customers N] [--json]
+                                      what-if: what a new config would have decided on the stored
+                                      journeys (read-only; stop the server first)
   throughline version
 `)
 }
