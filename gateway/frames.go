@@ -1,7 +1,7 @@
 package gateway
 
 import (
-	"encoding/json"
+	"github.com/segmentio/encoding/json"
 	"strconv"
 	"strings"
 	"unicode/utf8"
