@@ -263,7 +263,11 @@ func (r *Report) addCeilings(ctx context.Context, cfg *Config, nonce string) err
 		if err != nil {
 			r.warn("NATS JetStream peer: %v", err)
 		} else {
-			r.Rows = append(r.Rows, r.rowOfWindowed(PeerRowName, wc, peer))
+			row := r.rowOfWindowed(PeerRowName, wc, peer)
+			if row.Note == "" {
+				row.Note = PeerNote
+			}
+			r.Rows = append(r.Rows, row)
 		}
 	}
 

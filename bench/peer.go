@@ -25,6 +25,11 @@ const PeerCommand = "throughline-peer"
 // PeerRowName names the peer's row.
 const PeerRowName = "NATS JetStream peer: file store, sync always, dedup by Nats-Msg-Id, async publish"
 
+// PeerNote says what the peer's figure is made of: with sync always, the
+// file store syncs every message it writes, and one stream has one writer,
+// so there is no group commit to share a sync among publishers.
+const PeerNote = "one stream, each message synced on its own (JetStream sync always has no group commit)"
+
 // peerStderrMax bounds the peer's stderr quoted in an error.
 const peerStderrMax = 4 << 10
 
