@@ -179,9 +179,14 @@ func newWindowedConn(wc WindowedConfig, i int, s Sender, rec *windowedRecorder) 
 // flight up to drainTimeout.
 func (c *windowedConn) run(ctx context.Context) {
 	clk := c.rec.clk
+	end := time.NewTimer(time.Duration(clk.sendEnd - clk.now()))
+	defer end.Stop()
 	for ctx.Err() == nil && clk.now() < clk.sendEnd {
 		select {
 		case c.slots <- struct{}{}:
+		case <-end.C: // a full window at the end: nothing more to send
+			c.drain(ctx)
+			return
 		case <-ctx.Done():
 			return
 		}
