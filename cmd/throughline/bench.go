@@ -43,9 +43,11 @@ func benchMain(args []string) int {
 			return benchBroadcast(args[1:])
 		case "cluster":
 			return benchCluster(args[1:])
+		case "memory":
+			return benchMemory(args[1:])
 		}
 	}
-	fmt.Fprintln(os.Stderr, "usage: throughline bench ingest|activation|journey|agents|broadcast|cluster [flags]   (-h for the flags)")
+	fmt.Fprintln(os.Stderr, "usage: throughline bench ingest|activation|journey|agents|broadcast|cluster|memory [flags]   (-h for the flags)")
 	return 2
 }
 
