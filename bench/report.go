@@ -171,7 +171,11 @@ func writeMinutes(b *strings.Builder, name string, minutes []Minute) {
 	}
 	fmt.Fprintf(b, "\nPer minute, %s:\n\n| minute | acked events/s | ack p50 / p99 / p999 |\n|---|---|---|\n", name)
 	for _, m := range minutes {
-		fmt.Fprintf(b, "| %d | %s | %s / %s / %s |\n", m.Minute, formatCount(m.EventsPerSecond),
+		minute := strconv.Itoa(m.Minute)
+		if m.Seconds < 60 {
+			minute += fmt.Sprintf(" (%.0f s)", m.Seconds)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s / %s / %s |\n", minute, formatCount(m.EventsPerSecond),
 			formatMicros(m.P50Us), formatMicros(m.P99Us), formatMicros(m.P999Us))
 	}
 }
