@@ -70,6 +70,16 @@
 // The store ceiling and the peer share one driver (DriveWindowed), which
 // counts exactly as the WebSocket client does.
 //
+// # Memory
+//
+// `throughline bench memory` (RunMemory) measures the live heap per
+// resident customer: for each count of customers, a fresh customer runtime
+// (actors over Pebble, in the bench process: no gateway, no WebSocket
+// client whose buffers would count) is filled with Events events per
+// customer, nobody passivated, and the live heap after a forced GC is
+// compared with the one before. The process RSS is reported beside it:
+// Pebble's memtables and block cache live outside the Go heap.
+//
 // # Journey
 //
 // `throughline bench journey` (RunJourney) measures bot turns: a customer's

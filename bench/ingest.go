@@ -74,6 +74,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	if cfg.Ceilings {
+		if cfg.Rate > 0 {
+			r.warn("the server ran open loop at %d events/s; the store ceiling, the peer and the echo run closed loop, at max rate", cfg.Rate)
+		}
 		if err := r.addCeilings(ctx, &cfg, nonce); err != nil {
 			return nil, err
 		}
