@@ -42,8 +42,8 @@ const (
 type MemoryConfig struct {
 	// Customers are the counts measured, each in a fresh runtime and
 	// store. Default [1000, 100000]; the documented set adds 1000000
-	// (about 20 minutes here, and ~11 GB of heap at ~11 KB per
-	// customer). Each 1..MemoryCustomersMax.
+	// (~11 GB of live heap at ~11 KB per customer: a large machine).
+	// Each 1..MemoryCustomersMax.
 	Customers []int
 	// Events is the events ingested per customer. Default 20;
 	// 1..MemoryEventsMax.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The NATS JetStream peer: a mature durable log measured in the same run,
@@ -29,6 +30,9 @@ const PeerRowName = "NATS JetStream peer: file store, sync always, dedup by Nats
 // file store syncs every message it writes, and one stream has one writer,
 // so there is no group commit to share a sync among publishers.
 const PeerNote = "one stream, each message synced on its own (JetStream sync always has no group commit)"
+
+// peerStopTimeout is how long an interrupted peer has to clean up.
+const peerStopTimeout = 10 * time.Second
 
 // peerStderrMax bounds the peer's stderr quoted in an error.
 const peerStderrMax = 4 << 10
@@ -63,6 +67,10 @@ func PeerArgs(wc WindowedConfig, dataDir string) []string {
 // what it measured.
 func RunPeer(ctx context.Context, path string, wc WindowedConfig, dataDir string) (*WindowedResult, error) {
 	cmd := exec.CommandContext(ctx, path, PeerArgs(wc, dataDir)...)
+	// Interrupted, the peer stops its server and removes its directory;
+	// killed only if it has not within peerStopTimeout.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = peerStopTimeout
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
