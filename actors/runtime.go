@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -101,6 +102,9 @@ type Config struct {
 	// Remote is the address protoactor remote listens on for the requests
 	// other nodes forward here (cluster.remote); "" : none.
 	Remote string
+	// RemoteTLS, when set, is mutual TLS on the remote's gRPC server and
+	// on its dials to other nodes (cluster.tls); nil: plaintext.
+	RemoteTLS *tls.Config
 	// Cluster, when set, says where partitions are led: the runtime then
 	// hosts no partition at start (node/ hosts each when this node becomes
 	// its raft leader) and forwards inputs for partitions led elsewhere.
@@ -234,7 +238,7 @@ func Start(cfg Config, engine persistence.Engine) (*Runtime, error) {
 	}))
 	r.analytics = newAnalyticsRunner(r)
 	if cfg.Remote != "" {
-		if err := r.startRemote(cfg.Remote); err != nil {
+		if err := r.startRemote(cfg.Remote, cfg.RemoteTLS); err != nil {
 			return nil, err
 		}
 	}

@@ -340,6 +340,7 @@ func dial(ctx context.Context, wsURL string, header http.Header) (*websocket.Con
 		HandshakeTimeout: handshakeTimeout,
 		ReadBufferSize:   wsBufferBytes,
 		WriteBufferSize:  wsBufferBytes,
+		TLSClientConfig:  tlsConfig(),
 	}
 	ws, resp, err := d.DialContext(ctx, wsURL, header)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
 	"runtime"
 	"strconv"
 	"time"
@@ -48,7 +47,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	r := newReport(&cfg, nonce)
 
-	httpClient := &http.Client{Timeout: scrapeTimeout}
+	httpClient := newHTTPClient(scrapeTimeout)
 	var before, after scrapedMetrics
 	var beforeErr, afterErr error
 	dc := driveConfig{
