@@ -58,7 +58,13 @@ integ: build      ## long runs: soak, kill -9 loops, every fuzz target for 60 s
 	THROUGHLINE_INTEG=1 $(GO) test -race -timeout 60m -count=1 $(PKGS)
 	$(MAKE) fuzz FUZZTIME=60s CHANNELS_FUZZTIME=60s
 
-bench: build      ## durable ingest through the WebSocket gateway, 60 s
+# The NATS JetStream peer is its own binary: the server must not link
+# nats-server, and the bench target checks that it does not.
+PEER     := bin/throughline-peer
+
+bench: build      ## durable ingest through the WebSocket gateway, 60 s, beside the store ceiling and the NATS JetStream peer
+	$(GO) build -o $(PEER) ./bench/cmd/peer
+	@! $(GO) version -m $(BIN) | grep nats-io || { echo "bench: $(BIN) links NATS; it must not"; exit 1; }
 	./$(BIN) bench ingest
 
 clean:
