@@ -58,7 +58,14 @@ func (s *pebbleStore) scanRange(ctx context.Context, lower, upper []byte, fn fun
 		return err
 	}
 	defer s.e.end()
-	it, err := s.e.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	return scanDB(ctx, s.e.db, lower, upper, fn)
+}
+
+// scanDB calls fn with every key in [lower, upper) of db and its value,
+// in order, until fn returns false or an error; it checks ctx every
+// ctxCheckEvery keys.
+func scanDB(ctx context.Context, db *pebble.DB, lower, upper []byte, fn func(k, v []byte) (bool, error)) error {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return fmt.Errorf("persistence: scan: %w", err)
 	}

@@ -147,31 +147,13 @@ func (r *Reader) Events(ctx context.Context, customer string, fn func(journey.Ev
 	}
 	p := PartitionOf(customer, r.partitions)
 	prefix := eventPrefix(p, customer)
-	it, err := r.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return fmt.Errorf("persistence: read events: %w", err)
-	}
-	n := 0
-	for ok := it.First(); ok; ok = it.Next() {
-		if n++; n%ctxCheckEvery == 0 && ctx.Err() != nil {
-			return errors.Join(ctx.Err(), it.Close())
-		}
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return errors.Join(fmt.Errorf("persistence: read events: %w", err), it.Close())
-		}
+	return scanDB(ctx, r.db, prefix, prefixEnd(prefix), func(_, v []byte) (bool, error) {
 		ev, err := decodeEvent(v)
 		if err != nil {
-			return errors.Join(err, it.Close())
+			return false, err
 		}
-		if !fn(ev) {
-			break
-		}
-	}
-	if err := errors.Join(it.Error(), it.Close()); err != nil {
-		return fmt.Errorf("persistence: read events: %w", err)
-	}
-	return nil
+		return fn(ev), nil
+	})
 }
 
 // Close releases the database and its lock. Safe to call twice.
