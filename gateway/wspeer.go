@@ -19,7 +19,7 @@ type wsPeer struct {
 	ctx    context.Context // cancelled when the connection closes
 	cancel context.CancelFunc
 
-	send      chan []byte // frames for the writer; full: the client is too slow
+	send      *queue[[]byte] // frames for the writer; full: the client is too slow
 	control   chan controlFrame
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -29,7 +29,7 @@ func newPeer(s *Server, kind string, ws *websocket.Conn, queue int) *wsPeer {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &wsPeer{
 		s: s, kind: kind, ws: ws, ctx: ctx, cancel: cancel,
-		send: make(chan []byte, queue), control: make(chan controlFrame, controlQueue), closed: make(chan struct{}),
+		send: newQueue[[]byte](queue), control: make(chan controlFrame, controlQueue), closed: make(chan struct{}),
 	}
 }
 
@@ -42,11 +42,9 @@ func (c *wsPeer) enqueue(frame []byte) {
 		return
 	default:
 	}
-	select {
-	case c.send <- frame:
-	default:
+	if !c.send.push(frame) {
 		c.s.metrics.slowClosed.Inc()
-		c.s.log.Warn(c.kind+" connection too slow: closing", "queued", len(c.send))
+		c.s.log.Warn(c.kind+" connection too slow: closing", "queued", c.send.len())
 		c.close()
 	}
 }
@@ -59,23 +57,24 @@ func (c *wsPeer) writeLoop() {
 	defer c.ws.NetConn().Close()
 	for {
 		select {
-		case f := <-c.send:
-			w.buf = appendFrame(w.buf, opText, f)
+		case <-c.send.ready:
 		case cf := <-c.control:
-			w.buf = appendFrame(w.buf, cf.opcode, cf.payload)
+			w.add(cf.opcode, cf.payload)
 		case <-c.closed:
-			w.buf = appendFrame(w.buf[:0], opClose, websocket.FormatCloseMessage(websocket.CloseGoingAway, "closing"))
+			w.add(opClose, websocket.FormatCloseMessage(websocket.CloseGoingAway, "closing"))
 			w.timeout = time.Second
 			_ = w.flush()
 			return
 		}
 	drain:
 		for len(w.buf) < writeBatchBytes {
+			if f, ok := c.send.pop(); ok {
+				w.add(opText, f)
+				continue
+			}
 			select {
-			case f := <-c.send:
-				w.buf = appendFrame(w.buf, opText, f)
 			case cf := <-c.control:
-				w.buf = appendFrame(w.buf, cf.opcode, cf.payload)
+				w.add(cf.opcode, cf.payload)
 			default:
 				break drain
 			}
@@ -83,6 +82,9 @@ func (c *wsPeer) writeLoop() {
 		if err := w.flush(); err != nil {
 			c.close()
 			return
+		}
+		if c.send.len() > 0 {
+			c.send.signal() // a full batch left frames waiting
 		}
 	}
 }
