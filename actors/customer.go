@@ -134,6 +134,9 @@ func (c *customer) Receive(ctx actor.Context) {
 	case *idleCheck:
 		c.idleCheck(ctx)
 		return // an idle check is not activity
+	case *evictReq:
+		c.evictReq(ctx)
+		return // nor is the host's request to go
 	case *passivateOK:
 		c.passivating = true
 		c.maybeStop(ctx)
@@ -172,7 +175,7 @@ func (c *customer) armIdle(ctx actor.Context) {
 // customer's own.
 func (c *customer) noteAsked(ctx actor.Context) {
 	switch ctx.Message().(type) {
-	case *actor.Started, *actor.Stopped, *actor.Restarting, *appendDone, *idleCheck, *passivateOK:
+	case *actor.Started, *actor.Stopped, *actor.Restarting, *appendDone, *idleCheck, *evictReq, *passivateOK:
 		return // not asked anything
 	case *broadcastMsg:
 		if c.firstPending {
