@@ -154,6 +154,7 @@ func (h *host) terminated(ctx actor.Context, who *actor.PID) {
 		return
 	}
 	delete(h.byPID, who.Id)
+	releasePID(ctx, h.children[id])
 	delete(h.children, id)
 	h.res.forget(id)
 	h.erased(id)
