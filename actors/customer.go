@@ -629,8 +629,19 @@ func (o *outbox) release(durable uint64) {
 		it.send(nil)
 	}
 	if o.head == len(o.items) {
-		o.items, o.head = o.items[:0], 0
+		o.items, o.head = o.emptied(), 0
 	}
+}
+
+// outboxKeep is the capacity an emptied outbox keeps; a burst's larger
+// array is let go rather than kept by a resident customer (~1 KiB each).
+const outboxKeep = 8
+
+func (o *outbox) emptied() []outboxItem {
+	if cap(o.items) > outboxKeep {
+		return nil
+	}
+	return o.items[:0]
 }
 
 func (o *outbox) fail(err error) {
@@ -640,7 +651,7 @@ func (o *outbox) fail(err error) {
 		o.head++
 		it.send(err)
 	}
-	o.items, o.head = o.items[:0], 0
+	o.items, o.head = o.emptied(), 0
 }
 
 // asRejection maps an internal error to the client-visible rejection.
