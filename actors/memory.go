@@ -14,6 +14,7 @@ package actors
 // low-water mark the flag goes down and work is accepted again.
 
 import (
+	"math"
 	"runtime"
 	"runtime/metrics"
 	"sync/atomic"
@@ -99,6 +100,7 @@ func (g *memoryGuard) run() {
 	tick := time.NewTicker(g.cfg.Interval)
 	defer tick.Stop()
 	var lastRound time.Time
+	rounds := 0 // under this pressure so far
 	for {
 		select {
 		case <-g.stop:
@@ -113,7 +115,7 @@ func (g *memoryGuard) run() {
 			g.pressure.Store(true)
 			g.rt.cfg.Logger.Warn("memory budget: past the high-water mark; refusing new work and passivating customers",
 				"used_bytes", used, "high_bytes", g.high, "limit_bytes", g.cfg.Limit)
-			lastRound = time.Time{}
+			lastRound, rounds = time.Time{}, 0
 		}
 		if time.Since(lastRound) < g.cfg.Round {
 			continue
@@ -125,7 +127,8 @@ func (g *memoryGuard) run() {
 			g.rt.cfg.Logger.Info("memory budget: below the low-water mark; accepting work again", "used_bytes", used, "low_bytes", g.low)
 			continue
 		}
-		g.rt.shed(shedShare(used, g.low))
+		rounds++
+		g.rt.shed(shedShare(used, g.low, rounds))
 	}
 }
 
@@ -136,14 +139,17 @@ func (g *memoryGuard) sample() uint64 {
 	return used
 }
 
-// shedShare is the share of the resident customers to passivate when used
-// bytes are held and low is the goal: the share of what is used that the
-// excess is, a quarter more (not all that is used is customers').
-func shedShare(used, low uint64) float64 {
+// shedShare is the share of the resident customers to passivate in the
+// given round of a pressure, when used bytes are held and low is the goal:
+// the share of what is used that the excess is, a quarter more, doubled
+// with every round that did not bring the node below low (not all that is
+// used is customers': connections and the store hold the rest).
+func shedShare(used, low uint64, round int) float64 {
 	if used <= low {
 		return 0
 	}
-	return min(float64(used-low)/float64(used)*1.25, 1)
+	share := float64(used-low) / float64(used) * 1.25
+	return min(share*math.Exp2(float64(min(round, 16)-1)), 1)
 }
 
 func (g *memoryGuard) close() {

@@ -159,3 +159,21 @@ func TestEvictionSparesSubscribedCustomers(t *testing.T) {
 		t.Errorf("the subscribed customer was passivated")
 	}
 }
+
+func TestShedShare(t *testing.T) {
+	for _, c := range []struct {
+		used, low uint64
+		round     int
+		want      float64
+	}{
+		{used: 100, low: 100, round: 1, want: 0},
+		{used: 100, low: 80, round: 1, want: 0.25},
+		{used: 100, low: 80, round: 2, want: 0.5},
+		{used: 100, low: 80, round: 3, want: 1},
+		{used: 100, low: 10, round: 1, want: 1},
+	} {
+		if got := shedShare(c.used, c.low, c.round); got != c.want {
+			t.Errorf("shedShare(%d, %d, %d) = %v; want %v", c.used, c.low, c.round, got, c.want)
+		}
+	}
+}

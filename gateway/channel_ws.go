@@ -93,6 +93,9 @@ func (s *Server) admitConn() *journey.Rejection {
 	if len(s.mu.conns)+s.mu.reserved >= s.cfg.MaxConnections {
 		return journey.Rejectf(journey.CodeUnavailable, "too many connections")
 	}
+	if rej := s.memoryRefusal("connect again"); rej != nil {
+		return rej
+	}
 	s.mu.reserved++
 	return nil
 }
