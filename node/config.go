@@ -160,6 +160,15 @@ type NodeConfig struct {
 	// DeskGrace is how long an agent whose desks all disconnected keeps
 	// its presence and assignments. Default 30s.
 	DeskGrace time.Duration `yaml:"desk_grace"`
+	// MemoryLimit is the node's memory budget (config_memory.go): bytes
+	// with a unit ("2GiB") or a share of the memory available ("75%").
+	// It is the Go soft memory limit; past 85% of it new work is refused
+	// and customers passivate until below 75%. Default "75%".
+	MemoryLimit string `yaml:"memory_limit"`
+	// MaxResidentCustomers bounds the customers in memory; past it the
+	// least recently active passivate. Default: half the budget at 16 KiB
+	// a customer (a 2 GiB budget: 65,536), at least 1,000.
+	MaxResidentCustomers int `yaml:"max_resident_customers"`
 }
 
 // AuthConfig holds the bearer tokens.
@@ -208,6 +217,9 @@ func (n *NodeConfig) ensureDefaults() {
 	}
 	if n.DeskGrace == 0 {
 		n.DeskGrace = 30 * time.Second
+	}
+	if n.MemoryLimit == "" {
+		n.MemoryLimit = MemoryLimitDefault
 	}
 }
 
@@ -281,6 +293,7 @@ func (c *Config) Validate() error {
 		}
 		seen[t.Token] = true
 	}
+	errs = append(errs, c.validateMemory()...)
 	errs = append(errs, c.validateJourney()...)
 	errs = append(errs, c.validateRouting()...)
 	errs = append(errs, c.validateChannels()...)
