@@ -153,7 +153,7 @@ func loadUntilRefused(t *testing.T, ws *websocket.Conn, max int) int {
 func TestMemoryBudgetRefusesThenRecovers(t *testing.T) {
 	conns, headroom, maxCustomers := 1000, int64(48<<20), 200_000
 	if os.Getenv("THROUGHLINE_INTEG") != "" {
-		conns, headroom, maxCustomers = 10_000, 640<<20, 1_000_000
+		conns, headroom, maxCustomers = 10_000, 700<<20, 1_000_000
 		// Both ends of every connection are in this process.
 		var lim syscall.Rlimit
 		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && int(lim.Cur) < 2*conns+200 {
