@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -165,6 +166,10 @@ func TestMemoryBudgetRefusesThenRecovers(t *testing.T) {
 	base := int64(actors.MemoryInUse())
 	// The high-water mark (0.85) falls headroom above the node at rest.
 	limit := int64(float64(base+headroom) / 0.85)
+	// As cmd/throughline does: the soft limit at the budget makes a
+	// collection, which measures the live heap, come at the latest when
+	// the heap reaches the budget.
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(limit))
 	addr := startBudgetServer(t, actors.Config{Memory: actors.MemoryConfig{Limit: limit}},
 		Config{MaxConnections: conns + 10})
 	idle := make([]net.Conn, 0, conns)
