@@ -177,3 +177,21 @@ func TestShedShare(t *testing.T) {
 		}
 	}
 }
+
+// A node over its budget whatever it sheds (a 1-byte budget) stays under
+// pressure and passivates every customer that can go, round after round.
+func TestMemoryGuardShedsWhileOverBudget(t *testing.T) {
+	rt, _ := startTest(t, Config{Memory: MemoryConfig{Limit: 1, Interval: 5 * time.Millisecond, Round: 50 * time.Millisecond}})
+	waitFor(t, rt.MemoryPressure, "pressure")
+	ingestMany(t, rt, "c", 200, 2)
+	waitFor(t, func() bool { return rt.ActiveCustomers.Load() == 0 }, "every customer passivated")
+	if !rt.MemoryPressure() {
+		t.Error("the pressure ended over the budget")
+	}
+	if got := rt.Evictions.Load(); got < 200 {
+		t.Errorf("%d evictions; want at least 200", got)
+	}
+	if used, limit := rt.MemoryUsed(); used == 0 || limit != 1 {
+		t.Errorf("MemoryUsed = %d, %d", used, limit)
+	}
+}
