@@ -165,6 +165,9 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, id string) (map[s
 	if err != nil {
 		return nil, err
 	}
+	if rej := s.memoryRefusal("nothing was stored"); rej != nil {
+		return nil, rej // a patch records an event (profile.updated)
+	}
 	part := s.rt.PartitionOf(id)
 	if !s.rt.Admit(part) {
 		return nil, journey.Rejectf(journey.CodeUnavailable, "partition overloaded")

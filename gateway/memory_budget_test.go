@@ -35,7 +35,7 @@ func startBudgetServer(t *testing.T, acfg actors.Config, gcfg Config) string {
 	}
 	reg := prometheus.NewRegistry()
 	gcfg.Addr = "127.0.0.1:0"
-	gcfg.Tokens = []Token{{Token: "gw", Role: RoleChannel}}
+	gcfg.Tokens = []Token{{Token: "gw", Role: RoleChannel}, {Token: "sup", Role: RoleSupervisor}}
 	s, err := New(gcfg, rt, logger, reg, reg, engine.Err)
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +81,20 @@ func postEvent(t *testing.T, addr, id, customer string) (int, string) {
 	req, _ := http.NewRequest("POST", "http://"+addr+"/v1/events",
 		strings.NewReader(fmt.Sprintf(`{"id":%q,"customer":%q,"text":"hi"}`, id, customer)))
 	req.Header.Set("Authorization", "Bearer gw")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func patchProfile(t *testing.T, addr, customer string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("PATCH", "http://"+addr+"/v1/customers/"+customer+"/profile", strings.NewReader(`{"tier":"gold"}`))
+	req.Header.Set("Authorization", "Bearer sup")
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -192,6 +206,9 @@ func TestMemoryBudgetRefusesThenRecovers(t *testing.T) {
 	if code, body := postEvent(t, addr, "under-pressure", "p-1"); code != http.StatusServiceUnavailable || !strings.Contains(body, `"unavailable"`) {
 		t.Errorf("HTTP event under pressure: %d %s", code, body)
 	}
+	if code, body := patchProfile(t, addr, "m-0-0"); code != http.StatusServiceUnavailable || !strings.Contains(body, `"unavailable"`) {
+		t.Errorf("profile patch under pressure: %d %s", code, body)
+	}
 	_, resp, err := websocket.DefaultDialer.Dial("ws://"+addr+"/v1/channels/ws", http.Header{"Authorization": {"Bearer gw"}})
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("WebSocket upgrade under pressure: %v %v", resp, err)
@@ -219,6 +236,9 @@ func TestMemoryBudgetRefusesThenRecovers(t *testing.T) {
 	}
 	if code, body := postEvent(t, addr, "after-pressure", "p-1"); code != http.StatusOK {
 		t.Errorf("HTTP event after the pressure: %d %s", code, body)
+	}
+	if code, body := patchProfile(t, addr, "m-0-0"); code != http.StatusOK {
+		t.Errorf("profile patch after the pressure: %d %s", code, body)
 	}
 	dialChannel(t, addr).Close()
 	if n := metric(t, addr, `throughline_connections{endpoint="channel"}`); n < float64(conns) {
