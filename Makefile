@@ -30,27 +30,41 @@ vet:
 
 test: vet         ## vet, race tests, and a brief run of every fuzz target
 	$(GO) test -race -timeout 9m $(PKGS)
-	$(GO) test -count=1 -run 'TestThreeNodeCluster|TestClusterBroadcast' ./node/  # in one process: not under -race (node/cluster_test.go says why)
+	$(GO) test -count=1 -run 'TestThreeNodeCluster|TestClusterBroadcast|TestClusterOverMutualTLS' ./node/  # in one process: not under -race (node/cluster_test.go says why)
 	$(MAKE) fuzz
+
+# Every decoder's fuzz target, as Name:package. `make test` runs each
+# briefly (FUZZTIME, CHANNELS_FUZZTIME for the channels' many small ones);
+# `make integ` runs each for 60 s.
+FUZZ_TARGETS := FuzzKeys:./persistence/ FuzzEventCodec:./persistence/ FuzzRaftCommand:./persistence/ \
+	FuzzStoredValues:./persistence/ FuzzFrameDecode:./gateway/ FuzzCloudEvents:./gateway/ \
+	FuzzSnapshotDecode:./journey/ FuzzCheckJSONUTF8:./journey/ FuzzDecodeMark:./journey/ FuzzStateDecode:./analytics/ \
+	FuzzTokensAndSentiment:./ai/ FuzzDecodeFrame:./bench/
+CHANNELS_FUZZ := FuzzTwilioSMS FuzzTwilioSignature FuzzWhatsAppWebhook FuzzWhatsAppSignature FuzzParseEmail FuzzVisitorToken FuzzWebchatFrame
 
 # A brief fuzz run of one target. Go's fuzzer can end a time-bounded run
 # with "context deadline exceeded" when a worker is mid-input at the
 # deadline; that run is tried up to twice more, and a real
 # failure (a crasher, saved under testdata/fuzz) fails every time.
-fuzzone = $(GO) test -run '^$$' -fuzz '^$(1)$$' -fuzztime $(FUZZTIME) $(2) || $(GO) test -run '^$$' -fuzz '^$(1)$$' -fuzztime $(FUZZTIME) $(2) || $(GO) test -run '^$$' -fuzz '^$(1)$$' -fuzztime $(FUZZTIME) $(2)
+fuzzone = $(GO) test -run '^$$' -fuzz "^$(1)\$$" -fuzztime $(2) $(3) || $(GO) test -run '^$$' -fuzz "^$(1)\$$" -fuzztime $(2) $(3) || $(GO) test -run '^$$' -fuzz "^$(1)\$$" -fuzztime $(2) $(3)
 
 fuzz:
-	$(call fuzzone,FuzzKeys,./persistence/)
-	$(call fuzzone,FuzzEventCodec,./persistence/)
-	$(call fuzzone,FuzzFrameDecode,./gateway/)
-	$(call fuzzone,FuzzSnapshotDecode,./journey/)
-	for f in FuzzTwilioSMS FuzzTwilioSignature FuzzWhatsAppWebhook FuzzWhatsAppSignature FuzzParseEmail FuzzVisitorToken FuzzWebchatFrame; do \
-	  $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(CHANNELS_FUZZTIME) ./channels/ || $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(CHANNELS_FUZZTIME) ./channels/ || $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(CHANNELS_FUZZTIME) ./channels/ || exit 1; done
+	@set -e; for t in $(FUZZ_TARGETS); do name=$${t%%:*}; pkg=$${t#*:}; \
+	  echo "fuzz $$name $$pkg"; $(call fuzzone,$$name,$(FUZZTIME),$$pkg) || exit 1; done
+	@set -e; for f in $(CHANNELS_FUZZ); do \
+	  echo "fuzz $$f ./channels/"; $(call fuzzone,$$f,$(CHANNELS_FUZZTIME),./channels/) || exit 1; done
 
-integ: build      ## long runs: soak, kill -9 loops
+integ: build      ## long runs: soak, kill -9 loops, every fuzz target for 60 s
 	THROUGHLINE_INTEG=1 $(GO) test -race -timeout 60m -count=1 $(PKGS)
+	$(MAKE) fuzz FUZZTIME=60s CHANNELS_FUZZTIME=60s
 
-bench: build      ## durable ingest through the WebSocket gateway, 60 s
+# The NATS JetStream peer is its own binary: the server must not link
+# nats-server, and the bench target checks that it does not.
+PEER     := bin/throughline-peer
+
+bench: build      ## durable ingest through the WebSocket gateway, 60 s, beside the store ceiling and the NATS JetStream peer
+	$(GO) build -o $(PEER) ./bench/cmd/peer
+	@! $(GO) version -m $(BIN) | grep nats-io || { echo "bench: $(BIN) links NATS; it must not"; exit 1; }
 	./$(BIN) bench ingest
 
 clean:

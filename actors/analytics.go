@@ -7,11 +7,17 @@ package actors
 // Feed: once a customer's events are durable, its outbox hands them to
 // observe (in that customer's seq order), which puts them on a bounded
 // queue without waiting: the ingest path never waits for analytics. When
-// the queue is full the events are not queued; the partition is marked
-// behind from the earliest of them, and the runner catches up from the
-// store (the segment index finds the customers with events since then, and
-// each one's events after the seq the projection last applied are read
-// and applied). A live event whose customer's earlier events were missed
+// the queue is full the events are not queued; the customer is remembered
+// with the first seq dropped, and its events are read back from the store
+// before its next event is applied, or at the next tick (a bounded number
+// of customers per tick, so catching up never stalls the runner long). Past
+// analyticsDroppedMax customers the partition is marked behind from the
+// earliest event dropped instead, and the runner catches up from the store
+// (the segment index finds the customers with events since then, and each
+// one's events after the seq the projection last applied are read and
+// applied). (A catch-up of every customer since a drop, on the runner,
+// stalled it for seconds under a 100,000-target broadcast: the queue filled
+// again meanwhile, and catching up took a fifth of the node's CPU.) A live event whose customer's earlier events were missed
 // (a gap after its last applied seq, or an unknown customer while the
 // partition is behind) has them read from the store first, so each
 // customer's events reach the projection in seq order, and its
@@ -33,6 +39,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,7 +54,13 @@ import (
 const (
 	// analyticsQueueMax bounds the batches of durable events waiting for
 	// the runner; past it they are dropped and read back from the store.
-	analyticsQueueMax = 8192
+	analyticsQueueMax = 65536
+	// analyticsDroppedMax bounds the customers remembered with events
+	// dropped; past it their partition catches up as a whole.
+	analyticsDroppedMax = 100_000
+	// analyticsFillsPerTick bounds the dropped customers read back at one
+	// tick (the others wait for the next one, or for their next event).
+	analyticsFillsPerTick = 2048
 	// analyticsSaveEvery is how often a changed projection is saved; a
 	// large one waits analyticsSaveEvery per analyticsSaveBytes of its last
 	// encoding, at most analyticsSaveMaxWait (a crash rereads the events
@@ -79,6 +92,13 @@ type analyticsMsg struct {
 	run       func()
 }
 
+// droppedEvents: a customer's events from seq first on may have been
+// dropped.
+type droppedEvents struct {
+	partition int
+	first     uint64
+}
+
 type analyticsPart struct {
 	proj     *analytics.Projection
 	store    persistence.Store
@@ -97,6 +117,8 @@ type analyticsRunner struct {
 
 	mu      sync.Mutex
 	dropped map[int]time.Time // partition -> earliest recorded_at dropped
+	// droppedOf are the customers with events dropped: the first seq.
+	droppedOf map[string]droppedEvents
 	// anyDropped says dropped is not empty, so handle absorbs it before
 	// the next event: a customer's later events may be queued before the
 	// next tick, and must find their partition behind.
@@ -105,7 +127,7 @@ type analyticsRunner struct {
 
 func newAnalyticsRunner(rt *Runtime) *analyticsRunner {
 	a := &analyticsRunner{rt: rt, queue: make(chan analyticsMsg, analyticsQueueMax), stop: make(chan struct{}),
-		done: make(chan struct{}), parts: map[int]*analyticsPart{}, dropped: map[int]time.Time{}}
+		done: make(chan struct{}), parts: map[int]*analyticsPart{}, dropped: map[int]time.Time{}, droppedOf: map[string]droppedEvents{}}
 	go a.loop()
 	return a
 }
@@ -121,7 +143,12 @@ func (a *analyticsRunner) observe(partition int, events []journey.Event) {
 	default:
 		a.rt.AnalyticsDropped.Add(int64(len(events)))
 		a.mu.Lock()
-		if t, ok := a.dropped[partition]; !ok || events[0].RecordedAt.Before(t) {
+		customer := events[0].Customer
+		if _, ok := a.droppedOf[customer]; ok {
+			// Its earlier events were dropped: the first seq stands.
+		} else if len(a.droppedOf) < analyticsDroppedMax {
+			a.droppedOf[customer] = droppedEvents{partition: partition, first: events[0].Seq}
+		} else if t, ok := a.dropped[partition]; !ok || events[0].RecordedAt.Before(t) {
 			a.dropped[partition] = events[0].RecordedAt
 		}
 		a.anyDropped.Store(true)
@@ -186,6 +213,7 @@ func (a *analyticsRunner) loop() {
 				}
 				break
 			}
+			a.fillSomeDropped(math.MaxInt, -1)
 			a.reconcile()
 			a.saveAll()
 			return
@@ -213,8 +241,15 @@ func (a *analyticsRunner) handle(m analyticsMsg) {
 	if pp == nil {
 		return // not hosted here (any more)
 	}
-	if a.anyDropped.Load() {
+	if a.anyDropped.Load() && len(m.events) > 0 {
 		a.absorbDropped()
+		a.mu.Lock()
+		d, ok := a.droppedOf[m.events[0].Customer]
+		delete(a.droppedOf, m.events[0].Customer)
+		a.mu.Unlock()
+		if ok {
+			a.fillDropped(pp, m.events[0].Customer, d, m.events[0].Seq)
+		}
 	}
 	for i := range m.events {
 		e := &m.events[i]
@@ -286,13 +321,48 @@ func (a *analyticsRunner) storedSince(ctx context.Context, st persistence.Store,
 	return out[i:], nil
 }
 
+// fillDropped applies a customer's events dropped from d.first on, up to
+// seq before (0: its last stored).
+func (a *analyticsRunner) fillDropped(pp *analyticsPart, customer string, d droppedEvents, before uint64) {
+	after := d.first - 1
+	if last, known := pp.proj.LastSeq(customer); known && last < after {
+		after = last
+	}
+	a.fill(pp, customer, after, before, time.Time{})
+}
+
+// fillSomeDropped reads back the events of at most n customers with
+// events dropped, of partition p (-1: any).
+func (a *analyticsRunner) fillSomeDropped(n, p int) {
+	a.mu.Lock()
+	batch := make(map[string]droppedEvents, min(len(a.droppedOf), n))
+	for c, d := range a.droppedOf {
+		if len(batch) == n {
+			break
+		}
+		if p < 0 || d.partition == p {
+			batch[c] = d
+			delete(a.droppedOf, c)
+		}
+	}
+	if len(a.droppedOf) > 0 || len(a.dropped) > 0 {
+		a.anyDropped.Store(true)
+	}
+	a.mu.Unlock()
+	for c, d := range batch {
+		if pp := a.parts[d.partition]; pp != nil {
+			a.fillDropped(pp, c, d, 0)
+		}
+	}
+}
+
 // absorbDropped marks the partitions whose events were dropped behind
 // from the earliest of them.
 func (a *analyticsRunner) absorbDropped() {
 	a.mu.Lock()
 	dropped := a.dropped
 	a.dropped = map[int]time.Time{}
-	a.anyDropped.Store(false)
+	a.anyDropped.Store(len(a.droppedOf) > 0)
 	a.mu.Unlock()
 	for p, since := range dropped {
 		pp := a.parts[p]
@@ -308,6 +378,7 @@ func (a *analyticsRunner) absorbDropped() {
 // reconcile catches up the partitions whose events were dropped.
 func (a *analyticsRunner) reconcile() {
 	a.absorbDropped()
+	a.fillSomeDropped(analyticsFillsPerTick, -1)
 	for _, pp := range a.parts {
 		if pp.behind.IsZero() {
 			continue
@@ -394,6 +465,7 @@ func (a *analyticsRunner) host(p int) {
 // unhost saves a partition's projection and stops following it.
 func (a *analyticsRunner) unhost(p int) {
 	if pp := a.parts[p]; pp != nil {
+		a.fillSomeDropped(math.MaxInt, p)
 		a.save(pp)
 		delete(a.parts, p)
 	}

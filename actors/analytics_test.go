@@ -179,7 +179,7 @@ func TestAnalyticsDropSeenBeforeTheNextEvent(t *testing.T) {
 	at := time.Now().Add(-time.Hour).Truncate(time.Hour)
 	events := storeJourney(t, st, "late", at, 10)
 	// No queue: every observe is a drop.
-	a := &analyticsRunner{rt: &Runtime{cfg: Config{Logger: slog.Default(), Now: time.Now}}, parts: map[int]*analyticsPart{}, dropped: map[int]time.Time{}}
+	a := &analyticsRunner{rt: &Runtime{cfg: Config{Logger: slog.Default(), Now: time.Now}}, parts: map[int]*analyticsPart{}, dropped: map[int]time.Time{}, droppedOf: map[string]droppedEvents{}}
 	pp := &analyticsPart{proj: analytics.New(), store: st}
 	a.parts[0] = pp
 	a.observe(0, events[:9])
@@ -215,5 +215,42 @@ func TestAnalyticsReadBackSinceATime(t *testing.T) {
 	events, err = a.storedSince(context.Background(), st, "long", 10, 20, time.Time{})
 	if err != nil || len(events) != 9 || events[0].Seq != 11 {
 		t.Fatalf("seqs 11 to 19: %d events (%v)", len(events), err)
+	}
+}
+
+// Customers whose events were dropped are read back one by one at the
+// next tick, without marking the partition behind (no scan of every
+// customer since the drop).
+func TestAnalyticsDroppedCustomersReadBackAtTheTick(t *testing.T) {
+	engine := persistence.NewMemory(1)
+	defer engine.Close()
+	st := engine.Store(0)
+	at := time.Now().Add(-time.Hour).Truncate(time.Hour)
+	a := &analyticsRunner{rt: &Runtime{cfg: Config{Logger: slog.Default(), Now: time.Now}}, parts: map[int]*analyticsPart{},
+		dropped: map[int]time.Time{}, droppedOf: map[string]droppedEvents{}}
+	pp := &analyticsPart{proj: analytics.New(), store: st}
+	a.parts[0] = pp
+	for i := range 5 {
+		events := storeJourney(t, st, fmt.Sprintf("d-%d", i), at, 4)
+		a.observe(0, events[:2]) // no queue: dropped
+		a.observe(0, events[2:])
+	}
+	a.reconcile()
+	if !pp.behind.IsZero() {
+		t.Fatalf("the partition was marked behind (%s): a full catch-up", pp.behind)
+	}
+	for i := range 5 {
+		if last, _ := pp.proj.LastSeq(fmt.Sprintf("d-%d", i)); last != 4 {
+			t.Fatalf("d-%d: last applied seq %d, want 4", i, last)
+		}
+	}
+	if p := pp.proj.Part(at, at.Add(time.Hour), time.Now(), nil); p.Figures.Conversations != 5 {
+		t.Fatalf("%d conversations, want 5", p.Figures.Conversations)
+	}
+	if a.anyDropped.Load() {
+		a.absorbDropped()
+	}
+	if len(a.droppedOf) != 0 || a.anyDropped.Load() {
+		t.Fatalf("still remembered: %v", a.droppedOf)
 	}
 }

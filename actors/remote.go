@@ -12,6 +12,7 @@ package actors
 // unavailable (sending it again with the same id is safe).
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,8 @@ import (
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/throughline/throughline/actors/remotepb"
 	"github.com/throughline/throughline/journey"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 // ClusterSource is what the runtime asks of the cluster (node/ builds it
@@ -66,8 +69,10 @@ const (
 
 // startRemote starts protoactor remote on addr with this node's receiver
 // and forwarder. protoactor's Start panics when it cannot listen: that is
-// returned as an error.
-func (r *Runtime) startRemote(addr string) (err error) {
+// returned as an error. tlsCfg, when set, is mutual TLS on the gRPC server
+// and on every dial (protoactor passes grpc server and dial options
+// through).
+func (r *Runtime) startRemote(addr string, tlsCfg *tls.Config) (err error) {
 	host, portText, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("actors: remote address %q: %w", addr, err)
@@ -76,7 +81,12 @@ func (r *Runtime) startRemote(addr string) (err error) {
 	if err != nil {
 		return fmt.Errorf("actors: remote address %q: %w", addr, err)
 	}
-	cfg := remote.Configure(host, port)
+	var opts []remote.ConfigOption
+	if tlsCfg != nil {
+		creds := credentials.NewTLS(tlsCfg)
+		opts = append(opts, remote.WithServerOptions(grpc.Creds(creds)), remote.WithDialOptions(grpc.WithTransportCredentials(creds)))
+	}
+	cfg := remote.Configure(host, port, opts...)
 	// One connection attempt, then the endpoint is declared terminated
 	// (its pending requests fail at once); the next request dials again.
 	cfg.MaxRetryCount = 1

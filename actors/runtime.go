@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -107,6 +108,9 @@ type Config struct {
 	ResidentMax int
 	// Memory is the node's memory budget (memory.go); the zero value: none.
 	Memory MemoryConfig
+	// RemoteTLS, when set, is mutual TLS on the remote's gRPC server and
+	// on its dials to other nodes (cluster.tls); nil: plaintext.
+	RemoteTLS *tls.Config
 	// Cluster, when set, says where partitions are led: the runtime then
 	// hosts no partition at start (node/ hosts each when this node becomes
 	// its raft leader) and forwards inputs for partitions led elsewhere.
@@ -249,7 +253,7 @@ func Start(cfg Config, engine persistence.Engine) (*Runtime, error) {
 	}))
 	r.analytics = newAnalyticsRunner(r)
 	if cfg.Remote != "" {
-		if err := r.startRemote(cfg.Remote); err != nil {
+		if err := r.startRemote(cfg.Remote, cfg.RemoteTLS); err != nil {
 			return nil, err
 		}
 	}

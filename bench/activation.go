@@ -107,7 +107,7 @@ func RunActivation(ctx context.Context, cfg ActivationConfig) (*ActivationReport
 		return nil, err
 	}
 	base := strings.TrimSuffix(cfg.Target, "/")
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := newHTTPClient(10 * time.Second)
 	ids := make([]string, cfg.Customers)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("act-%s-%d", nonce, i)
@@ -137,7 +137,7 @@ func RunActivation(ctx context.Context, cfg ActivationConfig) (*ActivationReport
 // writeHistories writes cfg.Events events to every customer in batch
 // frames of up to 1000 and waits for every ack.
 func writeHistories(ctx context.Context, wsURL string, cfg ActivationConfig, ids []string) error {
-	ws, _, err := websocket.DefaultDialer.DialContext(ctx, wsURL, http.Header{"Authorization": {"Bearer " + cfg.Token}})
+	ws, _, err := (&websocket.Dialer{HandshakeTimeout: handshakeTimeout, TLSClientConfig: tlsConfig()}).DialContext(ctx, wsURL, http.Header{"Authorization": {"Bearer " + cfg.Token}})
 	if err != nil {
 		return fmt.Errorf("bench: dial %s: %w", wsURL, err)
 	}

@@ -198,7 +198,7 @@ func RunAgents(ctx context.Context, cfg AgentsConfig) (*AgentsReport, error) {
 	}
 	// The server's own figures over the measured period: where the
 	// time goes when a bar fails.
-	httpClient := &http.Client{Timeout: scrapeTimeout}
+	httpClient := newHTTPClient(scrapeTimeout)
 	var before, after [2]*dto.Histogram
 	scrapeServer := func(into *[2]*dto.Histogram) {
 		for i, name := range agentsServerMetrics {

@@ -248,7 +248,7 @@ func RunBroadcast(ctx context.Context, cfg BroadcastConfig) (*BroadcastReport, e
 	n, _ := strconv.ParseUint(nonce, 16, 64)
 	run := &broadcastRun{
 		cfg: &cfg, base: strings.TrimSuffix(metricsURL, "/metrics"), metricsURL: metricsURL, ws: wsURL,
-		http:          &http.Client{Timeout: scrapeTimeout},
+		http:          newHTTPClient(scrapeTimeout),
 		nonce:         nonce,
 		segmentPrefix: "bc-" + nonce + "-",
 		// A number of the run's own: a phone that belongs to an earlier

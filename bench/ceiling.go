@@ -2,196 +2,74 @@ package bench
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
-	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
+	"github.com/throughline/throughline/journey"
+	"github.com/throughline/throughline/persistence"
 )
 
-// Ceiling limits.
-const (
-	// CeilingDurationMax bounds each ceiling's run: min(Duration, 20s).
-	CeilingDurationMax = 20 * time.Second
-	// ceilingPartitions spreads the ceiling's customers over key prefixes
-	// as the store's partitions do.
-	ceilingPartitions = 16
-)
+// CeilingDurationMax bounds the WebSocket echo's run and each deeper
+// window's: min(Duration, 20s). The store ceiling and the peer run as
+// long as the server did.
+const CeilingDurationMax = 20 * time.Second
 
-// pebbleCeiling is the raw synced Pebble batch-write rate on the server's
-// disk: the most a store writing the same events could do.
-type pebbleCeiling struct {
-	events       int64
-	elapsed      time.Duration
-	stalls       int64
-	stallSeconds float64
+// storeCeiling is the store's own append path (persistence.Open with the
+// server's default options, its group-commit writer, Store.Append) on the
+// server's disk, with nothing in front of it: the most the server could do
+// with the same events.
+type storeCeiling struct {
+	*WindowedResult
+	stats persistence.Stats
 }
 
-// runPebbleCeiling opens a fresh Pebble database in a temporary directory
-// under dataDir and has cfg.Connections writers commit synced batches of
-// cfg.batch() events for d, two keys per event (the event under
-// partition/customer/seq with a JSON value like a stored event, and its
-// dedup key under partition/customer/event id), as the store's hot path
-// does. The directory is removed afterwards.
-func runPebbleCeiling(ctx context.Context, cfg *Config, nonce string, d time.Duration) (*pebbleCeiling, error) {
-	dir, err := os.MkdirTemp(cfg.dataDir(), "throughline-bench-pebble-")
+// runStoreCeiling opens a fresh engine in a temporary directory under
+// cfg.DataDir and drives it as the server run was driven: cfg.Connections
+// writers, one per connection, each keeping cfg.Window appends in flight,
+// for Warmup+Duration. Each append is one event of one customer, as the
+// customer actor appends an event that decides nothing more (the started
+// server has no bot), so the store writes the same keys per event as the
+// server's store. The directory is removed afterwards.
+func runStoreCeiling(ctx context.Context, wc WindowedConfig, dataDir string) (*storeCeiling, error) {
+	dir, err := os.MkdirTemp(dataDir, "throughline-bench-store-")
 	if err != nil {
-		return nil, fmt.Errorf("bench: pebble ceiling: %w", err)
+		return nil, fmt.Errorf("bench: store ceiling: %w", err)
 	}
 	defer os.RemoveAll(dir)
-
-	var stall stallClock
-	opts := &pebble.Options{
-		Logger: quietLogger{},
-		EventListener: &pebble.EventListener{
-			WriteStallBegin: func(pebble.WriteStallBeginInfo) { stall.begin() },
-			WriteStallEnd:   stall.end,
-		},
-	}
-	db, err := pebble.Open(dir, opts)
+	engine, err := persistence.Open(dir, persistence.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
-		return nil, fmt.Errorf("bench: pebble ceiling: open: %w", err)
+		return nil, fmt.Errorf("bench: store ceiling: open: %w", err)
 	}
-
-	var events atomic.Int64
-	errs := make([]error, cfg.Connections)
-	start := time.Now()
-	deadline := start.Add(d)
-	var wg sync.WaitGroup
-	for w := range cfg.Connections {
-		wg.Go(func() {
-			errs[w] = pebbleWriter(ctx, db, cfg, nonce, w, deadline, &events)
-		})
+	res, err := DriveWindowed(ctx, wc, func(int) (Sender, error) { return &storeSender{engine: engine}, nil })
+	stats := engine.Stats()
+	if closeErr := engine.Close(); err == nil && closeErr != nil {
+		err = fmt.Errorf("bench: store ceiling: close: %w", closeErr)
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	closeErr := db.Close()
-	for _, err := range append(errs, closeErr, ctx.Err()) {
-		if err != nil {
-			return nil, fmt.Errorf("bench: pebble ceiling: %w", err)
-		}
+	if err != nil {
+		return nil, err
 	}
-	count, seconds := stall.totals()
-	return &pebbleCeiling{events: events.Load(), elapsed: elapsed, stalls: count, stallSeconds: seconds}, nil
+	return &storeCeiling{WindowedResult: res, stats: stats}, nil
 }
 
-// pebbleWriter commits batches for writer w's customers (w, w+Connections,
-// ...) in turn until the deadline.
-func pebbleWriter(ctx context.Context, db *pebble.DB, cfg *Config, nonce string, w int, deadline time.Time, events *atomic.Int64) error {
-	enc := newFrameEncoder(nonce+"p", w, cfg) // its text pool and customer turns
-	seqs := make([]uint64, enc.customers)
-	batch := db.NewBatch()
-	defer batch.Close()
-	var key, value []byte
-	idPrefix := string(enc.idPrefix)
-	for ctx.Err() == nil && time.Now().Before(deadline) {
-		batch.Reset()
-		for range enc.batch {
-			k := enc.nextCustomer
-			customer := "c-" + strconv.Itoa(w+k*cfg.Connections)
-			n := enc.nextEvent
-			seqs[k]++
-			id := idPrefix + strconv.FormatUint(n, 10)
-			partition := uint32((w + k*cfg.Connections) % ceilingPartitions)
+// storeSender appends one connection's events, each to its customer's
+// partition store, chained on the customer's previous seq as an actor
+// chains its pending appends.
+type storeSender struct {
+	engine persistence.Engine
+	req    persistence.AppendRequest
+	events [1]journey.Event
+}
 
-			key = appendKey(key[:0], 'e', partition, customer)
-			key = binary.BigEndian.AppendUint64(key, seqs[k])
-			value = appendStoredEvent(value[:0], id, customer, seqs[k], enc, n)
-			if err := batch.Set(key, value, nil); err != nil {
-				return err
-			}
-			key = appendKey(key[:0], 'd', partition, customer)
-			key = appendPart(key, id)
-			value = binary.BigEndian.AppendUint64(value[:0], seqs[k])
-			if err := batch.Set(key, value, nil); err != nil {
-				return err
-			}
-			enc.advance()
-		}
-		if err := batch.Commit(pebble.Sync); err != nil {
-			return err
-		}
-		events.Add(int64(enc.batch))
+func (s *storeSender) Send(ctx context.Context, e *Event, done func(error)) error {
+	p := persistence.PartitionOf(e.Customer, s.engine.Partitions())
+	s.events[0] = journey.Event{
+		ID: e.ID, Customer: e.Customer, Type: "message.received", Channel: "chat", Text: e.Text,
+		Seq: e.Seq, Actor: journey.ActorCustomer, RecordedAt: time.Now().UTC(),
 	}
+	s.req = persistence.AppendRequest{Customer: e.Customer, PrevSeq: e.Seq - 1, Events: s.events[:]}
+	s.engine.Store(p).Append(ctx, &s.req, done) // req may be reused once Append returns
 	return nil
-}
-
-// appendKey appends a key kind, the partition and the customer, length
-// prefixed: ~12 bytes before the seq or the event id, ~30 bytes per key on
-// average.
-func appendKey(b []byte, kind byte, partition uint32, customer string) []byte {
-	b = append(b, kind)
-	b = binary.BigEndian.AppendUint32(b, partition)
-	return appendPart(b, customer)
-}
-
-func appendPart(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-// appendStoredEvent appends a stored event's JSON: the inbound fields plus
-// seq, actor and recorded_at.
-func appendStoredEvent(b []byte, id, customer string, seq uint64, enc *frameEncoder, n uint64) []byte {
-	b = append(b, `{"id":"`...)
-	b = append(b, id...)
-	b = append(b, `","customer":"`...)
-	b = append(b, customer...)
-	b = append(b, `","seq":`...)
-	b = strconv.AppendUint(b, seq, 10)
-	b = append(b, `,"actor":"customer","type":"message.received","channel":"chat","text":"`...)
-	off := int(n*131) % textPoolSpread
-	b = append(b, enc.text[off:off+enc.textBytes]...)
-	b = append(b, `","recorded_at":"`...)
-	b = time.Now().UTC().AppendFormat(b, time.RFC3339Nano)
-	return append(b, `"}`...)
-}
-
-// stallClock adds up Pebble's write stalls; they are database-wide, so
-// begin and end alternate.
-type stallClock struct {
-	mu      sync.Mutex
-	count   int64
-	since   time.Time
-	stalled time.Duration
-}
-
-func (s *stallClock) begin() {
-	s.mu.Lock()
-	s.count++
-	s.since = time.Now()
-	s.mu.Unlock()
-}
-
-func (s *stallClock) end() {
-	s.mu.Lock()
-	if !s.since.IsZero() {
-		s.stalled += time.Since(s.since)
-		s.since = time.Time{}
-	}
-	s.mu.Unlock()
-}
-
-func (s *stallClock) totals() (int64, float64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	stalled := s.stalled
-	if !s.since.IsZero() {
-		stalled += time.Since(s.since)
-	}
-	return s.count, stalled.Seconds()
-}
-
-// quietLogger drops Pebble's informational logs, which would land on
-// stderr in the middle of a report.
-type quietLogger struct{}
-
-func (quietLogger) Infof(string, ...any)  {}
-func (quietLogger) Errorf(string, ...any) {}
-func (quietLogger) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf("pebble ceiling: "+format, args...))
 }

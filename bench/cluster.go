@@ -170,7 +170,7 @@ func getJSON(ctx context.Context, url, token string, out any) (int, error) {
 		return 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	client := &http.Client{Timeout: 2 * time.Second}
+	client := newHTTPClient(2 * time.Second)
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err

@@ -19,6 +19,14 @@ const (
 	BatchSizeMax = 1000
 	// WindowMax bounds Config.Window.
 	WindowMax = 65_536
+	// DeeperWindowsMax bounds Config.DeeperWindows.
+	DeeperWindowsMax = 8
+	// GatewayWindow is the events a real gateway keeps in flight on one
+	// connection: the default Window.
+	GatewayWindow = 64
+	// GatewayWindowFrames is the batch frames a real gateway keeps in
+	// flight on one connection: the default Window with batch frames.
+	GatewayWindowFrames = 4
 	// DurationMax bounds Config.Duration and Config.Warmup.
 	DurationMax = 24 * time.Hour
 	// RateMax bounds Config.Rate, in events per second.
@@ -62,8 +70,16 @@ type Config struct {
 	Rate int
 	// Window is the most events in flight (sent, not yet answered) on one
 	// connection. It paces the closed loop at Rate 0 and bounds memory in
-	// rate mode. Default 256; 1..WindowMax and at least BatchSize.
+	// rate mode. Default 64, what a real gateway keeps in flight
+	// (DefaultWindow: 4 frames with batch frames); 1..WindowMax and at
+	// least BatchSize.
 	Window int
+	// DeeperWindows are windows the server is driven at again, each for
+	// min(Duration, 20s) after the main run, reported as extra rows: what
+	// keeping more in flight than a gateway does buys and costs. Default
+	// [256]; each 1..WindowMax and at least BatchSize; at most
+	// DeeperWindowsMax of them.
+	DeeperWindows []int
 	// BatchSize is the number of events per frame: 0 or 1 sends single
 	// `event` frames, N > 1 sends `batch` frames of N events. Default 0;
 	// 0..BatchSizeMax.
@@ -71,10 +87,16 @@ type Config struct {
 	// EventBytes is the approximate size of an event's text, in bytes.
 	// Default 200; 1..EventBytesMax.
 	EventBytes int
-	// Ceilings runs the two ceilings in the same run, after the server run:
-	// raw synced Pebble batch writes under DataDir and a bare in-process
-	// WebSocket echo, each for min(Duration, 20s). Default true.
+	// Ceilings runs, after the server run, what its figures are compared
+	// with: the store ceiling (persistence's own group-commit append path
+	// under DataDir, as long as the server ran), the NATS JetStream peer
+	// (when Peer is set, as long as the server ran) and a bare in-process
+	// WebSocket echo (min(Duration, 20s)). Default true.
 	Ceilings bool
+	// Peer is the path of the peer command (bench/cmd/peer, built by make
+	// bench as bin/throughline-peer), which runs an embedded NATS JetStream
+	// server against the same load. Default "": no peer row (a warning).
+	Peer string
 	// DataDir is where the Pebble ceiling makes its temporary database; put
 	// it on the same disk as the server's data (cmd passes the parent of the
 	// server's data directory). Default "": os.TempDir().
@@ -84,14 +106,24 @@ type Config struct {
 // Default returns the default Config (Target still to be set).
 func Default() Config {
 	return Config{
-		Connections: 16,
-		Customers:   1000,
-		Duration:    60 * time.Second,
-		Warmup:      5 * time.Second,
-		Window:      256,
-		EventBytes:  200,
-		Ceilings:    true,
+		Connections:   16,
+		Customers:     1000,
+		Duration:      60 * time.Second,
+		Warmup:        5 * time.Second,
+		Window:        GatewayWindow,
+		DeeperWindows: []int{256},
+		EventBytes:    200,
+		Ceilings:      true,
 	}
+}
+
+// DefaultWindow is the default Window for a batch size: GatewayWindow
+// events, or GatewayWindowFrames frames of batch frames.
+func DefaultWindow(batch int) int {
+	if batch > 1 {
+		return GatewayWindowFrames * batch
+	}
+	return GatewayWindow
 }
 
 // Validate reports every problem of the Config in one error (nil when
@@ -136,6 +168,14 @@ func (c *Config) Validate() error {
 		bad("window %d: must be 1..%d", c.Window, WindowMax)
 	} else if c.Window < c.BatchSize {
 		bad("window %d: must be at least the batch size (%d)", c.Window, c.BatchSize)
+	}
+	if len(c.DeeperWindows) > DeeperWindowsMax {
+		bad("deeper windows: at most %d", DeeperWindowsMax)
+	}
+	for _, w := range c.DeeperWindows {
+		if w < 1 || w > WindowMax || w < c.BatchSize {
+			bad("deeper window %d: must be 1..%d and at least the batch size (%d)", w, WindowMax, c.BatchSize)
+		}
 	}
 	if c.EventBytes < 1 || c.EventBytes > EventBytesMax {
 		bad("event bytes %d: must be 1..%d", c.EventBytes, EventBytesMax)

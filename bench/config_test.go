@@ -12,7 +12,7 @@ func TestDefaultIsValid(t *testing.T) {
 		t.Fatalf("Default().Validate() = %v", err)
 	}
 	if cfg.Connections != 16 || cfg.Customers != 1000 || cfg.Duration != 60*time.Second ||
-		cfg.Warmup != 5*time.Second || cfg.Window != 256 || cfg.EventBytes != 200 || !cfg.Ceilings {
+		cfg.Warmup != 5*time.Second || cfg.Window != 64 || len(cfg.DeeperWindows) != 1 || cfg.DeeperWindows[0] != 256 || cfg.EventBytes != 200 || !cfg.Ceilings {
 		t.Fatalf("Default() = %+v, not the documented defaults", cfg)
 	}
 }

@@ -41,20 +41,44 @@
 // connection's frames are written with one system call per burst rather
 // than per frame.
 //
-// # Ceilings
+// # Rows beside the server's
 //
-// With Ceilings the same run measures, after the server run, what the
-// figures should be compared with, each for min(Duration, 20s):
+// The server run uses a gateway's window (64 events, or 4 batch frames, in
+// flight per connection). After it, in the same run and one at a time,
+// come the loads it is compared with, each reported as a Row (Measured:
+// acked events/s in the measured period, ack latency of the events sent in
+// it, per-minute figures past a minute) with the server's rate divided by
+// its own:
+//   - the server again at each deeper window (default 256), min(Duration,
+//     20s): what keeping more in flight than a gateway does buys;
+//   - the store ceiling: persistence.Open on the server's disk with the
+//     server's default options, Connections writers each keeping Window
+//     appends in flight through Store.Append (one event per append, chained
+//     on the customer's seq as the customer actor chains them), so the
+//     group-commit writer writes the same keys per event as the server's
+//     store; as long as the server ran;
+//   - the NATS JetStream peer (bench/cmd/peer, its own binary so the server
+//     binary never links nats-server): an embedded server, file store,
+//     every write synced, dedup by Nats-Msg-Id, the same events published
+//     asynchronously from Connections client connections with at most
+//     Window acks pending each; as long as the server ran;
 //   - a bare WebSocket echo in the bench process that parses each frame
 //     with encoding/json and answers the same ack or acks (nothing stored),
-//     driven by the same client code, connections and frames at max rate:
-//     the cost of the transport and JSON alone;
-//   - raw Pebble: a fresh database under DataDir (the server's disk) with
-//     Connections writers committing synced batches of the run's batch size,
-//     two keys per event like the store's hot path: the cost of durability
-//     alone.
+//     driven by the same client code, min(Duration, 20s): the cost of the
+//     transport and JSON alone.
 //
-// The report gives the server's rate divided by each.
+// The store ceiling and the peer share one driver (DriveWindowed), which
+// counts exactly as the WebSocket client does.
+//
+// # Memory
+//
+// `throughline bench memory` (RunMemory) measures the live heap per
+// resident customer: for each count of customers, a fresh customer runtime
+// (actors over Pebble, in the bench process: no gateway, no WebSocket
+// client whose buffers would count) is filled with Events events per
+// customer, nobody passivated, and the live heap after a forced GC is
+// compared with the one before. The process RSS is reported beside it:
+// Pebble's memtables and block cache live outside the Go heap.
 //
 // # Journey
 //

@@ -67,6 +67,7 @@ type driveResult struct {
 	latency                                                     *hdrhistogram.Histogram
 	phases                                                      []*hdrhistogram.Histogram // a phased drive's, by phase
 	measured                                                    time.Duration
+	minutes                                                     []Minute // of a measured period over a minute
 	connectionErrors                                            int
 	firstConnectionError                                        error
 }
@@ -80,6 +81,9 @@ type latencyRecorder struct {
 	// an index into phases, or -1 for none (not recorded).
 	phaseOf func(scheduled int64) int
 	phases  []*hdrhistogram.Histogram
+	// minutes, when set, also files each sample under the minute its ack
+	// arrived in (scheduled + latency).
+	minutes *minuteRecorder
 }
 
 func newLatencyRecorder() *latencyRecorder {
@@ -100,6 +104,11 @@ func (r *latencyRecorder) record(s *readerStats) {
 			h = r.phases[i]
 		}
 		_ = h.RecordValue(min(max(v.us, 1), latencyMaxMicros)) // in range: cannot fail
+		if r.minutes != nil {
+			r.minutes.mu.Lock()
+			r.minutes.addLocked(v.scheduled+v.us*int64(time.Microsecond), v.us)
+			r.minutes.mu.Unlock()
+		}
 	}
 	r.mu.Unlock()
 	s.latencies = s.latencies[:0]
@@ -126,6 +135,8 @@ func drive(ctx context.Context, dc driveConfig, token string) (*driveResult, err
 	clk.sendEnd = int64(cfg.Warmup + cfg.Duration)
 	if dc.until != nil {
 		clk.sendEnd = math.MaxInt64 // the writers stop when until returns
+	} else {
+		hist.minutes = newMinuteRecorder(clk.warmupEnd, clk.sendEnd) // before the readers start
 	}
 
 	framePeriod := 0.0 // ns between frames of one connection; 0: closed loop
@@ -169,7 +180,11 @@ func drive(ctx context.Context, dc driveConfig, token string) (*driveResult, err
 	if canceled {
 		return nil, ctx.Err()
 	}
-	return collect(clients, hist, measured), nil
+	res := collect(clients, hist, measured)
+	if hist.minutes != nil {
+		res.minutes = hist.minutes.minutes()
+	}
+	return res, nil
 }
 
 // sleepUntil sleeps until the drive's clock reaches t; false when ctx ended
@@ -325,6 +340,7 @@ func dial(ctx context.Context, wsURL string, header http.Header) (*websocket.Con
 		HandshakeTimeout: handshakeTimeout,
 		ReadBufferSize:   wsBufferBytes,
 		WriteBufferSize:  wsBufferBytes,
+		TLSClientConfig:  tlsConfig(),
 	}
 	ws, resp, err := d.DialContext(ctx, wsURL, header)
 	if err != nil {

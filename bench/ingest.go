@@ -6,8 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
 	"runtime"
+	"strconv"
 	"time"
 )
 
@@ -19,14 +19,17 @@ const ShortRun = 60 * time.Second
 // protocol only: it opens cfg.Connections WebSockets to /v1/channels/ws,
 // sends events for customers c-0..c-(Customers-1) for Warmup+Duration,
 // waits up to 5 s for outstanding acks and reads the server's /metrics at
-// the start and the end of the measured period. With cfg.Ceilings it then
-// measures the two ceilings (a bare in-process WebSocket echo driven by the
-// same client code, and raw synced Pebble batch writes under DataDir), each
-// for min(Duration, 20s), one after the other, never during the server run.
+// the start and the end of the measured period. It then drives the server
+// again at each of cfg.DeeperWindows for min(Duration, 20s), and with
+// cfg.Ceilings measures, one after the other and never during a server
+// run, the store ceiling (persistence's group-commit append path under
+// DataDir) and the NATS JetStream peer (cfg.Peer) as long as the server
+// ran, and a bare in-process WebSocket echo for min(Duration, 20s). Each is
+// a Row in the same shape, with the server's rate divided by its own.
 //
 // Run fails when the config is invalid, a connection cannot be opened, or
 // ctx ends. A problem that leaves the main figures standing (a failed
-// scrape, a failed ceiling, lost events) is a warning in the report.
+// scrape, a failed row, lost events) is a warning in the report.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -44,7 +47,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	r := newReport(&cfg, nonce)
 
-	httpClient := &http.Client{Timeout: scrapeTimeout}
+	httpClient := newHTTPClient(scrapeTimeout)
 	var before, after scrapedMetrics
 	var beforeErr, afterErr error
 	dc := driveConfig{
@@ -64,7 +67,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Duration < ShortRun {
 		r.warn("measured for %v, under %v: compaction debt may not show yet", cfg.Duration, ShortRun)
 	}
+	for _, w := range cfg.DeeperWindows {
+		if err := r.addDeeperWindow(ctx, &cfg, wsURL, nonce, w); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Ceilings {
+		if cfg.Rate > 0 {
+			r.warn("the server ran open loop at %d events/s; the store ceiling, the peer and the echo run closed loop, at max rate", cfg.Rate)
+		}
 		if err := r.addCeilings(ctx, &cfg, nonce); err != nil {
 			return nil, err
 		}
@@ -92,6 +103,7 @@ func newReport(cfg *Config, nonce string) *Report {
 			Warmup:      cfg.Warmup.String(),
 			Rate:        cfg.Rate,
 			Window:      cfg.Window,
+			Deeper:      cfg.DeeperWindows,
 			BatchSize:   cfg.BatchSize,
 			EventBytes:  cfg.EventBytes,
 			Ceilings:    cfg.Ceilings,
@@ -114,6 +126,7 @@ func (r *Report) addDrive(res *driveResult) {
 	r.MeasuredAcked = res.measuredAcked
 	r.EventsPerSecond = float64(res.measuredAcked) / res.measured.Seconds()
 	r.AckLatency = newLatency(res.latency)
+	r.Minutes = res.minutes
 	if res.connectionErrors > 0 {
 		r.warn("%d connection errors, the first: %v", res.connectionErrors, res.firstConnectionError)
 	}
@@ -164,42 +177,111 @@ func diff(before, after scrapedMetrics, name string) (float64, bool) {
 
 func ptr[T any](v T) *T { return &v }
 
-// addCeilings measures the echo and the Pebble ceilings, one after the
-// other. A ceiling that fails is a warning; only ctx ending is an error.
+// addDeeperWindow drives the server again with window events in flight
+// per connection, for min(Duration, 20s) after a warmup of at most 5 s: the
+// throughput a client that keeps more in flight than a real gateway buys,
+// and the latency it pays for it.
+func (r *Report) addDeeperWindow(ctx context.Context, cfg *Config, wsURL, nonce string, window int) error {
+	dc := *cfg
+	dc.Window = window
+	dc.Duration = min(cfg.Duration, CeilingDurationMax)
+	dc.Warmup = min(cfg.Warmup, 5*time.Second)
+	res, err := drive(ctx, driveConfig{cfg: dc, wsURL: wsURL, nonce: nonce + "w" + strconv.Itoa(window), drain: drainTimeout}, cfg.Token)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	name := "server, window " + strconv.Itoa(window)
+	if err != nil {
+		r.warn("%s: %v", name, err)
+		return nil
+	}
+	row := r.rowOfDrive(name, &dc, res)
+	if res.connectionErrors > 0 {
+		row.Note = fmt.Sprintf("%d connection errors, the first: %v", res.connectionErrors, res.firstConnectionError)
+	}
+	r.Rows = append(r.Rows, row)
+	return nil
+}
+
+// rowOfDrive is the row of a WebSocket drive.
+func (r *Report) rowOfDrive(name string, cfg *Config, res *driveResult) Row {
+	eps := float64(res.measuredAcked) / res.measured.Seconds()
+	return Row{
+		Name: name, Connections: cfg.Connections, Window: cfg.Window,
+		Measured: Measured{
+			Seconds: res.measured.Seconds(), Events: res.measuredAcked, EventsPerSecond: eps,
+			AckLatency: newLatency(res.latency), Minutes: res.minutes,
+		},
+		Failed: res.failed, Lost: res.lost,
+		Ratio: ratio(r.EventsPerSecond, eps),
+	}
+}
+
+// rowOfWindowed is the row of a windowed load.
+func (r *Report) rowOfWindowed(name string, wc WindowedConfig, res *WindowedResult) Row {
+	row := Row{
+		Name: name, Connections: wc.Connections, Window: wc.Window, Measured: res.Measured,
+		Failed: res.Failed, Lost: res.Lost, Ratio: ratio(r.EventsPerSecond, res.EventsPerSecond),
+	}
+	if res.FirstError != "" {
+		row.Note = "first error: " + res.FirstError
+	}
+	return row
+}
+
+// addCeilings measures, one after the other, the store ceiling and the
+// NATS JetStream peer for as long as the server ran, then the WebSocket
+// echo for min(Duration, 20s). One that fails is a warning; only ctx
+// ending is an error.
 func (r *Report) addCeilings(ctx context.Context, cfg *Config, nonce string) error {
-	d := min(cfg.Duration, CeilingDurationMax)
-	r.Ceilings = &Ceilings{}
+	wc := cfg.Windowed(nonce + "s")
+	runtime.GC()
+	store, err := runStoreCeiling(ctx, wc, cfg.dataDir())
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		r.warn("store ceiling: %v", err)
+	} else {
+		row := r.rowOfWindowed("store ceiling: persistence group commit, 1 event per append", wc, store.WindowedResult)
+		st := store.stats
+		if st.Commits > 0 {
+			row.Note = fmt.Sprintf("%.0f events per commit (max %d), commit+sync mean %v, %d write stalls (%v)",
+				float64(st.Events)/float64(st.Commits), st.BatchEventsMax, (st.SyncTotal / time.Duration(st.Commits)).Round(time.Microsecond),
+				st.WriteStalls, st.WriteStallTime.Round(time.Millisecond))
+		}
+		r.Rows = append(r.Rows, row)
+	}
+
+	if cfg.Peer == "" {
+		r.warn("no NATS JetStream peer: its command was not found (make bench builds bin/throughline-peer)")
+	} else {
+		runtime.GC()
+		wc := cfg.Windowed(nonce + "n")
+		peer, err := RunPeer(ctx, cfg.Peer, wc, cfg.dataDir())
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			r.warn("NATS JetStream peer: %v", err)
+		} else {
+			row := r.rowOfWindowed(PeerRowName, wc, peer)
+			if row.Note == "" {
+				row.Note = PeerNote
+			}
+			r.Rows = append(r.Rows, row)
+		}
+	}
 
 	runtime.GC()
-	echo, err := r.runEchoCeiling(ctx, cfg, nonce, d)
+	echo, err := r.runEchoCeiling(ctx, cfg, nonce, min(cfg.Duration, CeilingDurationMax))
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	if err != nil {
 		r.warn("websocket echo ceiling: %v", err)
 	} else {
-		r.Ceilings.Echo = echo
-	}
-
-	runtime.GC()
-	p, err := runPebbleCeiling(ctx, cfg, nonce, d)
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if err != nil {
-		r.warn("pebble ceiling: %v", err)
-		return nil
-	}
-	eps := float64(p.events) / p.elapsed.Seconds()
-	r.Ceilings.Pebble = &PebbleCeiling{
-		Writers:         cfg.Connections,
-		BatchSize:       cfg.batch(),
-		Seconds:         p.elapsed.Seconds(),
-		Events:          p.events,
-		EventsPerSecond: eps,
-		Ratio:           ratio(r.EventsPerSecond, eps),
-		StallCount:      p.stalls,
-		StallSeconds:    p.stallSeconds,
+		r.Rows = append(r.Rows, *echo)
 	}
 	return nil
 }
@@ -207,7 +289,7 @@ func (r *Report) addCeilings(ctx context.Context, cfg *Config, nonce string) err
 // runEchoCeiling drives an in-process echo with the server run's
 // connections, customers, window and frames, at max rate, for d after a
 // warmup of at most 5 s.
-func (r *Report) runEchoCeiling(ctx context.Context, cfg *Config, nonce string, d time.Duration) (*EchoCeiling, error) {
+func (r *Report) runEchoCeiling(ctx context.Context, cfg *Config, nonce string, d time.Duration) (*Row, error) {
 	echo, err := startEcho()
 	if err != nil {
 		return nil, err
@@ -228,17 +310,8 @@ func (r *Report) runEchoCeiling(ctx context.Context, cfg *Config, nonce string, 
 	if res.connectionErrors > 0 {
 		return nil, fmt.Errorf("%d connection errors, the first: %w", res.connectionErrors, res.firstConnectionError)
 	}
-	eps := float64(res.measuredAcked) / d.Seconds()
-	return &EchoCeiling{
-		Connections:     ec.Connections,
-		BatchSize:       ec.batch(),
-		Seconds:         d.Seconds(),
-		Events:          res.measuredAcked,
-		EventsPerSecond: eps,
-		Ratio:           ratio(r.EventsPerSecond, eps),
-		AckLatency:      newLatency(res.latency),
-		Lost:            res.lost,
-	}, nil
+	row := r.rowOfDrive("WebSocket echo in the bench process (JSON parse + ack, nothing stored)", &ec, res)
+	return &row, nil
 }
 
 func ratio(server, ceiling float64) float64 {

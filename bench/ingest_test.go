@@ -38,6 +38,7 @@ func shortConfig(target string) Config {
 	cfg.Warmup = 100 * time.Millisecond
 	cfg.Duration = 400 * time.Millisecond
 	cfg.Window = 32
+	cfg.DeeperWindows = nil
 	cfg.Ceilings = false
 	return cfg
 }
@@ -137,6 +138,7 @@ func TestRunWithCeilingsRendersReport(t *testing.T) {
 	t.Parallel()
 	cfg := shortConfig(echoTarget(t, ""))
 	cfg.Ceilings = true
+	cfg.DeeperWindows = []int{64}
 	cfg.DataDir = t.TempDir()
 	cfg.Duration = 500 * time.Millisecond
 	cfg.Warmup = 100 * time.Millisecond
@@ -145,22 +147,31 @@ func TestRunWithCeilingsRendersReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkClean(t, r)
-	if r.Ceilings == nil || r.Ceilings.Pebble == nil || r.Ceilings.Echo == nil {
-		t.Fatalf("ceilings %+v, warnings %q: want both", r.Ceilings, r.Warnings)
+	// Deeper window, store ceiling, echo; no peer command in a test.
+	if len(r.Rows) != 3 {
+		t.Fatalf("rows %+v, warnings %q: want the deeper window, the store ceiling and the echo", r.Rows, r.Warnings)
 	}
-	p, e := r.Ceilings.Pebble, r.Ceilings.Echo
-	if p.Events <= 0 || p.EventsPerSecond <= 0 || p.Ratio <= 0 || p.Writers != 4 || p.BatchSize != 1 {
-		t.Errorf("pebble ceiling %+v", p)
+	for i, want := range []struct {
+		prefix string
+		window int
+	}{{"server, window 64", 64}, {"store ceiling", 32}, {"WebSocket echo", 32}} {
+		row := r.Rows[i]
+		if !strings.HasPrefix(row.Name, want.prefix) || row.Window != want.window || row.Connections != 4 {
+			t.Errorf("row %d: %+v, want %q at window %d", i, row, want.prefix, want.window)
+		}
+		if row.Events <= 0 || row.EventsPerSecond <= 0 || row.Ratio <= 0 || row.Lost != 0 || row.Failed != 0 || row.AckLatency.Count == 0 {
+			t.Errorf("row %q: %+v: want acked events, a ratio and latencies", row.Name, row)
+		}
 	}
-	if e.Events <= 0 || e.EventsPerSecond <= 0 || e.Ratio <= 0 || e.Lost != 0 || e.AckLatency.Count == 0 {
-		t.Errorf("echo ceiling %+v", e)
+	if !strings.Contains(strings.Join(r.Warnings, "\n"), "no NATS JetStream peer") {
+		t.Errorf("warnings %q: want one saying the peer did not run", r.Warnings)
 	}
 
 	var md bytes.Buffer
 	if err := r.Markdown(&md); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"durable acked events/s", "ack latency p50 / p99 / p999 / max", "Pebble synced batches", "WebSocket echo", "| connections / customers | 4 / 50 |", "server RSS"} {
+	for _, want := range []string{"durable acked events/s", "ack latency p50 / p99 / p999 / max", "store ceiling: persistence group commit", "WebSocket echo", "| server, window 64 | 4 × 64 |", "| connections / customers | 4 / 50 |", "server RSS"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("Markdown lacks %q:\n%s", want, md.String())
 		}
@@ -174,12 +185,12 @@ func TestRunWithCeilingsRendersReport(t *testing.T) {
 	if err := json.Unmarshal(out, &fields); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{"config", "run_nonce", "sent", "acked", "errors", "lost", "events_per_second", "ack_latency", "write_stalls", "server_memory", "ceilings"} {
+	for _, key := range []string{"config", "run_nonce", "sent", "acked", "errors", "lost", "events_per_second", "ack_latency", "write_stalls", "server_memory", "rows"} {
 		if _, ok := fields[key]; !ok {
 			t.Errorf("JSON lacks %q: %s", key, out)
 		}
 	}
-	for _, part := range []string{`"p999_us":`, `"rss_bytes":`, `"pebble":{`, `"websocket_echo":{`, `"ratio":`, `"batch_size":0`} {
+	for _, part := range []string{`"p999_us":`, `"rss_bytes":`, `"ratio":`, `"batch_size":0`} {
 		if !bytes.Contains(out, []byte(part)) {
 			t.Errorf("JSON lacks %s: %s", part, out)
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
 
@@ -174,7 +173,7 @@ func RunJourney(ctx context.Context, cfg JourneyConfig) (*JourneyReport, error) 
 	if err != nil {
 		return nil, err
 	}
-	httpClient := &http.Client{Timeout: scrapeTimeout}
+	httpClient := newHTTPClient(scrapeTimeout)
 	var before, after *dto.Histogram
 	var beforeErr, afterErr error
 	scrapeBrain := func() (*dto.Histogram, error) {

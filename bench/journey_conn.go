@@ -104,7 +104,7 @@ func dialJourney(ctx context.Context, cfg *JourneyConfig, wsURL, nonce string, h
 }
 
 func dialJourneyConn(ctx context.Context, wsURL string, header http.Header) (*websocket.Conn, error) {
-	d := websocket.Dialer{HandshakeTimeout: handshakeTimeout, ReadBufferSize: wsBufferBytes, WriteBufferSize: wsBufferBytes}
+	d := websocket.Dialer{HandshakeTimeout: handshakeTimeout, ReadBufferSize: wsBufferBytes, WriteBufferSize: wsBufferBytes, TLSClientConfig: tlsConfig()}
 	ws, resp, err := d.DialContext(ctx, wsURL, header)
 	if err != nil {
 		if resp != nil {

@@ -32,10 +32,18 @@ type Report struct {
 	EventsPerSecond float64 `json:"events_per_second"` // durable acked events per second
 	AckLatency      Latency `json:"ack_latency"`       // events scheduled in the measured period
 
-	WriteStalls  Stalls    `json:"write_stalls"`  // Pebble write stalls in the measured period
-	ServerMemory Memory    `json:"server_memory"` // at the end of the measured period
-	Ceilings     *Ceilings `json:"ceilings,omitempty"`
-	Warnings     []string  `json:"warnings,omitempty"`
+	// Minutes are the server's per-minute figures of a run measured for
+	// more than a minute (sustained mode).
+	Minutes []Minute `json:"minutes,omitempty"`
+
+	WriteStalls  Stalls `json:"write_stalls"`  // Pebble write stalls in the measured period
+	ServerMemory Memory `json:"server_memory"` // at the end of the measured period
+	// Rows are the loads measured after the server run, in the same shape:
+	// the server at each deeper window, the store ceiling, the NATS
+	// JetStream peer and the WebSocket echo. One that could not run is
+	// missing, with a warning.
+	Rows     []Row    `json:"rows,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // ReportConfig is the run's Config as reported (no token).
@@ -47,6 +55,7 @@ type ReportConfig struct {
 	Warmup      string `json:"warmup"`
 	Rate        int    `json:"rate"` // events/s; 0: max rate, closed loop
 	Window      int    `json:"window"`
+	Deeper      []int  `json:"deeper_windows,omitempty"`
 	BatchSize   int    `json:"batch_size"`
 	EventBytes  int    `json:"event_bytes"`
 	Ceilings    bool   `json:"ceilings"`
@@ -74,38 +83,6 @@ type Stalls struct {
 type Memory struct {
 	RSSBytes       *int64 `json:"rss_bytes"`
 	HeapInuseBytes *int64 `json:"heap_inuse_bytes"`
-}
-
-// Ceilings are measured in the same run, after the server run. A ceiling
-// that could not run is nil, with a warning.
-type Ceilings struct {
-	Pebble *PebbleCeiling `json:"pebble,omitempty"`
-	Echo   *EchoCeiling   `json:"websocket_echo,omitempty"`
-}
-
-// PebbleCeiling is the raw synced Pebble batch-write rate on the same disk.
-type PebbleCeiling struct {
-	Writers         int     `json:"writers"`
-	BatchSize       int     `json:"batch_size"` // events per synced commit
-	Seconds         float64 `json:"seconds"`
-	Events          int64   `json:"events"`
-	EventsPerSecond float64 `json:"events_per_second"`
-	Ratio           float64 `json:"ratio"` // server events/s ÷ this
-	StallCount      int64   `json:"stall_count"`
-	StallSeconds    float64 `json:"stall_seconds"`
-}
-
-// EchoCeiling is a bare in-process WebSocket echo driven by the same client
-// code, at max rate.
-type EchoCeiling struct {
-	Connections     int     `json:"connections"`
-	BatchSize       int     `json:"batch_size"`
-	Seconds         float64 `json:"seconds"`
-	Events          int64   `json:"events"` // acked in its measured period
-	EventsPerSecond float64 `json:"events_per_second"`
-	Ratio           float64 `json:"ratio"` // server events/s ÷ this
-	AckLatency      Latency `json:"ack_latency"`
-	Lost            int64   `json:"lost"`
 }
 
 func newLatency(h *hdrhistogram.Histogram) Latency {
@@ -155,18 +132,10 @@ func (r *Report) Markdown(w io.Writer) error {
 	row(&b, "Pebble write stalls", stalls)
 	row(&b, "server RSS / heap in use", formatBytes(r.ServerMemory.RSSBytes)+" / "+formatBytes(r.ServerMemory.HeapInuseBytes))
 
-	if cl := r.Ceilings; cl != nil && (cl.Pebble != nil || cl.Echo != nil) {
-		b.WriteString("\n| ceiling | events/s | server ÷ ceiling |\n|---|---|---|\n")
-		if p := cl.Pebble; p != nil {
-			name := fmt.Sprintf("Pebble synced batches of %d, 2 keys/event, %d writers, %.0f s, %d stalls (%.2f s)",
-				p.BatchSize, p.Writers, p.Seconds, p.StallCount, p.StallSeconds)
-			fmt.Fprintf(&b, "| %s | %s | %.2f |\n", name, formatCount(p.EventsPerSecond), p.Ratio)
-		}
-		if e := cl.Echo; e != nil {
-			name := fmt.Sprintf("WebSocket echo, %d connections, %.0f s, p50 / p99 %s / %s",
-				e.Connections, e.Seconds, formatMicros(e.AckLatency.P50Us), formatMicros(e.AckLatency.P99Us))
-			fmt.Fprintf(&b, "| %s | %s | %.2f |\n", name, formatCount(e.EventsPerSecond), e.Ratio)
-		}
+	writeRows(&b, r.Rows)
+	writeMinutes(&b, "server, window "+strconv.Itoa(c.Window), r.Minutes)
+	for i := range r.Rows {
+		writeMinutes(&b, r.Rows[i].Name, r.Rows[i].Minutes)
 	}
 	if len(r.Warnings) > 0 {
 		b.WriteString("\nWarnings:\n\n")
@@ -176,6 +145,46 @@ func (r *Report) Markdown(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeRows writes the loads beside the server's, one table.
+func writeRows(b *strings.Builder, rows []Row) {
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("\n| load | connections × window | s | acked events/s | ack p50 / p99 / p999 | server ÷ load | note |\n|---|---|---|---|---|---|---|\n")
+	for i := range rows {
+		r := &rows[i]
+		note := r.Note
+		if r.Failed > 0 || r.Lost > 0 {
+			note = strings.TrimPrefix(note+fmt.Sprintf("; failed %d, lost %d", r.Failed, r.Lost), "; ")
+		}
+		fmt.Fprintf(b, "| %s | %d × %d | %.0f | %s | %s | %.2f | %s |\n", r.Name, r.Connections, r.Window, r.Seconds,
+			formatCount(r.EventsPerSecond), formatLatency3(&r.AckLatency), r.Ratio, note)
+	}
+}
+
+// writeMinutes writes a load's per-minute figures, if it has them.
+func writeMinutes(b *strings.Builder, name string, minutes []Minute) {
+	if len(minutes) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\nPer minute, %s:\n\n| minute | acked events/s | ack p50 / p99 / p999 |\n|---|---|---|\n", name)
+	for _, m := range minutes {
+		minute := strconv.Itoa(m.Minute)
+		if m.Seconds < 60 {
+			minute += fmt.Sprintf(" (%.0f s)", m.Seconds)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s / %s / %s |\n", minute, formatCount(m.EventsPerSecond),
+			formatMicros(m.P50Us), formatMicros(m.P99Us), formatMicros(m.P999Us))
+	}
+}
+
+func formatLatency3(l *Latency) string {
+	if l.Count == 0 {
+		return "n/a"
+	}
+	return formatMicros(l.P50Us) + " / " + formatMicros(l.P99Us) + " / " + formatMicros(l.P999Us)
 }
 
 func row(b *strings.Builder, name, value string) {

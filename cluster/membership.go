@@ -74,6 +74,10 @@ type MembershipConfig struct {
 	// peer's. Both must be quick and must not block.
 	LocalState func() []byte
 	MergeState func([]byte)
+	// SecretKey, when set (16, 24 or 32 bytes), encrypts and authenticates
+	// every gossip message with AES-GCM (memberlist's keyring); a member
+	// without it can neither read nor join. nil: plain gossip.
+	SecretKey []byte
 }
 
 // Membership is a node's view of the cluster.
@@ -140,6 +144,7 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	mc.Merge = (*merger)(m)
 	mc.Alive = (*merger)(m)
 	mc.Logger = slog.NewLogLogger(cfg.Logger.With("lib", "memberlist").Handler(), slog.LevelDebug)
+	mc.SecretKey = cfg.SecretKey
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: membership: %w", err)

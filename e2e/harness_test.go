@@ -108,6 +108,7 @@ type process struct {
 	addr    string // host:port
 	base    string // http://host:port
 	cmd     *exec.Cmd
+	config  string // path of the config file (a test may rewrite it and send SIGHUP)
 	stderr  string // path of the captured stderr
 
 	exited   chan struct{} // closed when the process has exited
@@ -179,7 +180,7 @@ func launch(t *testing.T, o serverOptions) *server {
 		t.Fatal(err)
 	}
 	s := &server{t: t, process: &process{
-		dataDir: o.dataDir, addr: addr, base: "http://" + addr,
+		dataDir: o.dataDir, addr: addr, base: "http://" + addr, config: cfgPath,
 		stderr: filepath.Join(work, fmt.Sprintf("stderr-%d.log", n)),
 		exited: make(chan struct{}),
 	}}

@@ -73,11 +73,7 @@ type agentFrame struct {
 
 // serveAgentWS is GET /v1/agents/ws.
 func (s *Server) serveAgentWS(w http.ResponseWriter, r *http.Request) {
-	p, rej := s.auth.authenticate(r, true, RoleAgent, RoleSupervisor)
-	if rej != nil {
-		writeError(w, rej)
-		return
-	}
+	p := principalOf(r)
 	if rej := s.admitConn(); rej != nil {
 		writeError(w, rej)
 		return
@@ -88,14 +84,14 @@ func (s *Server) serveAgentWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(s.cfg.FrameMaxBytes)
-	a := &agentConn{wsPeer: newPeer(s, "agent", ws, s.cfg.SendQueue), agent: p.agent, supervisor: p.may(RoleSupervisor),
+	a := &agentConn{wsPeer: newPeer(s, "agent", ws, p, s.cfg.SendQueue), agent: p.agent, supervisor: p.may(RoleSupervisor),
 		credit: make(chan struct{}, DeskCredit)}
 	a.mu.subs = map[string]*subscription{}
 	if rej := s.registerPeer(a); rej != nil {
 		_ = ws.Close()
 		return
 	}
-	takeOverControlFrames(ws, a.queueControl)
+	takeOverControlFrames(ws, a.keep, a.queueControl)
 	s.metrics.connections.WithLabelValues("agent").Inc()
 	defer s.metrics.connections.WithLabelValues("agent").Dec()
 	defer s.wg.Done()
@@ -118,8 +114,13 @@ func (a *agentConn) drainAndClose(context.Context) { a.close() }
 
 func (a *agentConn) readLoop() {
 	for {
+		a.keep.alive() // a wait below (credit, rate) is not the client's silence
 		_, data, err := a.ws.ReadMessage()
 		if err != nil {
+			a.keep.ended(a.s.metrics, "agent", err)
+			return
+		}
+		if !a.spend(1) { // the token's rate: one a frame
 			return
 		}
 		var f agentFrame

@@ -30,17 +30,17 @@ var upgrader = websocket.Upgrader{
 	ReadBufferSize:  1024,
 	WriteBufferSize: 4096,
 	WriteBufferPool: &sync.Pool{},
-	// Browsers authenticate with the access_token query parameter; the
-	// token, not the origin, decides.
+	// The route table checks the Origin of the token WebSockets against
+	// auth.allowed_origins before authenticating (routes.go).
 	CheckOrigin: func(*http.Request) bool { return true },
+	// A browser that carries its token in a bearer subprotocol also
+	// offers this one, which the server picks (never echoing the token).
+	Subprotocols: []string{subprotocol},
 }
 
 // serveChannelWS is GET /v1/channels/ws (PROTOCOL section 2).
 func (s *Server) serveChannelWS(w http.ResponseWriter, r *http.Request) {
-	if _, rej := s.auth.authenticate(r, true, RoleChannel); rej != nil {
-		writeError(w, rej)
-		return
-	}
+	p := principalOf(r)
 	if rej := s.admitConn(); rej != nil {
 		writeError(w, rej)
 		return
@@ -51,14 +51,14 @@ func (s *Server) serveChannelWS(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered
 	}
 	ws.SetReadLimit(s.cfg.FrameMaxBytes)
-	c, rej := s.register(ws)
+	c, rej := s.register(ws, p)
 	if rej != nil {
 		_ = ws.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(websocket.CloseTryAgainLater, rej.Message), time.Now().Add(time.Second))
 		_ = ws.Close()
 		return
 	}
-	takeOverControlFrames(ws, c.queueControl)
+	takeOverControlFrames(ws, c.keep, c.queueControl)
 	s.metrics.connections.WithLabelValues("channel").Inc()
 	s.goTracked(c.writeLoop)
 	// The reader gets a goroutine of its own and the handler returns, so
@@ -108,16 +108,19 @@ func (s *Server) releaseReservation() {
 }
 
 // register turns the reservation admitConn made into a connection.
-func (s *Server) register(ws *websocket.Conn) (*channelConn, *journey.Rejection) {
+func (s *Server) register(ws *websocket.Conn, p principal) (*channelConn, *journey.Rejection) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.mu.reserved--
 	if s.mu.closing {
 		return nil, journey.Rejectf(journey.CodeUnavailable, "shutting down")
 	}
+	if revokedBy(p, s.auth.Load()) { // revoked since the upgrade authenticated
+		return nil, journey.Rejectf(journey.CodeUnauthorized, tokenRevoked)
+	}
 	s.connIDs++
 	c := &channelConn{
-		wsPeer: newPeer(s, "channel", ws, s.cfg.SendQueue), id: s.connIDs,
+		wsPeer: newPeer(s, "channel", ws, p, s.cfg.SendQueue), id: s.connIDs,
 		credit:   make(chan struct{}, s.cfg.ConnCredit),
 		resolveQ: newQueue[pendingEvent](s.cfg.ConnCredit),
 	}
@@ -134,6 +137,9 @@ func (s *Server) registerPeer(d drainer) *journey.Rejection {
 	s.mu.reserved--
 	if s.mu.closing {
 		return journey.Rejectf(journey.CodeUnavailable, "shutting down")
+	}
+	if revokedBy(d.principal(), s.auth.Load()) {
+		return journey.Rejectf(journey.CodeUnauthorized, tokenRevoked)
 	}
 	s.mu.conns[d] = struct{}{}
 	s.wg.Add(1)
@@ -154,7 +160,7 @@ func (s *Server) deregister(c *channelConn) {
 }
 
 // helloChannelsMax bounds the channels one hello may name.
-const helloChannelsMax = 64
+const helloChannelsMax = journey.HelloChannelsMax
 
 // controlQueue bounds the pongs and close replies waiting for the writer.
 const controlQueue = 16
@@ -195,8 +201,10 @@ type batchWait struct {
 
 func (c *channelConn) readLoop() {
 	for !c.draining.Load() {
+		c.keep.alive() // a wait below (credit, rate) is not the client's silence
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
+			c.keep.ended(c.s.metrics, "channel", err)
 			return
 		}
 		start := time.Now()
@@ -204,6 +212,16 @@ func (c *channelConn) readLoop() {
 		if rej != nil {
 			c.enqueue(errorFrame("", rej))
 			continue
+		}
+		// The token's rate: an event counts one, a batch its events,
+		// any other frame one. Over it the reader waits here, and what
+		// the client sends next waits in the socket.
+		cost := 1
+		if f.Type == "batch" {
+			cost = max(1, min(len(f.Events), journey.BatchMaxEvents))
+		}
+		if !c.spend(cost) {
+			return
 		}
 		switch f.Type {
 		case "hello":
@@ -327,7 +345,7 @@ func (c *channelConn) result(b *batchWait, i int, id string, r actors.Result, st
 // is answered and written, then closes.
 func (c *channelConn) drainAndClose(ctx context.Context) {
 	c.draining.Store(true)
-	_ = c.ws.SetReadDeadline(time.Now())
+	c.keep.stopReading()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for len(c.credit) > 0 || c.send.len() > 0 {

@@ -38,6 +38,9 @@ func decodeStructuredCloudEvent(body []byte) (journey.Event, string, *journey.Re
 	if len(body) > journey.EventMaxBytes {
 		return journey.Event{}, ce.ID, journey.Rejectf(journey.CodeTooLarge, "event is larger than %d bytes", journey.EventMaxBytes)
 	}
+	if r := journey.CheckJSONUTF8("", body); r != nil {
+		return journey.Event{}, ce.ID, r
+	}
 	return fromCloudEvent(ce)
 }
 
@@ -50,6 +53,14 @@ func decodeBinaryCloudEvent(h http.Header, body []byte) (journey.Event, string, 
 	}
 	if len(body) > journey.EventMaxBytes {
 		return journey.Event{}, ce.ID, journey.Rejectf(journey.CodeTooLarge, "event is larger than %d bytes", journey.EventMaxBytes)
+	}
+	for _, k := range []string{"ce-id", "ce-source", "ce-type", "ce-subject"} {
+		if r := journey.CheckStringUTF8(k, h.Get(k)); r != nil {
+			return journey.Event{}, "", r
+		}
+	}
+	if r := journey.CheckJSONUTF8("data", body); r != nil {
+		return journey.Event{}, ce.ID, r
 	}
 	if t := h.Get("ce-time"); t != "" {
 		parsed, err := time.Parse(time.RFC3339Nano, t)

@@ -9,4 +9,10 @@
 // keeps them in order. The reader stops reading when the connection's credit
 // is spent, so TCP pushes back. Every goroutine is started through the
 // server's tracker, which refuses new ones during shutdown.
+//
+// Deadlines (timeouts.go): every request gets its own read and write
+// deadlines, a WebSocket a read deadline its keepalive renews on every frame
+// and pong (the writer pings every WSPingInterval). Every string of an
+// inbound event is checked for UTF-8 on the raw bytes before decoding
+// (journey.CheckJSONUTF8).
 package gateway

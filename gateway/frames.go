@@ -1,8 +1,9 @@
 package gateway
 
 import (
-	"encoding/json"
+	"github.com/segmentio/encoding/json"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/throughline/throughline/actors"
@@ -29,7 +30,18 @@ func decodeFrame(data []byte) (clientFrame, *journey.Rejection) {
 	if f.Type == "" {
 		return f, journey.Rejectf(journey.CodeBadRequest, "frame has no type")
 	}
+	// The frame's own strings (type, id, channels, reason); its events are
+	// checked one by one, so that a bad one does not refuse the others.
+	if r := journey.CheckJSONUTF8("", data); r != nil && !inEvents(r.Message) {
+		return f, r
+	}
 	return f, nil
+}
+
+// inEvents: a CheckJSONUTF8 message about a field of the frame's event or
+// events.
+func inEvents(message string) bool {
+	return strings.HasPrefix(message, "event.") || strings.HasPrefix(message, "event:") || strings.HasPrefix(message, "events[")
 }
 
 // appendAck appends an ack's fields ("id":...,"customer":...,"seq":N,

@@ -17,10 +17,6 @@ import (
 // in structured, batch or binary mode (PROTOCOL section 1).
 func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	if _, rej := s.auth.authenticate(r, false, RoleChannel); rej != nil {
-		writeError(w, rej)
-		return
-	}
 	body, err := s.readBody(w, r)
 	if err != nil {
 		writeError(w, err)
@@ -104,6 +100,11 @@ func (s *Server) answerOne(w http.ResponseWriter, r *http.Request, ev journey.Ev
 // answerMany delivers events in order and answers {"acks":[...]}, one item
 // per event. ackIDs (nil: the events' ids) name the acks.
 func (s *Server) answerMany(w http.ResponseWriter, r *http.Request, events []journey.Event, ackIDs []string, rejs []*journey.Rejection, start time.Time) {
+	// The token's rate counts each event: the request was counted as one.
+	if wait, rej := principalOf(r).spendEvents(len(events)); rej != nil {
+		s.refuseRate(w, wait, rej)
+		return
+	}
 	results := make([]actors.Result, len(events))
 	waits := make([]chan actors.Result, len(events))
 	for i := range events {

@@ -52,18 +52,6 @@ func (s *Server) auditSync(r *http.Request, p principal, action, target, result 
 	})
 }
 
-// admin authenticates an admin-only request; a refusal is answered and
-// audited.
-func (s *Server) admin(w http.ResponseWriter, r *http.Request) (principal, bool) {
-	p, rej := s.auth.authenticate(r, false, RoleAdmin)
-	if rej != nil {
-		s.audit(r, p, auditRefused, r.Method+" "+r.URL.Path, string(rej.Code))
-		writeError(w, rej)
-		return p, false
-	}
-	return p, true
-}
-
 // resultOf is an audit entry's result: "ok" or the error's code.
 func resultOf(err error) string {
 	if err == nil {
@@ -75,9 +63,7 @@ func resultOf(err error) string {
 // adminCustomer authenticates an admin request about a customer and admits
 // it to the customer's partition; release must be called when ok.
 func (s *Server) adminCustomer(w http.ResponseWriter, r *http.Request) (p principal, id string, release func(), ok bool) {
-	if p, ok = s.admin(w, r); !ok {
-		return p, "", nil, false
-	}
+	p = principalOf(r) // the route table audits a refusal
 	id = r.PathValue("id")
 	if rej := journey.ValidateID("customer", id); rej != nil {
 		writeError(w, rej)
@@ -139,6 +125,7 @@ func (s *Server) writeEvents(ctx context.Context, w http.ResponseWriter, id stri
 	flusher, _ := w.(http.Flusher)
 	after, first := uint64(0), true
 	for after < upTo {
+		s.extendDeadlines(w) // a long export is bounded per page, not as a whole
 		events, err := s.rt.StoredEvents(ctx, id, after, int(min(exportPageEvents, upTo-after)))
 		if err != nil {
 			return err
@@ -198,9 +185,6 @@ func (s *Server) deleteCustomer(w http.ResponseWriter, r *http.Request) {
 // getAudit is GET /v1/audit?since=RFC3339&limit=N: the last N entries at or
 // after since, newest last.
 func (s *Server) getAudit(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.admin(w, r); !ok {
-		return
-	}
 	q := r.URL.Query()
 	var since time.Time
 	if v := q.Get("since"); v != "" {

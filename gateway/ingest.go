@@ -2,7 +2,7 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
+	"github.com/segmentio/encoding/json"
 	"time"
 
 	"github.com/throughline/throughline/actors"
@@ -33,6 +33,10 @@ func decodeEvent(raw []byte) (journey.Event, *journey.Rejection) {
 		Channel: w.Channel, Text: w.Text, Data: w.Data, Time: w.Time}
 	if len(raw) > journey.EventMaxBytes {
 		return e, journey.Rejectf(journey.CodeTooLarge, "event is larger than %d bytes", journey.EventMaxBytes)
+	}
+	// On the raw bytes: the decoder has replaced invalid UTF-8 with U+FFFD.
+	if r := journey.CheckJSONUTF8("", raw); r != nil {
+		return e, r
 	}
 	if r := journey.ValidateInbound(&e); r != nil {
 		return e, r

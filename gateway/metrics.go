@@ -12,6 +12,10 @@ type metrics struct {
 	ackLatency  prometheus.Histogram
 	connections *prometheus.GaugeVec // by endpoint
 	slowClosed  prometheus.Counter
+	rateLimited prometheus.Counter     // requests and frames over their token's rate
+	overloaded  prometheus.Counter     // requests refused at max concurrent requests
+	revoked     prometheus.Counter     // connections closed by a token's revocation
+	idleClosed  *prometheus.CounterVec // by endpoint
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -36,7 +40,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		slowClosed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "throughline_connections_slow_closed_total", Help: "Connections closed because they did not read fast enough.",
 		}),
+		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "throughline_rate_limited_total", Help: "Requests refused and WebSocket readers paused over their token's rate.",
+		}),
+		overloaded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "throughline_requests_overloaded_total", Help: "HTTP requests refused (503) at the limit of requests in flight.",
+		}),
+		revoked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "throughline_connections_revoked_total", Help: "WebSockets closed because their token was revoked.",
+		}),
+		idleClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "throughline_connections_idle_closed_total", Help: "WebSockets closed because nothing, not even a pong, came within node.ws_idle_timeout, by endpoint.",
+		}, []string{"endpoint"}),
 	}
-	reg.MustRegister(m.ingested, m.duplicates, m.rejected, m.ackLatency, m.connections, m.slowClosed)
+	reg.MustRegister(m.ingested, m.duplicates, m.rejected, m.ackLatency, m.connections, m.slowClosed, m.rateLimited, m.overloaded, m.revoked, m.idleClosed)
 	return m
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,11 +10,12 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/throughline/throughline/actors"
+	"github.com/throughline/throughline/journey"
 )
 
 // Config of the gateway. The zero value of a field means its default.
@@ -46,6 +48,29 @@ type Config struct {
 	BodyMaxBytes int64
 	// WriteTimeout bounds one WebSocket write. Default 10s.
 	WriteTimeout time.Duration
+	// ReadHeaderTimeout bounds reading a request's headers (a slow-loris
+	// client is cut off). Default 10s.
+	ReadHeaderTimeout time.Duration
+	// HeaderMaxBytes bounds a request's headers. Default 64 KiB.
+	HeaderMaxBytes int
+	// HTTPReadTimeout bounds reading a request's body (not a WebSocket's
+	// frames). Default 30s.
+	HTTPReadTimeout time.Duration
+	// HTTPWriteTimeout bounds answering a request (a streamed export: each
+	// of its pages; not a WebSocket). Default 30s.
+	HTTPWriteTimeout time.Duration
+	// HTTPIdleTimeout closes a keep-alive connection idle this long.
+	// Default 120s.
+	HTTPIdleTimeout time.Duration
+	// WSPingInterval is how often the server pings every WebSocket.
+	// Default 30s.
+	WSPingInterval time.Duration
+	// WSIdleTimeout closes a WebSocket that sent nothing (no frame, no
+	// pong) for this long. Default 90s; more than WSPingInterval.
+	WSIdleTimeout time.Duration
+	// TLS, when set, serves HTTPS and WSS with it (its GetCertificate
+	// picks the certificate of each handshake); nil: plain HTTP.
+	TLS *tls.Config
 	// DrainTimeout bounds how long Shutdown waits for in-flight events to be
 	// answered before closing connections. Default 10s.
 	DrainTimeout time.Duration
@@ -55,10 +80,22 @@ type Config struct {
 	// Web is the web app served at / (PROTOCOL 10): index.html and the
 	// files under app/; nil: none.
 	Web fs.FS
+	// AllowedOrigins are the origins, besides the server's own, whose
+	// pages may open the token WebSockets (agents, channels); a browser's
+	// upgrade from another Origin is refused with 403. Clients that send
+	// no Origin are not browsers and pass.
+	AllowedOrigins []string
+	// MaxConcurrentRequests bounds the HTTP requests in flight (WebSockets
+	// and the probes /healthz, /readyz, /metrics aside); past it requests
+	// answer 503 unavailable. Default 1024.
+	MaxConcurrentRequests int
 	// Leave starts this node's departure from its cluster (POST
 	// /v1/cluster/leave); nil: a cluster of one (409).
 	Leave func() error
 }
+
+// MaxConcurrentRequestsDefault is Config.MaxConcurrentRequests' default.
+const MaxConcurrentRequestsDefault = 1024
 
 func (c *Config) ensureDefaults() {
 	if c.Addr == "" {
@@ -74,16 +111,40 @@ func (c *Config) ensureDefaults() {
 		c.MaxConnections = 10000
 	}
 	if c.FrameMaxBytes <= 0 {
-		c.FrameMaxBytes = 16 << 20
+		c.FrameMaxBytes = journey.FrameMaxBytesDefault
 	}
 	if c.BodyMaxBytes <= 0 {
-		c.BodyMaxBytes = 16 << 20
+		c.BodyMaxBytes = journey.BodyMaxBytesDefault
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
 	}
+	if c.MaxConcurrentRequests <= 0 {
+		c.MaxConcurrentRequests = MaxConcurrentRequestsDefault
+	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 10 * time.Second
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		c.ReadHeaderTimeout = 10 * time.Second
+	}
+	if c.HeaderMaxBytes <= 0 {
+		c.HeaderMaxBytes = journey.HeaderMaxBytesDefault
+	}
+	if c.HTTPReadTimeout <= 0 {
+		c.HTTPReadTimeout = 30 * time.Second
+	}
+	if c.HTTPWriteTimeout <= 0 {
+		c.HTTPWriteTimeout = 30 * time.Second
+	}
+	if c.HTTPIdleTimeout <= 0 {
+		c.HTTPIdleTimeout = 120 * time.Second
+	}
+	if c.WSPingInterval <= 0 {
+		c.WSPingInterval = 30 * time.Second
+	}
+	if c.WSIdleTimeout <= 0 {
+		c.WSIdleTimeout = 3 * c.WSPingInterval
 	}
 }
 
@@ -91,7 +152,7 @@ func (c *Config) ensureDefaults() {
 type Server struct {
 	cfg     Config
 	rt      *actors.Runtime
-	auth    *authenticator
+	auth    atomic.Pointer[authenticator] // replaced whole by SetTokens
 	log     *slog.Logger
 	metrics *metrics
 	ready   func() error // nil when ready
@@ -110,21 +171,65 @@ type Server struct {
 	desks     *Desks
 	connIDs   uint64     // under mu: the last channel connection id given
 	providers *providers // the provider adapters, nil when none is configured
+
+	gatherer  prometheus.Gatherer
+	requests  chan struct{}  // a slot per HTTP request in flight (MaxConcurrentRequests)
+	patterns  []string       // the route table's patterns the mux serves
+	mux       *http.ServeMux // the routes; the server's handler wraps it (withDeadlines)
+	webIndex  []byte         // the web app's index.html; nil: no web app
+	webAssets http.Handler   // the web app's files
 }
 
-// drainer is a WebSocket Shutdown drains and closes.
-type drainer interface{ drainAndClose(ctx context.Context) }
+// drainer is a WebSocket Shutdown drains and closes, and SetTokens closes
+// when its token is revoked.
+type drainer interface {
+	drainAndClose(ctx context.Context)
+	principal() principal
+	closeWith(code int, reason string)
+}
+
+// tokenRevoked is the close reason of a WebSocket whose token was revoked.
+const tokenRevoked = "token revoked"
+
+// SetTokens replaces the token list (a reload): the next request sees the
+// new one. Every WebSocket that authenticated with a token no longer
+// listed, or listed with another role or agent, is closed with 4001 and
+// the reason "token revoked". A token that stays keeps what it spent of
+// its rate. A bad list changes nothing.
+func (s *Server) SetTokens(tokens []Token) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next, err := newAuthenticator(tokens, s.auth.Load())
+	if err != nil {
+		return err
+	}
+	s.auth.Store(next)
+	for c := range s.mu.conns {
+		if p := c.principal(); revokedBy(p, next) {
+			s.log.Info("token revoked: closing its connection", "token", p.auditName())
+			s.metrics.revoked.Inc()
+			c.closeWith(CloseTokenRevoked, tokenRevoked)
+		}
+	}
+	return nil
+}
+
+// CloseTokenRevoked is the WebSocket close code of a connection whose token
+// was revoked (4000-4999: private use, RFC 6455 section 7.4.2).
+const CloseTokenRevoked = 4001
 
 // New builds a server. ready reports whether the node can take writes (the
 // store has not failed); reg receives the gateway's metrics and is served at
 // /metrics through gatherer.
 func New(cfg Config, rt *actors.Runtime, logger *slog.Logger, reg prometheus.Registerer, gatherer prometheus.Gatherer, ready func() error) (*Server, error) {
 	cfg.ensureDefaults()
-	auth, err := newAuthenticator(cfg.Tokens)
+	auth, err := newAuthenticator(cfg.Tokens, nil)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, rt: rt, auth: auth, log: logger.With("subsystem", "gateway"), ready: ready}
+	s := &Server{cfg: cfg, rt: rt, log: logger.With("subsystem", "gateway"), ready: ready, gatherer: gatherer,
+		requests: make(chan struct{}, cfg.MaxConcurrentRequests)}
+	s.auth.Store(auth)
 	s.mu.conns = map[drainer]struct{}{}
 	s.outbound = cfg.Outbound
 	if s.outbound == nil {
@@ -149,47 +254,26 @@ func New(cfg Config, rt *actors.Runtime, logger *slog.Logger, reg prometheus.Reg
 		Name: "throughline_analytics_dropped_events_total", Help: "Durable events the analytics queue had no room for; the projection read them back from the store.",
 	}, func() float64 { return float64(rt.AnalyticsDropped.Load()) }))
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/channels/ws", s.serveChannelWS)
-	mux.HandleFunc("GET /v1/agents/ws", s.serveAgentWS)
-	mux.HandleFunc("GET /v1/queues", s.getQueues)
-	mux.HandleFunc("GET /v1/agents", s.getAgents)
-	mux.HandleFunc("POST /v1/events", s.postEvents)
-	mux.HandleFunc("GET /v1/whoami", s.getWhoami)
-	mux.HandleFunc("GET /v1/customers", s.findCustomer)
-	mux.HandleFunc("GET /v1/customers/{id}", s.getCustomer)
-	mux.HandleFunc("GET /v1/customers/{id}/timeline", s.getTimeline)
-	mux.HandleFunc("GET /v1/customers/{id}/next-best-action", s.getNextBestAction)
-	mux.HandleFunc("PATCH /v1/customers/{id}/profile", s.patchProfile)
-	mux.HandleFunc("GET /v1/customers/{id}/export", s.exportCustomer)
-	mux.HandleFunc("DELETE /v1/customers/{id}", s.deleteCustomer)
-	mux.HandleFunc("GET /v1/audit", s.getAudit)
-	mux.HandleFunc("GET /v1/cluster", s.getCluster)
-	mux.HandleFunc("POST /v1/cluster/leave", s.postClusterLeave)
-	mux.HandleFunc("GET /v1/analytics/journeys", s.getJourneyAnalytics)
-	mux.HandleFunc("POST /v1/broadcasts", s.postBroadcast)
-	mux.HandleFunc("GET /v1/broadcasts", s.listBroadcasts)
-	mux.HandleFunc("GET /v1/broadcasts/{id}", s.getBroadcast)
-	mux.HandleFunc("DELETE /v1/broadcasts/{id}", s.deleteBroadcast)
-	mux.HandleFunc("POST /v1/broadcasts/{id}/resolve", s.resolveBroadcast)
 	if c := cfg.Channels; c.Twilio != nil || c.WhatsApp != nil || c.Email != nil || c.Webchat != nil {
 		s.providers = newProviders(s, cfg.Channels)
-		s.providers.mount(mux)
 		take := s.providers.take
 		s.outbound.taker.Store(&take)
 	}
 	if cfg.Web != nil {
-		s.mountWeb(mux, cfg.Web)
+		index, err := fs.ReadFile(cfg.Web, "index.html")
+		if err != nil {
+			return nil, fmt.Errorf("gateway: the web app has no index.html: %w", err)
+		}
+		s.webIndex, s.webAssets = index, http.FileServerFS(cfg.Web)
 	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, rejectf404("no such endpoint: %s %s", r.Method, r.URL.Path))
-	})
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	s.mux = s.buildMux()
+	s.http = &http.Server{
+		Handler:           s.withDeadlines(s.mux),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		MaxHeaderBytes:    cfg.HeaderMaxBytes,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
 	return s, nil
 }
 
@@ -198,6 +282,9 @@ func (s *Server) Listen() error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("gateway: listen %s: %w", s.cfg.Addr, err)
+	}
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
 	}
 	s.ln = ln
 	return nil

@@ -26,6 +26,13 @@ func startServer(t *testing.T) string {
 // startServerWith is startServer with the actors' configuration.
 func startServerWith(t *testing.T, cfg actors.Config) string {
 	t.Helper()
+	return startGateway(t, cfg, nil)
+}
+
+// startGateway is startServerWith with changes to the gateway's
+// configuration (nil: none).
+func startGateway(t *testing.T, cfg actors.Config, change func(*Config)) string {
+	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	engine := persistence.NewMemory(8)
 	cfg.Logger = logger
@@ -34,8 +41,11 @@ func startServerWith(t *testing.T, cfg actors.Config) string {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	s, err := New(Config{Addr: "127.0.0.1:0", Tokens: []Token{{Token: "gw", Role: RoleChannel}, {Token: "sup", Role: RoleSupervisor}, {Token: "adm-secret", Role: RoleAdmin, Name: "ops"}}},
-		rt, logger, reg, reg, engine.Err)
+	gcfg := Config{Addr: "127.0.0.1:0", Tokens: []Token{{Token: "gw", Role: RoleChannel}, {Token: "sup", Role: RoleSupervisor}, {Token: "adm-secret", Role: RoleAdmin, Name: "ops"}}}
+	if change != nil {
+		change(&gcfg)
+	}
+	s, err := New(gcfg, rt, logger, reg, reg, engine.Err)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,27 +11,22 @@ import (
 // The web app (PROTOCOL section 10) and the two small reads it needs beyond
 // section 3: who a token is, and which customer an identity belongs to.
 
-// mountWeb serves the app's files: index.html at / and the rest under
-// /app/. Every other path keeps the API's JSON 404.
-func (s *Server) mountWeb(mux *http.ServeMux, files fs.FS) {
-	index, err := fs.ReadFile(files, "index.html")
-	if err != nil {
-		panic("gateway: the web app has no index.html: " + err.Error())
+// serveWebIndex is GET /: the app's index.html.
+func (s *Server) serveWebIndex(w http.ResponseWriter, r *http.Request) {
+	webHeaders(w, r)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(s.webIndex)
+}
+
+// serveWebAsset is GET /app/...: the app's files. A missing one keeps the
+// API's JSON 404.
+func (s *Server) serveWebAsset(w http.ResponseWriter, r *http.Request) {
+	if _, err := fs.Stat(s.cfg.Web, strings.TrimPrefix(r.URL.Path, "/")); err != nil {
+		writeError(w, rejectf404("no such file: %s", r.URL.Path))
+		return
 	}
-	assets := http.FileServerFS(files)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		webHeaders(w, r)
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write(index)
-	})
-	mux.HandleFunc("GET /app/", func(w http.ResponseWriter, r *http.Request) {
-		if _, err := fs.Stat(files, strings.TrimPrefix(r.URL.Path, "/")); err != nil {
-			writeError(w, rejectf404("no such file: %s", r.URL.Path))
-			return
-		}
-		webHeaders(w, r)
-		assets.ServeHTTP(w, r)
-	})
+	webHeaders(w, r)
+	s.webAssets.ServeHTTP(w, r)
 }
 
 // webHeaders keep the app to its own origin: no script, style, image or
@@ -49,11 +44,7 @@ func webHeaders(w http.ResponseWriter, r *http.Request) {
 // getWhoami is GET /v1/whoami (an extension of PROTOCOL section 3): the
 // role of the request's token and, for an agent, its agent id; any role.
 func (s *Server) getWhoami(w http.ResponseWriter, r *http.Request) {
-	p, rej := s.auth.authenticate(r, false, RoleChannel, RoleAgent, RoleSupervisor)
-	if rej != nil {
-		writeError(w, rej)
-		return
-	}
+	p := principalOf(r)
 	out := map[string]string{"role": string(p.role)}
 	if p.agent != "" {
 		out["agent"] = p.agent
@@ -66,10 +57,6 @@ func (s *Server) getWhoami(w http.ResponseWriter, r *http.Request) {
 // belongs to, 404 when none (an extension of PROTOCOL section 3, for a
 // supervisor looking a journey up). It never creates a customer.
 func (s *Server) findCustomer(w http.ResponseWriter, r *http.Request) {
-	if _, rej := s.auth.authenticate(r, false, RoleSupervisor); rej != nil {
-		writeError(w, rej)
-		return
-	}
 	q := r.URL.Query()
 	if len(q) != 1 {
 		writeError(w, journey.Rejectf(journey.CodeBadRequest, "name exactly one identity, as ?phone=... or ?email=..."))

@@ -25,9 +25,9 @@ const (
 	webchatHistoryMax  = 50  // messages sent on (re)connect
 	webchatHistoryScan = 500 // latest events read to find them
 	webchatSeenMax     = 100_000
-	webchatFrameMax    = 8 << 10
+	webchatFrameMax    = journey.WebchatFrameMaxBytes
 	webchatWriteWait   = 10 * time.Second
-	webchatBodyMax     = 4 << 10
+	webchatBodyMax     = journey.WebchatBodyMaxBytes
 )
 
 //go:embed webchat/widget.js
@@ -143,33 +143,21 @@ func (c *visitorConn) write(v any) error {
 	return c.ws.WriteJSON(v)
 }
 
-func (p *providers) mountWebchat(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/webchat/token", p.postWebchatToken)
-	mux.HandleFunc("GET /v1/webchat/ws", p.serveWebchatWS)
-	mux.HandleFunc("GET /v1/webchat/widget.js", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
-		w.Header().Set("Cache-Control", "public, max-age=300")
-		_, _ = w.Write(widgetJS)
-	})
-	if p.cfg.DemoShop {
-		mux.HandleFunc("GET /demo/shop", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			_, _ = w.Write(shopHTML)
-		})
-		// The demo shop's "backend": tokens for any visitor, no auth.
-		mux.HandleFunc("POST /demo/shop/token", p.issueToken)
-	}
+// serveWidget is GET /v1/webchat/widget.js.
+func serveWidget(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(widgetJS)
 }
 
-// postWebchatToken is POST /v1/webchat/token (role channel).
-func (p *providers) postWebchatToken(w http.ResponseWriter, r *http.Request) {
-	if _, rej := p.s.auth.authenticate(r, false, RoleChannel); rej != nil {
-		writeError(w, rej)
-		return
-	}
-	p.issueToken(w, r)
+// serveShop is GET /demo/shop: the built-in demo's shop page.
+func serveShop(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(shopHTML)
 }
 
+// issueToken is POST /v1/webchat/token (role channel) and the demo shop's
+// POST /demo/shop/token: a signed visitor token.
 func (p *providers) issueToken(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Visitor  string            `json:"visitor"`
@@ -239,6 +227,8 @@ func (p *providers) serveWebchatWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(webchatFrameMax)
+	keep, stopPings := p.keepWebchatAlive(ws)
+	defer stopPings()
 	c := &visitorConn{ws: ws, customer: customer}
 	p.webchat.add(c)
 	defer func() {
@@ -247,11 +237,16 @@ func (p *providers) serveWebchatWS(w http.ResponseWriter, r *http.Request) {
 	}()
 	p.sendHistory(r.Context(), c, v.ID)
 	for {
+		keep.alive() // the time spent storing the last message is not the visitor's silence
 		_, raw, err := ws.ReadMessage()
 		if err != nil {
+			keep.ended(p.s.metrics, "webchat", err)
 			return
 		}
 		f, err := channels.DecodeWebchatFrame(raw)
+		if rej := journey.CheckJSONUTF8("", raw); err == nil && rej != nil {
+			err = rej
+		}
 		if err != nil {
 			_ = c.write(map[string]string{"type": "error", "code": string(journey.CodeBadRequest), "message": err.Error()})
 			continue
@@ -304,3 +299,31 @@ func (p *providers) sendHistory(ctx context.Context, c *visitorConn, visitor str
 
 // eventIDPrefix is the prefix of a visitor's event ids (channels.WebchatEvent).
 func eventIDPrefix(visitor string) string { return "wc:" + visitor + ":" }
+
+// keepWebchatAlive pings a visitor's socket every WSPingInterval and closes
+// it when nothing came back within WSIdleTimeout; stop ends the pings.
+// gorilla's WriteControl may be called beside the connection's writer.
+func (p *providers) keepWebchatAlive(ws *websocket.Conn) (keep *keepalive, stop func()) {
+	keep = newKeepalive(ws, p.s.cfg.WSIdleTimeout)
+	ws.SetPingHandler(func(data string) error {
+		keep.alive()
+		_ = ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(webchatWriteWait))
+		return nil
+	})
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(p.s.cfg.WSPingInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				if ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(webchatWriteWait)) != nil {
+					return
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return keep, func() { close(done) }
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/throughline/throughline/journey"
 )
 
 // wsPeer is what every WebSocket of the server shares: one writer
@@ -14,8 +15,10 @@ import (
 // writer turns into a close frame.
 type wsPeer struct {
 	s      *Server
-	kind   string // "channel" or "agent", for logs and metrics
+	kind   string    // "channel" or "agent", for logs and metrics
+	who    principal // the token it authenticated with
 	ws     *websocket.Conn
+	keep   *keepalive      // the read deadline
 	ctx    context.Context // cancelled when the connection closes
 	cancel context.CancelFunc
 
@@ -23,12 +26,16 @@ type wsPeer struct {
 	control   chan controlFrame
 	closed    chan struct{}
 	closeOnce sync.Once
+	// closeCode and closeReason are the close frame's; set once, before
+	// closed is closed. 0: going away, "closing".
+	closeCode   int
+	closeReason string
 }
 
-func newPeer(s *Server, kind string, ws *websocket.Conn, queue int) *wsPeer {
+func newPeer(s *Server, kind string, ws *websocket.Conn, who principal, queue int) *wsPeer {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &wsPeer{
-		s: s, kind: kind, ws: ws, ctx: ctx, cancel: cancel,
+		s: s, kind: kind, who: who, ws: ws, keep: newKeepalive(ws, s.cfg.WSIdleTimeout), ctx: ctx, cancel: cancel,
 		send: newQueue[[]byte](queue), control: make(chan controlFrame, controlQueue), closed: make(chan struct{}),
 	}
 }
@@ -50,18 +57,26 @@ func (c *wsPeer) enqueue(frame []byte) {
 }
 
 // writeLoop writes what is queued, as many frames per syscall as are
-// waiting (up to writeBatchBytes), then a close frame when the connection
-// ends.
+// waiting (up to writeBatchBytes), a ping every WSPingInterval, then a close
+// frame when the connection ends.
 func (c *wsPeer) writeLoop() {
 	w := &frameWriter{conn: c.ws.NetConn(), timeout: c.s.cfg.WriteTimeout}
 	defer c.ws.NetConn().Close()
+	ping := time.NewTicker(c.s.cfg.WSPingInterval)
+	defer ping.Stop()
 	for {
 		select {
+		case <-ping.C:
+			w.add(opPing, nil)
 		case <-c.send.ready:
 		case cf := <-c.control:
 			w.add(cf.opcode, cf.payload)
 		case <-c.closed:
-			w.add(opClose, websocket.FormatCloseMessage(websocket.CloseGoingAway, "closing"))
+			code, reason := websocket.CloseGoingAway, "closing"
+			if c.closeCode != 0 {
+				code, reason = c.closeCode, c.closeReason
+			}
+			w.add(opClose, websocket.FormatCloseMessage(code, reason))
 			w.timeout = time.Second
 			_ = w.flush()
 			return
@@ -101,9 +116,29 @@ func (c *wsPeer) queueControl(cf controlFrame) {
 
 // close ends the connection: the writer sends a close frame and closes the
 // socket, which ends the reader.
-func (c *wsPeer) close() {
+func (c *wsPeer) close() { c.closeWith(0, "") }
+
+// closeWith is close with the close frame's code and reason (a reason is
+// at most 123 bytes).
+func (c *wsPeer) closeWith(code int, reason string) {
 	c.closeOnce.Do(func() {
+		c.closeCode, c.closeReason = code, reason
 		c.cancel()
 		close(c.closed)
+	})
+}
+
+// principal is the token the connection authenticated with.
+func (c *wsPeer) principal() principal { return c.who }
+
+// spend takes n from the token's rate, the reader waiting for room; over
+// the rate the client is told once (an error frame rate_limited, id
+// empty) and its frames wait in the socket. It reports false when the
+// connection closed meanwhile.
+func (c *wsPeer) spend(n int) bool {
+	return c.who.waitSpend(n, c.closed, func(wait time.Duration) {
+		c.s.metrics.rateLimited.Inc()
+		c.enqueue(errorFrame("", journey.Rejectf(journey.CodeRateLimited,
+			"over this token's rate of %d a second: reading resumes in %s", c.who.limit.Burst(), wait.Round(time.Millisecond))))
 	})
 }

@@ -20,6 +20,7 @@ import (
 const (
 	opText  = 0x1
 	opClose = 0x8
+	opPing  = 0x9
 	opPong  = 0xA
 )
 
@@ -48,9 +49,11 @@ type controlFrame struct {
 	payload []byte
 }
 
-// takeOverControlFrames routes pongs and the close reply through queue.
-func takeOverControlFrames(ws *websocket.Conn, queue func(controlFrame)) {
+// takeOverControlFrames routes pongs and the close reply through queue; a
+// ping is the client heard from (keepalive).
+func takeOverControlFrames(ws *websocket.Conn, keep *keepalive, queue func(controlFrame)) {
 	ws.SetPingHandler(func(data string) error {
+		keep.alive()
 		queue(controlFrame{opcode: opPong, payload: []byte(data)})
 		return nil
 	})

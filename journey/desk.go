@@ -312,9 +312,19 @@ func (s *stepper) callbackReply(e Event) {
 }
 
 // isYes: "yes", "y", "ok", any case, with punctuation around.
+// Every message a customer writes is asked, so it neither lowers nor
+// copies a long text: it trims, and only a short rest is compared.
 func isYes(text string) bool {
-	t := strings.TrimFunc(strings.ToLower(text), func(r rune) bool { return !unicode.IsLetter(r) })
-	return t == "yes" || t == "y" || t == "ok" || t == "okay" || t == "yes please"
+	t := strings.TrimFunc(text, func(r rune) bool { return !unicode.IsLetter(r) })
+	if len(t) > len("yes please") {
+		return false
+	}
+	for _, yes := range [...]string{"yes", "y", "ok", "okay", "yes please"} {
+		if strings.EqualFold(t, yes) {
+			return true
+		}
+	}
+	return false
 }
 
 // deskCommand carries out an agent's frame, or refuses it.

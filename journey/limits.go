@@ -22,6 +22,24 @@ const (
 	ContextTimelineSize = 50   // events in a journey context
 )
 
+// Limits of what a client sends the gateway, over HTTP or a WebSocket, beside
+// the event limits above. The gateway's own defaults and constants are these
+// (gateway.Config, gateway/webchat.go, gateway/channels_http.go); the other
+// tables are ai/limits.go (the bot), analytics/limits.go (journey
+// analytics), channels/common.go and channels/email.go (provider payloads).
+// Every string of an event must be valid UTF-8 (CheckJSONUTF8), nested at
+// most JSONDepthMax deep.
+const (
+	FrameMaxBytesDefault  = 16 << 20 // a WebSocket frame (a batch of BatchMaxEvents events); node.frame_max_bytes
+	BodyMaxBytesDefault   = 16 << 20 // an HTTP request body; node.body_max_bytes
+	HeaderMaxBytesDefault = 64 << 10 // an HTTP request's headers; node.header_max_bytes
+	HelloChannelsMax      = 64       // channels named in one hello frame
+	TimelinePageMax       = 1000     // events in one timeline page (?limit=)
+	WebhookBodyMaxBytes   = 1 << 20  // a provider's webhook body (PROTOCOL section 9)
+	WebchatFrameMaxBytes  = 8 << 10  // a web chat visitor's frame
+	WebchatBodyMaxBytes   = 4 << 10  // a web chat visitor's HTTP body
+)
+
 // Limits of the offers configuration (offers.go). Every one is checked by
 // CompileOffers.
 const (

@@ -32,7 +32,7 @@ type channelsNode struct {
 	base string
 }
 
-func startChannelsNode(t *testing.T, ch ChannelsConfig) *channelsNode {
+func startChannelsNode(t *testing.T, ch ChannelsConfig, change ...func(*Config)) *channelsNode {
 	t.Helper()
 	cfg := Default()
 	cfg.demoWebchatSecret = nil
@@ -41,6 +41,9 @@ func startChannelsNode(t *testing.T, ch ChannelsConfig) *channelsNode {
 	cfg.Node.Partitions = 4
 	cfg.Channels = ch
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, f := range change {
+		f(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

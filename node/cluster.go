@@ -15,6 +15,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,6 +56,8 @@ type clusterNode struct {
 	mux     *persistence.RaftMux
 	repl    persistence.ReplicatedEngine
 	dataDir string
+	cert    *certHolder // cluster.tls; nil: plain TCP
+	tls     *tls.Config // mutual TLS of the raft and remote ports; nil: none
 
 	placement atomic.Pointer[cluster.Placement]
 	stateMu   sync.Mutex // serializes saving the data dir's state
@@ -101,7 +104,24 @@ func startCluster(ctx context.Context, cfg Config, logger *slog.Logger, engine p
 			_ = started.close()
 		}
 	}()
+	var gossipKey []byte
+	if cl.GossipKeyFile != "" {
+		if gossipKey, err = loadGossipKey(cl.GossipKeyFile); err != nil {
+			return nil, err
+		}
+	}
+	if cl.TLS != nil {
+		if cn.cert, err = newCertHolder("cluster.tls", *cl.TLS); err != nil {
+			return nil, err
+		}
+		ca, err := loadCA("cluster.tls", cl.TLS.CA)
+		if err != nil {
+			return nil, err
+		}
+		cn.tls = mutualTLS(cn.cert, ca)
+	}
 	cn.members, err = cluster.StartMembership(cluster.MembershipConfig{
+		SecretKey: gossipKey,
 		Meta: cluster.NodeMeta{Name: cfg.Node.Name, HTTP: cfg.Node.HTTP, Remote: cl.Remote, Raft: cl.Raft,
 			ClusterID: cl.Name, Partitions: cfg.Node.Partitions, Gossip: cl.Gossip},
 		Gossip: cl.Gossip, Logger: logger,
@@ -120,7 +140,7 @@ func startCluster(ctx context.Context, cfg Config, logger *slog.Logger, engine p
 	if err != nil {
 		return nil, fmt.Errorf("cluster.raft: %w", err)
 	}
-	cn.mux = persistence.NewRaftMux(ln, logger)
+	cn.mux = persistence.NewRaftMux(ln, cn.tls, logger)
 	var mine []int
 	for p, a := range pl.Partitions {
 		if slices.Contains(a.Replicas, cfg.Node.Name) {

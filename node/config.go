@@ -3,11 +3,14 @@ package node
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"time"
 
@@ -60,6 +63,10 @@ type Config struct {
 	// fail: a test hook of fault injection (persistence.Options). Not read
 	// from the file.
 	FailSyncAfter int `yaml:"-"`
+	// DiskFullAfter, when above 0, makes every WAL and sstable write fail
+	// with ENOSPC after that many WAL writes: a test hook
+	// (persistence.Options). Not read from the file.
+	DiskFullAfter int `yaml:"-"`
 	// FaultsFile, when set, names a file a test writes to cut this node
 	// off from others: one node name per line, re-read every 100 ms, the
 	// raft and remote traffic with those nodes dropped (a network
@@ -115,6 +122,9 @@ type AuditConfig struct {
 	MaxEntries int `yaml:"max_entries"`
 }
 
+// maxConcurrentRequestsMax bounds node.max_concurrent_requests.
+const maxConcurrentRequestsMax = 1_000_000
+
 // broadcastRateMax bounds broadcasts.rate.
 const broadcastRateMax = 1_000_000
 
@@ -157,6 +167,9 @@ type NodeConfig struct {
 	ConnCredit int `yaml:"conn_credit"`
 	// MaxConnections is the WebSocket limit. Default 10000.
 	MaxConnections int `yaml:"max_connections"`
+	// MaxConcurrentRequests bounds the HTTP requests in flight (WebSockets
+	// and probes aside); past it requests answer 503. Default 1024.
+	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
 	// DeskGrace is how long an agent whose desks all disconnected keeps
 	// its presence and assignments. Default 30s.
 	DeskGrace time.Duration `yaml:"desk_grace"`
@@ -169,11 +182,103 @@ type NodeConfig struct {
 	// least recently active passivate. Default: half the budget at 16 KiB
 	// a customer (a 2 GiB budget: 65,536), at least 1,000.
 	MaxResidentCustomers int `yaml:"max_resident_customers"`
+	// TransportConfig: TLS, timeouts and sizes of the HTTP listener.
+	TransportConfig `yaml:",inline"`
 }
 
-// AuthConfig holds the bearer tokens.
+// AuthConfig holds the bearer tokens and what browsers may do with them.
+// A reload (SIGHUP) re-reads this section only.
 type AuthConfig struct {
+	// Tokens: each gives exactly one of token, token_sha256 (the hex
+	// SHA-256 of the token) and token_env (the environment variable that
+	// holds it); rate bounds its events plus requests a second.
 	Tokens []gateway.Token `yaml:"tokens"`
+	// AllowedOrigins are the origins, besides the server's own, whose
+	// pages may open the agent and channel WebSockets.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+}
+
+// authTokensMax bounds auth.tokens.
+const authTokensMax = 10000
+
+// gatewayTokens are the tokens with every token_env read from the
+// environment.
+func (a AuthConfig) gatewayTokens() []gateway.Token {
+	out := make([]gateway.Token, len(a.Tokens))
+	for i, t := range a.Tokens {
+		if t.TokenEnv != "" {
+			t.Token = os.Getenv(t.TokenEnv)
+		}
+		out[i] = t
+	}
+	return out
+}
+
+// validate lists the auth section's problems.
+func (a AuthConfig) validate() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if len(a.Tokens) > authTokensMax {
+		add("auth.tokens: %d tokens; at most %d", len(a.Tokens), authTokensMax)
+	}
+	seen := map[[sha256.Size]byte]int{}
+	for i, t := range a.Tokens {
+		name := fmt.Sprintf("auth.tokens[%d]", i)
+		if t.Name != "" {
+			name += " (" + t.Name + ")"
+		}
+		switch t.Role {
+		case gateway.RoleChannel, gateway.RoleSupervisor, gateway.RoleAdmin:
+		case gateway.RoleAgent:
+			if t.Agent == "" {
+				add("%s: role agent needs agent", name)
+			}
+		default:
+			add("%s: role %q is not channel, agent, supervisor or admin", name, t.Role)
+		}
+		if t.Rate < 0 || t.Rate > gateway.TokenRateMax {
+			add("%s: rate %d is not in 1..%d (0: no limit)", name, t.Rate, gateway.TokenRateMax)
+		}
+		given := 0
+		for _, v := range []string{t.Token, t.TokenSHA256, t.TokenEnv} {
+			if v != "" {
+				given++
+			}
+		}
+		var digest [sha256.Size]byte
+		switch {
+		case given != 1:
+			add("%s: give exactly one of token, token_sha256 and token_env (%d given)", name, given)
+			continue
+		case t.Token != "":
+			digest = sha256.Sum256([]byte(t.Token))
+		case t.TokenSHA256 != "":
+			b, err := hex.DecodeString(t.TokenSHA256)
+			if err != nil || len(b) != sha256.Size {
+				add("%s: token_sha256 is not 64 hex digits (the SHA-256 of the token)", name)
+				continue
+			}
+			copy(digest[:], b)
+		default:
+			v := os.Getenv(t.TokenEnv)
+			if v == "" {
+				add("%s: token_env: the environment variable %s is unset or empty", name, t.TokenEnv)
+				continue
+			}
+			digest = sha256.Sum256([]byte(v))
+		}
+		if j, dup := seen[digest]; dup {
+			add("%s: the same token as auth.tokens[%d]", name, j)
+		}
+		seen[digest] = i
+	}
+	for i, o := range a.AllowedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" {
+			add("auth.allowed_origins[%d]: %q is not an origin (scheme://host[:port])", i, o)
+		}
+	}
+	return errs
 }
 
 // Default is the built-in demo configuration used when no file is given.
@@ -215,12 +320,16 @@ func (n *NodeConfig) ensureDefaults() {
 	if n.MaxConnections == 0 {
 		n.MaxConnections = 10000
 	}
+	if n.MaxConcurrentRequests == 0 {
+		n.MaxConcurrentRequests = gateway.MaxConcurrentRequestsDefault
+	}
 	if n.DeskGrace == 0 {
 		n.DeskGrace = 30 * time.Second
 	}
 	if n.MemoryLimit == "" {
 		n.MemoryLimit = MemoryLimitDefault
 	}
+	n.TransportConfig.ensureDefaults()
 }
 
 // LoadConfig reads a YAML file; unknown keys are errors. An omitted section
@@ -275,28 +384,15 @@ func (c *Config) Validate() error {
 	if c.Audit.MaxEntries < 0 || c.Audit.MaxEntries > actors.AuditMaxLimit {
 		add("audit.max_entries: %d is not in 1..%d (0: the default, %d)", c.Audit.MaxEntries, actors.AuditMaxLimit, actors.AuditMaxDefault)
 	}
-	seen := map[string]bool{}
-	for i, t := range c.Auth.Tokens {
-		switch t.Role {
-		case gateway.RoleChannel, gateway.RoleSupervisor, gateway.RoleAdmin:
-		case gateway.RoleAgent:
-			if t.Agent == "" {
-				add("auth.tokens[%d]: role agent needs agent", i)
-			}
-		default:
-			add("auth.tokens[%d]: role %q is not channel, agent, supervisor or admin", i, t.Role)
-		}
-		if t.Token == "" {
-			add("auth.tokens[%d]: token is empty", i)
-		} else if seen[t.Token] {
-			add("auth.tokens[%d]: the same token is given twice", i)
-		}
-		seen[t.Token] = true
+	if c.Node.MaxConcurrentRequests < 1 || c.Node.MaxConcurrentRequests > maxConcurrentRequestsMax {
+		add("node.max_concurrent_requests: %d is not in 1..%d", c.Node.MaxConcurrentRequests, maxConcurrentRequestsMax)
 	}
 	errs = append(errs, c.validateMemory()...)
+	errs = append(errs, c.Auth.validate()...)
 	errs = append(errs, c.validateJourney()...)
 	errs = append(errs, c.validateRouting()...)
 	errs = append(errs, c.validateChannels()...)
 	errs = append(errs, c.validateCluster()...)
+	errs = append(errs, c.validateTransport()...)
 	return errors.Join(errs...)
 }

@@ -1,10 +1,14 @@
 package node
 
 import (
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -32,6 +36,15 @@ type ClusterConfig struct {
 	// DeadAfter is how long a member must be dead before its replicas are
 	// replaced (the placement grace). Default 30s.
 	DeadAfter time.Duration `yaml:"dead_after"`
+	// TLS is mutual TLS between nodes on the raft and remote ports: cert
+	// and key are this node's, ca the authority every node's certificate
+	// must be signed by; a node without such a certificate is refused.
+	// Reloaded on SIGHUP (cert and key). nil: plain TCP.
+	TLS *TLSFiles `yaml:"tls"`
+	// GossipKeyFile names a file holding the base64 of a 16, 24 or 32 byte
+	// key that encrypts and authenticates gossip (memberlist); every node
+	// has the same. Required with tls: gossip carries the placement.
+	GossipKeyFile string `yaml:"gossip_key_file"`
 }
 
 // Enabled says whether the node runs in a cluster.
@@ -116,7 +129,7 @@ func (c *Config) validateCluster() []error {
 	if cl.DeadAfter < time.Second || cl.DeadAfter > 24*time.Hour {
 		add("cluster.dead_after: %s is not within 1s..24h", cl.DeadAfter)
 	}
-	return errs
+	return append(errs, cl.validateTLS()...)
 }
 
 // checkHostPort accepts host:port with a numeric port in 1..65535.
@@ -133,4 +146,42 @@ func checkHostPort(addr string) error {
 		return fmt.Errorf("%q: a host is required (other nodes dial it)", addr)
 	}
 	return nil
+}
+
+// validateTLS lists the problems of cluster.tls and cluster.gossip_key_file.
+func (cl *ClusterConfig) validateTLS() []error {
+	var errs []error
+	if cl.TLS != nil {
+		if _, err := loadKeyPair("cluster.tls", cl.TLS); err != nil {
+			errs = append(errs, err)
+		}
+		if _, err := loadCA("cluster.tls", cl.TLS.CA); err != nil {
+			errs = append(errs, err)
+		}
+		if cl.GossipKeyFile == "" {
+			errs = append(errs, errors.New("cluster.gossip_key_file: required with cluster.tls (gossip carries the placement; unencrypted, anyone reaching the gossip port could change it)"))
+		}
+	}
+	if cl.GossipKeyFile != "" {
+		if _, err := loadGossipKey(cl.GossipKeyFile); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// loadGossipKey reads the base64 of a 16, 24 or 32 byte key.
+func loadGossipKey(path string) ([]byte, error) {
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.gossip_key_file: %w", err)
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(text)))
+	if err != nil {
+		return nil, fmt.Errorf("cluster.gossip_key_file: %s is not base64: %w", path, err)
+	}
+	if n := len(key); n != 16 && n != 24 && n != 32 {
+		return nil, fmt.Errorf("cluster.gossip_key_file: the key is %d bytes; want 16, 24 or 32 (openssl rand -base64 32)", n)
+	}
+	return key, nil
 }

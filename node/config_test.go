@@ -1,6 +1,8 @@
 package node
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,11 +58,74 @@ auth:
 		t.Fatal("an invalid config validated")
 	}
 	for _, want := range []string{"node.partitions", "node.idle_timeout", "node.conn_credit", "cluster.gossip",
-		"tokens[0]: role agent needs agent", "tokens[1]: role \"boss\"", "given twice", "tokens[2]: token is empty"} {
+		"tokens[0]: role agent needs agent", "tokens[1]: role \"boss\"", "tokens[1]: the same token as auth.tokens[0]",
+		"tokens[2]: give exactly one of token, token_sha256 and token_env (0 given)"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the problems do not mention %q:\n%v", want, err)
 		}
 	}
+}
+
+// A token is given in clear, as its SHA-256 or as the name of an
+// environment variable, exactly one of the three; every problem is listed
+// with the token's place and name, never its text.
+func TestConfigTokenKindsAreCheckedTogether(t *testing.T) {
+	t.Setenv("TL_TEST_AGENT_TOKEN", "alice-from-env")
+	t.Setenv("TL_TEST_EMPTY", "")
+	c, err := LoadConfig(writeConfig(t, `
+node: {max_concurrent_requests: -2}
+auth:
+  allowed_origins: [https://desk.example.com, "desk.example.com", "https://x.example.com/path"]
+  tokens:
+    - {token_sha256: "`+sha256Hex("gw-secret")+`", role: channel, rate: 100}
+    - {token_env: TL_TEST_AGENT_TOKEN, role: agent, agent: alice, name: alice-desk}
+    - {token: both, token_sha256: "`+sha256Hex("both")+`", role: channel, name: two-kinds}
+    - {token_sha256: "abc", role: channel}
+    - {token_env: TL_TEST_UNSET_VARIABLE, role: supervisor}
+    - {token_env: TL_TEST_EMPTY, role: supervisor}
+    - {token: gw-secret, role: channel, rate: -1}
+    - {token: alice-from-env, role: admin}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Validate()
+	if err == nil {
+		t.Fatal("an invalid auth section validated")
+	}
+	for _, want := range []string{
+		"node.max_concurrent_requests: -2",
+		"auth.tokens[2] (two-kinds): give exactly one of token, token_sha256 and token_env (2 given)",
+		"auth.tokens[3]: token_sha256 is not 64 hex digits",
+		"auth.tokens[4]: token_env: the environment variable TL_TEST_UNSET_VARIABLE is unset or empty",
+		"auth.tokens[5]: token_env: the environment variable TL_TEST_EMPTY is unset or empty",
+		"auth.tokens[6]: rate -1 is not in",
+		"auth.tokens[6]: the same token as auth.tokens[0]",
+		"auth.tokens[7]: the same token as auth.tokens[1]",
+		`auth.allowed_origins[1]: "desk.example.com" is not an origin`,
+		`auth.allowed_origins[2]: "https://x.example.com/path" is not an origin`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the problems do not mention %q:\n%v", want, err)
+		}
+	}
+	for _, secret := range []string{"alice-from-env", "gw-secret"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("the problems show a token: %v", err)
+		}
+	}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		for _, good := range []string{"auth.tokens[0]", "auth.tokens[1]", "auth.allowed_origins[0]"} {
+			if strings.HasPrefix(line, good) {
+				t.Errorf("a good entry is reported: %s", line)
+			}
+		}
+	}
+}
+
+func sha256Hex(s string) string {
+	d := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(d[:])
 }
 
 func TestDemoConfigValidates(t *testing.T) {

@@ -29,6 +29,7 @@ type Node struct {
 	cluster  *clusterNode // nil: a cluster of one
 	rt       *actors.Runtime
 	gw       *gateway.Server
+	httpCert *certHolder // node.tls; nil: plain HTTP
 	serveErr chan error
 
 	stopOnce sync.Once
@@ -53,7 +54,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		// small machine.
 		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$|^/gc/pauses:seconds$`)},
 	)), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	opts := persistence.Options{Partitions: cfg.Node.Partitions, Logger: logger, Registerer: reg, FailSyncAfter: cfg.FailSyncAfter}
+	opts := persistence.Options{Partitions: cfg.Node.Partitions, Logger: logger, Registerer: reg, FailSyncAfter: cfg.FailSyncAfter, DiskFullAfter: cfg.DiskFullAfter}
 	if err := os.MkdirAll(cfg.Node.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -117,6 +118,7 @@ func start(cfg Config, logger *slog.Logger, reg *prometheus.Registry, engine per
 		leave = cn.leave
 		reg.MustRegister(newClusterCollector(cn))
 		acfg.Remote, acfg.Cluster, actorsEngine = cfg.Cluster.Remote, cn, cn.repl
+		acfg.RemoteTLS = cn.tls
 		ready = func() error {
 			if err := engine.Err(); err != nil {
 				return err
@@ -135,10 +137,21 @@ func start(cfg Config, logger *slog.Logger, reg *prometheus.Registry, engine per
 	if cn != nil {
 		cn.attach(rt)
 	}
-	gw, err := gateway.New(gateway.Config{
-		Addr: cfg.Node.HTTP, Tokens: cfg.Auth.Tokens, ConnCredit: cfg.Node.ConnCredit, MaxConnections: cfg.Node.MaxConnections,
+	gcfg := gateway.Config{
+		Addr: cfg.Node.HTTP, Tokens: cfg.Auth.gatewayTokens(), AllowedOrigins: cfg.Auth.AllowedOrigins,
+		MaxConcurrentRequests: cfg.Node.MaxConcurrentRequests, ConnCredit: cfg.Node.ConnCredit, MaxConnections: cfg.Node.MaxConnections,
 		Outbound: outbound, Desks: desks, Channels: cfg.gatewayChannels(), Web: cfg.Web.files(), Leave: leave,
-	}, rt, logger, reg, reg, ready)
+	}
+	cfg.Node.gatewayTransport(&gcfg)
+	var httpCert *certHolder
+	if cfg.Node.TLS != nil {
+		if httpCert, err = newCertHolder("node.tls", *cfg.Node.TLS); err != nil {
+			_ = rt.Stop(context.Background())
+			return nil, err
+		}
+		gcfg.TLS = serverTLS(httpCert)
+	}
+	gw, err := gateway.New(gcfg, rt, logger, reg, reg, ready)
 	if err == nil {
 		err = gw.Listen()
 	}
@@ -146,7 +159,7 @@ func start(cfg Config, logger *slog.Logger, reg *prometheus.Registry, engine per
 		_ = rt.Stop(context.Background())
 		return nil, err
 	}
-	n := &Node{cfg: cfg, logger: logger, engine: engine, cluster: cn, rt: rt, gw: gw, serveErr: make(chan error, 1)}
+	n := &Node{cfg: cfg, logger: logger, engine: engine, cluster: cn, rt: rt, gw: gw, httpCert: httpCert, serveErr: make(chan error, 1)}
 	go func() {
 		if err := gw.Serve(); err != nil {
 			n.serveErr <- err
@@ -178,6 +191,34 @@ func (n *Node) Err() error { return n.engine.Err() }
 // ServeErr delivers the error that ended the HTTP server, if it ended
 // before Stop.
 func (n *Node) ServeErr() <-chan error { return n.serveErr }
+
+// Reload applies the parts of a freshly read configuration that can change
+// while the node runs (a SIGHUP re-reads the file): today the auth
+// section's tokens. Each part is checked before it is applied; a bad part
+// is refused whole, keeps what the node had, and its problems are in the
+// error, while the other parts still apply. Every other setting keeps the
+// value the node started with.
+func (n *Node) Reload(cfg Config) error {
+	var errs []error
+	if err := n.reloadAuth(cfg.Auth); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// reloadAuth replaces the tokens: the next request sees the new ones and
+// every WebSocket of a revoked token is closed. auth.allowed_origins keeps
+// its value from the start.
+func (n *Node) reloadAuth(auth AuthConfig) error {
+	if errs := auth.validate(); len(errs) > 0 {
+		return fmt.Errorf("reload: auth (the old tokens stay): %w", errors.Join(errs...))
+	}
+	if err := n.gw.SetTokens(auth.gatewayTokens()); err != nil {
+		return fmt.Errorf("reload: auth (the old tokens stay): %w", err)
+	}
+	n.logger.Info("reloaded the auth tokens", "tokens", len(auth.Tokens))
+	return nil
+}
 
 // Stop shuts down in order: stop accepting and answer what is in flight,
 // passivate every customer (drain appends, write snapshots), close the

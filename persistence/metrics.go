@@ -79,10 +79,15 @@ func (m *metrics) commit(events int, took time.Duration) {
 }
 
 // eventListener counts write stalls and sends Pebble's troubles to the log.
-func eventListener(log *slog.Logger, m *metrics, c *counters) *pebble.EventListener {
+func eventListener(log *slog.Logger, m *metrics, c *counters, diskFailed func(error)) *pebble.EventListener {
 	return &pebble.EventListener{
 		BackgroundError: func(err error) {
 			log.Error("pebble background error", "err", err)
+			if isDiskError(err) {
+				// A flush or compaction that cannot write: fatal, as a
+				// failed commit is (the WAL holds what was acknowledged).
+				diskFailed(err)
+			}
 		},
 		DiskSlow: func(info pebble.DiskSlowInfo) {
 			log.Warn("pebble disk slow", "op", info.OpType.String(), "duration", info.Duration)

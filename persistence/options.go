@@ -77,6 +77,13 @@ type Options struct {
 	//
 	// The default value is 0: off. Never set it in production.
 	FailSyncAfter int
+
+	// DiskFullAfter is a test hook like FailSyncAfter: when > 0, after that
+	// many successful WAL writes every write to a WAL or an sstable fails
+	// with ENOSPC, as on a full disk.
+	//
+	// The default value is 0: off. Never set it in production.
+	DiskFullAfter int
 }
 
 // Defaults of Options.
@@ -137,6 +144,9 @@ func (o *Options) Validate() error {
 	}
 	if o.CacheSize < 0 {
 		errs = append(errs, fmt.Errorf("cache size %d < 0", o.CacheSize))
+	}
+	if o.DiskFullAfter < 0 {
+		errs = append(errs, fmt.Errorf("disk full after %d < 0", o.DiskFullAfter))
 	}
 	if o.FailSyncAfter < 0 {
 		errs = append(errs, fmt.Errorf("fail sync after %d < 0", o.FailSyncAfter))

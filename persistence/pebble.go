@@ -44,8 +44,13 @@ func Open(dir string, opts Options) (Engine, error) {
 	if opts.FailSyncAfter > 0 {
 		fs = failSyncAfter(fs, opts.FailSyncAfter)
 	}
+	if opts.DiskFullAfter > 0 {
+		fs = diskFullAfter(fs, opts.DiskFullAfter)
+	}
 	po := opts.pebbleOptions(fs, pebbleLogger{log: log.WithGroup("pebble"), onFatal: e.latch.fail},
-		eventListener(log, e.metrics, &e.counters))
+		eventListener(log, e.metrics, &e.counters, func(err error) {
+			e.latch.fail(fmt.Errorf("persistence: the disk failed: %w", err))
+		}))
 	err := recoverFatal(func() (err error) {
 		e.db, err = pebble.Open(dir, po)
 		return err

@@ -3,8 +3,11 @@ package persistence
 import (
 	"context"
 	"errors"
+	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -197,5 +200,122 @@ func TestPebbleQueueFull(t *testing.T) {
 	}
 	if last, _ := s.LastSeq(ctx, "c3"); last != 0 {
 		t.Error("the refused append was stored")
+	}
+}
+
+// enospc is a full disk's error, as the OS gives it.
+func enospc(path string) error {
+	return &os.PathError{Op: "write", Path: path, Err: syscall.ENOSPC}
+}
+
+// A full disk under the WAL is fatal as a failed sync is: the append that
+// hits it is refused, the engine latches failed, and every acknowledged
+// event is there after a restart.
+func TestPebbleDiskFullOnTheWAL(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	var full atomic.Bool
+	fs := errorfsWrap(mem, func(op errorfs.Op) error {
+		if full.Load() && (op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpFileWriteAt) && strings.HasSuffix(op.Path, ".log") {
+			return enospc(op.Path)
+		}
+		return nil
+	})
+	e, err := Open("db", Options{FS: fs, Logger: quiet, Partitions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := e.Store(0)
+	for a := range 10 {
+		mustAppend(t, s, "c", uint64(a), 1, t0)
+	}
+	full.Store(true)
+	if err := appendWait(t, s, &AppendRequest{Customer: "c", PrevSeq: 10, Events: events("c", 10, 1, t0)}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("append on a full disk: %v, want ErrUnavailable", err)
+	}
+	// Pebble makes a failed WAL write fatal (its Fatalf, which the engine
+	// latches with the message).
+	if !isFailed(e) || !strings.Contains(e.Err().Error(), syscall.ENOSPC.Error()) {
+		t.Fatalf("engine not latched failed with ENOSPC: %v", e.Err())
+	}
+	crashed := mem.CrashClone(vfs.CrashCloneCfg{})
+	closeWithin(t, e)
+	e2 := openPebble(t, crashed, "db", Options{Partitions: 2})
+	if last, err := e2.Store(0).LastSeq(context.Background(), "c"); err != nil || last < 10 {
+		t.Fatalf("after the restart: last seq %d, %v; 10 were acknowledged", last, err)
+	}
+}
+
+// A full disk under a flush (an sstable that cannot be written) is fatal
+// too: Pebble would retry it again and again while the memtables fill; the
+// engine latches failed, and the WAL keeps what was acknowledged.
+func TestPebbleDiskFullOnAnSSTable(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EIO} {
+		t.Run(errno.Error(), func(t *testing.T) {
+			mem := vfs.NewCrashableMem()
+			var full atomic.Bool
+			fs := errorfsWrap(mem, func(op errorfs.Op) error {
+				if full.Load() && (op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpFileWriteAt) && strings.HasSuffix(op.Path, ".sst") {
+					return &os.PathError{Op: "write", Path: op.Path, Err: errno}
+				}
+				return nil
+			})
+			e, err := Open("db", Options{FS: fs, Logger: quiet, Partitions: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := e.Store(1)
+			for a := range 20 {
+				mustAppend(t, s, "c", uint64(a), 1, t0)
+			}
+			full.Store(true)
+			// A flush, as a full memtable would start one.
+			go func() { _ = e.(*pebbleEngine).db.Flush() }()
+			select {
+			case <-e.Failed():
+			case <-time.After(waitMax):
+				t.Fatal("the engine did not latch failed on a flush that cannot write")
+			}
+			if !errors.Is(e.Err(), errno) {
+				t.Fatalf("latched with %v, want %v", e.Err(), errno)
+			}
+			if err := appendWait(t, s, &AppendRequest{Customer: "c", PrevSeq: 20, Events: events("c", 20, 1, t0)}); !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("append after the disk failed: %v, want ErrUnavailable", err)
+			}
+			crashed := mem.CrashClone(vfs.CrashCloneCfg{})
+			closeWithin(t, e)
+			e2 := openPebble(t, crashed, "db", Options{Partitions: 2})
+			if last, err := e2.Store(1).LastSeq(context.Background(), "c"); err != nil || last != 20 {
+				t.Fatalf("after the restart: last seq %d, %v; 20 were acknowledged", last, err)
+			}
+		})
+	}
+}
+
+// Options.DiskFullAfter: the binary's hook fills the disk after n WAL
+// writes.
+func TestPebbleDiskFullAfter(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	e, err := Open("db", Options{FS: mem, Logger: quiet, Partitions: 2, DiskFullAfter: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked := 0
+	for a := range 50 {
+		if err := appendWait(t, e.Store(0), &AppendRequest{Customer: "c", PrevSeq: uint64(a), Events: events("c", uint64(a), 1, t0)}); err != nil {
+			if !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("append %d: %v", a, err)
+			}
+			break
+		}
+		acked++
+	}
+	if acked == 0 || acked == 50 || !strings.Contains(e.Err().Error(), syscall.ENOSPC.Error()) {
+		t.Fatalf("%d acknowledged, engine error %v; want some, then ENOSPC", acked, e.Err())
+	}
+	crashed := mem.CrashClone(vfs.CrashCloneCfg{})
+	closeWithin(t, e)
+	e2 := openPebble(t, crashed, "db", Options{Partitions: 2})
+	if last, err := e2.Store(0).LastSeq(context.Background(), "c"); err != nil || last < uint64(acked) {
+		t.Errorf("after the restart: last seq %d, %v; %d were acknowledged", last, err, acked)
 	}
 }

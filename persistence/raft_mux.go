@@ -11,8 +11,15 @@ package persistence
 // partition's StreamLayer, whose raft.NetworkTransport serves it. A node
 // dials each peer once (one client session per address, redialed when it
 // breaks) and accepts the sessions its peers dial.
+//
+// With a tls.Config (cluster.tls) every TCP connection is mutual TLS before
+// yamux starts: the accepting side handshakes on its own goroutine, within
+// muxHandshakeTimeout, and a peer whose certificate the config refuses
+// never gets a session.
 
 import (
+	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -30,6 +37,11 @@ const (
 	muxVersion = 1
 	// muxHeaderTimeout bounds reading a new stream's header.
 	muxHeaderTimeout = 5 * time.Second
+	// muxHandshakeTimeout bounds a connection's TLS handshake.
+	muxHandshakeTimeout = 5 * time.Second
+	// muxHandshakesMax bounds the TLS handshakes accepted at once; a
+	// connection past it is closed (its peer dials again).
+	muxHandshakesMax = 64
 )
 
 var errMuxClosed = errors.New("persistence: raft mux closed")
@@ -38,6 +50,8 @@ var errMuxClosed = errors.New("persistence: raft mux closed")
 // listener.
 type RaftMux struct {
 	ln   net.Listener
+	tls  *tls.Config   // nil: plain TCP
+	hs   chan struct{} // a token per handshake in progress
 	log  *slog.Logger
 	yamx *yamux.Config
 	done chan struct{}
@@ -77,8 +91,10 @@ func (m *RaftMux) Block(addrs []string) {
 	}
 }
 
-// NewRaftMux serves ln until Close.
-func NewRaftMux(ln net.Listener, logger *slog.Logger) *RaftMux {
+// NewRaftMux serves ln until Close. tlsCfg, when set, is mutual TLS on
+// every connection, accepted and dialed (it must present a certificate on
+// both sides and verify the peer's).
+func NewRaftMux(ln net.Listener, tlsCfg *tls.Config, logger *slog.Logger) *RaftMux {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -86,7 +102,7 @@ func NewRaftMux(ln net.Listener, logger *slog.Logger) *RaftMux {
 	cfg := yamux.DefaultConfig()
 	cfg.LogOutput = nil
 	cfg.Logger = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
-	m := &RaftMux{ln: ln, log: log, yamx: cfg, done: make(chan struct{})}
+	m := &RaftMux{ln: ln, tls: tlsCfg, hs: make(chan struct{}, muxHandshakesMax), log: log, yamx: cfg, done: make(chan struct{})}
 	m.mu.layers = make(map[int]*muxLayer)
 	m.mu.outbound = make(map[raft.ServerAddress]*yamux.Session)
 	m.mu.inbound = make(map[*yamux.Session]struct{})
@@ -168,22 +184,58 @@ func (m *RaftMux) acceptLoop() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		sess, err := yamux.Server(conn, m.yamx)
-		if err != nil {
+		if m.tls == nil {
+			m.startSession(conn)
+			continue
+		}
+		select {
+		case m.hs <- struct{}{}:
+		default:
+			m.log.Warn("peer refused: too many tls handshakes at once", "remote", conn.RemoteAddr().String())
 			_ = conn.Close()
 			continue
 		}
 		m.mu.Lock()
 		if m.mu.closed {
 			m.mu.Unlock()
-			_ = sess.Close()
+			_ = conn.Close()
 			return
 		}
-		m.mu.inbound[sess] = struct{}{}
 		m.wg.Add(1)
 		m.mu.Unlock()
-		go m.serveSession(sess)
+		go func() {
+			defer m.wg.Done()
+			defer func() { <-m.hs }()
+			tc := tls.Server(conn, m.tls)
+			ctx, cancel := context.WithTimeout(context.Background(), muxHandshakeTimeout)
+			defer cancel()
+			if err := tc.HandshakeContext(ctx); err != nil {
+				m.log.Warn("peer refused: tls handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
+				_ = conn.Close()
+				return
+			}
+			m.startSession(tc)
+		}()
 	}
+}
+
+// startSession serves an accepted connection's yamux session.
+func (m *RaftMux) startSession(conn net.Conn) {
+	sess, err := yamux.Server(conn, m.yamx)
+	if err != nil {
+		_ = conn.Close()
+		return
+	}
+	m.mu.Lock()
+	if m.mu.closed {
+		m.mu.Unlock()
+		_ = sess.Close()
+		return
+	}
+	m.mu.inbound[sess] = struct{}{}
+	m.wg.Add(1)
+	m.mu.Unlock()
+	go m.serveSession(sess)
 }
 
 // serveSession routes the streams of an accepted session until it ends.
@@ -245,7 +297,7 @@ func (m *RaftMux) session(addr raft.ServerAddress, timeout time.Duration) (*yamu
 	if s != nil && !s.IsClosed() {
 		return s, nil
 	}
-	conn, err := net.DialTimeout("tcp", string(addr), timeout)
+	conn, err := m.dial(addr, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -266,6 +318,22 @@ func (m *RaftMux) session(addr raft.ServerAddress, timeout time.Duration) (*yamu
 	}
 	m.mu.outbound[addr] = s
 	return s, nil
+}
+
+// dial connects to a peer's mux, with TLS when configured.
+func (m *RaftMux) dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", string(addr))
+	if err != nil || m.tls == nil {
+		return conn, err
+	}
+	tc := tls.Client(conn, m.tls)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("raft mux: tls handshake with %s: %w", addr, err)
+	}
+	return tc, nil
 }
 
 // muxLayer is one partition's raft.StreamLayer on a RaftMux.

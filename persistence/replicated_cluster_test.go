@@ -201,7 +201,7 @@ func TestReplicatedOverTCP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := NewRaftMux(ln, quiet)
+		m := NewRaftMux(ln, nil, quiet)
 		t.Cleanup(func() { _ = m.Close() })
 		muxes = append(muxes, m)
 	}

@@ -22,7 +22,7 @@ func tcpCluster(t *testing.T, partitions int) []ReplicatedEngine {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := NewRaftMux(ln, quiet)
+		m := NewRaftMux(ln, nil, quiet)
 		t.Cleanup(func() { _ = m.Close() })
 		muxes = append(muxes, m)
 	}

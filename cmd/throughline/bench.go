@@ -13,6 +13,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -41,9 +43,11 @@ func benchMain(args []string) int {
 			return benchBroadcast(args[1:])
 		case "cluster":
 			return benchCluster(args[1:])
+		case "memory":
+			return benchMemory(args[1:])
 		}
 	}
-	fmt.Fprintln(os.Stderr, "usage: throughline bench ingest|activation|journey|agents|broadcast|cluster [flags]   (-h for the flags)")
+	fmt.Fprintln(os.Stderr, "usage: throughline bench ingest|activation|journey|agents|broadcast|cluster|memory [flags]   (-h for the flags)")
 	return 2
 }
 
@@ -57,13 +61,24 @@ func benchIngest(args []string) int {
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured period (short runs hide compaction debt)")
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "period before measuring")
 	fs.IntVar(&cfg.Rate, "rate", 0, "events/s in total, open loop (0: max rate, closed loop)")
-	fs.IntVar(&cfg.Window, "window", cfg.Window, "events in flight per connection at max rate")
+	fs.IntVar(&cfg.Window, "window", cfg.Window, "events in flight per connection (default: a gateway's, 64 events or 4 batch frames)")
+	deeper := fs.String("deeper", "", "deeper windows to drive the server at again, comma separated, each a row (default 256, or 4x the window with --batch; \"none\": none)")
 	fs.IntVar(&cfg.BatchSize, "batch", 0, "events per batch frame (0 or 1: single event frames)")
 	fs.IntVar(&cfg.EventBytes, "event-bytes", cfg.EventBytes, "approximate text size of an event")
-	fs.BoolVar(&cfg.Ceilings, "ceilings", cfg.Ceilings, "measure the Pebble and WebSocket echo ceilings in the same run")
+	fs.BoolVar(&cfg.Ceilings, "ceilings", cfg.Ceilings, "measure the store ceiling, the NATS JetStream peer and the WebSocket echo in the same run")
+	fs.StringVar(&cfg.Peer, "peer", "", "the peer command (default: "+bench.PeerCommand+" beside this binary or on PATH; \"none\": no peer)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	keep := fs.Bool("keep", false, "keep the started server's data directory")
+	applyTLS := clientTLSFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := applyTLS(); err != nil {
+		fmt.Fprintln(os.Stderr, "throughline bench:", err)
+		return 2
+	}
+	if err := windowFlags(fs, &cfg, *deeper); err != nil {
+		fmt.Fprintln(os.Stderr, "throughline bench:", err)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -85,6 +100,39 @@ func benchIngest(args []string) int {
 		return 1
 	}
 	return printReport(report, *asJSON)
+}
+
+// windowFlags fills in the windows and the peer the flags left to their
+// defaults: a gateway's window for the batch size, deeper windows of 256
+// events (4x the window with batch frames), the peer beside this binary.
+func windowFlags(fs *flag.FlagSet, cfg *bench.Config, deeper string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["window"] {
+		cfg.Window = bench.DefaultWindow(cfg.BatchSize)
+	}
+	switch {
+	case deeper == "none":
+		cfg.DeeperWindows = nil
+	case deeper != "":
+		cfg.DeeperWindows = nil
+		for _, w := range strings.Split(deeper, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(w))
+			if err != nil {
+				return fmt.Errorf("--deeper %q: %w", deeper, err)
+			}
+			cfg.DeeperWindows = append(cfg.DeeperWindows, n)
+		}
+	case cfg.BatchSize > 1:
+		cfg.DeeperWindows = []int{4 * cfg.Window}
+	}
+	switch cfg.Peer {
+	case "none":
+		cfg.Peer = ""
+	case "":
+		cfg.Peer = bench.FindPeer()
+	}
+	return cfg.Validate()
 }
 
 // markdowner is a report that renders as Markdown.
@@ -117,7 +165,12 @@ func benchActivation(args []string) int {
 	fs.IntVar(&cfg.Customers, "customers", cfg.Customers, "customers written, passivated and read")
 	fs.IntVar(&cfg.Events, "events", cfg.Events, "events per customer")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	applyTLS := clientTLSFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := applyTLS(); err != nil {
+		fmt.Fprintln(os.Stderr, "throughline bench:", err)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

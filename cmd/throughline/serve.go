@@ -22,6 +22,11 @@ import (
 // make every WAL sync after that many fail (persistence.Options.FailSyncAfter).
 const failSyncEnv = "THROUGHLINE_TEST_FAIL_SYNC_AFTER"
 
+// diskFullEnv is a test hook like failSyncEnv: after that many WAL writes
+// every WAL and sstable write fails with ENOSPC
+// (persistence.Options.DiskFullAfter).
+const diskFullEnv = "THROUGHLINE_TEST_DISK_FULL_AFTER"
+
 // pprofEnv, when set to an address (127.0.0.1:6060), serves
 // net/http/pprof there: for profiling under the bench, not for production.
 const pprofEnv = "THROUGHLINE_PPROF"
@@ -105,6 +110,14 @@ func serveMain(args []string) int {
 		}
 		cfg.FailSyncAfter = n
 	}
+	if v := os.Getenv(diskFullEnv); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "throughline: %s=%q: want a positive number\n", diskFullEnv, v)
+			return 2
+		}
+		cfg.DiskFullAfter = n
+	}
 	// A test hook: a file naming the nodes to cut this one off from.
 	cfg.FaultsFile = os.Getenv(faultsEnv)
 	if *configPath == "" {
@@ -115,6 +128,10 @@ func serveMain(args []string) int {
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	// SIGHUP reloads (reload); one that comes during the start waits.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	// A cluster node waits for its peers at start: a signal then ends the
 	// wait.
 	startCtx, cancelStart := context.WithCancel(context.Background())
@@ -153,24 +170,53 @@ func serveMain(args []string) int {
 		logger.Info("stopped")
 		return 0
 	}
-	select {
-	case s := <-sig:
-		logger.Info("stopping", "signal", s.String())
-		return stop()
-	case <-n.Left():
-		logger.Info("left the cluster; stopping")
-		return stop()
-	case err := <-n.ServeErr():
-		logger.Error("gateway failed", "err", err)
-		return 1
-	case <-n.Failed():
-		// The WAL decides at restart what was stored: never flush or
-		// snapshot after a failed commit. Keep refusing for a moment so
-		// clients and probes see why, then exit non-zero.
-		logger.Error("store failed: refusing writes and exiting", "err", n.Err())
-		time.Sleep(failExitDelay)
-		return 3
+	for {
+		select {
+		case <-hup:
+			reload(n, *configPath, logger)
+			// The certificate files are read again whatever the config
+			// file's fate: a rotation needs no config change.
+			if err := n.ReloadTLS(); err != nil {
+				logger.Error("SIGHUP: tls reload failed; keeping the certificates in use", "err", err)
+			}
+			continue
+		case s := <-sig:
+			logger.Info("stopping", "signal", s.String())
+			return stop()
+		case <-n.Left():
+			logger.Info("left the cluster; stopping")
+			return stop()
+		case err := <-n.ServeErr():
+			logger.Error("gateway failed", "err", err)
+			return 1
+		case <-n.Failed():
+			// The WAL decides at restart what was stored: never flush or
+			// snapshot after a failed commit. Keep refusing for a moment so
+			// clients and probes see why, then exit non-zero.
+			logger.Error("store failed: refusing writes and exiting", "err", n.Err())
+			time.Sleep(failExitDelay)
+			return 3
+		}
 	}
+}
+
+// reload re-reads the config file on SIGHUP and applies what can change
+// while the node runs (node.Reload); a file that cannot be read or a part
+// that is bad is logged and the node keeps what it had.
+func reload(n *node.Node, configPath string, logger *slog.Logger) {
+	if configPath == "" {
+		logger.Warn("SIGHUP: no --config file to reload (the built-in demo)")
+		return
+	}
+	cfg, err := node.LoadConfig(configPath)
+	if err == nil {
+		err = n.Reload(cfg)
+	}
+	if err != nil {
+		logger.Error("SIGHUP: reload refused; keeping the old configuration", "config", configPath, "err", err)
+		return
+	}
+	logger.Info("SIGHUP: reloaded", "config", configPath)
 }
 
 func printDemo(cfg node.Config) {

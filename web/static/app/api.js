@@ -1,7 +1,7 @@
 // The HTTP API of PROTOCOL section 3, with the signed-in token. The token
 // lives in sessionStorage (gone when the tab closes) and travels in the
 // Authorization header; only the WebSocket, which a browser cannot give a
-// header, carries it as access_token.
+// header, carries it in the Sec-WebSocket-Protocol header (socket.js).
 
 const KEY = 'throughline.token';
 
