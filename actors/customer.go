@@ -134,6 +134,9 @@ func (c *customer) Receive(ctx actor.Context) {
 	case *idleCheck:
 		c.idleCheck(ctx)
 		return // an idle check is not activity
+	case *evictReq:
+		c.evictReq(ctx)
+		return // nor is the host's request to go
 	case *passivateOK:
 		c.passivating = true
 		c.maybeStop(ctx)
@@ -172,7 +175,7 @@ func (c *customer) armIdle(ctx actor.Context) {
 // customer's own.
 func (c *customer) noteAsked(ctx actor.Context) {
 	switch ctx.Message().(type) {
-	case *actor.Started, *actor.Stopped, *actor.Restarting, *appendDone, *idleCheck, *passivateOK:
+	case *actor.Started, *actor.Stopped, *actor.Restarting, *appendDone, *idleCheck, *evictReq, *passivateOK:
 		return // not asked anything
 	case *broadcastMsg:
 		if c.firstPending {
@@ -626,8 +629,19 @@ func (o *outbox) release(durable uint64) {
 		it.send(nil)
 	}
 	if o.head == len(o.items) {
-		o.items, o.head = o.items[:0], 0
+		o.items, o.head = o.emptied(), 0
 	}
+}
+
+// outboxKeep is the capacity an emptied outbox keeps; a burst's larger
+// array is let go rather than kept by a resident customer (~1 KiB each).
+const outboxKeep = 8
+
+func (o *outbox) emptied() []outboxItem {
+	if cap(o.items) > outboxKeep {
+		return nil
+	}
+	return o.items[:0]
 }
 
 func (o *outbox) fail(err error) {
@@ -637,7 +651,7 @@ func (o *outbox) fail(err error) {
 		o.head++
 		it.send(err)
 	}
-	o.items, o.head = o.items[:0], 0
+	o.items, o.head = o.emptied(), 0
 }
 
 // asRejection maps an internal error to the client-visible rejection.

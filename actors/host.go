@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -36,6 +37,10 @@ type host struct {
 	erasedSet   map[string]struct{}
 	erasedOrder []string
 
+	// res orders the active customers by their last message, for
+	// passivating the least recently active first (residency.go).
+	res residency
+
 	dueTimer *time.Timer
 	dueNext  time.Time
 
@@ -47,7 +52,7 @@ func newHost(rt *Runtime, p int) *host {
 	return &host{
 		rt: rt, partition: p, store: rt.engine.Store(p),
 		children: map[string]*actor.PID{}, byPID: map[string]string{}, stopping: map[string][]customerMsg{},
-		erasing: map[string]*eraseMsg{}, erasedSet: map[string]struct{}{},
+		erasing: map[string]*eraseMsg{}, erasedSet: map[string]struct{}{}, res: newResidency(),
 	}
 }
 
@@ -65,8 +70,20 @@ func (h *host) Receive(ctx actor.Context) {
 			if _, already := h.stopping[m.customer]; !already {
 				h.stopping[m.customer] = nil
 			}
+			if _, asked := h.res.asked[m.customer]; asked {
+				h.rt.Evictions.Add(1)
+			}
 			ctx.Send(pid, &passivateOK{})
 		}
+		delete(h.res.asked, m.customer)
+	case *evictDeclined:
+		if pid, ok := h.children[m.customer]; ok && pid.Equal(m.pid) {
+			delete(h.res.asked, m.customer)
+			h.res.declined[m.customer] = struct{}{}
+			h.enforceResidentMax(ctx) // another goes in its place
+		}
+	case *passivateLRU:
+		h.evict(ctx, int(math.Ceil(m.share*float64(h.resident()))))
 	case *actor.Terminated:
 		h.terminated(ctx, m.Who)
 	case *dueTick:
@@ -114,6 +131,10 @@ func (h *host) route(ctx actor.Context, m customerMsg) {
 		pid = h.activate(ctx, id)
 	}
 	ctx.Send(pid, m)
+	h.res.touch(id)
+	if !ok {
+		h.enforceResidentMax(ctx)
+	}
 }
 
 func (h *host) activate(ctx actor.Context, id string) *actor.PID {
@@ -133,7 +154,9 @@ func (h *host) terminated(ctx actor.Context, who *actor.PID) {
 		return
 	}
 	delete(h.byPID, who.Id)
+	releasePID(ctx, h.children[id])
 	delete(h.children, id)
+	h.res.forget(id)
 	h.erased(id)
 	buf := h.stopping[id]
 	delete(h.stopping, id)

@@ -97,6 +97,7 @@ func (r *Runtime) hostPartition(p int) error {
 		}, actor.WithDispatcher(r.dispatch))),
 	}
 	r.parts[p].Store(pa)
+	r.hostedN.Add(1)
 	if p == auditPartition && r.audit != nil {
 		r.audit.forget()
 	}
@@ -116,6 +117,7 @@ func (r *Runtime) UnhostPartition(ctx context.Context, p int) error {
 	if pa == nil {
 		return fmt.Errorf("%w: %d", ErrNotHosted, p)
 	}
+	r.hostedN.Add(-1)
 	if p == broadcastsPartition {
 		r.bcast.unlead()
 	}

@@ -102,6 +102,12 @@ type Config struct {
 	// Remote is the address protoactor remote listens on for the requests
 	// other nodes forward here (cluster.remote); "" : none.
 	Remote string
+	// ResidentMax bounds the customers in memory on this node; past it the
+	// least recently active passivate (residency.go). Each hosted
+	// partition holds its share. Default ResidentMaxDefault.
+	ResidentMax int
+	// Memory is the node's memory budget (memory.go); the zero value: none.
+	Memory MemoryConfig
 	// RemoteTLS, when set, is mutual TLS on the remote's gRPC server and
 	// on its dials to other nodes (cluster.tls); nil: plaintext.
 	RemoteTLS *tls.Config
@@ -157,6 +163,10 @@ func (c *Config) ensureDefaults() {
 	if c.DeskGrace <= 0 {
 		c.DeskGrace = 30 * time.Second
 	}
+	if c.ResidentMax <= 0 {
+		c.ResidentMax = ResidentMaxDefault
+	}
+	c.Memory.ensureDefaults()
 	if c.Policy == nil {
 		c.Policy = &journey.Policy{}
 	}
@@ -192,7 +202,12 @@ type Runtime struct {
 	// Gauges read by /metrics.
 	ActiveCustomers atomic.Int64
 	Activations     atomic.Int64
-	RuleErrors      atomic.Int64 // rule evaluations that failed (counted as not matching)
+	// Evictions counts customers passivated before their idle timeout, for
+	// the resident cap or the memory budget.
+	Evictions  atomic.Int64
+	hostedN    atomic.Int64 // partitions hosted here
+	memory     *memoryGuard
+	RuleErrors atomic.Int64 // rule evaluations that failed (counted as not matching)
 	// AnalyticsDropped counts durable events the analytics queue had no
 	// room for (read back from the store instead).
 	AnalyticsDropped atomic.Int64
@@ -254,6 +269,9 @@ func Start(cfg Config, engine persistence.Engine) (*Runtime, error) {
 				return nil, err
 			}
 		}
+	}
+	if r.cfg.Memory.Limit > 0 {
+		r.memory = startMemoryGuard(r, r.cfg.Memory)
 	}
 	return r, nil
 }
@@ -497,6 +515,9 @@ func (r *Runtime) Stop(ctx context.Context) error {
 	var err error
 	r.stopOnce.Do(func() {
 		r.stopping.Store(true)
+		if r.memory != nil {
+			r.memory.close()
+		}
 		if r.cd != nil {
 			close(r.cd.stop)
 		}

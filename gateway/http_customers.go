@@ -157,6 +157,9 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, id string) (map[s
 	if err != nil {
 		return nil, err
 	}
+	if rej := s.memoryRefusal("nothing was stored"); rej != nil {
+		return nil, rej // a patch records an event (profile.updated)
+	}
 	if rej := journey.CheckJSONUTF8("profile", body); rej != nil {
 		return nil, rej
 	}

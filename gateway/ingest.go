@@ -52,6 +52,10 @@ func needsResolve(e *journey.Event) bool { return len(e.Identity) > 0 }
 // customer. admit takes the customer partition's admission (HTTP) when set.
 // done is called exactly once.
 func (s *Server) deliver(ctx context.Context, e journey.Event, conn uint64, admit bool, done func(actors.Result)) {
+	if rej := s.memoryRefusal("nothing was stored"); rej != nil {
+		done(actors.Result{Reject: rej})
+		return
+	}
 	customer := e.Customer
 	var linked []journey.IdentityRef
 	if needsResolve(&e) {

@@ -10,7 +10,7 @@ import (
 
 // testConn is a channel connection without a socket: frames stay queued.
 func testConn(id uint64, queue int) *channelConn {
-	return &channelConn{id: id, wsPeer: &wsPeer{send: make(chan []byte, queue), closed: make(chan struct{})}}
+	return &channelConn{id: id, wsPeer: &wsPeer{send: newQueue[[]byte](queue), closed: make(chan struct{})}}
 }
 
 func ob(customer string, seq uint64, channel string) journey.Outbound {
@@ -21,8 +21,9 @@ func sentIDs(t *testing.T, c *channelConn) []string {
 	t.Helper()
 	var ids []string
 	for {
-		select {
-		case f := <-c.send:
+		f, ok := c.send.pop()
+		switch {
+		case ok:
 			var o struct{ Type, ID string }
 			if err := json.Unmarshal(f, &o); err != nil || o.Type != "outbound" {
 				t.Fatalf("frame %s", f)

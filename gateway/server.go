@@ -243,6 +243,7 @@ func New(cfg Config, rt *actors.Runtime, logger *slog.Logger, reg prometheus.Reg
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "throughline_active_customers", Help: "Customer actors in memory.",
 	}, func() float64 { return float64(rt.ActiveCustomers.Load()) }))
+	registerMemoryMetrics(reg, rt)
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "throughline_customer_activations_total", Help: "Customer actor activations.",
 	}, func() float64 { return float64(rt.Activations.Load()) }))
@@ -353,6 +354,11 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	}
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
+		return
+	}
+	if s.rt.MemoryPressure() {
+		// Still ready (reads, receipts, acks go on) but refusing new work.
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "memory": "pressure"})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

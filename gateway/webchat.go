@@ -203,6 +203,10 @@ func (p *providers) serveWebchatWS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, journey.Rejectf(journey.CodeUnauthorized, "visitor token is missing, wrong or expired"))
 		return
 	}
+	if rej := p.s.memoryRefusal("connect again"); rej != nil {
+		writeError(w, rej)
+		return
+	}
 	ids := channels.VisitorIdentity(v)
 	for k, val := range ids {
 		n, rej := journey.NormalizeIdentity(k, val)

@@ -22,7 +22,7 @@ type wsPeer struct {
 	ctx    context.Context // cancelled when the connection closes
 	cancel context.CancelFunc
 
-	send      chan []byte // frames for the writer; full: the client is too slow
+	send      *queue[[]byte] // frames for the writer; full: the client is too slow
 	control   chan controlFrame
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -36,7 +36,7 @@ func newPeer(s *Server, kind string, ws *websocket.Conn, who principal, queue in
 	ctx, cancel := context.WithCancel(context.Background())
 	return &wsPeer{
 		s: s, kind: kind, who: who, ws: ws, keep: newKeepalive(ws, s.cfg.WSIdleTimeout), ctx: ctx, cancel: cancel,
-		send: make(chan []byte, queue), control: make(chan controlFrame, controlQueue), closed: make(chan struct{}),
+		send: newQueue[[]byte](queue), control: make(chan controlFrame, controlQueue), closed: make(chan struct{}),
 	}
 }
 
@@ -49,11 +49,9 @@ func (c *wsPeer) enqueue(frame []byte) {
 		return
 	default:
 	}
-	select {
-	case c.send <- frame:
-	default:
+	if !c.send.push(frame) {
 		c.s.metrics.slowClosed.Inc()
-		c.s.log.Warn(c.kind+" connection too slow: closing", "queued", len(c.send))
+		c.s.log.Warn(c.kind+" connection too slow: closing", "queued", c.send.len())
 		c.close()
 	}
 }
@@ -69,28 +67,29 @@ func (c *wsPeer) writeLoop() {
 	for {
 		select {
 		case <-ping.C:
-			w.buf = appendFrame(w.buf, opPing, nil)
-		case f := <-c.send:
-			w.buf = appendFrame(w.buf, opText, f)
+			w.add(opPing, nil)
+		case <-c.send.ready:
 		case cf := <-c.control:
-			w.buf = appendFrame(w.buf, cf.opcode, cf.payload)
+			w.add(cf.opcode, cf.payload)
 		case <-c.closed:
 			code, reason := websocket.CloseGoingAway, "closing"
 			if c.closeCode != 0 {
 				code, reason = c.closeCode, c.closeReason
 			}
-			w.buf = appendFrame(w.buf[:0], opClose, websocket.FormatCloseMessage(code, reason))
+			w.add(opClose, websocket.FormatCloseMessage(code, reason))
 			w.timeout = time.Second
 			_ = w.flush()
 			return
 		}
 	drain:
 		for len(w.buf) < writeBatchBytes {
+			if f, ok := c.send.pop(); ok {
+				w.add(opText, f)
+				continue
+			}
 			select {
-			case f := <-c.send:
-				w.buf = appendFrame(w.buf, opText, f)
 			case cf := <-c.control:
-				w.buf = appendFrame(w.buf, cf.opcode, cf.payload)
+				w.add(cf.opcode, cf.payload)
 			default:
 				break drain
 			}
@@ -98,6 +97,9 @@ func (c *wsPeer) writeLoop() {
 		if err := w.flush(); err != nil {
 			c.close()
 			return
+		}
+		if c.send.len() > 0 {
+			c.send.signal() // a full batch left frames waiting
 		}
 	}
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/binary"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -76,10 +77,24 @@ func (w *frameWriter) flush() error {
 	}
 	_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
 	_, err := w.conn.Write(w.buf)
-	if cap(w.buf) > 4*writeBatchBytes {
-		w.buf = nil // a huge acks frame passed: do not keep its buffer
-	} else {
-		w.buf = w.buf[:0]
+	if cap(w.buf) <= 4*writeBatchBytes { // a huge acks frame's is not kept
+		writeBufs.Put(w.buf[:0])
 	}
+	w.buf = nil // an idle connection holds no buffer
 	return err
 }
+
+// add appends a frame to the batch, in a buffer from writeBufs.
+func (w *frameWriter) add(opcode byte, payload []byte) {
+	if w.buf == nil {
+		if b, ok := writeBufs.Get().([]byte); ok {
+			w.buf = b
+		}
+	}
+	w.buf = appendFrame(w.buf, opcode, payload)
+}
+
+// writeBufs are the writers' batch buffers, shared by every connection:
+// one kept per connection cost up to 256 KiB per idle connection after a
+// large acks frame.
+var writeBufs sync.Pool

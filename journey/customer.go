@@ -163,6 +163,14 @@ type ring struct {
 
 func (r *ring) push(e Event) {
 	if len(r.buf) < TimelineMax {
+		if len(r.buf) == cap(r.buf) {
+			// Grown by a quarter, not doubled: an Event is ~190 bytes and
+			// most customers are resident with a short history (doubling
+			// held 32 slots for 20 events, 64 for TimelineMax).
+			grown := make([]Event, len(r.buf), min(cap(r.buf)+max(cap(r.buf)/4, 4), TimelineMax))
+			copy(grown, r.buf)
+			r.buf = grown
+		}
 		r.buf = append(r.buf, e)
 		return
 	}

@@ -173,6 +173,15 @@ type NodeConfig struct {
 	// DeskGrace is how long an agent whose desks all disconnected keeps
 	// its presence and assignments. Default 30s.
 	DeskGrace time.Duration `yaml:"desk_grace"`
+	// MemoryLimit is the node's memory budget (config_memory.go): bytes
+	// with a unit ("2GiB") or a share of the memory available ("75%").
+	// It is the Go soft memory limit; past 85% of it new work is refused
+	// and customers passivate until below 75%. Default "75%".
+	MemoryLimit string `yaml:"memory_limit"`
+	// MaxResidentCustomers bounds the customers in memory; past it the
+	// least recently active passivate. Default: half the budget at 16 KiB
+	// a customer (a 2 GiB budget: 65,536), at least 1,000.
+	MaxResidentCustomers int `yaml:"max_resident_customers"`
 	// TransportConfig: TLS, timeouts and sizes of the HTTP listener.
 	TransportConfig `yaml:",inline"`
 }
@@ -317,6 +326,9 @@ func (n *NodeConfig) ensureDefaults() {
 	if n.DeskGrace == 0 {
 		n.DeskGrace = 30 * time.Second
 	}
+	if n.MemoryLimit == "" {
+		n.MemoryLimit = MemoryLimitDefault
+	}
 	n.TransportConfig.ensureDefaults()
 }
 
@@ -375,6 +387,7 @@ func (c *Config) Validate() error {
 	if c.Node.MaxConcurrentRequests < 1 || c.Node.MaxConcurrentRequests > maxConcurrentRequestsMax {
 		add("node.max_concurrent_requests: %d is not in 1..%d", c.Node.MaxConcurrentRequests, maxConcurrentRequestsMax)
 	}
+	errs = append(errs, c.validateMemory()...)
 	errs = append(errs, c.Auth.validate()...)
 	errs = append(errs, c.validateJourney()...)
 	errs = append(errs, c.validateRouting()...)

@@ -233,3 +233,56 @@ func TestConfigAudit(t *testing.T) {
 		t.Fatalf("a negative max_entries: %v", err)
 	}
 }
+
+func TestConfigMemoryLimit(t *testing.T) {
+	avail, _, err := availableMemory()
+	if err != nil {
+		t.Skip("no /proc/meminfo:", err)
+	}
+	for _, c := range []struct {
+		in   string
+		want int64
+	}{
+		{"2GiB", 2 << 30}, {"512MiB", 512 << 20}, {"1.5GB", 1_500_000_000}, {"268435456", 256 << 20},
+		{"50%", avail / 2}, {"", avail * 3 / 4},
+	} {
+		n := NodeConfig{MemoryLimit: c.in}
+		got, err := n.MemoryLimitBytes()
+		if err != nil || (got != c.want && (got-c.want > 1 || c.want-got > 1)) {
+			t.Errorf("memory_limit %q: %d, %v; want %d", c.in, got, err, c.want)
+		}
+	}
+	// The default resident cap: half the budget at 16 KiB a customer.
+	if got := (&NodeConfig{}).ResidentMax(2 << 30); got != 65536 {
+		t.Errorf("resident max for 2 GiB: %d", got)
+	}
+	if got := (&NodeConfig{MaxResidentCustomers: 500}).ResidentMax(2 << 30); got != 500 {
+		t.Errorf("resident max set to 500: %d", got)
+	}
+}
+
+func TestConfigMemoryProblemsAreListed(t *testing.T) {
+	for text, want := range map[string]string{
+		"node: {memory_limit: 2 gigs}":               `node.memory_limit: unit "gigs"`,
+		"node: {memory_limit: 12MiB}":                "node.memory_limit: 12MiB (12582912 bytes) is under 64 MiB",
+		"node: {memory_limit: 150%}":                 `node.memory_limit: "150%" is not a share`,
+		"node: {memory_limit: 1000TiB}":              "node.memory_limit: 1000TiB is more than the",
+		"node: {max_resident_customers: -1}":         "node.max_resident_customers: -1 is not in 1..100000000",
+		"node: {memory_limit: -1GiB}":                `node.memory_limit: "-1GiB" is not a size`,
+		"node: {max_resident_customers: 1000000000}": "node.max_resident_customers: 1000000000",
+	} {
+		c, err := LoadConfig(writeConfig(t, text+"\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", text, err)
+		}
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v; want %q", text, err, want)
+		}
+	}
+	// Both problems of one file at once.
+	c, _ := LoadConfig(writeConfig(t, "node: {memory_limit: 1KB, max_resident_customers: -5}\n"))
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "node.memory_limit") || !strings.Contains(err.Error(), "node.max_resident_customers") {
+		t.Errorf("two problems: %v", err)
+	}
+}

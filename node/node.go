@@ -105,6 +105,12 @@ func start(cfg Config, logger *slog.Logger, reg *prometheus.Registry, engine per
 		Queues: queues, Agents: agents, DeskGrace: cfg.Node.DeskGrace, BroadcastRate: cfg.Broadcasts.Rate,
 		AuditRetention: cfg.Audit.Retention, AuditMax: cfg.Audit.MaxEntries,
 	}
+	memoryLimit, err := cfg.Node.MemoryLimitBytes()
+	if err != nil {
+		return nil, fmt.Errorf("node.memory_limit: %w", err)
+	}
+	acfg.Memory = actors.MemoryConfig{Limit: memoryLimit}
+	acfg.ResidentMax = cfg.Node.ResidentMax(memoryLimit)
 	ready := engine.Err
 	actorsEngine := engine
 	var leave func() error

@@ -68,3 +68,37 @@ func TestTwoNodesInOneProcess(t *testing.T) {
 		}
 	}
 }
+
+// node.memory_limit reaches the runtime: /metrics shows the budget and
+// what it counts.
+func TestMemoryLimitReachesTheRuntime(t *testing.T) {
+	cfg, err := LoadConfig(writeConfig(t, "node: {memory_limit: 3GiB, max_resident_customers: 5000}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Node.DataDir, cfg.Node.HTTP, cfg.Node.Partitions = t.TempDir(), "127.0.0.1:0", 4
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := cfg.Validate(); err != nil {
+		t.Skip("this machine has under 3 GiB:", err)
+	}
+	n, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = n.Stop(ctx)
+	}()
+	resp, err := http.Get("http://" + n.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"throughline_memory_limit_bytes 3.221225472e+09", "throughline_memory_pressure 0"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics has no %q", want)
+		}
+	}
+}

@@ -100,6 +100,8 @@ func serveMain(args []string) int {
 		return 2
 	}
 	cfg.Logger = logger
+	limit, _ := cfg.Node.MemoryLimitBytes() // Validate read it
+	setGCPolicy(limit)
 	if v := os.Getenv(failSyncEnv); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -153,7 +155,8 @@ func serveMain(args []string) int {
 		logger.Info("serving", "node", cfg.Node.Name, "http", n.Addr(), "gossip", cfg.Cluster.Gossip, "remote", cfg.Cluster.Remote,
 			"raft", cfg.Cluster.Raft, "data_dir", cfg.Node.DataDir, "partitions", cfg.Node.Partitions, "replicas", cfg.Cluster.Replicas)
 	} else {
-		logger.Info("serving", "http", n.Addr(), "data_dir", cfg.Node.DataDir, "partitions", cfg.Node.Partitions)
+		logger.Info("serving", "http", n.Addr(), "data_dir", cfg.Node.DataDir, "partitions", cfg.Node.Partitions,
+			"memory_limit_mib", limit>>20, "max_resident_customers", cfg.Node.ResidentMax(limit))
 	}
 
 	// stop shuts the node down gracefully: 0 when it stopped cleanly.

@@ -1,0 +1,197 @@
+package actors
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/throughline/throughline/journey"
+)
+
+// ingestMany sends events events to each of n customers (c-<i>), all at
+// once, and waits for every answer; each must be stored.
+func ingestMany(t *testing.T, rt *Runtime, prefix string, n, events int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failed *journey.Rejection
+	for i := range n {
+		customer := fmt.Sprintf("%s-%d", prefix, i)
+		for k := range events {
+			e := journey.Event{ID: fmt.Sprintf("%s-e%d", customer, k), Customer: customer, Text: "my card payment failed again"}
+			if rej := journey.ValidateInbound(&e); rej != nil {
+				t.Fatal(rej)
+			}
+			wg.Add(1)
+			rt.Ingest(customer, journey.Inbound{Event: e}, func(r Result) {
+				if r.Reject != nil {
+					mu.Lock()
+					failed = r.Reject
+					mu.Unlock()
+				}
+				wg.Done()
+			})
+		}
+	}
+	wg.Wait()
+	if failed != nil {
+		t.Fatalf("ingest refused: %v", failed)
+	}
+}
+
+// heapAfterGC is the live heap after a collection.
+func heapAfterGC() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// A resident customer with 20 events of history holds a few KiB: measured
+// as the heap with n customers resident less the heap once they have all
+// passivated (the memory store keeps their events either way). The bound
+// is generous; the number is logged.
+func TestResidentCustomerMemory(t *testing.T) {
+	rt, _ := startTest(t, Config{})
+	const n = 5000
+	ingestMany(t, rt, "c", n, 20)
+	resident := heapAfterGC()
+	rt.shed(1)
+	waitFor(t, func() bool { return rt.ActiveCustomers.Load() == 0 }, "every customer passivated")
+	// The hosts let go of their stopped customers just after: the heap
+	// settles.
+	passivated := heapAfterGC()
+	for range 100 {
+		time.Sleep(10 * time.Millisecond)
+		h := heapAfterGC()
+		settled := h+64<<10 > passivated
+		passivated = h
+		if settled {
+			break
+		}
+	}
+	per := (float64(resident) - float64(passivated)) / n
+	t.Logf("resident customer with 20 events: %.0f bytes of heap each", per)
+	if per > 16<<10 {
+		t.Errorf("a resident customer holds %.0f bytes; at most %d", per, 16<<10)
+	}
+	if got := rt.Evictions.Load(); got != n {
+		t.Errorf("%d evictions counted; want %d", got, n)
+	}
+}
+
+// Past ResidentMax the least recently active customers passivate: the
+// latest stay in memory (a message to them activates nothing), the oldest
+// are activated again by their next message.
+func TestResidentMaxPassivatesLeastRecentlyActive(t *testing.T) {
+	const perPartition = 4
+	rt, _ := startTest(t, Config{ResidentMax: 8 * perPartition})
+	for i := range 200 {
+		c := fmt.Sprintf("c-%d", i)
+		if r := ingest(t, rt, c, c+"-first"); r.Reject != nil {
+			t.Fatal(r.Reject)
+		}
+	}
+	waitFor(t, func() bool { return rt.ActiveCustomers.Load() <= 8*perPartition }, "at most ResidentMax customers in memory")
+	// The latest customer of each partition is still in memory.
+	latest := map[int]string{}
+	for i := range 200 {
+		c := fmt.Sprintf("c-%d", i)
+		latest[rt.PartitionOf(c)] = c
+	}
+	before := rt.Activations.Load()
+	for _, c := range latest {
+		if r := ingest(t, rt, c, c+"-again"); r.Reject != nil {
+			t.Fatal(r.Reject)
+		}
+	}
+	if got := rt.Activations.Load() - before; got != 0 {
+		t.Errorf("%d of the most recently active customers had passivated", got)
+	}
+	// The first customer is long gone and comes back with its history.
+	if r := ingest(t, rt, "c-0", "c-0-again"); r.Reject != nil || r.Ack.Seq != 2 {
+		t.Fatalf("c-0 again: %+v", r)
+	}
+	if got := rt.Activations.Load() - before; got != 1 {
+		t.Errorf("c-0 again: %d activations; want 1", got)
+	}
+	if rt.Evictions.Load() < 200-8*perPartition {
+		t.Errorf("%d evictions; want at least %d", rt.Evictions.Load(), 200-8*perPartition)
+	}
+}
+
+// A customer with a desk subscribed declines to go: the cap passes it over
+// and passivates the next least recently active.
+func TestEvictionSparesSubscribedCustomers(t *testing.T) {
+	rt, _ := startTest(t, Config{ResidentMax: 8})
+	// One partition's customers, the first of them subscribed to.
+	var same []string
+	for i := 0; len(same) < 5; i++ {
+		c := fmt.Sprintf("c-%d", i)
+		if rt.PartitionOf(c) == rt.PartitionOf("c-0") {
+			same = append(same, c)
+		}
+	}
+	if r := ingest(t, rt, same[0], "sub-first"); r.Reject != nil {
+		t.Fatal(r.Reject)
+	}
+	subscribed := make(chan *journey.Rejection, 1)
+	rt.Subscribe(same[0], Subscriber{ID: 1, Supervisor: true, Send: func(journey.Event) bool { return true }},
+		func(_ uint64, rej *journey.Rejection) { subscribed <- rej })
+	if rej := <-subscribed; rej != nil {
+		t.Fatal(rej)
+	}
+	for _, c := range same[1:] {
+		if r := ingest(t, rt, c, c+"-first"); r.Reject != nil {
+			t.Fatal(r.Reject)
+		}
+	}
+	// The share per partition is 1: every other customer of it passivated.
+	waitFor(t, func() bool { return rt.ActiveCustomers.Load() == 1 }, "only the subscribed customer in memory")
+	before := rt.Activations.Load()
+	if r := ingest(t, rt, same[0], "sub-again"); r.Reject != nil {
+		t.Fatal(r.Reject)
+	}
+	if got := rt.Activations.Load() - before; got != 0 {
+		t.Errorf("the subscribed customer was passivated")
+	}
+}
+
+func TestShedShare(t *testing.T) {
+	for _, c := range []struct {
+		used, low uint64
+		round     int
+		want      float64
+	}{
+		{used: 100, low: 100, round: 1, want: 0},
+		{used: 100, low: 80, round: 1, want: 0.25},
+		{used: 100, low: 80, round: 2, want: 0.5},
+		{used: 100, low: 80, round: 3, want: 1},
+		{used: 100, low: 10, round: 1, want: 1},
+	} {
+		if got := shedShare(c.used, c.low, c.round); got != c.want {
+			t.Errorf("shedShare(%d, %d, %d) = %v; want %v", c.used, c.low, c.round, got, c.want)
+		}
+	}
+}
+
+// A node over its budget whatever it sheds (a 1-byte budget) stays under
+// pressure and passivates every customer that can go, round after round.
+func TestMemoryGuardShedsWhileOverBudget(t *testing.T) {
+	rt, _ := startTest(t, Config{Memory: MemoryConfig{Limit: 1, Interval: 5 * time.Millisecond, Round: 50 * time.Millisecond}})
+	waitFor(t, rt.MemoryPressure, "pressure")
+	ingestMany(t, rt, "c", 200, 2)
+	waitFor(t, func() bool { return rt.ActiveCustomers.Load() == 0 }, "every customer passivated")
+	if !rt.MemoryPressure() {
+		t.Error("the pressure ended over the budget")
+	}
+	if got := rt.Evictions.Load(); got < 200 {
+		t.Errorf("%d evictions; want at least 200", got)
+	}
+	if used, limit := rt.MemoryUsed(); used == 0 || limit != 1 {
+		t.Errorf("MemoryUsed = %d, %d", used, limit)
+	}
+}
