@@ -195,3 +195,24 @@ func TestMemoryGuardShedsWhileOverBudget(t *testing.T) {
 		t.Errorf("MemoryUsed = %d, %d", used, limit)
 	}
 }
+
+// An event forwarded here by another node (this one leads its partition)
+// is refused while this node is past its budget: the sender checked only
+// its own; a local one is the gateway's to refuse.
+func TestForwardedIngestRefusedUnderMemoryPressure(t *testing.T) {
+	rt, _ := startTest(t, Config{Memory: MemoryConfig{Limit: 1, Interval: 5 * time.Millisecond, Round: time.Hour}})
+	waitFor(t, rt.MemoryPressure, "pressure")
+	e := journey.Event{ID: "f-1", Customer: "fwd", Text: "hello"}
+	if rej := journey.ValidateInbound(&e); rej != nil {
+		t.Fatal(rej)
+	}
+	ch := make(chan Result, 1)
+	rt.ingest("fwd", journey.Inbound{Event: e}, 0, true, func(r Result) { ch <- r })
+	if r := <-ch; r.Reject == nil || r.Reject.Code != journey.CodeUnavailable {
+		t.Fatalf("forwarded under pressure: %+v, want unavailable", r)
+	}
+	rt.ingest("fwd", journey.Inbound{Event: e}, 0, false, func(r Result) { ch <- r })
+	if r := <-ch; r.Ack == nil {
+		t.Fatalf("local (the gateway's to refuse): %+v, want an ack", r)
+	}
+}

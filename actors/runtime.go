@@ -343,6 +343,12 @@ func (r *Runtime) ingest(customer string, in journey.Inbound, conn uint64, forwa
 		}
 		return
 	}
+	if forwarded && r.MemoryPressure() {
+		// The sending node's gateway checked its own budget; this node,
+		// the leader, checks its own.
+		done(Result{Reject: unavailable("the partition's leader is past its memory budget; nothing was stored, retry later")})
+		return
+	}
 	r.system.Root.Send(h, &ingestMsg{customer: customer, in: in, conn: conn, done: done})
 }
 
