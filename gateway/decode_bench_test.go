@@ -15,3 +15,17 @@ func BenchmarkDecodeEventFrame(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkDecodeEventWithIdentity(b *testing.B) {
+	frame := []byte(`{"type":"event","event":{"id":"gw-7f3a-000123","identity":{"phone":"+15551230000","email":"a@example.com"},"type":"message.received","channel":"sms","text":"my card payment failed again"}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		f, rej := decodeFrame(frame)
+		if rej != nil {
+			b.Fatal(rej)
+		}
+		if _, rej := decodeEvent(f.Event); rej != nil {
+			b.Fatal(rej)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	stdjson "encoding/json"
 	"github.com/segmentio/encoding/json"
 	"time"
 
@@ -12,14 +13,29 @@ import (
 // inboundWire is an event as a client sends it; fields clients cannot set
 // (seq, actor, recorded_at) are not read.
 type inboundWire struct {
-	ID       string            `json:"id"`
-	Customer string            `json:"customer"`
-	Identity map[string]string `json:"identity"`
-	Type     string            `json:"type"`
-	Channel  string            `json:"channel"`
-	Text     string            `json:"text"`
-	Data     json.RawMessage   `json:"data"`
-	Time     *time.Time        `json:"time"`
+	ID       string          `json:"id"`
+	Customer string          `json:"customer"`
+	Identity identityWire    `json:"identity"`
+	Type     string          `json:"type"`
+	Channel  string          `json:"channel"`
+	Text     string          `json:"text"`
+	Data     json.RawMessage `json:"data"`
+	Time     *time.Time      `json:"time"`
+}
+
+// identityWire decodes an event's identity object with encoding/json:
+// segmentio's decoder makes every map[string]string with room for 64
+// entries (about 4.8 KB), which the event keeps, in its customer's
+// timeline too; an identity has a few.
+type identityWire map[string]string
+
+func (m *identityWire) UnmarshalJSON(b []byte) error {
+	var v map[string]string
+	if err := stdjson.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*m = v
+	return nil
 }
 
 // decodeEvent parses and validates one inbound event. The returned id is
@@ -29,7 +45,7 @@ func decodeEvent(raw []byte) (journey.Event, *journey.Rejection) {
 	if err := json.Unmarshal(raw, &w); err != nil {
 		return journey.Event{}, journey.Rejectf(journey.CodeBadRequest, "event is not a JSON object of event fields: %v", err)
 	}
-	e := journey.Event{ID: w.ID, Customer: w.Customer, Identity: w.Identity, Type: w.Type,
+	e := journey.Event{ID: w.ID, Customer: w.Customer, Identity: map[string]string(w.Identity), Type: w.Type,
 		Channel: w.Channel, Text: w.Text, Data: w.Data, Time: w.Time}
 	if len(raw) > journey.EventMaxBytes {
 		return e, journey.Rejectf(journey.CodeTooLarge, "event is larger than %d bytes", journey.EventMaxBytes)
