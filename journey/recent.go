@@ -10,17 +10,24 @@ import (
 // complete says whether every id the customer ever stored is still here;
 // when it is not, an id not found here must be looked up in the store.
 //
-// Ids are kept as 128-bit digests (SHA-256, truncated) in a ring and a map
-// with no pointers: a busy customer holds thousands of ids, and strings
-// would cost several times the memory and give the garbage collector every
-// one of them to scan. A collision of two ids of one customer inside the
-// window is as likely as one of SHA-256's first 128 bits.
+// Ids are kept as 128-bit digests (SHA-256, truncated) in a ring and, past
+// recentLinearMax of them, a map, both with no pointers: a busy customer
+// holds thousands of ids, and strings would cost several times the memory
+// and give the garbage collector every one of them to scan. Most customers
+// hold a few dozen: those are found by scanning the ring, which costs less
+// than the map's memory (it was a tenth of a resident customer). A
+// collision of two ids of one customer inside the window is as likely as
+// one of SHA-256's first 128 bits.
 type recentIDs struct {
-	seq      map[idDigest]uint64
+	seq      map[idDigest]uint64 // nil while n <= recentLinearMax
 	ring     []recentEntry // circular: n entries from start, oldest first
 	start, n int
 	complete bool
 }
+
+// recentLinearMax is how many ids are found by a scan of the ring before a
+// map indexes them.
+const recentLinearMax = 32
 
 type idDigest [2]uint64
 
@@ -41,7 +48,7 @@ func digestID(id string) idDigest {
 }
 
 func newRecentIDs() recentIDs {
-	return recentIDs{seq: map[idDigest]uint64{}, complete: true}
+	return recentIDs{complete: true}
 }
 
 func (r *recentIDs) add(id string, seq uint64, at time.Time) {
@@ -49,7 +56,7 @@ func (r *recentIDs) add(id string, seq uint64, at time.Time) {
 }
 
 func (r *recentIDs) addDigest(e recentEntry) {
-	if _, ok := r.seq[e.id]; ok {
+	if _, ok := r.find(e.id); ok {
 		return
 	}
 	// Ids older than the window leave first, then the oldest beyond the
@@ -65,12 +72,36 @@ func (r *recentIDs) addDigest(e recentEntry) {
 	}
 	r.ring[(r.start+r.n)%len(r.ring)] = e
 	r.n++
-	r.seq[e.id] = e.seq
+	switch {
+	case r.seq != nil:
+		r.seq[e.id] = e.seq
+	case r.n > recentLinearMax:
+		r.seq = make(map[idDigest]uint64, r.n)
+		for i := range r.n {
+			it := &r.ring[(r.start+i)%len(r.ring)]
+			r.seq[it.id] = it.seq
+		}
+	}
 }
 
-// grow doubles the ring (up to RecentIDsMax), oldest first at 0.
+// find is the seq of a held id.
+func (r *recentIDs) find(d idDigest) (uint64, bool) {
+	if r.seq != nil {
+		s, ok := r.seq[d]
+		return s, ok
+	}
+	for i := r.n - 1; i >= 0; i-- { // newest first: a retry is of a recent event
+		if it := &r.ring[(r.start+i)%len(r.ring)]; it.id == d {
+			return it.seq, true
+		}
+	}
+	return 0, false
+}
+
+// grow makes the ring half again as large (at least 8, up to
+// RecentIDsMax), oldest first at 0.
 func (r *recentIDs) grow() {
-	ring := make([]recentEntry, min(max(2*len(r.ring), 16), RecentIDsMax))
+	ring := make([]recentEntry, min(max(len(r.ring)+len(r.ring)/2, 8), RecentIDsMax))
 	for i := range r.n {
 		ring[i] = r.ring[(r.start+i)%len(r.ring)]
 	}
@@ -78,15 +109,16 @@ func (r *recentIDs) grow() {
 }
 
 func (r *recentIDs) dropOldest() {
-	delete(r.seq, r.ring[r.start].id)
+	if r.seq != nil {
+		delete(r.seq, r.ring[r.start].id)
+	}
 	r.start = (r.start + 1) % len(r.ring)
 	r.n--
 	r.complete = false
 }
 
 func (r *recentIDs) lookup(id string) (uint64, bool) {
-	s, ok := r.seq[digestID(id)]
-	return s, ok
+	return r.find(digestID(id))
 }
 
 // entries are the ids held, oldest first.
