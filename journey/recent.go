@@ -20,7 +20,7 @@ import (
 // one of SHA-256's first 128 bits.
 type recentIDs struct {
 	seq      map[idDigest]uint64 // nil while n <= recentLinearMax
-	ring     []recentEntry // circular: n entries from start, oldest first
+	ring     []recentEntry       // circular: n entries from start, oldest first
 	start, n int
 	complete bool
 }
