@@ -29,7 +29,7 @@ vet:
 	$(GO) vet $(PKGS)
 
 test: vet         ## vet, race tests, and a brief run of every fuzz target
-	$(GO) test -race -timeout 9m $(PKGS)
+	$(GO) test -race -count=1 -timeout 9m $(PKGS)  # -count=1: e2e builds the binary itself, so the test cache would miss server changes
 	$(GO) test -count=1 -run 'TestThreeNodeCluster|TestClusterBroadcast|TestClusterOverMutualTLS' ./node/  # in one process: not under -race (node/cluster_test.go says why)
 	$(MAKE) fuzz
 
