@@ -316,7 +316,14 @@ func (s *server) waitExit(d time.Duration) int {
 	case <-s.exited:
 		return s.exitCode
 	case <-time.After(d):
-		s.t.Fatalf("server %s still running %s later", s.addr, d)
+		// SIGQUIT: the Go runtime prints every goroutine's stack to
+		// stderr, which the failure shows: where it hangs.
+		_ = s.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-s.exited:
+		case <-time.After(5 * time.Second):
+		}
+		s.t.Fatalf("server %s still running %s later (its goroutines are in its stderr)", s.addr, d)
 		return -1
 	}
 }
