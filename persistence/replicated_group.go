@@ -153,13 +153,28 @@ func (g *replicaGroup) submit(ctx context.Context, o op) error {
 	if g.raft.State() != raft.Leader {
 		return g.unavailable(raft.ErrNotLeader)
 	}
+	// A caller without a deadline (a customer's append) still waits a
+	// bounded time for room: inside the group's gate, a wait without end
+	// would hold RemoveGroup (and a node's leave) with it.
+	var timeout <-chan time.Time
+	if _, ok := ctx.Deadline(); !ok {
+		t := time.NewTimer(submitWaitMax)
+		defer t.Stop()
+		timeout = t.C
+	}
 	select {
 	case g.queue <- o:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("persistence: not queued: %w", ctx.Err())
+	case <-timeout:
+		return fmt.Errorf("%w: partition %d: no room in the proposal queue for %s", ErrUnavailable, g.p, submitWaitMax)
 	}
 }
+
+// submitWaitMax bounds how long an op without a deadline waits for room
+// in its group's proposal queue.
+const submitWaitMax = 10 * time.Second
 
 // unavailable wraps a raft error: ErrUnavailable, and a *NotLeaderError
 // when the cause is leadership (the leader as this replica knows it).
