@@ -74,6 +74,8 @@ func TestDecodeFrameRejectsMalformed(t *testing.T) {
 type wantFrame struct {
 	Type      string `json:"type"`
 	ID        string `json:"id"`
+	Customer  string `json:"customer"` // the scanner reads it (outbound frames): a string or refused
+	Text      string `json:"text"`
 	Duplicate bool   `json:"duplicate"`
 	Code      string `json:"code"`
 	Acks      []struct {
@@ -107,7 +109,7 @@ func FuzzDecodeFrame(f *testing.F) {
 		if err != nil {
 			t.Fatalf("decodeFrame refused %q: %v", msg, err)
 		}
-		if string(got.id) != want.ID || got.duplicate != want.Duplicate || string(got.code) != want.Code {
+		if string(got.id) != want.ID || got.duplicate != want.Duplicate || string(got.code) != want.Code || string(got.customer) != want.Customer {
 			t.Fatalf("decodeFrame(%q) = %+v, encoding/json = %+v", msg, got, want)
 		}
 		if len(got.items) != len(want.Acks) {
