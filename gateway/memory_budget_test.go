@@ -1,11 +1,9 @@
 package gateway
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -17,43 +15,15 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/throughline/throughline/actors"
-	"github.com/throughline/throughline/persistence"
 )
 
 // startBudgetServer runs a gateway over the memory store with the runtime's
 // and the gateway's configurations.
 func startBudgetServer(t *testing.T, acfg actors.Config, gcfg Config) string {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	engine := persistence.NewMemory(8)
-	acfg.Logger = logger
-	rt, err := actors.Start(acfg, engine)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	gcfg.Addr = "127.0.0.1:0"
 	gcfg.Tokens = []Token{{Token: "gw", Role: RoleChannel}, {Token: "sup", Role: RoleSupervisor}}
-	s, err := New(gcfg, rt, logger, reg, reg, engine.Err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = s.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		_ = rt.Stop(ctx)
-		_ = engine.Close()
-	})
-	return s.Addr()
+	return startTestServer(t, gcfg, acfg).Addr()
 }
 
 // metric reads one sample of /metrics by its exact name and labels.

@@ -25,7 +25,9 @@ import (
 )
 
 // startTestServer runs a gateway with the configuration and the actors'
-// configuration over the memory store and returns it.
+// configuration over the memory store, on a free loopback port, and
+// returns it; the test's end shuts both down. Every gateway test server
+// starts here.
 func startTestServer(t *testing.T, cfg Config, acfg actors.Config) *Server {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -46,7 +48,7 @@ func startTestServer(t *testing.T, cfg Config, acfg actors.Config) *Server {
 	}
 	go func() { _ = s.Serve() }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := s.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)

@@ -1,20 +1,15 @@
 package gateway
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/throughline/throughline/actors"
-	"github.com/throughline/throughline/persistence"
 )
 
 // startServer runs a gateway on a loopback port over the memory store.
@@ -33,36 +28,11 @@ func startServerWith(t *testing.T, cfg actors.Config) string {
 // configuration (nil: none).
 func startGateway(t *testing.T, cfg actors.Config, change func(*Config)) string {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	engine := persistence.NewMemory(8)
-	cfg.Logger = logger
-	rt, err := actors.Start(cfg, engine)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	gcfg := Config{Addr: "127.0.0.1:0", Tokens: []Token{{Token: "gw", Role: RoleChannel}, {Token: "sup", Role: RoleSupervisor}, {Token: "adm-secret", Role: RoleAdmin, Name: "ops"}}}
+	gcfg := Config{Tokens: []Token{{Token: "gw", Role: RoleChannel}, {Token: "sup", Role: RoleSupervisor}, {Token: "adm-secret", Role: RoleAdmin, Name: "ops"}}}
 	if change != nil {
 		change(&gcfg)
 	}
-	s, err := New(gcfg, rt, logger, reg, reg, engine.Err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = s.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		_ = rt.Stop(ctx)
-		_ = engine.Close()
-	})
-	return s.Addr()
+	return startTestServer(t, gcfg, cfg).Addr()
 }
 
 func dialChannel(t *testing.T, addr string) *websocket.Conn {

@@ -2,7 +2,6 @@ package node
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -28,18 +27,7 @@ func startAuthNode(t *testing.T, authYAML string) (*channelsNode, *syncBuffer) {
 	cfg.Node.Partitions = 2
 	logs := &syncBuffer{}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	n, err := Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		_ = n.Stop(ctx)
-	})
+	n := startNode(t, cfg)
 	return &channelsNode{t: t, n: n, base: "http://" + n.Addr()}, logs
 }
 

@@ -44,18 +44,7 @@ func startChannelsNode(t *testing.T, ch ChannelsConfig, change ...func(*Config))
 	for _, f := range change {
 		f(&cfg)
 	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	n, err := Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		_ = n.Stop(ctx)
-	})
+	n := startNode(t, cfg)
 	return &channelsNode{t: t, n: n, base: "http://" + n.Addr()}
 }
 
@@ -485,4 +474,23 @@ func TestWebchatEndToEnd(t *testing.T) {
 		t.Errorf("widget %d", code)
 	}
 	_ = gateway.RoleChannel
+}
+
+// startNode validates cfg, starts a node on it and stops it at the test's
+// end.
+func startNode(t *testing.T, cfg Config) *Node {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = n.Stop(ctx)
+	})
+	return n
 }

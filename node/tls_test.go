@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -29,18 +28,7 @@ func startTLSNode(t *testing.T, certFile, keyFile string) *Node {
 	cfg.Node.DataDir = t.TempDir()
 	cfg.Auth.Tokens = []gateway.Token{{Token: "gw", Role: gateway.RoleChannel}}
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	n, err := Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		_ = n.Stop(ctx)
-	})
+	n := startNode(t, cfg)
 	return n
 }
 
