@@ -78,12 +78,7 @@ type clusterNode struct {
 	stop        chan struct{}
 	wg          sync.WaitGroup
 
-	leaving atomic.Bool
-	// settled: readiness no longer waits for the first leaderships to
-	// reach their desired nodes (see ready); firstLed is when every
-	// partition first had a leader (unix nanos, 0: not yet).
-	settled  atomic.Bool
-	firstLed atomic.Int64
+	leaving  atomic.Bool
 	left     chan struct{} // closed once a leaving node holds no replica
 	leftOnce sync.Once
 }
@@ -562,37 +557,6 @@ func (cn *clusterNode) ready() error {
 	if missing > 0 {
 		return fmt.Errorf("%d partitions without a leader", missing)
 	}
-	return cn.settling()
-}
-
-// settleMax bounds how long a starting node waits, once every partition
-// has a leader, for the leaderships to move where the placement puts them.
-const settleMax = 10 * time.Second
-
-// settling holds a starting node's readiness while leaderships still move
-// to their desired nodes (each move answers the requests it meets with
-// unavailable), at most settleMax after every partition first had a
-// leader. Once ready it stays so: a failover later is a leader missing.
-func (cn *clusterNode) settling() error {
-	if cn.settled.Load() {
-		return nil
-	}
-	now := time.Now()
-	cn.firstLed.CompareAndSwap(0, now.UnixNano())
-	members := cn.members.Members()
-	moving := 0
-	for p, a := range cn.placement.Load().Partitions {
-		if m, ok := members[a.Leader]; !ok || m.State != cluster.Alive {
-			continue // its desired leader is not here to take it
-		}
-		if leader, _, _ := cn.LeaderOf(p); leader != a.Leader {
-			moving++
-		}
-	}
-	if moving > 0 && now.Sub(time.Unix(0, cn.firstLed.Load())) < settleMax {
-		return fmt.Errorf("%d partitions' leadership still moving where the placement puts it", moving)
-	}
-	cn.settled.Store(true)
 	return nil
 }
 
