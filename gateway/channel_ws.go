@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"slices"
@@ -199,47 +200,77 @@ type batchWait struct {
 	remaining int
 }
 
+// frameBufs hold channel frames while they are handled: a frame's bytes
+// are not kept past its handling (decodeEvent copies what it keeps), so the
+// buffers go round, and an idle connection holds none. One read with
+// io.ReadAll per frame was a tenth of the bytes an ingested event
+// allocated. A buffer grown past frameBufKeepMax (a large batch) is left to
+// the collector.
+var frameBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const frameBufKeepMax = 64 << 10
+
 func (c *channelConn) readLoop() {
 	for !c.draining.Load() {
 		c.keep.alive() // a wait below (credit, rate) is not the client's silence
-		_, data, err := c.ws.ReadMessage()
+		_, r, err := c.ws.NextReader()
 		if err != nil {
 			c.keep.ended(c.s.metrics, "channel", err)
 			return
 		}
-		start := time.Now()
-		f, rej := decodeFrame(data)
-		if rej != nil {
-			c.enqueue(errorFrame("", rej))
-			continue
+		buf := frameBufs.Get().(*bytes.Buffer)
+		buf.Reset()
+		_, err = buf.ReadFrom(r)
+		ok := err == nil && c.frame(buf.Bytes())
+		if buf.Cap() <= frameBufKeepMax {
+			frameBufs.Put(buf)
 		}
-		// The token's rate: an event counts one, a batch its events,
-		// any other frame one. Over it the reader waits here, and what
-		// the client sends next waits in the socket.
-		cost := 1
-		if f.Type == "batch" {
-			cost = max(1, min(len(f.Events), journey.BatchMaxEvents))
-		}
-		if !c.spend(cost) {
+		if err != nil {
+			c.keep.ended(c.s.metrics, "channel", err)
 			return
 		}
-		switch f.Type {
-		case "hello":
-			c.hello(f)
-		case "event":
-			if len(f.Event) == 0 {
-				c.enqueue(errorFrame("", journey.Rejectf(journey.CodeBadRequest, "event frame without event")))
-				continue
-			}
-			c.handle(f.Event, nil, 0, start)
-		case "batch":
-			c.batch(f, start)
-		case journey.ReceiptAccepted, journey.ReceiptDelivered, journey.ReceiptFailed:
-			c.receipt(f)
-		default:
-			c.enqueue(errorFrame(f.ID, journey.Rejectf(journey.CodeBadRequest, "unknown frame type %q", f.Type)))
+		if !ok {
+			return
 		}
 	}
+}
+
+// frame handles one frame the gateway sent; false when the connection is
+// to end.
+func (c *channelConn) frame(data []byte) bool {
+	start := time.Now()
+	f, rej := decodeFrame(data)
+	if rej != nil {
+		c.enqueue(errorFrame("", rej))
+		return true
+	}
+	// The token's rate: an event counts one, a batch its events,
+	// any other frame one. Over it the reader waits here, and what
+	// the client sends next waits in the socket.
+	cost := 1
+	if f.Type == "batch" {
+		cost = max(1, min(len(f.Events), journey.BatchMaxEvents))
+	}
+	if !c.spend(cost) {
+		return false
+	}
+	switch f.Type {
+	case "hello":
+		c.hello(f)
+	case "event":
+		if len(f.Event) == 0 {
+			c.enqueue(errorFrame("", journey.Rejectf(journey.CodeBadRequest, "event frame without event")))
+			return true
+		}
+		c.handle(f.Event, nil, 0, start)
+	case "batch":
+		c.batch(f, start)
+	case journey.ReceiptAccepted, journey.ReceiptDelivered, journey.ReceiptFailed:
+		c.receipt(f)
+	default:
+		c.enqueue(errorFrame(f.ID, journey.Rejectf(journey.CodeBadRequest, "unknown frame type %q", f.Type)))
+	}
+	return true
 }
 
 func (c *channelConn) hello(f clientFrame) {

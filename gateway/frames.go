@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"fmt"
+
 	"github.com/segmentio/encoding/json"
 	"strconv"
 	"strings"
@@ -24,7 +26,7 @@ type clientFrame struct {
 // whose type is missing, is a bad_request.
 func decodeFrame(data []byte) (clientFrame, *journey.Rejection) {
 	var f clientFrame
-	if err := json.Unmarshal(data, &f); err != nil {
+	if err := unmarshalFrame(data, &f); err != nil {
 		return clientFrame{}, journey.Rejectf(journey.CodeBadRequest, "frame is not a JSON object: %v", err)
 	}
 	if f.Type == "" {
@@ -36,6 +38,17 @@ func decodeFrame(data []byte) (clientFrame, *journey.Rejection) {
 		return f, r
 	}
 	return f, nil
+}
+
+// unmarshalFrame is json.Unmarshal, except that the frame's events are not
+// copied: they point into data, which lives until the frame is handled, and
+// each is decoded (copied) by decodeEvent.
+func unmarshalFrame(data []byte, f *clientFrame) error {
+	rest, err := json.Parse(data, f, json.DontCopyRawMessage)
+	if err == nil && len(rest) > 0 {
+		err = fmt.Errorf("invalid character %q after top-level value", rest[0])
+	}
+	return err
 }
 
 // inEvents: a CheckJSONUTF8 message about a field of the frame's event or

@@ -49,10 +49,10 @@ type EmailThread struct {
 // emailOf reads an inbound email's threading data; false when the event is
 // not a customer's email message.
 func emailOf(e *Event) (EmailData, bool) {
-	var d EmailData
 	if e.Actor != ActorCustomer || e.Type != TypeMessageReceived || e.Channel != ChannelEmail {
-		return d, false
+		return EmailData{}, false // before d: its address escapes, to the heap
 	}
+	var d EmailData
 	if json.Unmarshal(e.Data, &d) != nil || d.MessageID == "" {
 		return d, false
 	}

@@ -2,6 +2,7 @@ package journey
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"time"
 )
 
@@ -121,11 +122,11 @@ func (r *recentIDs) lookup(id string) (uint64, bool) {
 	return r.find(digestID(id))
 }
 
-// entries are the ids held, oldest first.
-func (r *recentIDs) entries() []recentEntry {
-	out := make([]recentEntry, r.n)
-	for i := range out {
-		out[i] = r.ring[(r.start+i)%len(r.ring)]
-	}
-	return out
+// at is the i-th id held, oldest first.
+func (r *recentIDs) at(i int) *recentEntry {
+	return &r.ring[(r.start+i)%len(r.ring)]
 }
+
+// recentEntryMaxBytes bounds an entry's size in a snapshot: the digest, and
+// the seq and time as varints.
+const recentEntryMaxBytes = 16 + 2*binary.MaxVarintLen64

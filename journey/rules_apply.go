@@ -187,16 +187,18 @@ func (c *Customer) RuleView(now time.Time) RuleCustomer {
 }
 
 // cancelTimers cancels every armed timer whose unless the event makes true.
-func (s *stepper) cancelTimers(e Event) {
+func (s *stepper) cancelTimers(e *Event) {
 	if s.p.Rules == nil || len(s.c.Timers) == 0 || isRuleActor(e.Actor) {
 		return
 	}
-	for _, t := range slices.Clone(s.c.Timers) {
+	timers := slices.Clone(s.c.Timers)
+	for i := range timers {
+		t := &timers[i]
 		r := s.p.Rules.Rule(t.Rule)
 		if r == nil || r.UnlessExpr == "" || e.Seq <= t.Trigger.Seq {
 			continue
 		}
-		ok, err := r.Unless(&e, &t.Trigger, s.ruleView())
+		ok, err := r.Unless(e, &t.Trigger, s.ruleView())
 		if err != nil || !ok {
 			continue // an unless that fails to evaluate does not cancel
 		}
@@ -207,14 +209,14 @@ func (s *stepper) cancelTimers(e Event) {
 
 // fireRules fires every rule the event matches, in order: a rule with
 // after arms its timer, the others act now.
-func (s *stepper) fireRules(e Event) {
+func (s *stepper) fireRules(e *Event) {
 	if s.p.Rules == nil || isRuleActor(e.Actor) {
 		return
 	}
-	if !s.p.Rules.AnyTriggers(&e) {
+	if !s.p.Rules.AnyTriggers(e) {
 		return
 	}
-	matched, errs := s.p.Rules.Match(&e, s.ruleView())
+	matched, errs := s.p.Rules.Match(e, s.ruleView())
 	// A rule that fails to evaluate (a missing key: has() tests for one)
 	// is the operator's to fix; it is reported, not journaled per event.
 	for _, err := range errs {
@@ -222,10 +224,10 @@ func (s *stepper) fireRules(e Event) {
 	}
 	for _, r := range matched {
 		if r.After > 0 {
-			s.arm(r, e)
+			s.arm(r, *e)
 			continue
 		}
-		s.act(r, e, 0)
+		s.act(r, *e, 0)
 	}
 }
 

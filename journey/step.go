@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -23,6 +24,7 @@ func Step(p *Policy, c *Customer, in Input, now time.Time) Decision {
 			return d
 		}
 		s := newStepper(p, c, now, d)
+		defer s.release()
 		s.checkCode(&s.d.Events[len(s.d.Events)-1])
 		return s.applyAndReact()
 	case *ProfilePatch:
@@ -30,54 +32,66 @@ func Step(p *Policy, c *Customer, in Input, now time.Time) Decision {
 		if d.Reject != nil {
 			return d
 		}
-		return newStepper(p, c, now, d).applyAndReact()
+		s := newStepper(p, c, now, d)
+		defer s.release()
+		return s.applyAndReact()
 	case *Due:
 		s := newStepper(p, c, now, Decision{})
+		defer s.release()
 		s.due(in)
 		s.reactToRecorded()
 		return s.d
 	case *BotResult:
 		s := newStepper(p, c, now, Decision{})
+		defer s.release()
 		s.botResult(in)
 		s.reactToRecorded()
 		return s.d
 	case *Receipt:
 		s := newStepper(p, c, now, Decision{})
+		defer s.release()
 		s.receipt(in)
 		s.reactToRecorded()
 		return s.d
 	case *WorkflowResult:
 		s := newStepper(p, c, now, Decision{})
+		defer s.release()
 		s.workflowResult(in)
 		s.reactToRecorded()
 		return s.d
 	case *RouteOffer:
 		s := newStepper(p, c, now, Decision{})
+		defer s.release()
 		s.routeOffer(in)
 		s.reactToRecorded()
 		return s.d
 	case *DeskCommand:
 		s := newStepper(p, c, now, Decision{})
+		defer s.release()
 		s.deskCommand(in)
 		s.reactToRecorded()
 		return s.d
 	case *RevokeOffer:
 		s := newStepper(p, c, now, Decision{})
+		defer s.release()
 		s.revokeOffer(in)
 		s.reactToRecorded()
 		return s.d
 	case *BroadcastSend:
 		s := newStepper(p, c, now, Decision{})
+		defer s.release()
 		s.broadcastSend(in)
 		s.reactToRecorded()
 		return s.d
 	case *BroadcastResolve:
 		s := newStepper(p, c, now, Decision{})
+		defer s.release()
 		s.broadcastResolve(in)
 		s.reactToRecorded()
 		return s.d
 	case *ReleaseAgent:
 		s := newStepper(p, c, now, Decision{})
+		defer s.release()
 		s.releaseAgent(in)
 		s.reactToRecorded()
 		return s.d
@@ -108,11 +122,24 @@ type stepper struct {
 	code *codeVerdict
 }
 
+// steppers are reused: one per Step was a tenth of the bytes an ingested
+// event allocated.
+var steppers = sync.Pool{New: func() any { return new(stepper) }}
+
 func newStepper(p *Policy, c *Customer, now time.Time, d Decision) *stepper {
 	if p == nil {
 		p = &Policy{}
 	}
-	return &stepper{p: p, c: c, now: now, at: recordTime(c, now), d: d}
+	s := steppers.Get().(*stepper)
+	*s = stepper{p: p, c: c, now: now, at: recordTime(c, now), d: d}
+	return s
+}
+
+// release gives the stepper back once its Step returned its decision; it
+// keeps nothing of the customer or the decision.
+func (s *stepper) release() {
+	*s = stepper{}
+	steppers.Put(s)
 }
 
 // applyAndReact applies the decided events and reacts to each.
@@ -122,7 +149,7 @@ func (s *stepper) applyAndReact() Decision {
 		s.c.Apply(&s.d.Events[i])
 	}
 	for i := range n {
-		s.react(s.d.Events[i])
+		s.react(&s.d.Events[i]) // read only: what react records is appended
 	}
 	return s.d
 }
@@ -152,7 +179,8 @@ func (s *stepper) record(typ, actor string, data any, channel, text string) uint
 }
 
 // react is the journey's answer to one applied event.
-func (s *stepper) react(e Event) {
+func (s *stepper) react(ev *Event) {
+	e := *ev
 	s.routed, s.bypassed = false, false
 	s.emailCase(e)
 	if e.Actor == ActorCustomer && e.Type == TypeMessageReceived {
@@ -162,8 +190,8 @@ func (s *stepper) react(e Event) {
 			s.openConversation(e)
 		}
 	}
-	s.cancelTimers(e)
-	s.fireRules(e)
+	s.cancelTimers(ev)
+	s.fireRules(ev)
 	if s.code != nil && s.code.seq == e.Seq {
 		s.codeReply()
 	}
@@ -181,7 +209,7 @@ func (s *stepper) react(e Event) {
 // never trigger rules; StepEventsMax bounds the whole chain.
 func (s *stepper) reactToRecorded() {
 	for len(s.reactions) > 0 {
-		e := s.reactions[0]
+		e := &s.reactions[0] // read only, like react's
 		s.reactions = s.reactions[1:]
 		s.routed, s.bypassed = false, false
 		s.cancelTimers(e)

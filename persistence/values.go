@@ -73,8 +73,12 @@ func hourStart(h uint64) time.Time {
 }
 
 // encodeTime is the value of segment and tombstone keys.
-func encodeTime(t time.Time) []byte {
-	return binary.BigEndian.AppendUint64(nil, timeToNanos(t))
+func encodeTime(t time.Time) []byte { return appendTime(nil, t) }
+
+// appendTime appends t's stored form to b (the writer's scratch: a batch
+// copies what it is given).
+func appendTime(b []byte, t time.Time) []byte {
+	return binary.BigEndian.AppendUint64(b, timeToNanos(t))
 }
 
 func decodeTime(b []byte) (time.Time, error) {
@@ -86,7 +90,11 @@ func decodeTime(b []byte) (time.Time, error) {
 
 // The dedup value: seq | recorded_at.
 func encodeDedup(seq uint64, recordedAt time.Time) []byte {
-	b := binary.BigEndian.AppendUint64(make([]byte, 0, 16), seq)
+	return appendDedup(make([]byte, 0, 16), seq, recordedAt)
+}
+
+func appendDedup(b []byte, seq uint64, recordedAt time.Time) []byte {
+	b = binary.BigEndian.AppendUint64(b, seq)
 	return binary.BigEndian.AppendUint64(b, timeToNanos(recordedAt))
 }
 
