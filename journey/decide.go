@@ -112,10 +112,11 @@ func Decide(c *Customer, in Input, now time.Time) Decision {
 
 func decideInbound(c *Customer, in *Inbound, now time.Time) Decision {
 	e := in.Event
-	if seq, ok := c.recent.lookup(e.ID); ok {
+	digest := digestID(e.ID)
+	if seq, ok := c.recent.find(digest); ok {
 		return Decision{Ack: &Ack{ID: e.ID, Customer: c.ID, Seq: seq, Duplicate: true}}
 	}
-	if !c.recent.complete {
+	if c.recent.mayHold(digest, now) {
 		if in.Stored == nil {
 			return Decision{NeedLookup: true}
 		}

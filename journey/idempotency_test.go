@@ -51,7 +51,7 @@ func TestDecideIdempotencyWindow(t *testing.T) {
 		{"complete: oldest id", full, "gw-0", nil, "dup 1"},
 		{"complete: erased id", full, "old", &journey.StoredID{Erased: true}, "conflict"},
 		{"incomplete: newest id", over, fmt.Sprintf("gw-%d", over-1), nil, fmt.Sprintf("dup %d", over)},
-		{"incomplete: unknown id", over, "new", nil, "lookup"},
+		{"incomplete: unknown id", over, "new", nil, fmt.Sprintf("seq %d", over+1)}, // no filter holds it
 		{"incomplete: forgotten id", over, "gw-0", nil, "lookup"},
 		{"incomplete: store has it", over, "gw-0", &journey.StoredID{Seq: 1}, "dup 1"},
 		{"incomplete: store has not", over, "new", &journey.StoredID{}, fmt.Sprintf("seq %d", over+1)},
@@ -74,8 +74,8 @@ func TestDecideIdempotencyWindow(t *testing.T) {
 	}
 }
 
-// Ids older than the idempotency window (on recorded_at) leave memory; the
-// store answers for them.
+// Ids older than the idempotency window (on recorded_at) leave the ring for
+// a filter; the store answers for them.
 func TestDecideIdempotencyWindowInTime(t *testing.T) {
 	c := journey.NewCustomer("c-42")
 	step(t, c, inbound("a"), t0)
@@ -84,7 +84,7 @@ func TestDecideIdempotencyWindowInTime(t *testing.T) {
 		t.Errorf("a at the window's edge: %s, want dup 1", got)
 	}
 	step(t, c, inbound("c"), t0.Add(journey.IdempotencyWindow+time.Second))
-	for id, want := range map[string]string{"a": "lookup", "b": "dup 2", "c": "dup 3", "d": "lookup"} {
+	for id, want := range map[string]string{"a": "lookup", "b": "dup 2", "c": "dup 3", "d": "seq 4"} {
 		if got := answer(journey.Decide(c, inbound(id), t0.Add(journey.IdempotencyWindow+time.Second))); got != want {
 			t.Errorf("%s: %s, want %s", id, got, want)
 		}

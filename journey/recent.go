@@ -7,23 +7,31 @@ import (
 )
 
 // recentIDs is the in-memory part of the idempotency window: the ids of the
-// customer's latest RecentIDsMax events recorded inside IdempotencyWindow.
-// complete says whether every id the customer ever stored is still here;
-// when it is not, an id not found here must be looked up in the store.
+// customer's latest RecentIDsMax events, exactly, and Bloom filters of the
+// ids that left them within IdempotencyWindow. An id found in neither was
+// certainly not stored inside the window, unless the filters gave up some
+// ids (uncoveredUntil); an id a filter may hold is looked up in the store.
+// The filters keep a busy customer's events from costing a store read each
+// (a third of the CPU at 30,000 events/s once every customer was past the
+// ring), in 1.75 bytes an id instead of 32.
 //
 // Ids are kept as 128-bit digests (SHA-256, truncated) in a ring and, past
-// recentLinearMax of them, a map, both with no pointers: a busy customer
-// holds thousands of ids, and strings would cost several times the memory
-// and give the garbage collector every one of them to scan. Most customers
-// hold a few dozen: those are found by scanning the ring, which costs less
-// than the map's memory (it was a tenth of a resident customer). A
-// collision of two ids of one customer inside the window is as likely as
-// one of SHA-256's first 128 bits.
+// recentLinearMax of them, a map, both with no pointers: strings would cost
+// several times the memory and give the garbage collector every one of
+// them to scan. Most customers hold a few dozen: those are found by
+// scanning the ring, which costs less than the map's memory. A collision of
+// two ids of one customer inside the window is as likely as one of
+// SHA-256's first 128 bits.
 type recentIDs struct {
 	seq      map[idDigest]uint64 // nil while n <= recentLinearMax
 	ring     []recentEntry       // circular: n entries from start, oldest first
 	start, n int
-	complete bool
+	// filters hold the ids that left the ring, oldest filter first; the
+	// last one fills. uncoveredUntil (unix ns): before it, an id in neither
+	// may still have been stored (the filters gave up ids that were inside
+	// the window then, or a snapshot before filters forgot some).
+	filters        []idFilter
+	uncoveredUntil int64
 }
 
 // recentLinearMax is how many ids are found by a scan of the ring before a
@@ -49,7 +57,7 @@ func digestID(id string) idDigest {
 }
 
 func newRecentIDs() recentIDs {
-	return recentIDs{complete: true}
+	return recentIDs{}
 }
 
 func (r *recentIDs) add(id string, seq uint64, at time.Time) {
@@ -61,7 +69,7 @@ func (r *recentIDs) addDigest(e recentEntry) {
 		return
 	}
 	// Ids older than the window leave first, then the oldest beyond the
-	// count; either way the store still knows them.
+	// count, to the filters; the store still knows them.
 	for r.n > 0 && e.at-r.ring[r.start].at > int64(IdempotencyWindow) {
 		r.dropOldest()
 	}
@@ -110,12 +118,101 @@ func (r *recentIDs) grow() {
 }
 
 func (r *recentIDs) dropOldest() {
+	old := r.ring[r.start]
 	if r.seq != nil {
-		delete(r.seq, r.ring[r.start].id)
+		delete(r.seq, old.id)
 	}
 	r.start = (r.start + 1) % len(r.ring)
 	r.n--
-	r.complete = false
+	r.remember(old)
+}
+
+// remember puts an id that left the ring in the filling filter. Filters
+// whose newest id is older than the window go; a new filter is twice the
+// last one's size, up to recentFilterMaxBits, and the oldest give way (their
+// ids uncovered for the rest of the window) to keep RecentFilterBytesMax.
+func (r *recentIDs) remember(e recentEntry) {
+	for len(r.filters) > 0 && e.at-r.filters[0].newest > int64(IdempotencyWindow) {
+		r.filters = r.filters[1:]
+	}
+	if len(r.filters) == 0 || r.filters[len(r.filters)-1].full() {
+		bits := recentFilterMinBits
+		if len(r.filters) > 0 {
+			bits = min(2*r.filters[len(r.filters)-1].bits(), recentFilterMaxBits)
+		}
+		for len(r.filters) > 0 && r.filterBits()+bits > 8*RecentFilterBytesMax {
+			r.uncoveredUntil = max(r.uncoveredUntil, r.filters[0].newest+int64(IdempotencyWindow))
+			r.filters = r.filters[1:]
+		}
+		r.filters = append(r.filters, newIDFilter(bits))
+	}
+	r.filters[len(r.filters)-1].add(e)
+}
+
+func (r *recentIDs) filterBits() int {
+	n := 0
+	for i := range r.filters {
+		n += r.filters[i].bits()
+	}
+	return n
+}
+
+// mayHold says whether the id may have been stored inside the window before
+// now though the ring does not hold it: a filter may hold it, or the
+// filters do not cover now. False is certain.
+func (r *recentIDs) mayHold(d idDigest, now time.Time) bool {
+	if unixNanos(now) < r.uncoveredUntil {
+		return true
+	}
+	for i := range r.filters {
+		if r.filters[i].has(d) {
+			return true
+		}
+	}
+	return false
+}
+
+// Sizes of the filters: the first holds ~580 ids in 1 KiB, the largest
+// ~18,700 in 32 KiB.
+const (
+	recentFilterMinBits = 8 << 10
+	recentFilterMaxBits = 256 << 10
+	filterBitsPerID     = 14 // with filterHashes: ~0.1% false positives a filter
+	filterHashes        = 10
+)
+
+// idFilter is a Bloom filter of id digests: the two halves of a digest are
+// the two hashes its positions are made of (Kirsch and Mitzenmacher).
+type idFilter struct {
+	words  []uint64
+	n      int   // ids added
+	newest int64 // recorded_at of the newest id added, unix ns
+}
+
+func newIDFilter(bits int) idFilter { return idFilter{words: make([]uint64, bits/64)} }
+
+func (f *idFilter) bits() int  { return 64 * len(f.words) }
+func (f *idFilter) full() bool { return f.n >= f.bits()/filterBitsPerID }
+
+func (f *idFilter) add(e recentEntry) {
+	m := uint64(f.bits())
+	for i := range uint64(filterHashes) {
+		p := (e.id[0] + i*(e.id[1]|1)) % m
+		f.words[p/64] |= 1 << (p % 64)
+	}
+	f.n++
+	f.newest = max(f.newest, e.at)
+}
+
+func (f *idFilter) has(d idDigest) bool {
+	m := uint64(f.bits())
+	for i := range uint64(filterHashes) {
+		p := (d[0] + i*(d[1]|1)) % m
+		if f.words[p/64]&(1<<(p%64)) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *recentIDs) lookup(id string) (uint64, bool) {

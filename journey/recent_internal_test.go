@@ -18,7 +18,8 @@ func TestRecentIDsAgainstAModel(t *testing.T) {
 		at  time.Time
 	}
 	model := map[string]held{}
-	var order []string // oldest first
+	addedAt := map[string]time.Time{} // every id added, when first
+	var order []string                // oldest first
 	at := time.Unix(1_800_000_000, 0)
 	for seq := uint64(1); seq <= RecentIDsMax+600; seq++ {
 		// Mostly a new id; sometimes one seen before (a retry).
@@ -41,6 +42,9 @@ func TestRecentIDsAgainstAModel(t *testing.T) {
 			}
 			model[id] = held{seq, at}
 			order = append(order, id)
+			if _, ok := addedAt[id]; !ok {
+				addedAt[id] = at
+			}
 		}
 		r.add(id, seq, at)
 		if r.n != len(order) {
@@ -54,7 +58,60 @@ func TestRecentIDsAgainstAModel(t *testing.T) {
 			}
 		}
 	}
-	if r.complete {
-		t.Error("ids left the window but the set says it is complete")
+	// Every id that left the ring inside the window is in a filter: a
+	// filter has no false negatives.
+	for id, first := range addedAt {
+		if _, held := model[id]; !held && at.Sub(first) <= IdempotencyWindow && !r.mayHold(digestID(id), at) {
+			t.Fatalf("%s left the ring but no filter may hold it", id)
+		}
+	}
+}
+
+// Ids never stored are certainly new but for the filters' false positives
+// (about 1%), and the filters stay within RecentFilterBytesMax: past it the
+// oldest give way, and until their ids leave the window every unknown id
+// may have been stored.
+func TestRecentIDsFilters(t *testing.T) {
+	r := newRecentIDs()
+	at := time.Unix(1_800_000_000, 0)
+	const stored = 20_000
+	for seq := uint64(1); seq <= stored; seq++ {
+		r.add(fmt.Sprintf("e-%d", seq), seq, at.Add(time.Duration(seq)*time.Millisecond))
+	}
+	now := at.Add(time.Minute)
+	maybe := 0
+	for i := range 10_000 {
+		if r.mayHold(digestID(fmt.Sprintf("never-%d", i)), now) {
+			maybe++
+		}
+	}
+	if maybe > 300 {
+		t.Errorf("%d of 10,000 ids never stored may be held: over 3%%", maybe)
+	}
+	for seq := uint64(1); seq <= stored-RecentIDsMax; seq++ {
+		if !r.mayHold(digestID(fmt.Sprintf("e-%d", seq)), now) {
+			t.Fatalf("e-%d stored, not in the ring, and no filter may hold it", seq)
+		}
+	}
+	if r.uncoveredUntil != 0 {
+		t.Fatalf("uncovered until %d after %d ids; the filters should hold them all", r.uncoveredUntil, stored)
+	}
+	// Far past what the filters hold.
+	for seq := uint64(stored + 1); seq <= 200_000; seq++ {
+		r.add(fmt.Sprintf("e-%d", seq), seq, at.Add(time.Duration(seq)*time.Millisecond))
+	}
+	if got := r.filterBits() / 8; got > RecentFilterBytesMax {
+		t.Errorf("filters of %d bytes, over %d", got, RecentFilterBytesMax)
+	}
+	if !r.mayHold(digestID("never"), now) {
+		t.Error("filters gave up ids inside the window, yet an unknown id is certainly new")
+	}
+	if r.mayHold(digestID("e-1"), at.Add(2*IdempotencyWindow)) {
+		// uncoveredUntil passed and e-1's filter is long gone: a false
+		// positive of the remaining filters is the only way to true.
+		t.Log("e-1 may be held after twice the window (a false positive)")
+	}
+	if r.uncoveredUntil > at.Add(IdempotencyWindow+200*time.Second).UnixNano() {
+		t.Errorf("uncovered until %v, past the window after the last id given up", time.Unix(0, r.uncoveredUntil))
 	}
 }

@@ -23,8 +23,13 @@ import (
 //	  stage, pending outbounds, timers, held messages and derived counts)
 //	timeline: uvarint count, then per event: bytes (its event record)
 //	recent ids: uvarint count, then per id: 16-byte digest, seq uvarint, at varint
-//	complete: byte
-const snapshotVersion byte = 4
+//	uncovered until: varint unix nanos
+//	recent filters: uvarint count, then per filter: ids uvarint, newest
+//	  varint unix nanos, uvarint words, words (8 bytes each)
+//
+// Version 4 had a byte instead of the last two: 1 when no id had left
+// memory yet. It is still read.
+const snapshotVersion byte = 5
 
 // snapshotJourney is the part of a snapshot kept as JSON: small, and shaped
 // by the conversation and case rules that change with the product.
@@ -60,7 +65,7 @@ func (c *Customer) EncodeSnapshot() []byte {
 		panic(fmt.Sprintf("journey: snapshot of %s: %v", c.ID, err))
 	}
 	timeline := c.timeline.last(c.Seq, TimelineMax)
-	size := 1024 + len(profile) + len(extra) + c.recent.n*recentEntryMaxBytes
+	size := 1024 + len(profile) + len(extra) + c.recent.n*recentEntryMaxBytes + 8*c.recent.filterBits()/64 + 32*len(c.recent.filters)
 	for i := range timeline {
 		size += binary.MaxVarintLen64 + EventRecordSize(&timeline[i])
 	}
@@ -94,18 +99,25 @@ func (c *Customer) EncodeSnapshot() []byte {
 		b = binary.AppendUvarint(b, e.seq)
 		b = binary.AppendVarint(b, e.at)
 	}
-	complete := byte(0)
-	if c.recent.complete {
-		complete = 1
+	b = binary.AppendVarint(b, c.recent.uncoveredUntil)
+	b = binary.AppendUvarint(b, uint64(len(c.recent.filters)))
+	for _, f := range c.recent.filters {
+		b = binary.AppendUvarint(b, uint64(f.n))
+		b = binary.AppendVarint(b, f.newest)
+		b = binary.AppendUvarint(b, uint64(len(f.words)))
+		for _, w := range f.words {
+			b = binary.BigEndian.AppendUint64(b, w)
+		}
 	}
-	return append(b, complete)
+	return b
 }
 
 // DecodeSnapshot rebuilds a customer from a snapshot. An error means the
 // snapshot is unusable and the customer must be rebuilt from its events.
 func DecodeSnapshot(data []byte) (*Customer, error) {
 	r := recordReader{b: data}
-	if v := r.byte(); v != snapshotVersion {
+	v := r.byte()
+	if v != snapshotVersion && v != 4 {
 		return nil, fmt.Errorf("journey: snapshot version %d, want %d", v, snapshotVersion)
 	}
 	c := NewCustomer(r.str())
@@ -134,7 +146,14 @@ func DecodeSnapshot(data []byte) (*Customer, error) {
 		e.seq, e.at = r.uvarint(), r.varint()
 		c.recent.addDigest(e)
 	}
-	c.recent.complete = r.byte() == 1
+	if v == 4 {
+		if r.byte() != 1 { // some ids left memory, unrecorded: all of them before LastAt
+			c.recent.uncoveredUntil = unixNanos(c.LastAt) + int64(IdempotencyWindow)
+		}
+	} else {
+		c.recent.uncoveredUntil = r.varint()
+		r.filters(&c.recent)
+	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("trailing bytes")
 	}
@@ -234,5 +253,25 @@ func (c *Customer) Context(upTo uint64) Context {
 		Customer: c.ID, Identities: ids, Profile: cloneProfile(c.Profile), Conversation: conv,
 		Cases: append([]Case{}, c.Cases...), LastAgent: c.LastAgent,
 		Timeline: c.Timeline(upTo, ContextTimelineSize), Seq: upTo,
+	}
+}
+
+// filters reads a snapshot's recent-id filters into rec; sizes past the
+// limits fail the snapshot.
+func (r *recordReader) filters(rec *recentIDs) {
+	total := 0
+	for range r.count() {
+		f := idFilter{n: int(r.uvarint()), newest: r.varint()}
+		words := r.uvarint()
+		total += int(min(words, 1<<32)) * 64
+		if r.err != nil || words == 0 || words > recentFilterMaxBits/64 || total > 8*RecentFilterBytesMax || words*8 > uint64(len(r.b)) {
+			r.fail("recent filter over the limits")
+			return
+		}
+		f.words = make([]uint64, words)
+		for i := range f.words {
+			f.words[i] = r.uint64()
+		}
+		rec.filters = append(rec.filters, f)
 	}
 }

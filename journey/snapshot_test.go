@@ -58,7 +58,7 @@ func sameCustomer(t *testing.T, got, want *journey.Customer) {
 func TestSnapshotRoundTrip(t *testing.T) {
 	tests := []struct {
 		events     int
-		incomplete bool // ids have left memory: an unknown id needs a look-up
+		incomplete bool // ids have left the ring: one of them needs a look-up, an unknown id none
 	}{{0, false}, {1, false}, {30, false}, {journey.TimelineMax + 50, false}, {journey.RecentIDsMax * 6 / 5, true}}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.events), func(t *testing.T) {
@@ -77,8 +77,13 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			if !bytes.Equal(rebuilt.EncodeSnapshot(), snap) {
 				t.Errorf("snapshot of the rebuilt customer differs")
 			}
-			if got := answer(journey.Decide(rebuilt, inbound("never-sent"), t0)); (got == "lookup") != tt.incomplete {
-				t.Errorf("unknown id after rebuild: %s, incomplete %v", got, tt.incomplete)
+			if got := answer(journey.Decide(rebuilt, inbound("never-sent"), t0)); got == "lookup" {
+				t.Errorf("unknown id after rebuild: %s; the filters know it was never stored", got)
+			}
+			if tt.events > 0 {
+				if got := answer(journey.Decide(rebuilt, inbound("gw-0"), t0)); (got == "lookup") != tt.incomplete {
+					t.Errorf("the first id after rebuild: %s, left the ring %v", got, tt.incomplete)
+				}
 			}
 		})
 	}
