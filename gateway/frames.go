@@ -44,7 +44,13 @@ func decodeFrame(data []byte) (clientFrame, *journey.Rejection) {
 // copied: they point into data, which lives until the frame is handled, and
 // each is decoded (copied) by decodeEvent.
 func unmarshalFrame(data []byte, f *clientFrame) error {
-	rest, err := json.Parse(data, f, json.DontCopyRawMessage)
+	return parseJSON(data, f, json.DontCopyRawMessage)
+}
+
+// parseJSON is json.Unmarshal with segmentio's parse flags (what it may
+// leave pointing into data).
+func parseJSON(data []byte, v any, flags json.ParseFlags) error {
+	rest, err := json.Parse(data, v, flags)
 	if err == nil && len(rest) > 0 {
 		err = fmt.Errorf("invalid character %q after top-level value", rest[0])
 	}

@@ -114,7 +114,22 @@ func (r *recordReader) event() Event {
 	}
 	ev.Seq = r.uvarint()
 	ev.RecordedAt = fromUnixNanos(r.varint())
-	ev.Type, ev.ID, ev.Customer, ev.Channel, ev.Actor, ev.Text = r.str(), r.str(), r.str(), r.str(), r.str(), r.str()
+	// The six strings in one allocation (a resident customer keeps its
+	// timeline's events: each string apart was an object to mark).
+	region := r.b
+	var ends [6]int
+	for i := range ends {
+		r.bytes()
+		ends[i] = len(region) - len(r.b)
+	}
+	if r.err != nil {
+		return ev
+	}
+	all, from := string(region[:ends[5]]), 0
+	for i, f := range [...]*string{&ev.Type, &ev.ID, &ev.Customer, &ev.Channel, &ev.Actor, &ev.Text} {
+		_, n := binary.Uvarint(region[from:])
+		*f, from = all[from+n:ends[i]], ends[i]
+	}
 	if r.byte() == 1 {
 		at, offset := r.varint(), r.varint()
 		t := time.Unix(0, at).In(time.FixedZone("", int(offset)))

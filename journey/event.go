@@ -2,6 +2,7 @@ package journey
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -27,3 +28,26 @@ const (
 	ActorCustomer = "customer"
 	ActorSystem   = "system"
 )
+
+// Compact gives the event's id, type, channel, actor and text one
+// allocation of their own, and its data another, so that nothing of it
+// points into a buffer the caller reuses (a decoder's input). A resident
+// customer keeps up to TimelineMax events, and a string apart is one object
+// more for the collector to mark. The customer id stays apart: it outlives
+// the event in the runtime's maps.
+func (e *Event) Compact() {
+	var b strings.Builder
+	b.Grow(len(e.ID) + len(e.Type) + len(e.Channel) + len(e.Actor) + len(e.Text))
+	for _, s := range [...]string{e.ID, e.Type, e.Channel, e.Actor, e.Text} {
+		b.WriteString(s)
+	}
+	all := b.String()
+	for _, f := range [...]*string{&e.ID, &e.Type, &e.Channel, &e.Actor, &e.Text} {
+		n := len(*f)
+		*f, all = all[:n], all[n:]
+	}
+	e.Customer = strings.Clone(e.Customer)
+	if e.Data != nil {
+		e.Data = append(json.RawMessage(nil), e.Data...)
+	}
+}
