@@ -172,6 +172,7 @@ type channelConn struct {
 	id       uint64        // names it to the customer actors (outbounds come back to it)
 	credit   chan struct{} // one token per event in flight
 	draining atomic.Bool
+	frameBuf clientFrame // the frame being handled (readLoop's own)
 
 	// Events that need resolving, and every event behind one, go through
 	// the resolver in order; resolving counts them.
@@ -239,7 +240,8 @@ func (c *channelConn) readLoop() {
 // to end.
 func (c *channelConn) frame(data []byte) bool {
 	start := time.Now()
-	f, rej := decodeFrame(data)
+	f := &c.frameBuf
+	rej := decodeFrameInto(data, f)
 	if rej != nil {
 		c.enqueue(errorFrame("", rej))
 		return true
@@ -256,7 +258,7 @@ func (c *channelConn) frame(data []byte) bool {
 	}
 	switch f.Type {
 	case "hello":
-		c.hello(f)
+		c.hello(*f)
 	case "event":
 		if len(f.Event) == 0 {
 			c.enqueue(errorFrame("", journey.Rejectf(journey.CodeBadRequest, "event frame without event")))
@@ -264,9 +266,9 @@ func (c *channelConn) frame(data []byte) bool {
 		}
 		c.handle(f.Event, nil, 0, start)
 	case "batch":
-		c.batch(f, start)
+		c.batch(*f, start)
 	case journey.ReceiptAccepted, journey.ReceiptDelivered, journey.ReceiptFailed:
-		c.receipt(f)
+		c.receipt(*f)
 	default:
 		c.enqueue(errorFrame(f.ID, journey.Rejectf(journey.CodeBadRequest, "unknown frame type %q", f.Type)))
 	}

@@ -26,19 +26,37 @@ type clientFrame struct {
 // whose type is missing, is a bad_request.
 func decodeFrame(data []byte) (clientFrame, *journey.Rejection) {
 	var f clientFrame
-	if err := unmarshalFrame(data, &f); err != nil {
-		return clientFrame{}, journey.Rejectf(journey.CodeBadRequest, "frame is not a JSON object: %v", err)
+	rej := decodeFrameInto(data, &f)
+	return f, rej
+}
+
+// decodeFrameInto is decodeFrame into f, a connection's own, reused (a
+// frame decoded into a new one moved it to the heap, every frame). Its
+// events' slice is kept for the next frame unless a large batch grew it.
+func decodeFrameInto(data []byte, f *clientFrame) *journey.Rejection {
+	events := f.Events[:0]
+	if cap(events) > frameEventsKeepMax {
+		events = nil
+	}
+	*f = clientFrame{Events: events}
+	if err := unmarshalFrame(data, f); err != nil {
+		*f = clientFrame{}
+		return journey.Rejectf(journey.CodeBadRequest, "frame is not a JSON object: %v", err)
 	}
 	if f.Type == "" {
-		return f, journey.Rejectf(journey.CodeBadRequest, "frame has no type")
+		return journey.Rejectf(journey.CodeBadRequest, "frame has no type")
 	}
 	// The frame's own strings (type, id, channels, reason); its events are
 	// checked one by one, so that a bad one does not refuse the others.
 	if r := journey.CheckJSONUTF8("", data); r != nil && !inEvents(r.Message) {
-		return f, r
+		return r
 	}
-	return f, nil
+	return nil
 }
+
+// frameEventsKeepMax bounds the batch a connection's decoded frame keeps
+// room for (an idle connection stays small).
+const frameEventsKeepMax = 16
 
 // unmarshalFrame is json.Unmarshal, except that the frame's events are not
 // copied: they point into data, which lives until the frame is handled, and

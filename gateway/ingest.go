@@ -4,6 +4,7 @@ import (
 	"context"
 	stdjson "encoding/json"
 	"github.com/segmentio/encoding/json"
+	"sync"
 	"time"
 
 	"github.com/throughline/throughline/actors"
@@ -23,6 +24,8 @@ type inboundWire struct {
 	Time     *time.Time      `json:"time"`
 }
 
+var wires = sync.Pool{New: func() any { return new(inboundWire) }}
+
 // identityWire decodes an event's identity object with encoding/json:
 // segmentio's decoder makes every map[string]string with room for 64
 // entries (about 4.8 KB), which the event keeps, in its customer's
@@ -41,11 +44,13 @@ func (m *identityWire) UnmarshalJSON(b []byte) error {
 // decodeEvent parses and validates one inbound event. The returned id is
 // the event's id as far as it could be read, for the error answer.
 func decodeEvent(raw []byte) (journey.Event, *journey.Rejection) {
-	var w inboundWire
 	// Zero copy: the strings and data point into raw (a frame the reader
 	// reuses) until Compact copies them, each event's into two allocations
-	// rather than one per field.
-	if err := parseJSON(raw, &w, json.ZeroCopy); err != nil {
+	// rather than one per field. The wire struct is pooled: decoding into
+	// it moves it to the heap.
+	w := wires.Get().(*inboundWire)
+	defer func() { *w = inboundWire{}; wires.Put(w) }()
+	if err := parseJSON(raw, w, json.ZeroCopy); err != nil {
 		return journey.Event{}, journey.Rejectf(journey.CodeBadRequest, "event is not a JSON object of event fields: %v", err)
 	}
 	e := journey.Event{ID: w.ID, Customer: w.Customer, Identity: map[string]string(w.Identity), Type: w.Type,

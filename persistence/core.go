@@ -85,6 +85,8 @@ type appendOp struct {
 	// err, when set, is the request's validation error: the writer completes
 	// it with err, in its turn, and stores nothing.
 	err error
+	// one holds events when there is one (most appends): no slice apart.
+	one [1]storedEvent
 }
 
 type storedEvent struct {
@@ -153,7 +155,10 @@ func prepareAppend(p int, req *AppendRequest, done func(error)) *appendOp {
 	if a.err = validateAppend(req); a.err != nil {
 		return a
 	}
-	a.events = make([]storedEvent, len(req.Events))
+	a.events = a.one[:]
+	if len(req.Events) != 1 {
+		a.events = make([]storedEvent, len(req.Events))
+	}
 	for i := range req.Events {
 		ev := &req.Events[i]
 		value, err := encodeEvent(ev)
