@@ -315,11 +315,22 @@ func (c *Customer) applyBroadcast(e *Event) {
 }
 
 // noteMark adds the mark of the broadcast an event recorded just now names.
-func (s *stepper) noteMark(e *Event) {
+func (s *stepper) noteMark(e *Event, data any) {
 	if !MarksBroadcast(e.Type) {
 		return
 	}
-	if st := s.c.broadcast(BroadcastOf(e)); st != nil {
+	// The broadcast from the value the data was encoded from; decoding
+	// the data again was an eighth of a broadcast target's allocations.
+	id := ""
+	switch d := data.(type) {
+	case proactiveData:
+		id = d.Broadcast
+	case map[string]string:
+		id = d["broadcast"]
+	default:
+		id = BroadcastOf(e)
+	}
+	if st := s.c.broadcast(id); st != nil {
 		s.d.Marks = append(s.d.Marks, BroadcastMark{Broadcast: st.ID, Value: st.Mark()})
 	}
 }

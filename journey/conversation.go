@@ -99,7 +99,9 @@ func ConversationID(customer string, seq uint64) string {
 // OutboundID names the outbound of the message.sent at seq (PROTOCOL
 // section 2): stable across redelivery, and it leads back to the customer.
 func OutboundID(customer string, seq uint64) string {
-	return "out-" + strconv.FormatUint(seq, 10) + "-" + customer
+	var buf [80]byte // one allocation, the string, for most ids (a broadcast makes three per target)
+	b := strconv.AppendUint(append(buf[:0], "out-"...), seq, 10)
+	return string(append(append(b, '-'), customer...))
 }
 
 // ParseOutboundID is the inverse of OutboundID.

@@ -171,7 +171,7 @@ func (s *stepper) record(typ, actor string, data any, channel, text string) uint
 	s.c.apply(&e, data)
 	s.d.Events = append(s.d.Events, e)
 	s.routingEffects(&e)
-	s.noteMark(&e)
+	s.noteMark(&e, data)
 	if !strings.HasPrefix(actor, ActorRulePrefix) && s.p.Rules != nil {
 		s.reactions = append(s.reactions, e)
 	}
