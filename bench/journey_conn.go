@@ -29,10 +29,11 @@ type journeyTurn struct {
 // journeyCounts are one connection's counts, merged at the end.
 type journeyCounts struct {
 	sent, acked, answered, handedOver, failed int64
-	unmatched, malformed                      int64 // answers naming no turn in flight; frames not JSON
-	waited                                    int64 // turns that waited for a free customer
-	acceptsDropped                            int64 // outbounds not confirmed: the writer was behind
-	measuredReplies                           int64 // replies received in the measured period
+	unmatched, malformed                      int64  // answers naming no turn in flight; frames not JSON
+	firstUnmatched                            string // what the first unmatched frame was, for the report
+	waited                                    int64  // turns that waited for a free customer
+	acceptsDropped                            int64  // outbounds not confirmed: the writer was behind
+	measuredReplies                           int64  // replies received in the measured period
 }
 
 // journeyConn is one channel connection of a journey run. The writer
@@ -350,6 +351,7 @@ func (c *journeyConn) accountLocked(f *serverFrame, now int64) {
 		slot, ok := c.slotOfEventLocked(f.id)
 		if !ok || m.turns[slot].acked {
 			m.counts.unmatched++
+			c.noteUnmatchedLocked("ack", f.id, ok)
 			return
 		}
 		t := &m.turns[slot]
@@ -369,6 +371,7 @@ func (c *journeyConn) accountLocked(f *serverFrame, now int64) {
 		slot, ok := c.slotOfCustomer(f.customer)
 		if !ok || !m.turns[slot].busy || m.turns[slot].replied {
 			m.counts.unmatched++ // sent again, or after its turn was given up
+			c.noteUnmatchedLocked("outbound", fmt.Appendf(nil, "%s %s", f.customer, f.text), ok && m.turns[slot].replied)
 			return
 		}
 		t := &m.turns[slot]
@@ -384,6 +387,15 @@ func (c *journeyConn) accountLocked(f *serverFrame, now int64) {
 		}
 		c.recordLocked(m.turn, t.scheduled, now)
 		c.settleLocked(slot)
+	}
+}
+
+// noteUnmatchedLocked keeps what the first unmatched frame was: its kind,
+// what it named (an event id; an outbound's customer and text) and whether
+// its turn had already been answered.
+func (c *journeyConn) noteUnmatchedLocked(kind string, named []byte, answered bool) {
+	if c.mu.counts.firstUnmatched == "" {
+		c.mu.counts.firstUnmatched = fmt.Sprintf("%s %.120q (turn answered already: %v)", kind, named, answered)
 	}
 }
 
@@ -472,6 +484,9 @@ func (c *journeyConn) collect(r *journeyResult, now int64) {
 	s.handedOver += m.counts.handedOver
 	s.failed += m.counts.failed
 	s.unmatched += m.counts.unmatched
+	if s.firstUnmatched == "" {
+		s.firstUnmatched = m.counts.firstUnmatched
+	}
 	s.malformed += m.counts.malformed
 	s.waited += m.counts.waited
 	s.acceptsDropped += m.counts.acceptsDropped

@@ -94,6 +94,9 @@ func newJourneyReport(cfg *JourneyConfig, nonce string, res *journeyResult) *Jou
 		AckLatency:      newLatency(res.ack),
 		TurnLatency:     newLatency(res.turn),
 	}
+	if res.counts.unmatched > 0 {
+		r.warn("%d frames named no turn in flight, the first: %s", res.counts.unmatched, res.counts.firstUnmatched)
+	}
 	if res.connectionErrors > 0 {
 		r.warn("%d connection errors, the first: %v", res.connectionErrors, res.firstConnectionError)
 	}
