@@ -88,7 +88,7 @@ func (s *Server) serveAgentWS(w http.ResponseWriter, r *http.Request) {
 		credit: make(chan struct{}, DeskCredit)}
 	a.mu.subs = map[string]*subscription{}
 	if rej := s.registerPeer(a); rej != nil {
-		_ = ws.Close()
+		refuseUpgraded(ws, rej)
 		return
 	}
 	takeOverControlFrames(ws, a.keep, a.queueControl)

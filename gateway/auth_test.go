@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/throughline/throughline/actors"
+	"github.com/throughline/throughline/journey"
 )
 
 func sha256Hex(s string) string {
@@ -364,5 +366,38 @@ func TestSetTokensRevokesAndKeeps(t *testing.T) {
 	}
 	if ce := readClose(t, kept); ce.Code != CloseTokenRevoked {
 		t.Errorf("a token whose role changed kept its connection: %d %q", ce.Code, ce.Text)
+	}
+}
+
+// A connection its token left between the upgrade and its registration
+// (SetTokens racing a dial) closes as a live one would, 4001 "token
+// revoked", with a close frame: the desk's closed with none (1006), the
+// channel's with 1013. Shutting down closes with 1013.
+func TestRefusedAfterUpgradeClosesWithACode(t *testing.T) {
+	for _, tc := range []struct {
+		rej  *journey.Rejection
+		code int
+		text string
+	}{
+		{journey.Rejectf(journey.CodeUnauthorized, tokenRevoked), CloseTokenRevoked, tokenRevoked},
+		{journey.Rejectf(journey.CodeUnavailable, "shutting down"), websocket.CloseTryAgainLater, "shutting down"},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ws, err := upgrader.Upgrade(w, r, nil)
+			if err != nil {
+				return
+			}
+			refuseUpgraded(ws, tc.rej)
+		}))
+		ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+		if err != nil {
+			srv.Close()
+			t.Fatal(err)
+		}
+		if ce := readClose(t, ws); ce.Code != tc.code || ce.Text != tc.text {
+			t.Errorf("%s: closed with %d %q, want %d %q", tc.rej.Code, ce.Code, ce.Text, tc.code, tc.text)
+		}
+		ws.Close()
+		srv.Close()
 	}
 }

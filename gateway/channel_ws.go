@@ -54,9 +54,7 @@ func (s *Server) serveChannelWS(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(s.cfg.FrameMaxBytes)
 	c, rej := s.register(ws, p)
 	if rej != nil {
-		_ = ws.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(websocket.CloseTryAgainLater, rej.Message), time.Now().Add(time.Second))
-		_ = ws.Close()
+		refuseUpgraded(ws, rej)
 		return
 	}
 	takeOverControlFrames(ws, c.keep, c.queueControl)
@@ -129,6 +127,18 @@ func (s *Server) register(ws *websocket.Conn, p principal) (*channelConn, *journ
 	s.wg.Add(1) // under the lock: Shutdown cannot be waiting yet
 	s.outbound.add(c)
 	return c, nil
+}
+
+// refuseUpgraded closes a WebSocket that register refused after its
+// upgrade: 4001 "token revoked" when its token went meanwhile (as a live
+// connection's would), else 1013 try again later (shutting down).
+func refuseUpgraded(ws *websocket.Conn, rej *journey.Rejection) {
+	code := websocket.CloseTryAgainLater
+	if rej.Code == journey.CodeUnauthorized {
+		code = CloseTokenRevoked
+	}
+	_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, rej.Message), time.Now().Add(time.Second))
+	_ = ws.Close()
 }
 
 // registerPeer tracks an agent desk like register a channel connection.
