@@ -2,11 +2,11 @@ package gateway
 
 import (
 	"fmt"
-
-	"github.com/segmentio/encoding/json"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/segmentio/encoding/json"
 
 	"github.com/throughline/throughline/actors"
 	"github.com/throughline/throughline/journey"
@@ -39,7 +39,9 @@ func decodeFrameInto(data []byte, f *clientFrame) *journey.Rejection {
 		events = nil
 	}
 	*f = clientFrame{Events: events}
-	if err := unmarshalFrame(data, f); err != nil {
+	// The events are not copied: they point into data, which lives until
+	// the frame is handled, and each is decoded (copied) by decodeEvent.
+	if err := parseJSON(data, f, json.DontCopyRawMessage); err != nil {
 		*f = clientFrame{}
 		return journey.Rejectf(journey.CodeBadRequest, "frame is not a JSON object: %v", err)
 	}
@@ -57,13 +59,6 @@ func decodeFrameInto(data []byte, f *clientFrame) *journey.Rejection {
 // frameEventsKeepMax bounds the batch a connection's decoded frame keeps
 // room for (an idle connection stays small).
 const frameEventsKeepMax = 16
-
-// unmarshalFrame is json.Unmarshal, except that the frame's events are not
-// copied: they point into data, which lives until the frame is handled, and
-// each is decoded (copied) by decodeEvent.
-func unmarshalFrame(data []byte, f *clientFrame) error {
-	return parseJSON(data, f, json.DontCopyRawMessage)
-}
 
 // parseJSON is json.Unmarshal with segmentio's parse flags (what it may
 // leave pointing into data).

@@ -48,31 +48,14 @@ func metric(t *testing.T, addr, name string) float64 {
 
 func postEvent(t *testing.T, addr, id, customer string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", "http://"+addr+"/v1/events",
-		strings.NewReader(fmt.Sprintf(`{"id":%q,"customer":%q,"text":"hi"}`, id, customer)))
-	req.Header.Set("Authorization", "Bearer gw")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
+	resp, body := do(t, "POST", "http://"+addr+"/v1/events", "gw", fmt.Sprintf(`{"id":%q,"customer":%q,"text":"hi"}`, id, customer))
+	return resp.StatusCode, body
 }
 
 func patchProfile(t *testing.T, addr, customer string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("PATCH", "http://"+addr+"/v1/customers/"+customer+"/profile", strings.NewReader(`{"tier":"gold"}`))
-	req.Header.Set("Authorization", "Bearer sup")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
+	resp, body := do(t, "PATCH", "http://"+addr+"/v1/customers/"+customer+"/profile", "sup", `{"tier":"gold"}`)
+	return resp.StatusCode, body
 }
 
 // loadUntilRefused sends batches of 1,000 events, one new customer each,

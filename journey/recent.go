@@ -3,6 +3,7 @@ package journey
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"slices"
 	"time"
 )
 
@@ -133,7 +134,7 @@ func (r *recentIDs) dropOldest() {
 // ids uncovered for the rest of the window) to keep RecentFilterBytesMax.
 func (r *recentIDs) remember(e recentEntry) {
 	for len(r.filters) > 0 && e.at-r.filters[0].newest > int64(IdempotencyWindow) {
-		r.filters = r.filters[1:]
+		r.dropFilter()
 	}
 	if len(r.filters) == 0 || r.filters[len(r.filters)-1].full() {
 		bits := recentFilterMinBits
@@ -142,12 +143,16 @@ func (r *recentIDs) remember(e recentEntry) {
 		}
 		for len(r.filters) > 0 && r.filterBits()+bits > 8*RecentFilterBytesMax {
 			r.uncoveredUntil = max(r.uncoveredUntil, r.filters[0].newest+int64(IdempotencyWindow))
-			r.filters = r.filters[1:]
+			r.dropFilter()
 		}
 		r.filters = append(r.filters, newIDFilter(bits))
 	}
 	r.filters[len(r.filters)-1].add(e)
 }
+
+// dropFilter drops the oldest filter; slices.Delete clears the freed slot,
+// so its words are not kept reachable behind the slice's start.
+func (r *recentIDs) dropFilter() { r.filters = slices.Delete(r.filters, 0, 1) }
 
 func (r *recentIDs) filterBits() int {
 	n := 0

@@ -35,66 +35,37 @@ func Step(p *Policy, c *Customer, in Input, now time.Time) Decision {
 		s := newStepper(p, c, now, d)
 		defer s.release()
 		return s.applyAndReact()
+	}
+	s := newStepper(p, c, now, Decision{})
+	defer s.release()
+	s.input(in)
+	s.reactToRecorded()
+	return s.d
+}
+
+// input decides an input that starts with no events of its own.
+func (s *stepper) input(in Input) {
+	switch in := in.(type) {
 	case *Due:
-		s := newStepper(p, c, now, Decision{})
-		defer s.release()
 		s.due(in)
-		s.reactToRecorded()
-		return s.d
 	case *BotResult:
-		s := newStepper(p, c, now, Decision{})
-		defer s.release()
 		s.botResult(in)
-		s.reactToRecorded()
-		return s.d
 	case *Receipt:
-		s := newStepper(p, c, now, Decision{})
-		defer s.release()
 		s.receipt(in)
-		s.reactToRecorded()
-		return s.d
 	case *WorkflowResult:
-		s := newStepper(p, c, now, Decision{})
-		defer s.release()
 		s.workflowResult(in)
-		s.reactToRecorded()
-		return s.d
 	case *RouteOffer:
-		s := newStepper(p, c, now, Decision{})
-		defer s.release()
 		s.routeOffer(in)
-		s.reactToRecorded()
-		return s.d
 	case *DeskCommand:
-		s := newStepper(p, c, now, Decision{})
-		defer s.release()
 		s.deskCommand(in)
-		s.reactToRecorded()
-		return s.d
 	case *RevokeOffer:
-		s := newStepper(p, c, now, Decision{})
-		defer s.release()
 		s.revokeOffer(in)
-		s.reactToRecorded()
-		return s.d
 	case *BroadcastSend:
-		s := newStepper(p, c, now, Decision{})
-		defer s.release()
 		s.broadcastSend(in)
-		s.reactToRecorded()
-		return s.d
 	case *BroadcastResolve:
-		s := newStepper(p, c, now, Decision{})
-		defer s.release()
 		s.broadcastResolve(in)
-		s.reactToRecorded()
-		return s.d
 	case *ReleaseAgent:
-		s := newStepper(p, c, now, Decision{})
-		defer s.release()
 		s.releaseAgent(in)
-		s.reactToRecorded()
-		return s.d
 	default:
 		panic("journey: unknown input")
 	}
