@@ -733,6 +733,16 @@ func TestClusterBroadcastSurvivesKill(t *testing.T) {
 	if st.Targeted != n || st.Sent != n {
 		t.Fatalf("done with %+v, want %d targeted and sent", st, n)
 	}
+	// The dead coordinator's partitions may still be changing leaders: a
+	// read answers 503 meanwhile.
+	eventually(t, 20*time.Second, "every customer's timeline readable on the survivors", func() bool {
+		for i, c := range customers {
+			if r, err := survivors[i%2].tryCall("GET", customerPath(c)+"/timeline?limit=1", tokSupervisor, nil, nil); err != nil || r.status != 200 {
+				return false
+			}
+		}
+		return true
+	})
 	for i, c := range customers {
 		got := 0
 		for _, e := range survivors[i%2].timeline(c, 100) {
