@@ -3,9 +3,11 @@ package persistence
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -24,6 +26,7 @@ type syncGate struct {
 	armed    atomic.Bool
 	blocked  chan struct{}
 	released chan struct{}
+	once     sync.Once
 }
 
 func newSyncGate() *syncGate {
@@ -31,7 +34,7 @@ func newSyncGate() *syncGate {
 }
 
 func (g *syncGate) arm()     { g.armed.Store(true) }
-func (g *syncGate) release() { close(g.released) }
+func (g *syncGate) release() { g.once.Do(func() { close(g.released) }) }
 
 func (g *syncGate) inject(op errorfs.Op) error {
 	if isWALSync(op) && g.armed.CompareAndSwap(true, false) {
@@ -176,29 +179,43 @@ func TestPebbleFailSyncAfter(t *testing.T) {
 // first fails at once, before Append returns, and is not stored.
 func TestPebbleQueueFull(t *testing.T) {
 	gate := newSyncGate()
-	e := openPebble(t, errorfsWrap(vfs.NewMem(), gate.inject), "db", Options{Partitions: 1, QueueLength: 1})
+	// One request per group, so that what the writer holds is counted.
+	e := openPebble(t, errorfsWrap(vfs.NewMem(), gate.inject), "db", Options{Partitions: 1, QueueLength: 1, BatchAppendsMax: 1})
 	s := e.Store(0)
 	ctx := context.Background()
 	gate.arm()
-	first, second := make(chan error, 1), make(chan error, 1)
-	s.Append(ctx, &AppendRequest{Customer: "c1", Events: events("c1", 0, 1, t0)}, func(err error) { first <- err })
-	gate.waitBlocked(t) // the writer holds c1, syncing
-	s.Append(ctx, &AppendRequest{Customer: "c2", Events: events("c2", 0, 1, t0)}, func(err error) { second <- err })
+	first := make(chan error, 1)
+	s.Append(ctx, &AppendRequest{Customer: "c0", Events: events("c0", 0, 1, t0)}, func(err error) { first <- err })
+	gate.waitBlocked(t)  // the completer waits for c0's sync
+	defer gate.release() // a failure below must not leave the sync held
+	// Then syncingMax-1 groups wait for the completer, one waits in the
+	// writer's hands, and one in the queue: every Append below returns.
+	held := syncingMax + 1
+	rest := make(chan error, held)
+	for i := range held {
+		c := fmt.Sprintf("c%d", i+1)
+		s.Append(ctx, &AppendRequest{Customer: c, Events: events(c, 0, 1, t0)}, func(err error) { rest <- err })
+	}
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	var third error
+	var refused error
 	called := false
-	s.Append(short, &AppendRequest{Customer: "c3", Events: events("c3", 0, 1, t0)}, func(err error) {
-		called, third = true, err
+	s.Append(short, &AppendRequest{Customer: "late", Events: events("late", 0, 1, t0)}, func(err error) {
+		called, refused = true, err
 	})
-	if !called || !errors.Is(third, context.DeadlineExceeded) {
-		t.Fatalf("append to a full queue: done called %v with %v", called, third)
+	if !called || !errors.Is(refused, context.DeadlineExceeded) {
+		t.Fatalf("append to a full queue: done called %v with %v", called, refused)
 	}
 	gate.release()
-	if err1, err2 := <-first, <-second; err1 != nil || err2 != nil {
-		t.Fatalf("queued appends: %v, %v", err1, err2)
+	if err := <-first; err != nil {
+		t.Fatalf("the syncing append: %v", err)
 	}
-	if last, _ := s.LastSeq(ctx, "c3"); last != 0 {
+	for range held {
+		if err := <-rest; err != nil {
+			t.Fatalf("queued appends: %v", err)
+		}
+	}
+	if last, _ := s.LastSeq(ctx, "late"); last != 0 {
 		t.Error("the refused append was stored")
 	}
 }

@@ -8,9 +8,11 @@ package persistence
 // up to Options.BatchAppendsMax requests or Options.BatchBytesMax bytes: that
 // is a group. There is no linger: an idle writer commits a lone request at
 // once, and what arrives while a group is being synced forms the next group.
-// A group is ONE pebble.Batch committed with pebble.Sync; then the outcome of
-// each request is reported in queue order, so a store's done callbacks run in
-// the order of its Append calls.
+// A group is ONE pebble.Batch committed with pebble.Sync. The writer applies
+// it (memtable and WAL) and goes on to the next group; a completer goroutine
+// waits for each group's sync, in order, and reports the outcome of each
+// request in queue order, so a store's done callbacks run in the order of
+// its Append calls. At most syncingMax groups are applied and not reported.
 //
 // Per event the hot path writes two keys, the event and its dedup key; a
 // segment key only the first time the writer sees its (type, hour, customer)
@@ -34,6 +36,7 @@ package persistence
 import (
 	"fmt"
 	"hash/maphash"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -56,9 +59,15 @@ type writer struct {
 	lastSeq  map[customerKey]uint64
 	segments map[[2]uint64]struct{}
 	seeds    [2]maphash.Seed
-	carry    *op    // an erasure that ended the previous group
-	spare    *group // collect's, reused (emptied)
-	key, val []byte // scratch for keys and small values: Batch.Set copies
+	carry    *op // an erasure that ended the previous group
+	// synced takes the applied groups to the completer, at most
+	// syncingMax waiting; syncing counts those not reported yet; spare
+	// gives reported groups back to collect (emptied).
+	synced        chan *group
+	syncing       sync.WaitGroup
+	spare         chan *group
+	completerDone chan struct{}
+	key, val      []byte // scratch for keys and small values: Batch.Set copies
 	// sync is how the writer commits: pebble.Sync for the node's writer,
 	// pebble.NoSync for a replicated partition's state machine, whose
 	// entries are durable in the raft log first.
@@ -75,6 +84,8 @@ type group struct {
 	identities map[string]string      // identity key -> owner, claimed in the group
 	bytes      int
 	events     int
+	start      time.Time // applied
+	err        error     // the apply failed: every request fails
 }
 
 func newWriter(e *pebbleEngine) *writer {
@@ -89,8 +100,20 @@ func newWriter(e *pebbleEngine) *writer {
 	}
 }
 
+// syncingMax bounds the groups applied and not yet reported: past it the
+// writer waits, and what is queued meanwhile forms a larger group.
+const syncingMax = 4
+
 func (w *writer) run() {
 	defer close(w.e.writerDone)
+	w.synced = make(chan *group, syncingMax-1)
+	w.spare = make(chan *group, syncingMax+1)
+	w.completerDone = make(chan struct{})
+	go w.complete()
+	defer func() {
+		close(w.synced)
+		<-w.completerDone
+	}()
 	for {
 		o, ok := w.next()
 		if !ok {
@@ -100,6 +123,7 @@ func (w *writer) run() {
 		case w.e.latch.Err() != nil:
 			o.complete("", w.unavailable())
 		case o.erase != nil:
+			w.drain()
 			o.complete("", w.erase(o.erase))
 		default:
 			w.commit(w.collect(o))
@@ -126,15 +150,16 @@ func (w *writer) newGroup() *group {
 	}
 }
 
-// emptied is the node writer's group, emptied for the next commit (a new
-// group's slices and maps for every commit were a tenth of the bytes the
-// writer allocated). Only collect reuses it: commit is done with a group
-// when it returns, while a raft apply's results keep parts of theirs.
+// emptied is a group for the node writer's next commit: a reported one,
+// emptied, when there is one (a new group's slices and maps for every
+// commit were a tenth of the bytes the writer allocated). Only collect
+// reuses groups: a raft apply's results keep parts of theirs.
 func (w *writer) emptied() *group {
-	g := w.spare
-	if g == nil {
-		w.spare = w.newGroup()
-		return w.spare
+	var g *group
+	select {
+	case g = <-w.spare:
+	default:
+		return w.newGroup()
 	}
 	clear(g.ops)
 	clear(g.owners)
@@ -306,22 +331,87 @@ func (w *writer) addClaim(g *group, c *claimOp) (string, error) {
 	return owner, nil
 }
 
-// commit commits the group's batch, then reports every request's outcome in
-// queue order.
+// commit applies the group's batch and hands it to the completer, which
+// waits for its sync and reports every request's outcome in queue order.
+// The writer does not wait for the sync: it builds and applies the next
+// group meanwhile, and Pebble's WAL syncs what is queued together. (One
+// group at a time, a group's requests waited for the previous group's
+// sync and completions, then their own; under a broadcast's load that
+// made the commit stage most of an ack's latency.) The WAL is written in
+// order, so a group synced means every group before it is synced too.
 func (w *writer) commit(g *group) {
-	if err := w.commitGroup(g); err != nil {
-		for _, o := range g.ops {
-			o.complete("", err)
+	g.start = time.Now()
+	if !g.batch.Empty() {
+		err := recoverFatal(func() error { return w.db.ApplyNoSyncWait(g.batch, w.sync) })
+		if err != nil {
+			w.failed(err)
+			g.err = w.unavailable()
 		}
-		return
 	}
-	for i, o := range g.ops {
-		o.complete(g.owners[i], g.errs[i])
+	if g.err == nil {
+		for ck, seq := range g.seqs {
+			w.rememberSeq(ck, seq)
+		}
+	}
+	w.syncing.Add(1)
+	w.synced <- g
+}
+
+// complete runs beside the writer: for each applied group, in order, it
+// waits for the sync and reports the outcomes, then gives the group back.
+func (w *writer) complete() {
+	defer close(w.completerDone)
+	for g := range w.synced {
+		err := g.err
+		if err == nil && !g.batch.Empty() {
+			if serr := g.batch.SyncWait(); serr != nil {
+				w.failed(serr)
+			} else {
+				took := time.Since(g.start)
+				w.e.counters.commit(g.events, took)
+				w.e.metrics.commit(g.events, took)
+			}
+		}
+		if err == nil && w.e.latch.Err() != nil {
+			// A sync failed, this group's or one before it: nothing after
+			// the failure is known durable.
+			err = w.unavailable()
+		}
+		w.report(g, err)
+		if err == nil {
+			_ = g.batch.Close()
+		}
+		w.syncing.Done()
+		select {
+		case w.spare <- g:
+		default:
+		}
 	}
 }
 
-// commitGroup commits the group's batch and counts it; the error is the
-// latch's (ErrUnavailable).
+// report completes the group's requests in queue order: each with its own
+// outcome, or all with err.
+func (w *writer) report(g *group, err error) {
+	for i, o := range g.ops {
+		switch {
+		case err != nil:
+			o.complete("", err)
+		default:
+			if o.append != nil && g.errs[i] == nil {
+				w.e.counters.appends.Add(1)
+			}
+			o.complete(g.owners[i], g.errs[i])
+		}
+	}
+}
+
+// drain waits until every group handed to the completer is reported: an
+// erasure reads and commits on its own, after the groups before it.
+func (w *writer) drain() { w.syncing.Wait() }
+
+// commitGroup commits the group's batch, waiting for its sync, and counts
+// it (a raft partition's state machine); the error is the latch's
+// (ErrUnavailable).
 func (w *writer) commitGroup(g *group) error {
 	if !g.batch.Empty() {
 		start := time.Now()
@@ -349,10 +439,15 @@ func (w *writer) commitGroup(g *group) error {
 func (w *writer) apply(b *pebble.Batch) error {
 	err := recoverFatal(func() error { return w.db.Apply(b, w.sync) })
 	if err != nil {
-		w.e.latch.fail(fmt.Errorf("persistence: commit failed: %w", err))
-		w.e.log.Error("commit failed: store latched failed", "err", err)
+		w.failed(err)
 	}
 	return err
+}
+
+// failed latches the engine failed by a commit's error.
+func (w *writer) failed(err error) {
+	w.e.latch.fail(fmt.Errorf("persistence: commit failed: %w", err))
+	w.e.log.Error("commit failed: store latched failed", "err", err)
 }
 
 func (w *writer) unavailable() error {
