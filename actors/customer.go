@@ -65,8 +65,10 @@ type customer struct {
 // stays idle before it passivates (at most IdleTimeout).
 const broadcastIdleTimeout = 3 * time.Second
 
-func newCustomer(rt *Runtime, store persistence.Store, id string) *customer {
-	return &customer{rt: rt, store: store, id: id, incarnation: incarnations.Add(1)}
+// newCustomer is a customer of no id yet: it learns it when it starts
+// (customerIDOf).
+func newCustomer(rt *Runtime, store persistence.Store) *customer {
+	return &customer{rt: rt, store: store, incarnation: incarnations.Add(1)}
 }
 
 func (c *customer) Receive(ctx actor.Context) {
@@ -82,6 +84,7 @@ func (c *customer) Receive(ctx actor.Context) {
 	c.noteAsked(ctx)
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		c.id = customerIDOf(ctx)
 		c.activate(ctx)
 	case *actor.Stopped, *actor.Restarting:
 		// Restarting: a panic; protoactor starts a new instance on the same

@@ -94,7 +94,11 @@ func (h *host) routeErase(ctx actor.Context, m *eraseMsg) {
 	id := m.customer
 	pid, ok := h.children[id]
 	if !ok {
-		pid = h.activate(ctx, id)
+		var spawned bool
+		if pid, spawned = h.activate(ctx, id); !spawned {
+			m.answer(unavailable("customer could not be activated"))
+			return
+		}
 	}
 	h.stopping[id] = nil
 	h.erasing[id] = m

@@ -164,10 +164,13 @@ type ring struct {
 func (r *ring) push(e Event) {
 	if len(r.buf) < TimelineMax {
 		if len(r.buf) == cap(r.buf) {
-			// Grown by a quarter, not doubled: an Event is ~190 bytes and
+			// Grown by a quarter, not doubled: an Event is 168 bytes and
 			// most customers are resident with a short history (doubling
-			// held 32 slots for 20 events, 64 for TimelineMax).
-			grown := make([]Event, len(r.buf), min(cap(r.buf)+max(cap(r.buf)/4, 4), TimelineMax))
+			// held 32 slots for 20 events, 64 for TimelineMax). The first
+			// holds two: a broadcast's segment is mostly customers of one
+			// or two events (four slots were a sixth of such a customer's
+			// heap).
+			grown := make([]Event, len(r.buf), min(ringGrown(cap(r.buf)), TimelineMax))
 			copy(grown, r.buf)
 			r.buf = grown
 		}
@@ -176,6 +179,17 @@ func (r *ring) push(e Event) {
 	}
 	r.buf[r.start] = e
 	r.start = (r.start + 1) % TimelineMax
+}
+
+// ringGrown is the capacity after n: 2, 4, then a quarter more (at least 4).
+func ringGrown(n int) int {
+	if n < 2 {
+		return 2
+	}
+	if n < 4 {
+		return 4
+	}
+	return n + max(n/4, 4)
 }
 
 func (r *ring) len() int { return len(r.buf) }

@@ -108,10 +108,18 @@ func (r *recentIDs) find(d idDigest) (uint64, bool) {
 	return 0, false
 }
 
-// grow makes the ring half again as large (at least 8, up to
-// RecentIDsMax), oldest first at 0.
+// grow makes the ring half again as large (up to RecentIDsMax), oldest
+// first at 0: two entries first (most resident customers have sent one or
+// two ids), then eight.
 func (r *recentIDs) grow() {
-	ring := make([]recentEntry, min(max(len(r.ring)+len(r.ring)/2, 8), RecentIDsMax))
+	n := len(r.ring) + len(r.ring)/2
+	switch {
+	case len(r.ring) == 0:
+		n = 2
+	case n < 8:
+		n = 8
+	}
+	ring := make([]recentEntry, min(n, RecentIDsMax))
 	for i := range r.n {
 		ring[i] = r.ring[(r.start+i)%len(r.ring)]
 	}
