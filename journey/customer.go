@@ -167,9 +167,8 @@ func (r *ring) push(e Event) {
 			// Grown by a quarter, not doubled: an Event is 168 bytes and
 			// most customers are resident with a short history (doubling
 			// held 32 slots for 20 events, 64 for TimelineMax). The first
-			// holds two: a broadcast's segment is mostly customers of one
-			// or two events (four slots were a sixth of such a customer's
-			// heap).
+			// holds three: most of a broadcast's segment is customers of
+			// one event, to which the broadcast adds two.
 			grown := make([]Event, len(r.buf), min(ringGrown(cap(r.buf)), TimelineMax))
 			copy(grown, r.buf)
 			r.buf = grown
@@ -181,13 +180,14 @@ func (r *ring) push(e Event) {
 	r.start = (r.start + 1) % TimelineMax
 }
 
-// ringGrown is the capacity after n: 2, 4, then a quarter more (at least 4).
+// ringGrown is the capacity after n: 3, 8, then a quarter more (at least
+// 4): 12, 16, 20, 25...
 func ringGrown(n int) int {
-	if n < 2 {
-		return 2
-	}
-	if n < 4 {
-		return 4
+	switch {
+	case n < 3:
+		return 3
+	case n < 8:
+		return 8
 	}
 	return n + max(n/4, 4)
 }
