@@ -164,12 +164,10 @@ type ring struct {
 func (r *ring) push(e Event) {
 	if len(r.buf) < TimelineMax {
 		if len(r.buf) == cap(r.buf) {
-			// Grown by a quarter, not doubled: an Event is 168 bytes and
+			// Grown by a quarter, not doubled: an Event is ~190 bytes and
 			// most customers are resident with a short history (doubling
-			// held 32 slots for 20 events, 64 for TimelineMax). The first
-			// holds three: most of a broadcast's segment is customers of
-			// one event, to which the broadcast adds two.
-			grown := make([]Event, len(r.buf), min(ringGrown(cap(r.buf)), TimelineMax))
+			// held 32 slots for 20 events, 64 for TimelineMax).
+			grown := make([]Event, len(r.buf), min(cap(r.buf)+max(cap(r.buf)/4, 4), TimelineMax))
 			copy(grown, r.buf)
 			r.buf = grown
 		}
@@ -178,18 +176,6 @@ func (r *ring) push(e Event) {
 	}
 	r.buf[r.start] = e
 	r.start = (r.start + 1) % TimelineMax
-}
-
-// ringGrown is the capacity after n: 3, 8, then a quarter more (at least
-// 4): 12, 16, 20, 25...
-func ringGrown(n int) int {
-	switch {
-	case n < 3:
-		return 3
-	case n < 8:
-		return 8
-	}
-	return n + max(n/4, 4)
 }
 
 func (r *ring) len() int { return len(r.buf) }
