@@ -80,13 +80,13 @@ const (
 
 // messageSent is the data of message.sent.
 type messageSent struct {
-	Outbound     string            `json:"outbound"`
-	Conversation string            `json:"conversation,omitempty"`
-	To           map[string]string `json:"to,omitempty"`
-	Proactive    bool              `json:"proactive,omitempty"`
-	Redacted     bool              `json:"redacted,omitempty"`
-	Ref          string            `json:"ref,omitempty"`    // an agent's reply: the desk's idempotency key
-	Thread       *EmailThread      `json:"thread,omitempty"` // a reply on email: its case's thread (email.go)
+	Outbound     string       `json:"outbound"`
+	Conversation string       `json:"conversation,omitempty"`
+	To           address      `json:"to,omitempty"`
+	Proactive    bool         `json:"proactive,omitempty"`
+	Redacted     bool         `json:"redacted,omitempty"`
+	Ref          string       `json:"ref,omitempty"`    // an agent's reply: the desk's idempotency key
+	Thread       *EmailThread `json:"thread,omitempty"` // a reply on email: its case's thread (email.go)
 }
 
 // messageReceipt is the data of message.delivered and message.failed.

@@ -65,15 +65,15 @@ type ruleFired struct {
 }
 
 type proactiveData struct {
-	Rule     string            `json:"rule,omitempty"`
-	Offer    string            `json:"offer,omitempty"` // the offer of a next_best_action
-	Channel  string            `json:"channel,omitempty"`
-	To       map[string]string `json:"to,omitempty"`
-	Reason   string            `json:"reason,omitempty"`
-	Outbound string            `json:"outbound,omitempty"`
-	Held     uint64            `json:"held,omitempty"` // for a message released after quiet hours
-	Release  time.Time         `json:"release,omitzero"`
-	Expires  time.Time         `json:"expires,omitzero"`
+	Rule     string    `json:"rule,omitempty"`
+	Offer    string    `json:"offer,omitempty"` // the offer of a next_best_action
+	Channel  string    `json:"channel,omitempty"`
+	To       address   `json:"to,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Outbound string    `json:"outbound,omitempty"`
+	Held     uint64    `json:"held,omitempty"` // for a message released after quiet hours
+	Release  time.Time `json:"release,omitzero"`
+	Expires  time.Time `json:"expires,omitzero"`
 	// Broadcast names the broadcast of a broadcast's message, with its
 	// callback offer.
 	Broadcast     string `json:"broadcast,omitempty"`
@@ -348,7 +348,7 @@ func (s *stepper) proactiveMessage(r *Rule, offer, channel, text string, expires
 func (s *stepper) sendProactive(actor string, d proactiveData, text, channel string, expires time.Time) {
 	in := ProactiveInput{
 		Now: s.at, Channel: channel, Profile: s.c.Profile, LastChannel: s.c.LastChannel,
-		Identities: s.c.Identities, Counted: s.c.proactiveTimes(), Expires: expires,
+		Identities: s.c.Identities, Counted: s.c.proactiveTimes(s.p.Governance.CountedWindowMax()), Expires: expires,
 	}
 	v := s.p.Governance.Decide(in)
 	d.Channel, d.To = v.Channel, v.To
@@ -408,9 +408,17 @@ func (s *stepper) dueRelease(in *Due) {
 	s.send(actor, h.Channel, h.Text, messageSent{To: h.To, Proactive: true})
 }
 
-func (c *Customer) proactiveTimes() []time.Time {
-	out := make([]time.Time, len(c.proactive))
-	for i, t := range c.proactive {
+// proactiveTimes are the recorded_at times of the latest n proactive
+// messages: the governance needs no more (CountedWindowMax), and a copy of
+// all ProactiveCountedMax for every proactive message was 6 KB apiece for
+// a customer with a long history.
+func (c *Customer) proactiveTimes(n int) []time.Time {
+	latest := c.proactive[max(len(c.proactive)-n, 0):]
+	if len(latest) == 0 {
+		return nil
+	}
+	out := make([]time.Time, len(latest))
+	for i, t := range latest {
 		out[i] = time.Unix(0, t).UTC()
 	}
 	return out
