@@ -62,7 +62,9 @@ type writer struct {
 	carry    *op // an erasure that ended the previous group
 	// synced takes the applied groups to the completer, at most
 	// syncingMax waiting; syncing counts those not reported yet; spare
-	// gives reported groups back to collect (emptied).
+	// gives one reported group back to collect (emptied): a group keeps
+	// the capacity of its largest commit, and five kept were 2.5 MB of
+	// bench memory's 1,000-customer heap.
 	synced        chan *group
 	syncing       sync.WaitGroup
 	spare         chan *group
@@ -107,7 +109,7 @@ const syncingMax = 4
 func (w *writer) run() {
 	defer close(w.e.writerDone)
 	w.synced = make(chan *group, syncingMax-1)
-	w.spare = make(chan *group, syncingMax+1)
+	w.spare = make(chan *group, 1)
 	w.completerDone = make(chan struct{})
 	go w.complete()
 	defer func() {
