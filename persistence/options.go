@@ -40,7 +40,10 @@ type Options struct {
 	// QueueLength bounds the requests (appends, identity claims, erasures)
 	// waiting for the writer. When the queue is full, Append blocks its caller
 	// until there is room or its ctx is done (the append then fails with the
-	// ctx's error); admission upstream keeps it from filling.
+	// ctx's error); admission upstream keeps it from filling. Besides the
+	// queue, the writer holds the groups applied and not yet synced (at
+	// most 4, each of at most BatchAppendsMax requests) and one request
+	// waiting for room among them.
 	//
 	// The default value is 8192.
 	QueueLength int

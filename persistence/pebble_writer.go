@@ -60,11 +60,12 @@ type writer struct {
 	segments map[[2]uint64]struct{}
 	seeds    [2]maphash.Seed
 	carry    *op // an erasure that ended the previous group
-	// synced takes the applied groups to the completer, at most
-	// syncingMax waiting; syncing counts those not reported yet; spare
+	// slots bounds the groups applied and not reported to syncingMax;
+	// synced takes them to the completer; syncing counts them; spare
 	// gives one reported group back to collect (emptied): a group keeps
 	// the capacity of its largest commit, and five kept were 2.5 MB of
 	// bench memory's 1,000-customer heap.
+	slots         chan struct{}
 	synced        chan *group
 	syncing       sync.WaitGroup
 	spare         chan *group
@@ -87,7 +88,8 @@ type group struct {
 	bytes      int
 	events     int
 	start      time.Time // applied
-	err        error     // the apply failed: every request fails
+	applied    bool      // handed to Pebble (a large batch is empty after)
+	err        error     // not applied, or the apply failed: every request fails
 }
 
 func newWriter(e *pebbleEngine) *writer {
@@ -103,12 +105,14 @@ func newWriter(e *pebbleEngine) *writer {
 }
 
 // syncingMax bounds the groups applied and not yet reported: past it the
-// writer waits, and what is queued meanwhile forms a larger group.
+// writer waits before it collects, and what is queued meanwhile joins the
+// next group.
 const syncingMax = 4
 
 func (w *writer) run() {
 	defer close(w.e.writerDone)
-	w.synced = make(chan *group, syncingMax-1)
+	w.slots = make(chan struct{}, syncingMax)
+	w.synced = make(chan *group, syncingMax)
 	w.spare = make(chan *group, 1)
 	w.completerDone = make(chan struct{})
 	go w.complete()
@@ -122,12 +126,23 @@ func (w *writer) run() {
 			return
 		}
 		switch {
-		case w.e.latch.Err() != nil:
-			o.complete("", w.unavailable())
 		case o.erase != nil:
+			// An erasure reads the store and commits on its own, after the
+			// groups before it, and not once a sync of theirs failed.
 			w.drain()
-			o.complete("", w.erase(o.erase))
+			if w.e.latch.Err() != nil {
+				o.complete("", w.unavailable())
+			} else {
+				o.complete("", w.erase(o.erase))
+			}
+		case w.e.latch.Err() != nil:
+			w.drain() // the groups before it are reported first
+			o.complete("", w.unavailable())
 		default:
+			// A slot first: while the pipeline is full, what is queued
+			// meanwhile joins this group.
+			w.slots <- struct{}{}
+			w.syncing.Add(1)
 			w.commit(w.collect(o))
 		}
 	}
@@ -343,7 +358,14 @@ func (w *writer) addClaim(g *group, c *claimOp) (string, error) {
 // order, so a group synced means every group before it is synced too.
 func (w *writer) commit(g *group) {
 	g.start = time.Now()
-	if !g.batch.Empty() {
+	switch {
+	case w.e.latch.Err() != nil:
+		// A sync failed since the group was collected: nothing more is
+		// applied, so nothing more can become durable unreported.
+		g.err = w.unavailable()
+	case !g.batch.Empty():
+		// Recorded now: Pebble empties a large batch as it applies it.
+		g.applied = true
 		err := recoverFatal(func() error { return w.db.ApplyNoSyncWait(g.batch, w.sync) })
 		if err != nil {
 			w.failed(err)
@@ -355,20 +377,24 @@ func (w *writer) commit(g *group) {
 			w.rememberSeq(ck, seq)
 		}
 	}
-	w.syncing.Add(1)
-	w.synced <- g
+	w.synced <- g // never blocks: the group holds a slot
 }
 
 // complete runs beside the writer: for each applied group, in order, it
-// waits for the sync and reports the outcomes, then gives the group back.
+// waits for the sync and reports the outcomes, then gives the group and its
+// slot back.
 func (w *writer) complete() {
 	defer close(w.completerDone)
 	for g := range w.synced {
 		err := g.err
-		if err == nil && !g.batch.Empty() {
+		// A batch Pebble never took, or took and synced, is closed; one
+		// whose apply or sync failed is left to it.
+		closeable := !g.applied
+		if err == nil && g.applied {
 			if serr := g.batch.SyncWait(); serr != nil {
 				w.failed(serr)
 			} else {
+				closeable = true
 				took := time.Since(g.start)
 				w.e.counters.commit(g.events, took)
 				w.e.metrics.commit(g.events, took)
@@ -380,10 +406,11 @@ func (w *writer) complete() {
 			err = w.unavailable()
 		}
 		w.report(g, err)
-		if err == nil {
+		if closeable {
 			_ = g.batch.Close()
 		}
 		w.syncing.Done()
+		<-w.slots
 		select {
 		case w.spare <- g:
 		default:
