@@ -420,11 +420,17 @@ func (run *broadcastRun) liveDrive(during func(ctx context.Context, clk *clock))
 // before, every second while it runs, and when done.
 func (run *broadcastRun) broadcast(ctx context.Context, clk *clock, gw *outboundGateway) (*broadcastStatus, error) {
 	cfg, r := run.cfg, run.report
+	if !sleepUntil(ctx, clk, clk.warmupEnd) {
+		return nil, ctx.Err()
+	}
+	gcStart := run.gcCycles(ctx)
 	if !sleepUntil(ctx, clk, clk.warmupEnd+int64(cfg.Baseline)) {
 		return nil, ctx.Err()
 	}
 	r.Memory.Before = run.memory(ctx)
 	peak := r.Memory.Before
+	gcPosted := run.gcCycles(ctx)
+	r.GCCycles.Baseline = cyclesBetween(gcStart, gcPosted)
 
 	body, err := json.Marshal(map[string]any{
 		"segment":        map[string]string{"event": broadcastEvent, "within": broadcastWithin},
@@ -493,7 +499,30 @@ func (run *broadcastRun) broadcast(ctx context.Context, clk *clock, gw *outbound
 	r.Broadcast.DoneSeconds = time.Since(accepted).Seconds()
 	r.Memory.After = run.memory(ctx)
 	r.Memory.Peak = peakMemory(peak, r.Memory.After)
+	r.GCCycles.During = cyclesBetween(gcPosted, run.gcCycles(ctx))
 	return &st, nil
+}
+
+// gcCycles reads how many collections the server has completed (nil: not
+// exposed or not read).
+func (run *broadcastRun) gcCycles(ctx context.Context) *int64 {
+	m, err := scrape(ctx, run.http, run.metricsURL)
+	if err != nil {
+		return nil
+	}
+	v, ok := m[metricGCCycles]
+	if !ok {
+		return nil
+	}
+	return ptr(int64(v))
+}
+
+// cyclesBetween is b - a, or nil when either was not read.
+func cyclesBetween(a, b *int64) *int64 {
+	if a == nil || b == nil {
+		return nil
+	}
+	return ptr(*b - *a)
 }
 
 // request sends an HTTP request with a bearer token and JSON body (nil:

@@ -26,6 +26,13 @@ type BroadcastReport struct {
 		Peak   Memory `json:"peak"`
 		After  Memory `json:"after"`
 	} `json:"server_memory"`
+	// GCCycles are the server's Go collections completed in the baseline
+	// and while the broadcast ran (nil: not read): one in a window is
+	// most of that window's ack p99 on two cores.
+	GCCycles struct {
+		Baseline *int64 `json:"baseline"`
+		During   *int64 `json:"during"`
+	} `json:"server_gc_cycles"`
 
 	Bars     []Bar    `json:"bars"`
 	Warnings []string `json:"warnings,omitempty"`
@@ -307,6 +314,7 @@ func (r *BroadcastReport) Markdown(w io.Writer) error {
 	row(&b, "outbounds: first / last after the 202, rate", first+" / "+last+", "+formatCount(o.PerSecond)+"/s")
 	row(&b, "server RSS before / peak / after", memoryTriple(r.Memory.Before.RSSBytes, r.Memory.Peak.RSSBytes, r.Memory.After.RSSBytes))
 	row(&b, "server Go heap in use before / peak / after", memoryTriple(r.Memory.Before.HeapInuseBytes, r.Memory.Peak.HeapInuseBytes, r.Memory.After.HeapInuseBytes))
+	row(&b, "server GC cycles in the baseline / during the broadcast", formatOptional(r.GCCycles.Baseline)+" / "+formatOptional(r.GCCycles.During))
 	row(&b, "segment created", fmt.Sprintf("%d acked of %d in %.1f s (%s events/s), %d failed, %d lost; errors %s",
 		s.Acked, s.Customers, s.Seconds, formatCount(s.EventsPerSecond), s.Failed, s.Lost, formatErrors(s.Errors)))
 	row(&b, "opt-outs patched / failed", fmt.Sprintf("%d / %d in %.1f s", s.OptedOut, s.OptOutsFailed, s.OptOutSeconds))
@@ -326,4 +334,12 @@ func (r *BroadcastReport) Markdown(w io.Writer) error {
 
 func memoryTriple(a, b, c *int64) string {
 	return strings.Join([]string{formatBytes(a), formatBytes(b), formatBytes(c)}, " / ")
+}
+
+// formatOptional is n, or n/a when it was not read.
+func formatOptional(n *int64) string {
+	if n == nil {
+		return "n/a"
+	}
+	return fmt.Sprint(*n)
 }

@@ -198,6 +198,7 @@ func TestBroadcastReportJudgesTheBars(t *testing.T) {
 func TestBroadcastReportRenders(t *testing.T) {
 	r := testBroadcastReport()
 	r.ServerConfig = "broadcasts: {rate: 10000}\n"
+	r.GCCycles.During = cyclesBetween(ptr[int64](4), ptr[int64](5))
 	var md strings.Builder
 	if err := r.Markdown(&md); err != nil {
 		t.Fatal(err)
@@ -213,6 +214,7 @@ func TestBroadcastReportRenders(t *testing.T) {
 		"ingest ack p50 / p99 / p999 / max, before",
 		"| outbounds: first / last after the 202, rate | 0.01 s / 10.00 s, 9,500/s |",
 		"| server RSS before / peak / after | n/a / n/a / n/a |",
+		"| server GC cycles in the baseline / during the broadcast | n/a / 1 |",
 		"```yaml\nbroadcasts: {rate: 10000}\n```",
 	} {
 		if !strings.Contains(md.String(), want) {
@@ -227,7 +229,7 @@ func TestBroadcastReportRenders(t *testing.T) {
 	if err := json.Unmarshal(data, &back); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{"config", "segment", "broadcast", "outbounds", "ingest", "server_memory", "bars"} {
+	for _, key := range []string{"config", "segment", "broadcast", "outbounds", "ingest", "server_memory", "server_gc_cycles", "bars"} {
 		if back[key] == nil {
 			t.Errorf("JSON lacks %q: %s", key, data)
 		}

@@ -18,6 +18,9 @@ const (
 	metricHeapInuse    = "go_memstats_heap_inuse_bytes"
 	metricStalls       = "throughline_store_write_stalls_total"
 	metricStallSeconds = "throughline_store_write_stall_seconds_total"
+	// metricGCCycles is the count of the Go collector's summary of GC
+	// pauses: the collections completed (a summary keeps only its count).
+	metricGCCycles = "go_gc_duration_seconds_count"
 )
 
 // Limits of a scrape.
@@ -82,6 +85,9 @@ func sumFamilies(families map[string]*dto.MetricFamily) scrapedMetrics {
 		for _, m := range mf.GetMetric() {
 			if v, ok := sampleValue(mf.GetType(), m); ok {
 				out[name] += v
+			}
+			if mf.GetType() == dto.MetricType_SUMMARY {
+				out[name+"_count"] += float64(m.GetSummary().GetSampleCount())
 			}
 		}
 	}

@@ -22,6 +22,10 @@ throughline_ack_seconds_bucket{le="+Inf"} 12
 throughline_ack_seconds_sum 0.02
 throughline_ack_seconds_count 12
 something_untyped 7
+# TYPE go_gc_duration_seconds summary
+go_gc_duration_seconds{quantile="0.5"} 0.0001
+go_gc_duration_seconds_sum 0.004
+go_gc_duration_seconds_count 9
 `
 
 func TestParseMetrics(t *testing.T) {
@@ -35,6 +39,7 @@ func TestParseMetrics(t *testing.T) {
 		metricStalls:        5, // summed over its series
 		metricStallSeconds:  1.5,
 		"something_untyped": 7,
+		metricGCCycles:      9, // a summary keeps its count only
 	}
 	for name, v := range want {
 		if m[name] != v {
