@@ -423,13 +423,13 @@ func (run *broadcastRun) broadcast(ctx context.Context, clk *clock, gw *outbound
 	if !sleepUntil(ctx, clk, clk.warmupEnd) {
 		return nil, ctx.Err()
 	}
-	gcStart := run.gcCycles(ctx)
+	_, gcStart := run.readServer(ctx)
 	if !sleepUntil(ctx, clk, clk.warmupEnd+int64(cfg.Baseline)) {
 		return nil, ctx.Err()
 	}
-	r.Memory.Before = run.memory(ctx)
+	var gcPosted *int64
+	r.Memory.Before, gcPosted = run.readServer(ctx)
 	peak := r.Memory.Before
-	gcPosted := run.gcCycles(ctx)
 	r.GCCycles.Baseline = cyclesBetween(gcStart, gcPosted)
 
 	body, err := json.Marshal(map[string]any{
@@ -492,29 +492,17 @@ func (run *broadcastRun) broadcast(ctx context.Context, clk *clock, gw *outbound
 		}
 		if time.Since(lastMemory) >= broadcastMemoryEvery {
 			lastMemory = time.Now()
-			peak = peakMemory(peak, run.memory(ctx))
+			m, _ := run.readServer(ctx)
+			peak = peakMemory(peak, m)
 		}
 	}
 	run.bcEnd.Store(clk.now())
 	r.Broadcast.DoneSeconds = time.Since(accepted).Seconds()
-	r.Memory.After = run.memory(ctx)
+	var gcDone *int64
+	r.Memory.After, gcDone = run.readServer(ctx)
 	r.Memory.Peak = peakMemory(peak, r.Memory.After)
-	r.GCCycles.During = cyclesBetween(gcPosted, run.gcCycles(ctx))
+	r.GCCycles.During = cyclesBetween(gcPosted, gcDone)
 	return &st, nil
-}
-
-// gcCycles reads how many collections the server has completed (nil: not
-// exposed or not read).
-func (run *broadcastRun) gcCycles(ctx context.Context) *int64 {
-	m, err := scrape(ctx, run.http, run.metricsURL)
-	if err != nil {
-		return nil
-	}
-	v, ok := m[metricGCCycles]
-	if !ok {
-		return nil
-	}
-	return ptr(int64(v))
 }
 
 // cyclesBetween is b - a, or nil when either was not read.
@@ -562,13 +550,14 @@ func (run *broadcastRun) request(ctx context.Context, method, path, token string
 	return nil
 }
 
-// memory reads the server's RSS and Go heap in use; a failed read is a
-// warning and leaves the figures nil.
-func (run *broadcastRun) memory(ctx context.Context) Memory {
+// readServer reads, in one scrape, the server's RSS and Go heap in use and how
+// many collections it has completed (nil: not read); a failed read is a
+// warning, once.
+func (run *broadcastRun) readServer(ctx context.Context) (Memory, *int64) {
 	m, err := scrape(ctx, run.http, run.metricsURL)
 	if err != nil {
 		run.report.warnOnce("memory", "server memory: %v", err)
-		return Memory{}
+		return Memory{}, nil
 	}
 	var out Memory
 	if v, ok := m[metricRSS]; ok {
@@ -580,7 +569,11 @@ func (run *broadcastRun) memory(ctx context.Context) Memory {
 	if out.RSSBytes == nil || out.HeapInuseBytes == nil {
 		run.report.warnOnce("memory", "the server does not expose %s and %s", metricRSS, metricHeapInuse)
 	}
-	return out
+	var cycles *int64
+	if v, ok := m[metricGCCycles]; ok {
+		cycles = ptr(int64(v))
+	}
+	return out, cycles
 }
 
 // peakMemory is the larger of each figure.

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/segmentio/encoding/json"
 
 	"github.com/throughline/throughline/actors"
+	"github.com/throughline/throughline/internal/jsonenc"
 	"github.com/throughline/throughline/journey"
 )
 
@@ -80,9 +80,9 @@ func inEvents(message string) bool {
 // "duplicate":B) without braces.
 func appendAckFields(b []byte, a *journey.Ack) []byte {
 	b = append(b, `"id":`...)
-	b = appendJSONString(b, a.ID)
+	b = jsonenc.AppendString(b, a.ID)
 	b = append(b, `,"customer":`...)
-	b = appendJSONString(b, a.Customer)
+	b = jsonenc.AppendString(b, a.Customer)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendUint(b, a.Seq, 10)
 	b = append(b, `,"duplicate":`...)
@@ -92,11 +92,11 @@ func appendAckFields(b []byte, a *journey.Ack) []byte {
 
 func appendErrorFields(b []byte, id string, r *journey.Rejection) []byte {
 	b = append(b, `"id":`...)
-	b = appendJSONString(b, id)
+	b = jsonenc.AppendString(b, id)
 	b = append(b, `,"error":{"code":`...)
-	b = appendJSONString(b, string(r.Code))
+	b = jsonenc.AppendString(b, string(r.Code))
 	b = append(b, `,"message":`...)
-	b = appendJSONString(b, r.Message)
+	b = jsonenc.AppendString(b, r.Message)
 	return append(b, '}')
 }
 
@@ -115,11 +115,11 @@ func ackFrame(id string, r actors.Result) []byte {
 func errorFrame(id string, r *journey.Rejection) []byte {
 	b := make([]byte, 0, 128)
 	b = append(b, `{"type":"error","id":`...)
-	b = appendJSONString(b, id)
+	b = jsonenc.AppendString(b, id)
 	b = append(b, `,"code":`...)
-	b = appendJSONString(b, string(r.Code))
+	b = jsonenc.AppendString(b, string(r.Code))
 	b = append(b, `,"message":`...)
-	b = appendJSONString(b, r.Message)
+	b = jsonenc.AppendString(b, r.Message)
 	return append(b, '}')
 }
 
@@ -127,7 +127,7 @@ func errorFrame(id string, r *journey.Rejection) []byte {
 func acksFrame(batchID string, ids []string, results []actors.Result) []byte {
 	b := make([]byte, 0, 32+96*len(results))
 	b = append(b, `{"type":"acks","id":`...)
-	b = appendJSONString(b, batchID)
+	b = jsonenc.AppendString(b, batchID)
 	b = append(b, `,"acks":`...)
 	b = appendAckItems(b, ids, results)
 	return append(b, '}')
@@ -150,57 +150,4 @@ func appendAckItems(b []byte, ids []string, results []actors.Result) []byte {
 		b = append(b, '}')
 	}
 	return append(b, ']')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string, escaped as encoding/json does
-// (control characters, quotes, backslashes, and <, >, & and U+2028/2029 for
-// safety in HTML contexts); invalid UTF-8 becomes U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -36,7 +36,6 @@ package persistence
 import (
 	"fmt"
 	"hash/maphash"
-	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -60,14 +59,13 @@ type writer struct {
 	segments map[[2]uint64]struct{}
 	seeds    [2]maphash.Seed
 	carry    *op // an erasure that ended the previous group
-	// slots bounds the groups applied and not reported to syncingMax;
-	// synced takes them to the completer; syncing counts them; spare
+	// slots holds a token per group applied and not reported, at most
+	// syncingMax; synced takes the groups to the completer; spare
 	// gives one reported group back to collect (emptied): a group keeps
 	// the capacity of its largest commit, and five kept were 2.5 MB of
 	// bench memory's 1,000-customer heap.
 	slots         chan struct{}
 	synced        chan *group
-	syncing       sync.WaitGroup
 	spare         chan *group
 	completerDone chan struct{}
 	key, val      []byte // scratch for keys and small values: Batch.Set copies
@@ -142,7 +140,6 @@ func (w *writer) run() {
 			// A slot first: while the pipeline is full, what is queued
 			// meanwhile joins this group.
 			w.slots <- struct{}{}
-			w.syncing.Add(1)
 			w.commit(w.collect(o))
 		}
 	}
@@ -409,7 +406,6 @@ func (w *writer) complete() {
 		if closeable {
 			_ = g.batch.Close()
 		}
-		w.syncing.Done()
 		<-w.slots
 		select {
 		case w.spare <- g:
@@ -422,21 +418,28 @@ func (w *writer) complete() {
 // outcome, or all with err.
 func (w *writer) report(g *group, err error) {
 	for i, o := range g.ops {
-		switch {
-		case err != nil:
+		if err != nil {
 			o.complete("", err)
-		default:
-			if o.append != nil && g.errs[i] == nil {
-				w.e.counters.appends.Add(1)
-			}
-			o.complete(g.owners[i], g.errs[i])
+			continue
 		}
+		if o.append != nil && g.errs[i] == nil {
+			w.e.counters.appends.Add(1)
+		}
+		o.complete(g.owners[i], g.errs[i])
 	}
 }
 
-// drain waits until every group handed to the completer is reported: an
-// erasure reads and commits on its own, after the groups before it.
-func (w *writer) drain() { w.syncing.Wait() }
+// drain waits until every group handed to the completer is reported (it
+// holds every slot once, then gives them back): an erasure reads and
+// commits on its own, after the groups before it.
+func (w *writer) drain() {
+	for range syncingMax {
+		w.slots <- struct{}{}
+	}
+	for range syncingMax {
+		<-w.slots
+	}
+}
 
 // commitGroup commits the group's batch, waiting for its sync, and counts
 // it (a raft partition's state machine); the error is the latch's
