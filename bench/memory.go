@@ -110,6 +110,11 @@ type MemoryRow struct {
 	RSSBefore      uint64  `json:"rss_before_bytes,omitempty"` // the process, Pebble's memtables and cache included
 	RSSAfter       uint64  `json:"rss_after_bytes,omitempty"`
 	RSSPerCustomer float64 `json:"rss_bytes_per_customer,omitempty"`
+	// ObjectsPerCust and ScanPerCust are the heap objects and the
+	// scannable heap bytes (the parts that may hold pointers) per
+	// customer: what a collection's mark phase walks.
+	ObjectsPerCust float64 `json:"heap_objects_per_customer"`
+	ScanPerCust    float64 `json:"scannable_heap_bytes_per_customer"`
 }
 
 // RunMemory measures each count of customers in turn.
@@ -167,13 +172,17 @@ func measureMemory(ctx context.Context, cfg *MemoryConfig, dataDir string, n int
 
 	row = &MemoryRow{Customers: n}
 	row.HeapBefore, row.RSSBefore = liveHeap(), rss()
+	before := heapShape()
 	start := time.Now()
 	if err := fillCustomers(ctx, rt, cfg, n, row); err != nil {
 		return nil, err
 	}
 	row.IngestSeconds = time.Since(start).Seconds()
 	row.HeapAfter, row.RSSAfter = liveHeap(), rss()
+	after := heapShape()
 	runtime.KeepAlive(rt)
+	row.ObjectsPerCust = (float64(after.objects) - float64(before.objects)) / float64(n)
+	row.ScanPerCust = (float64(after.scannable) - float64(before.scannable)) / float64(n)
 	row.BytesPerCust = (float64(row.HeapAfter) - float64(row.HeapBefore)) / float64(n)
 	if row.RSSBefore > 0 && row.RSSAfter > 0 {
 		row.RSSPerCustomer = (float64(row.RSSAfter) - float64(row.RSSBefore)) / float64(n)
@@ -209,6 +218,7 @@ func fillCustomers(ctx context.Context, rt *actors.Runtime, cfg *MemoryConfig, n
 				ID: "m-" + strconv.Itoa(i) + "-" + strconv.Itoa(round), Customer: customer,
 				Type: "message.received", Channel: "chat", Text: text,
 			}
+			ev.Compact() // the event's own strings, as the gateway gives them
 			rt.Ingest(customer, journey.Inbound{Event: ev}, done)
 		}
 	}
@@ -236,6 +246,24 @@ func liveHeap() uint64 {
 	return s[0].Value.Uint64()
 }
 
+// shape is what the last collection left: heap objects and scannable
+// heap bytes.
+type shape struct{ objects, scannable uint64 }
+
+// heapShape reads the shape of the live heap; call it after liveHeap.
+func heapShape() shape {
+	s := []metrics.Sample{{Name: "/gc/heap/objects:objects"}, {Name: "/gc/scan/heap:bytes"}}
+	metrics.Read(s)
+	var out shape
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		out.objects = s[0].Value.Uint64()
+	}
+	if s[1].Value.Kind() == metrics.KindUint64 {
+		out.scannable = s[1].Value.Uint64()
+	}
+	return out
+}
+
 // rss is the process's resident set from /proc, or 0 where there is none.
 func rss() uint64 {
 	f, err := os.Open("/proc/self/status")
@@ -261,11 +289,12 @@ func (r *MemoryReport) Markdown(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## throughline bench memory\n\n%d events of ~%d bytes of text per customer, every customer resident (in-process runtime over Pebble, no gateway); live heap after a forced GC.\n\n",
 		r.Events, r.EventBytes)
-	b.WriteString("| customers | live heap before / after | **live heap per customer** | RSS per customer (Pebble included) | ingest s | acked / rejected |\n|---|---|---|---|---|---|\n")
+	b.WriteString("| customers | live heap before / after | **live heap per customer** | heap objects / scannable bytes per customer | RSS per customer (Pebble included) | ingest s | acked / rejected |\n|---|---|---|---|---|---|---|\n")
 	for _, row := range r.Rows {
-		fmt.Fprintf(&b, "| %s | %s / %s | **%s** | %s | %.1f | %d / %d |\n", formatCount(float64(row.Customers)),
+		fmt.Fprintf(&b, "| %s | %s / %s | **%s** | %.1f / %s B | %s | %.1f | %d / %d |\n", formatCount(float64(row.Customers)),
 			formatBytes(ptr(int64(row.HeapBefore))), formatBytes(ptr(int64(row.HeapAfter))),
-			formatCount(row.BytesPerCust)+" B", formatCount(row.RSSPerCustomer)+" B", row.IngestSeconds, row.Acked, row.Rejected)
+			formatCount(row.BytesPerCust)+" B", row.ObjectsPerCust, formatCount(row.ScanPerCust),
+			formatCount(row.RSSPerCustomer)+" B", row.IngestSeconds, row.Acked, row.Rejected)
 	}
 	for _, warning := range r.Warnings {
 		b.WriteString("\n- " + warning)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 )
@@ -48,11 +47,23 @@ func AppendEventRecord(b []byte, ev *Event) []byte {
 		b = binary.AppendVarint(b, ev.Time.UnixNano())
 		b = binary.AppendVarint(b, int64(offset))
 	}
-	kinds := slices.Sorted(maps.Keys(ev.Identity))
-	b = binary.AppendUvarint(b, uint64(len(kinds)))
-	for _, k := range kinds {
-		b = appendRecordString(b, k)
-		b = appendRecordString(b, ev.Identity[k])
+	b = binary.AppendUvarint(b, uint64(len(ev.Identity)))
+	if len(ev.Identity) == 1 {
+		for k, v := range ev.Identity {
+			b = appendRecordString(b, k)
+			b = appendRecordString(b, v)
+		}
+	} else if len(ev.Identity) > 1 {
+		var room [8]string // kinds sorted on the stack: most events have a few
+		kinds := room[:0]
+		for k := range ev.Identity {
+			kinds = append(kinds, k)
+		}
+		slices.Sort(kinds)
+		for _, k := range kinds {
+			b = appendRecordString(b, k)
+			b = appendRecordString(b, ev.Identity[k])
+		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(ev.Data)))
 	return append(b, ev.Data...)

@@ -190,11 +190,11 @@ func (c *Customer) applyConversation(e *Event) {
 	cv := c.Conversation
 	if cv.Open() && (e.Type == TypeMessageReceived || e.Type == TypeMessageSent) {
 		cv.LastActivity = e.RecordedAt
-		if e.Type == TypeMessageReceived && e.Channel != "" {
-			cv.Channel = e.Channel // the conversation moves with the customer
+		if e.Type == TypeMessageReceived && e.Channel != "" && e.Channel != cv.Channel {
+			cv.Channel = intern(e.Channel) // the conversation moves with the customer
 		}
 		if e.Type == TypeMessageReceived && cv.Asked == "" {
-			cv.Asked = cut(e.Text, SummaryTextMax)
+			cv.Asked = strings.Clone(cut(e.Text, SummaryTextMax)) // not the event's string block
 		}
 	}
 	switch e.Type {

@@ -26,7 +26,7 @@ type Customer struct {
 	Held         []HeldMessage       // proactive messages held by quiet hours
 	Workflow     *WorkflowRun        // the running workflow, nil when none
 	Broadcasts   []BroadcastState    // the latest broadcasts that asked the customer, oldest first
-	timeline     ring                // the latest TimelineMax events
+	timeline     timeline            // the latest TimelineMax events, encoded (timeline.go)
 	recent       recentIDs           // event ids inside the idempotency window
 	counts       eventCounts         // recent recorded_at per event type, for rules' count()
 	proactive    []int64             // recorded_at (unix ns) of proactive messages that count against the cap
@@ -74,9 +74,9 @@ func (c *Customer) apply(e *Event, data any) {
 		// carry ids of their own that no client can collide with.
 		c.recent.add(e.ID, e.Seq, e.RecordedAt)
 	}
-	c.timeline.push(*e)
-	if e.Actor == ActorCustomer && e.Channel != "" {
-		c.LastChannel = e.Channel
+	c.timeline.push(e, c.ID)
+	if e.Actor == ActorCustomer && e.Channel != "" && e.Channel != c.LastChannel {
+		c.LastChannel = intern(e.Channel)
 	}
 	c.counts.add(e.Type, e.RecordedAt)
 	c.applyConversation(e)
@@ -132,7 +132,7 @@ func (c *Customer) ProfileCopy() map[string]any { return cloneProfile(c.Profile)
 // Timeline returns the latest stored events with seq <= upTo, oldest first,
 // at most n.
 func (c *Customer) Timeline(upTo uint64, n int) []Event {
-	return c.timeline.last(upTo, n)
+	return c.timeline.last(upTo, n, c.ID)
 }
 
 // mergeProfile applies a merge patch: null removes a key, objects merge one
@@ -153,44 +153,4 @@ func mergeProfile(dst, patch map[string]any) {
 			dst[k] = v
 		}
 	}
-}
-
-// ring keeps the latest TimelineMax events.
-type ring struct {
-	buf   []Event
-	start int
-}
-
-func (r *ring) push(e Event) {
-	if len(r.buf) < TimelineMax {
-		if len(r.buf) == cap(r.buf) {
-			// Grown by a quarter, not doubled: an Event is ~190 bytes and
-			// most customers are resident with a short history (doubling
-			// held 32 slots for 20 events, 64 for TimelineMax).
-			grown := make([]Event, len(r.buf), min(cap(r.buf)+max(cap(r.buf)/4, 4), TimelineMax))
-			copy(grown, r.buf)
-			r.buf = grown
-		}
-		r.buf = append(r.buf, e)
-		return
-	}
-	r.buf[r.start] = e
-	r.start = (r.start + 1) % TimelineMax
-}
-
-func (r *ring) len() int { return len(r.buf) }
-
-func (r *ring) at(i int) *Event { return &r.buf[(r.start+i)%len(r.buf)] }
-
-func (r *ring) last(upTo uint64, n int) []Event {
-	end := r.len()
-	for end > 0 && r.at(end-1).Seq > upTo {
-		end--
-	}
-	begin := max(end-n, 0)
-	out := make([]Event, 0, end-begin)
-	for i := begin; i < end; i++ {
-		out = append(out, *r.at(i))
-	}
-	return out
 }

@@ -64,7 +64,7 @@ func (c *Customer) EncodeSnapshot() []byte {
 	if err != nil {
 		panic(fmt.Sprintf("journey: snapshot of %s: %v", c.ID, err))
 	}
-	timeline := c.timeline.last(c.Seq, TimelineMax)
+	timeline := c.timeline.last(c.Seq, TimelineMax, c.ID)
 	size := 1024 + len(profile) + len(extra) + c.recent.n*recentEntryMaxBytes + 8*c.recent.filterBits()/64 + 32*len(c.recent.filters)
 	for i := range timeline {
 		size += binary.MaxVarintLen64 + EventRecordSize(&timeline[i])
@@ -138,7 +138,7 @@ func DecodeSnapshot(data []byte) (*Customer, error) {
 			r.fail("timeline event: " + err.Error())
 			break
 		}
-		c.timeline.push(ev)
+		c.timeline.push(&ev, c.ID)
 	}
 	for range r.count() {
 		var e recentEntry

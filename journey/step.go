@@ -235,7 +235,7 @@ func (s *stepper) botTurn(e Event) {
 // history is the conversation's messages before seq, as the bot sees them.
 func (c *Customer) history(cv *Conversation, before uint64) []BotTurn {
 	var turns []BotTurn
-	for _, e := range c.timeline.last(before-1, TimelineMax) {
+	for _, e := range c.timeline.last(before-1, TimelineMax, c.ID) {
 		if e.RecordedAt.Before(cv.Opened) || e.Text == "" {
 			continue
 		}

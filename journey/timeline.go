@@ -1,0 +1,177 @@
+package journey
+
+import (
+	"encoding/binary"
+	"slices"
+)
+
+// timeline keeps a customer's latest TimelineMax events as their binary
+// records (codec.go), back to back in one byte slice, and decodes them when
+// they are read (the context, the bot's history, a snapshot: rarely, next
+// to how often events are applied).
+//
+// A resident customer's events were its largest part in pointers: 168
+// bytes and eight pointers a slot, a string, a data and an identity map
+// each, all of it for the collector to mark on every cycle. One []byte has
+// none: a collection sees one object, and never scans it (bench memory:
+// scannable heap per customer, README "Memory").
+//
+// Each entry is its length (uvarint), a flag byte, a code byte for each
+// of type, actor and channel when the flag says it is one of the common
+// words (timelineWords), then the record with the coded words and, when
+// the flag says owned, the customer field left empty (the customer's own
+// id, put back when read). Entries before head have left the timeline; they
+// are cut once they are at least half the buffer.
+type timeline struct {
+	buf  []byte
+	head int // offset of the oldest kept entry
+	n    int // entries kept, at most TimelineMax
+}
+
+// Flag bits of a timeline entry.
+const (
+	entryOwned   = 1 << iota // the customer field is the owner's id
+	entryType                // a code byte for the type follows
+	entryActor               // ... for the actor
+	entryChannel             // ... for the channel
+)
+
+// timelineWords are the words most events carry, coded in one byte each
+// (the index + 1) instead of up to 27: the timeline is most of a resident
+// customer's memory. Append only: nothing outlives the process, but a
+// reorder would be a needless change.
+var timelineWords = []string{
+	ActorCustomer, ActorSystem, ActorAI,
+	"chat", "sms", ChannelEmail, "voice", "web", "whatsapp",
+	TypeMessageReceived, TypeMessageSent, TypeMessageDelivered, TypeMessageFailed,
+	TypeAIReplied, TypeAIKBSearched, TypeRoutingDecided,
+	TypeConversationOpened, TypeConversationClosed, TypeCaseOpened, TypeCaseResolved,
+	TypeStageChanged, TypeCallbackOffered, TypeCallbackScheduled, TypeTimerArmed, TypeTimerCancelled,
+	TypeRuleFired, TypeCustomerTagged, TypeProactiveSent, TypeProactiveSuppressed, TypeProactiveHeld,
+	TypeWorkflowStep, TypeAgentOffered, TypeAgentAssigned, TypeAgentTransferred, TypeAgentWrappedUp,
+	TypeProfileUpdated, TypeIdentityLinked, TypeOfferAccepted, TypeOfferDeclined,
+}
+
+var timelineCodes = func() map[string]byte {
+	m := make(map[string]byte, len(timelineWords))
+	for i, w := range timelineWords {
+		m[w] = byte(i + 1)
+	}
+	return m
+}()
+
+// push appends e, dropping the oldest event past TimelineMax.
+func (t *timeline) push(e *Event, owner string) {
+	if t.n == TimelineMax {
+		_, next := t.entry(t.head)
+		t.head = next
+		t.n--
+	}
+	rec := *e
+	var head [4]byte
+	codes := head[1:1]
+	if rec.Customer == owner {
+		rec.Customer, head[0] = "", head[0]|entryOwned
+	}
+	for _, w := range [...]struct {
+		f   *string
+		bit byte
+	}{{&rec.Type, entryType}, {&rec.Actor, entryActor}, {&rec.Channel, entryChannel}} {
+		if code, ok := timelineCodes[*w.f]; ok && *w.f != "" {
+			*w.f, head[0] = "", head[0]|w.bit
+			codes = append(codes, code)
+		}
+	}
+	body := 1 + len(codes) + EventRecordSize(&rec)
+	need := binary.MaxVarintLen32 + body
+	if t.head > 0 && (t.head >= len(t.buf)/2 || len(t.buf)+need > cap(t.buf)) {
+		t.buf = t.buf[:copy(t.buf, t.buf[t.head:])]
+		t.head = 0
+	}
+	if len(t.buf)+need > cap(t.buf) {
+		// Grown by an eighth (at least room for one more event like this
+		// one), not doubled: most customers are resident with a short
+		// history, and a doubled buffer is half empty. Grown from nil, the
+		// slice's capacity is the whole of the allocator's size class, so
+		// none of it is idle.
+		grown := slices.Grow([]byte(nil), len(t.buf)+need+max(len(t.buf)/8, need))
+		t.buf = append(grown, t.buf...)
+	}
+	// The record is written after room for the longest length, then moved
+	// up to its length (EventRecordSize is an estimate).
+	at := len(t.buf)
+	t.buf = t.buf[:at+binary.MaxVarintLen32]
+	t.buf = append(t.buf, head[:1+len(codes)]...)
+	t.buf = AppendEventRecord(t.buf, &rec)
+	n := len(t.buf) - at - binary.MaxVarintLen32
+	w := binary.PutUvarint(t.buf[at:], uint64(n))
+	copy(t.buf[at+w:], t.buf[at+binary.MaxVarintLen32:])
+	t.buf = t.buf[:at+w+n]
+	t.n++
+}
+
+// entry returns the body of the entry at off and the offset of the next.
+func (t *timeline) entry(off int) (body []byte, next int) {
+	n, w := binary.Uvarint(t.buf[off:])
+	return t.buf[off+w : off+w+int(n)], off + w + int(n)
+}
+
+// decodeEntry decodes an entry's body.
+func decodeEntry(body []byte, owner string) (Event, error) {
+	flag, codes := body[0], body[1:]
+	var words [3]string
+	for i, bit := range [...]byte{entryType, entryActor, entryChannel} {
+		if flag&bit != 0 {
+			words[i], codes = timelineWords[codes[0]-1], codes[1:]
+		}
+	}
+	ev, err := DecodeEventRecord(codes)
+	if err != nil {
+		return ev, err
+	}
+	if flag&entryOwned != 0 {
+		ev.Customer = owner
+	}
+	for i, f := range [...]*string{&ev.Type, &ev.Actor, &ev.Channel} {
+		if flag&([...]byte{entryType, entryActor, entryChannel}[i]) != 0 {
+			*f = words[i]
+		}
+	}
+	return ev, nil
+}
+
+// seqAt reads the seq of the entry at off without decoding the rest.
+func (t *timeline) seqAt(off int) uint64 {
+	body, _ := t.entry(off)
+	codes := 0
+	for _, bit := range [...]byte{entryType, entryActor, entryChannel} {
+		if body[0]&bit != 0 {
+			codes++
+		}
+	}
+	seq, _ := binary.Uvarint(body[1+codes+1:]) // after the record's format byte
+	return seq
+}
+
+// last returns the latest events with seq <= upTo, oldest first, at most n.
+func (t *timeline) last(upTo uint64, n int, owner string) []Event {
+	offs := make([]int, 0, t.n)
+	for off := t.head; off < len(t.buf); {
+		if t.seqAt(off) > upTo {
+			break // seqs grow along the buffer
+		}
+		offs = append(offs, off)
+		_, off = t.entry(off)
+	}
+	offs = offs[max(len(offs)-n, 0):]
+	out := make([]Event, len(offs))
+	for i, off := range offs {
+		body, _ := t.entry(off)
+		ev, err := decodeEntry(body, owner)
+		if err != nil {
+			panic("journey: timeline record of " + owner + ": " + err.Error()) // written by push just before
+		}
+		out[i] = ev
+	}
+	return out
+}

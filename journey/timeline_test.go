@@ -1,0 +1,66 @@
+package journey
+
+import (
+	"encoding/json"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The encoded timeline gives back what was pushed: the latest TimelineMax
+// events, whole, the owner's id restored, whatever the sizes and however
+// often the buffer was cut.
+func TestTimelineKeepsTheLatestEventsWhole(t *testing.T) {
+	const owner = "cust-1"
+	var tl timeline
+	var all []Event
+	base := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	for i := 1; i <= 3*TimelineMax+7; i++ {
+		ev := Event{
+			ID: "e" + strconv.Itoa(i), Customer: owner, Type: TypeMessageReceived, Channel: "chat",
+			Text: strings.Repeat("x", (i*37)%900), Seq: uint64(i), Actor: ActorCustomer, RecordedAt: base.Add(time.Duration(i) * time.Second),
+		}
+		if i%5 == 0 { // words with no code
+			ev.Type, ev.Channel, ev.Actor = "payment.failed", "fax", ActorRulePrefix+"r1"
+		}
+		switch i % 4 {
+		case 1:
+			ev.Identity = map[string]string{"phone": "+1555" + strconv.Itoa(i), "email": "a@b.c"}
+		case 2:
+			ev.Data = json.RawMessage(`{"n":` + strconv.Itoa(i) + `}`)
+			ev.Customer = "someone-else"
+		case 3:
+			at := base.In(time.FixedZone("", 3600))
+			ev.Time = &at
+			ev.Customer = ""
+		}
+		tl.push(&ev, owner)
+		all = append(all, ev)
+		if cap(tl.buf) > 4*len(tl.buf)+4096 {
+			t.Fatalf("after %d events: %d bytes held for %d", i, cap(tl.buf), len(tl.buf))
+		}
+		kept := all[max(len(all)-TimelineMax, 0):]
+		for _, probe := range []struct {
+			upTo uint64
+			n    int
+		}{{uint64(i), TimelineMax}, {uint64(i), 3}, {uint64(i) - 2, 5}, {0, TimelineMax}} {
+			got := tl.last(probe.upTo, probe.n, owner)
+			var want []Event
+			for _, e := range kept {
+				if e.Seq <= probe.upTo {
+					want = append(want, e)
+				}
+			}
+			want = want[max(len(want)-probe.n, 0):]
+			if len(got) == 0 && len(want) == 0 {
+				continue
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("after %d events, last(%d, %d): got %d events, want %d; first got %+v want %+v",
+					i, probe.upTo, probe.n, len(got), len(want), got[0], want[0])
+			}
+		}
+	}
+}
