@@ -1,9 +1,6 @@
 package journey
 
-import (
-	"encoding/binary"
-	"slices"
-)
+import "encoding/binary"
 
 // timeline keeps a customer's latest TimelineMax events as their binary
 // records (codec.go), back to back in one byte slice, and decodes them when
@@ -84,18 +81,8 @@ func (t *timeline) push(e *Event, owner string) {
 	}
 	body := 1 + len(codes) + EventRecordSize(&rec)
 	need := binary.MaxVarintLen32 + body
-	if t.head > 0 && (t.head >= len(t.buf)/2 || len(t.buf)+need > cap(t.buf)) {
-		t.buf = t.buf[:copy(t.buf, t.buf[t.head:])]
-		t.head = 0
-	}
 	if len(t.buf)+need > cap(t.buf) {
-		// Grown by an eighth (at least room for one more event like this
-		// one), not doubled: most customers are resident with a short
-		// history, and a doubled buffer is half empty. Grown from nil, the
-		// slice's capacity is the whole of the allocator's size class, so
-		// none of it is idle.
-		grown := slices.Grow([]byte(nil), len(t.buf)+need+max(len(t.buf)/8, need))
-		t.buf = append(grown, t.buf...)
+		t.makeRoom(need)
 	}
 	// The record is written after room for the longest length, then moved
 	// up to its length (EventRecordSize is an estimate).
@@ -108,6 +95,25 @@ func (t *timeline) push(e *Event, owner string) {
 	copy(t.buf[at+w:], t.buf[at+binary.MaxVarintLen32:])
 	t.buf = t.buf[:at+w+n]
 	t.n++
+}
+
+// makeRoom makes room for need more bytes: by cutting the entries that
+// left when they are a quarter of the buffer or more, else in a new buffer
+// that holds the kept entries, this one and a quarter more (at least two
+// more like it), not double: most customers are resident with a short
+// history, and a doubled buffer is half empty. The buffer's capacity is
+// the whole of the allocator's size class, so none of it is idle. Growing by an eighth held less, but copied the timeline on most
+// events (a fifth of the runtime's CPU with 100,000 customers).
+func (t *timeline) makeRoom(need int) {
+	live := len(t.buf) - t.head
+	if t.head >= cap(t.buf)/4 && live+need <= cap(t.buf) {
+		t.buf = t.buf[:copy(t.buf, t.buf[t.head:])]
+		t.head = 0
+		return
+	}
+	kept := t.buf[t.head:len(t.buf):len(t.buf)]
+	t.buf = append(kept, make([]byte, need+max(live/4, 2*need))...)[:live] // zeroes only the new room
+	t.head = 0
 }
 
 // entry returns the body of the entry at off and the offset of the next.

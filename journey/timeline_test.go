@@ -64,3 +64,30 @@ func TestTimelineKeepsTheLatestEventsWhole(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkTimelinePush: an event into a timeline growing from empty to
+// 20 events (a resident customer's early life), and into a full one.
+func BenchmarkTimelinePush(b *testing.B) {
+	ev := Event{ID: "m-12345-7", Customer: "c-12345", Type: TypeMessageReceived, Channel: "chat", Actor: ActorCustomer,
+		Text: strings.Repeat("t", 200), RecordedAt: time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)}
+	b.Run("growing", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var tl timeline
+			for i := range 20 {
+				ev.Seq = uint64(i + 1)
+				tl.push(&ev, "c-12345")
+			}
+		}
+	})
+	b.Run("full", func(b *testing.B) {
+		b.ReportAllocs()
+		var tl timeline
+		seq := uint64(0)
+		for b.Loop() {
+			seq++
+			ev.Seq = seq
+			tl.push(&ev, "c-12345")
+		}
+	})
+}
