@@ -92,17 +92,16 @@ func (r *Runtime) Erase(ctx context.Context, customer string) error {
 // until it stops.
 func (h *host) routeErase(ctx actor.Context, m *eraseMsg) {
 	id := m.customer
-	pid, ok := h.children[id]
+	c, ok := h.children[id]
 	if !ok {
-		var spawned bool
-		if pid, spawned = h.activate(ctx, id); !spawned {
+		if c = h.activate(ctx, id); c == nil {
 			m.answer(unavailable("customer could not be activated"))
 			return
 		}
 	}
 	h.stopping[id] = nil
 	h.erasing[id] = m
-	ctx.Send(pid, m)
+	ctx.Send(c.pid, m)
 }
 
 // erased ends an erase when its customer stopped: the caller is answered,

@@ -26,8 +26,7 @@ type host struct {
 	partition int
 	store     persistence.Store
 
-	children map[string]*actor.PID // active customers
-	byPID    map[string]string     // child PID id -> customer
+	children map[string]*child // active customers (residency.go)
 	stopping map[string][]customerMsg
 	// buffered messages of customers being passivated, by customer; bounded
 	// by admission like every mailbox.
@@ -56,8 +55,8 @@ type host struct {
 func newHost(rt *Runtime, p int) *host {
 	return &host{
 		rt: rt, partition: p, store: rt.engine.Store(p),
-		children: map[string]*actor.PID{}, byPID: map[string]string{}, stopping: map[string][]customerMsg{},
-		erasing: map[string]*eraseMsg{}, erasedSet: map[string]struct{}{}, res: newResidency(),
+		children: map[string]*child{}, stopping: map[string][]customerMsg{},
+		erasing: map[string]*eraseMsg{}, erasedSet: map[string]struct{}{},
 	}
 }
 
@@ -71,20 +70,23 @@ func (h *host) Receive(ctx actor.Context) {
 	case customerMsg:
 		h.route(ctx, m)
 	case *passivateReq:
-		if pid, ok := h.children[m.customer]; ok && pid.Equal(m.pid) && h.erasing[m.customer] == nil {
+		c, ok := h.children[m.customer]
+		if ok && c.pid.Equal(m.pid) && h.erasing[m.customer] == nil {
 			if _, already := h.stopping[m.customer]; !already {
 				h.stopping[m.customer] = nil
 			}
-			if _, asked := h.res.asked[m.customer]; asked {
+			if c.asked {
 				h.rt.Evictions.Add(1)
 			}
-			ctx.Send(pid, &passivateOK{})
+			ctx.Send(c.pid, &passivateOK{})
 		}
-		delete(h.res.asked, m.customer)
+		if ok {
+			h.res.setAsked(c, false)
+		}
 	case *evictDeclined:
-		if pid, ok := h.children[m.customer]; ok && pid.Equal(m.pid) {
-			delete(h.res.asked, m.customer)
-			h.res.declined[m.customer] = struct{}{}
+		if c, ok := h.children[m.customer]; ok && c.pid.Equal(m.pid) {
+			h.res.setAsked(c, false)
+			c.declined = true
 			h.enforceResidentMax(ctx) // another goes in its place
 		}
 	case *passivateLRU:
@@ -102,10 +104,10 @@ func (h *host) Receive(ctx actor.Context) {
 		if h.dueTimer != nil {
 			h.dueTimer.Stop()
 		}
-		for id, pid := range h.children {
+		for id, c := range h.children {
 			if _, already := h.stopping[id]; !already {
 				h.stopping[id] = nil
-				ctx.Send(pid, &passivateOK{})
+				ctx.Send(c.pid, &passivateOK{})
 			}
 		}
 		h.checkShutdown()
@@ -131,16 +133,15 @@ func (h *host) route(ctx actor.Context, m customerMsg) {
 		h.routeErase(ctx, e)
 		return
 	}
-	pid, ok := h.children[id]
+	c, ok := h.children[id]
 	if !ok {
-		var spawned bool
-		if pid, spawned = h.activate(ctx, id); !spawned {
+		if c = h.activate(ctx, id); c == nil {
 			refuse(m, unavailable("customer could not be activated"))
 			return
 		}
 	}
-	ctx.Send(pid, m)
-	h.res.touch(id)
+	ctx.Send(c.pid, m)
+	h.res.touch(c)
 	if !ok {
 		h.enforceResidentMax(ctx)
 	}
@@ -152,8 +153,8 @@ func (h *host) route(ctx actor.Context, m customerMsg) {
 // customer), and the customer reads its id back from its PID
 // (customerIDOf). The number keeps each activation's PID its own, so that
 // a message of an earlier one (a late passivateReq) never matches the
-// next. False when the name is taken, which the number rules out.
-func (h *host) activate(ctx actor.Context, id string) (*actor.PID, bool) {
+// next. Nil when the name is taken, which the number rules out.
+func (h *host) activate(ctx actor.Context, id string) *child {
 	if h.customerProps == nil {
 		rt, store := h.rt, h.store
 		// The lock-free mailbox: an idle one is a node of 32 bytes where
@@ -166,32 +167,46 @@ func (h *host) activate(ctx actor.Context, id string) (*actor.PID, bool) {
 	pid, err := ctx.SpawnNamed(h.customerProps, id+"/"+strconv.FormatUint(h.activations, 36))
 	if err != nil {
 		h.rt.cfg.Logger.Error("customer activation failed", "partition", h.partition, "err", err)
-		return nil, false
+		return nil
 	}
-	h.children[id] = pid
-	h.byPID[pid.Id] = id
-	return pid, true
+	c := &child{id: id, pid: pid}
+	h.children[id] = c
+	return c
 }
 
 // customerIDOf is the id of the customer of ctx, from its PID: the host's
 // id, "/", the customer's, "/", the activation's number (no allocation: it
 // shares the PID's string).
 func customerIDOf(ctx actor.Context) string {
-	name := ctx.Self().Id[len(ctx.Parent().Id)+1:]
-	return name[:strings.LastIndexByte(name, '/')]
+	id, _ := childName(ctx.Parent().Id, ctx.Self().Id)
+	return id
+}
+
+// childName is the customer id in the PID id of one of host's customers;
+// false when pid is not one.
+func childName(host, pid string) (string, bool) {
+	name, ok := strings.CutPrefix(pid, host+"/")
+	if !ok {
+		return "", false
+	}
+	i := strings.LastIndexByte(name, '/')
+	if i < 0 {
+		return "", false
+	}
+	return name[:i], true
 }
 
 // terminated: a customer stopped. If messages arrived during its
 // passivation, it is activated again at once and gets them in order.
 func (h *host) terminated(ctx actor.Context, who *actor.PID) {
-	id, ok := h.byPID[who.Id]
-	if !ok {
+	id, ok := childName(ctx.Self().Id, who.Id)
+	c := h.children[id]
+	if !ok || c == nil || !c.pid.Equal(who) {
 		return
 	}
-	delete(h.byPID, who.Id)
-	releasePID(ctx, h.children[id])
+	releasePID(ctx, c.pid)
 	delete(h.children, id)
-	h.res.forget(id)
+	h.res.forget(c)
 	h.erased(id)
 	buf := h.stopping[id]
 	delete(h.stopping, id)

@@ -10,11 +10,7 @@ package actors
 // before its next message; the others go through the passivation handshake
 // of an idle customer.
 
-import (
-	"container/list"
-
-	"github.com/asynkron/protoactor-go/actor"
-)
+import "github.com/asynkron/protoactor-go/actor"
 
 // ResidentMaxDefault is the default of Config.ResidentMax.
 const ResidentMaxDefault = 1_000_000
@@ -32,43 +28,92 @@ type evictDeclined struct {
 // customers, the least recently active.
 type passivateLRU struct{ share float64 }
 
-// residency is a host's record of its customers' recency.
-type residency struct {
-	order *list.List               // customer ids, most recently active first
-	at    map[string]*list.Element // customer -> its place in order
-	asked map[string]struct{}      // customers sent an evictReq, not answered yet
-	// declined are the customers that declined since their last message:
-	// not asked again until another message reaches them.
-	declined map[string]struct{}
+// child is one of a host's active customers: its PID and its place in the
+// host's recency order. One map of these per host, the order threaded
+// through them, costs a customer one map entry and one object where a
+// map to PIDs, a map to list elements, the elements and their boxed ids
+// cost four (and a route hashed the id twice more).
+type child struct {
+	id         string
+	pid        *actor.PID
+	prev, next *child // recency neighbours: prev more recent
+	inOrder    bool
+	// asked: sent an evictReq, not answered yet. declined: declined since
+	// its last message, so not asked again before another message.
+	asked, declined bool
 }
 
-func newResidency() residency {
-	return residency{order: list.New(), at: map[string]*list.Element{}, asked: map[string]struct{}{}, declined: map[string]struct{}{}}
+// residency is a host's record of its customers' recency: a list through
+// the children, most recently active at front.
+type residency struct {
+	front, back *child
+	n           int // children in the order
+	asked       int // children asked to go, not answered yet
 }
 
 // touch marks a customer active now.
-func (r *residency) touch(id string) {
-	delete(r.declined, id)
-	if e, ok := r.at[id]; ok {
-		r.order.MoveToFront(e)
-		return
-	}
-	r.at[id] = r.order.PushFront(id)
+func (r *residency) touch(c *child) {
+	c.declined = false
+	r.moveToFront(c)
 }
 
-func (r *residency) forget(id string) {
-	if e, ok := r.at[id]; ok {
-		r.order.Remove(e)
-		delete(r.at, id)
+// moveToFront puts a customer first in the order (in it if it was not).
+func (r *residency) moveToFront(c *child) {
+	if r.front == c {
+		return
 	}
-	delete(r.asked, id)
-	delete(r.declined, id)
+	r.remove(c)
+	c.next, c.prev, c.inOrder = r.front, nil, true
+	if r.front != nil {
+		r.front.prev = c
+	} else {
+		r.back = c
+	}
+	r.front = c
+	r.n++
+}
+
+// remove takes a customer out of the order (and out of the asked count).
+func (r *residency) remove(c *child) {
+	if !c.inOrder {
+		return
+	}
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		r.front = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else {
+		r.back = c.prev
+	}
+	c.prev, c.next, c.inOrder = nil, nil, false
+	r.n--
+}
+
+// setAsked marks or clears a pending evictReq.
+func (r *residency) setAsked(c *child, asked bool) {
+	if c.asked != asked {
+		c.asked = asked
+		if asked {
+			r.asked++
+		} else {
+			r.asked--
+		}
+	}
+}
+
+// forget drops a customer that stopped.
+func (r *residency) forget(c *child) {
+	r.setAsked(c, false)
+	r.remove(c)
 }
 
 // resident is how many of the host's customers stay: those neither
 // passivating nor asked to.
 func (h *host) resident() int {
-	return len(h.children) - len(h.stopping) - len(h.res.asked)
+	return len(h.children) - len(h.stopping) - h.res.asked
 }
 
 // residentMax is this host's share of the node's ResidentMax.
@@ -92,18 +137,15 @@ func (h *host) evict(ctx actor.Context, n int) {
 	if h.shutdown {
 		return
 	}
-	for seen, total := 0, h.res.order.Len(); n > 0 && seen < total; seen++ {
-		e := h.res.order.Back()
-		id := e.Value.(string)
-		h.res.order.MoveToFront(e)
-		_, asked := h.res.asked[id]
-		_, declined := h.res.declined[id]
-		_, stopping := h.stopping[id]
-		if asked || declined || stopping || h.erasing[id] != nil {
+	for seen, total := 0, h.res.n; n > 0 && seen < total; seen++ {
+		c := h.res.back
+		h.res.moveToFront(c)
+		_, stopping := h.stopping[c.id]
+		if c.asked || c.declined || stopping || h.erasing[c.id] != nil {
 			continue
 		}
-		h.res.asked[id] = struct{}{}
-		ctx.Send(h.children[id], &evictReq{})
+		h.res.setAsked(c, true)
+		ctx.Send(c.pid, &evictReq{})
 		n--
 	}
 }

@@ -216,3 +216,54 @@ func TestForwardedIngestRefusedUnderMemoryPressure(t *testing.T) {
 		t.Fatalf("local (the gateway's to refuse): %+v, want an ack", r)
 	}
 }
+
+// The recency order threaded through a host's children: most recent first,
+// a customer in it once, out of it when forgotten, asked counted once.
+func TestResidencyOrder(t *testing.T) {
+	var r residency
+	a, b, c := &child{id: "a"}, &child{id: "b"}, &child{id: "c"}
+	order := func() string {
+		var s, back string
+		for x := r.front; x != nil; x = x.next {
+			s += x.id
+		}
+		for x := r.back; x != nil; x = x.prev {
+			back = x.id + back
+		}
+		if s != back || len(s) != r.n {
+			t.Fatalf("front to back %q, back to front %q, n %d", s, back, r.n)
+		}
+		return s
+	}
+	r.touch(a)
+	r.touch(b)
+	r.touch(c)
+	if got := order(); got != "cba" {
+		t.Fatalf("order %q, want cba", got)
+	}
+	r.touch(a)
+	r.touch(a)
+	if got := order(); got != "acb" {
+		t.Fatalf("order %q, want acb", got)
+	}
+	b.declined = true
+	r.moveToFront(b)
+	if got := order(); got != "bac" || !b.declined {
+		t.Fatalf("order %q declined %v, want bac and still declined", got, b.declined)
+	}
+	r.setAsked(c, true)
+	r.setAsked(c, true)
+	if r.asked != 1 {
+		t.Fatalf("asked %d, want 1", r.asked)
+	}
+	r.forget(c)
+	r.forget(c)
+	if got := order(); got != "ba" || r.asked != 0 {
+		t.Fatalf("order %q asked %d, want ba and 0", got, r.asked)
+	}
+	r.forget(b)
+	r.forget(a)
+	if got := order(); got != "" || r.front != nil || r.back != nil {
+		t.Fatalf("order %q, want empty", got)
+	}
+}
