@@ -322,3 +322,21 @@ func TestDuplicatesAreIgnored(t *testing.T) {
 		t.Fatalf("answer %+v", a)
 	}
 }
+
+// offerOf skips decoding only data that cannot name an offer, and finds
+// what encoding/json finds in every other.
+func TestOfferOfFastPath(t *testing.T) {
+	for data, want := range map[string]string{
+		`{"text":"hi","to":{"phone":"+1"}}`: "",
+		`{"offer":"gold"}`:                  "gold",
+		`{"OFFER":"gold"}`:                  "gold",
+		`{"Offer":"gold"}`:                  "gold",
+		`{"\u006fffer":"gold"}`:             "gold",
+		`{"offers":"gold"}`:                 "",
+		``:                                  "",
+	} {
+		if got := offerOf(&journey.Event{Data: []byte(data)}); got != want {
+			t.Errorf("offerOf(%s) = %q, want %q", data, got, want)
+		}
+	}
+}

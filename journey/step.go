@@ -1,7 +1,6 @@
 package journey
 
 import (
-	"encoding/json"
 	"strconv"
 	"strings"
 	"sync"
@@ -130,7 +129,7 @@ func (s *stepper) record(typ, actor string, data any, channel, text string) uint
 	if len(s.d.Events) >= StepEventsMax {
 		return 0
 	}
-	raw, err := json.Marshal(data)
+	raw, err := marshalData(data)
 	if err != nil {
 		panic("journey: event data: " + err.Error())
 	}

@@ -3,7 +3,13 @@
 // for byte as encoding/json writes it.
 package jsonenc
 
-import "unicode/utf8"
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"slices"
+	"unicode/utf8"
+)
 
 const hexDigits = "0123456789abcdef"
 
@@ -57,4 +63,50 @@ func AppendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// AppendStringMap appends m as encoding/json writes a map[string]string:
+// keys sorted, null for a nil map.
+func AppendStringMap(b []byte, m map[string]string) []byte {
+	if m == nil {
+		return append(b, "null"...)
+	}
+	var room [8]string // sorted on the stack: an address has a kind or two
+	keys := room[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = AppendString(b, k)
+		b = append(b, ':')
+		b = AppendString(b, m[k])
+	}
+	return append(b, '}')
+}
+
+// AppendRaw appends raw as encoding/json writes a json.RawMessage: null
+// when empty, else compacted with '<', '>', '&', U+2028 and U+2029
+// escaped. An error when raw is not JSON.
+func AppendRaw(b []byte, raw []byte) ([]byte, error) {
+	if len(raw) == 0 {
+		return append(b, "null"...), nil
+	}
+	if !bytes.ContainsAny(raw, " \t\r\n<>&\u2028\u2029") {
+		if !json.Valid(raw) {
+			return b, errors.New("jsonenc: raw value is not JSON")
+		}
+		return append(b, raw...), nil // already what encoding/json writes
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, raw); err != nil {
+		return b, err
+	}
+	out := bytes.NewBuffer(b)
+	json.HTMLEscape(out, compact.Bytes())
+	return out.Bytes(), nil
 }

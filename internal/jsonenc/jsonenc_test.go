@@ -28,3 +28,44 @@ func FuzzAppendStringMatchesEncodingJSON(f *testing.F) {
 		}
 	})
 }
+
+// AppendStringMap and AppendRaw write what encoding/json writes for a
+// map[string]string and a json.RawMessage.
+func TestMapAndRawMatchEncodingJSON(t *testing.T) {
+	for _, m := range []map[string]string{nil, {}, {"phone": "+1555"}, {"phone": "+1", "email": "a@b", "<": "&"}} {
+		want, _ := json.Marshal(m)
+		if got := AppendStringMap(nil, m); string(got) != string(want) {
+			t.Errorf("AppendStringMap(%v) = %s, want %s", m, got, want)
+		}
+	}
+	if got, _ := AppendRaw(nil, nil); string(got) != "null" {
+		t.Errorf("AppendRaw(nil) = %s, want null", got)
+	}
+	for _, raw := range []string{`{}`, `{"a":1}`, ` { "a" : [1, 2] } `, `{"t":"<b>&</b>"}`, "{\"t\":\"\u2028\"}", `"x"`, `null`} {
+		want, _ := json.Marshal(json.RawMessage(raw))
+		got, err := AppendRaw(nil, []byte(raw))
+		if err != nil || string(got) != string(want) {
+			t.Errorf("AppendRaw(%s) = %s, %v; want %s", raw, got, err, want)
+		}
+	}
+	for _, raw := range []string{`{`, `{"a":}`, `{"a":1} x`} {
+		if _, err := AppendRaw(nil, []byte(raw)); err == nil {
+			t.Errorf("AppendRaw(%s): no error", raw)
+		}
+	}
+}
+
+func FuzzAppendRawMatchesEncodingJSON(f *testing.F) {
+	f.Add([]byte(`{"a":"<b>","c":[1, 2]}`))
+	f.Add([]byte(` "\u2028" `))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if len(raw) == 0 {
+			return // null, as for a nil RawMessage (encoding/json refuses an empty one)
+		}
+		want, werr := json.Marshal(json.RawMessage(raw))
+		got, err := AppendRaw(nil, raw)
+		if (werr == nil) != (err == nil) || (err == nil && string(got) != string(want)) {
+			t.Fatalf("AppendRaw(%q) = %s, %v; encoding/json %s, %v", raw, got, err, want, werr)
+		}
+	})
+}
