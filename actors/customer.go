@@ -225,9 +225,13 @@ func (c *customer) activate(ctx actor.Context) {
 
 // load builds the state from the store: the snapshot and the events after
 // it, or every event when the snapshot cannot be used (another format).
-func (c *customer) load() error {
+func (c *customer) load() (err error) {
+	defer func() {
+		if err != nil {
+			c.state = journey.NewCustomer(c.id) // refusing, but never nil
+		}
+	}()
 	ctx := context.Background()
-	c.state = journey.NewCustomer(c.id)
 	snap, events, err := c.store.Load(ctx, c.id)
 	if err != nil {
 		return fmt.Errorf("load customer: %w", err)
@@ -638,10 +642,13 @@ func (o *outbox) release(durable uint64) {
 
 // outboxKeep is the capacity an emptied outbox keeps; a burst's larger
 // array is let go rather than kept by a resident customer (~1 KiB each).
+// An array of one is let go too: a customer with one append at a time (most
+// of them, a broadcast's targets all) would keep an object for the
+// collector to scan only to spare a 16-byte allocation.
 const outboxKeep = 8
 
 func (o *outbox) emptied() []outboxItem {
-	if cap(o.items) > outboxKeep {
+	if cap(o.items) > outboxKeep || cap(o.items) <= 1 {
 		return nil
 	}
 	return o.items[:0]
