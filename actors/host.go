@@ -45,6 +45,8 @@ type host struct {
 	dueTimer *time.Timer
 	dueNext  time.Time
 
+	idleTimer *time.Timer // the next idle sweep (residency.go)
+
 	customerProps *actor.Props // every customer's (activate)
 	activations   uint64       // customers spawned, numbering their PIDs
 
@@ -63,8 +65,13 @@ func newHost(rt *Runtime, p int) *host {
 func (h *host) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		h.res.clock = h.rt.cfg.Now().UnixNano()
+		h.armIdleSweep(ctx)
 		h.wakeRouted(ctx, false)
 		h.deliverDue(ctx)
+	case *idleSweep:
+		h.sweepIdle(ctx)
+		h.armIdleSweep(ctx)
 	case *reannounce:
 		h.wakeRouted(ctx, true)
 	case customerMsg:
@@ -104,6 +111,9 @@ func (h *host) Receive(ctx actor.Context) {
 		if h.dueTimer != nil {
 			h.dueTimer.Stop()
 		}
+		if h.idleTimer != nil {
+			h.idleTimer.Stop()
+		}
 		for id, c := range h.children {
 			if _, already := h.stopping[id]; !already {
 				h.stopping[id] = nil
@@ -141,7 +151,10 @@ func (h *host) route(ctx actor.Context, m customerMsg) {
 		}
 	}
 	ctx.Send(c.pid, m)
-	h.res.touch(c)
+	if !ok {
+		c.firstPending = true
+	}
+	h.res.routed(c, m)
 	if !ok {
 		h.enforceResidentMax(ctx)
 	}

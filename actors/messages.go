@@ -104,7 +104,7 @@ type dueTick struct{}
 // dueAt tells a host a customer has work due at a time.
 type dueAt struct{ at time.Time }
 
-// idleCheck is the customer's own timer: passivate when nothing happened.
+// idleCheck is the host's idle check (residency.go): passivate when nothing happened.
 type idleCheck struct{}
 
 // broadcastMsg asks a customer for its part of a broadcast (a

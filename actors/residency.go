@@ -10,7 +10,11 @@ package actors
 // before its next message; the others go through the passivation handshake
 // of an idle customer.
 
-import "github.com/asynkron/protoactor-go/actor"
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
 
 // ResidentMaxDefault is the default of Config.ResidentMax.
 const ResidentMaxDefault = 1_000_000
@@ -28,27 +32,66 @@ type evictDeclined struct {
 // customers, the least recently active.
 type passivateLRU struct{ share float64 }
 
-// child is one of a host's active customers: its PID and its place in the
-// host's recency order. One map of these per host, the order threaded
-// through them, costs a customer one map entry and one object where a
-// map to PIDs, a map to list elements, the elements and their boxed ids
-// cost four (and a route hashed the id twice more).
+// child is one of a host's active customers: its PID, its place in the
+// host's recency order and what the host knows of its idleness. One map of
+// these per host, the order threaded through them, costs a customer one
+// map entry and one object where a map to PIDs, a map to list elements,
+// the elements, their boxed ids and an idle timer per customer cost six.
 type child struct {
 	id         string
 	pid        *actor.PID
-	prev, next *child // recency neighbours: prev more recent
-	inOrder    bool
+	prev, next *child // neighbours in its order: prev more recent
+	in         *order // the order it is in, nil when in none
+	touched    int64  // the host's clock (unix ns) when last routed to or checked
 	// asked: sent an evictReq, not answered yet. declined: declined since
 	// its last message, so not asked again before another message.
 	asked, declined bool
+	// firstPending: nothing was routed to it since its activation.
+	// brief: it was activated by a broadcast and routed nothing since but
+	// broadcasts and receipts; it is checked for idleness after
+	// broadcastIdleTimeout instead of IdleTimeout, so a broadcast to a
+	// passivated segment does not keep it all in memory.
+	firstPending, brief bool
 }
 
-// residency is a host's record of its customers' recency: a list through
-// the children, most recently active at front.
-type residency struct {
+// order is a list of children, most recently active at front.
+type order struct {
 	front, back *child
-	n           int // children in the order
+	n           int
+}
+
+func (o *order) remove(c *child) {
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		o.front = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else {
+		o.back = c.prev
+	}
+	c.prev, c.next, c.in = nil, nil, nil
+	o.n--
+}
+
+func (o *order) pushFront(c *child) {
+	c.next, c.prev, c.in = o.front, nil, o
+	if o.front != nil {
+		o.front.prev = c
+	} else {
+		o.back = c
+	}
+	o.front = c
+	o.n++
+}
+
+// residency is a host's record of its customers' recency: the customers
+// only broadcasts asked (brief) in one order, the others in another.
+type residency struct {
+	main, brief order
 	asked       int // children asked to go, not answered yet
+	clock       int64
 }
 
 // touch marks a customer active now.
@@ -57,39 +100,38 @@ func (r *residency) touch(c *child) {
 	r.moveToFront(c)
 }
 
-// moveToFront puts a customer first in the order (in it if it was not).
+// moveToFront puts a customer first in the order its brief flag names (in
+// it if it was not), as of the host's clock.
 func (r *residency) moveToFront(c *child) {
-	if r.front == c {
+	o := &r.main
+	if c.brief {
+		o = &r.brief
+	}
+	c.touched = r.clock
+	if c.in == o && o.front == c {
 		return
 	}
-	r.remove(c)
-	c.next, c.prev, c.inOrder = r.front, nil, true
-	if r.front != nil {
-		r.front.prev = c
-	} else {
-		r.back = c
+	if c.in != nil {
+		c.in.remove(c)
 	}
-	r.front = c
-	r.n++
+	o.pushFront(c)
 }
 
-// remove takes a customer out of the order (and out of the asked count).
-func (r *residency) remove(c *child) {
-	if !c.inOrder {
-		return
+// routed updates what the host knows of a customer's idleness from a
+// message routed to it (the customer's own messages, its appends' answers,
+// are not routed and do not count).
+func (r *residency) routed(c *child, m customerMsg) {
+	switch m.(type) {
+	case *broadcastMsg:
+		if c.firstPending {
+			c.firstPending, c.brief = false, true
+		}
+	case *receiptMsg:
+		c.firstPending = false
+	default:
+		c.firstPending, c.brief = false, false
 	}
-	if c.prev != nil {
-		c.prev.next = c.next
-	} else {
-		r.front = c.next
-	}
-	if c.next != nil {
-		c.next.prev = c.prev
-	} else {
-		r.back = c.prev
-	}
-	c.prev, c.next, c.inOrder = nil, nil, false
-	r.n--
+	r.touch(c)
 }
 
 // setAsked marks or clears a pending evictReq.
@@ -107,7 +149,59 @@ func (r *residency) setAsked(c *child, asked bool) {
 // forget drops a customer that stopped.
 func (r *residency) forget(c *child) {
 	r.setAsked(c, false)
-	r.remove(c)
+	if c.in != nil {
+		c.in.remove(c)
+	}
+}
+
+// Idle checks. A host, not a timer per customer, asks its customers idle
+// for their timeout whether they can go (idleCheck): every sweep it walks
+// each order from its least recently active end and stops at the first
+// customer touched within the timeout, so a sweep costs the customers it
+// asks. The customer decides (customer.idleCheck): it goes when nothing
+// reached it since the host's previous check, no append is pending and no
+// desk watches it. One asked moves to the front, so it is asked again one
+// timeout later.
+
+// idleSweep is a host's tick for idle checks.
+type idleSweep struct{}
+
+// idleSweepEvery is how often a host sweeps for idle customers: a fraction
+// of the shortest timeout, within 1 ms and 1 s.
+func idleSweepEvery(idle time.Duration) time.Duration {
+	return min(max(min(idle, broadcastIdleTimeout)/4, time.Millisecond), time.Second)
+}
+
+func (h *host) armIdleSweep(ctx actor.Context) {
+	if h.shutdown {
+		return
+	}
+	self, root := ctx.Self(), h.rt.system.Root
+	h.idleTimer = time.AfterFunc(idleSweepEvery(h.rt.cfg.IdleTimeout), func() { root.Send(self, &idleSweep{}) })
+}
+
+// sweepIdle asks the customers idle for their timeout whether they can go.
+func (h *host) sweepIdle(ctx actor.Context) {
+	h.res.clock = h.rt.cfg.Now().UnixNano()
+	if h.shutdown {
+		return
+	}
+	idle := h.rt.cfg.IdleTimeout
+	for _, o := range [...]struct {
+		order   *order
+		timeout time.Duration
+	}{{&h.res.brief, min(idle, broadcastIdleTimeout)}, {&h.res.main, idle}} {
+		for n := o.order.n; n > 0; n-- {
+			c := o.order.back
+			if h.res.clock-c.touched < int64(o.timeout) {
+				break
+			}
+			h.res.moveToFront(c) // asked again one timeout later
+			if _, stopping := h.stopping[c.id]; !stopping {
+				ctx.Send(c.pid, &idleCheck{})
+			}
+		}
+	}
 }
 
 // resident is how many of the host's customers stay: those neither
@@ -137,16 +231,18 @@ func (h *host) evict(ctx actor.Context, n int) {
 	if h.shutdown {
 		return
 	}
-	for seen, total := 0, h.res.n; n > 0 && seen < total; seen++ {
-		c := h.res.back
-		h.res.moveToFront(c)
-		_, stopping := h.stopping[c.id]
-		if c.asked || c.declined || stopping || h.erasing[c.id] != nil {
-			continue
+	for _, o := range [...]*order{&h.res.brief, &h.res.main} { // broadcasts' customers first
+		for seen, total := 0, o.n; n > 0 && seen < total; seen++ {
+			c := o.back
+			h.res.moveToFront(c)
+			_, stopping := h.stopping[c.id]
+			if c.asked || c.declined || stopping || h.erasing[c.id] != nil {
+				continue
+			}
+			h.res.setAsked(c, true)
+			ctx.Send(c.pid, &evictReq{})
+			n--
 		}
-		h.res.setAsked(c, true)
-		ctx.Send(c.pid, &evictReq{})
-		n--
 	}
 }
 

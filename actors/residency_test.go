@@ -217,53 +217,72 @@ func TestForwardedIngestRefusedUnderMemoryPressure(t *testing.T) {
 	}
 }
 
-// The recency order threaded through a host's children: most recent first,
-// a customer in it once, out of it when forgotten, asked counted once.
+// The recency orders threaded through a host's children: most recent
+// first, a customer in one of them once, moved to the brief order while
+// only broadcasts and receipts reach it, out of them when forgotten, asked
+// counted once.
 func TestResidencyOrder(t *testing.T) {
 	var r residency
 	a, b, c := &child{id: "a"}, &child{id: "b"}, &child{id: "c"}
-	order := func() string {
+	list := func(o *order) string {
 		var s, back string
-		for x := r.front; x != nil; x = x.next {
+		for x := o.front; x != nil; x = x.next {
 			s += x.id
+			if x.in != o {
+				t.Fatalf("%s in the wrong order", x.id)
+			}
 		}
-		for x := r.back; x != nil; x = x.prev {
+		for x := o.back; x != nil; x = x.prev {
 			back = x.id + back
 		}
-		if s != back || len(s) != r.n {
-			t.Fatalf("front to back %q, back to front %q, n %d", s, back, r.n)
+		if s != back || len(s) != o.n {
+			t.Fatalf("front to back %q, back to front %q, n %d", s, back, o.n)
 		}
 		return s
 	}
-	r.touch(a)
-	r.touch(b)
-	r.touch(c)
-	if got := order(); got != "cba" {
-		t.Fatalf("order %q, want cba", got)
+	expect := func(main, brief string) {
+		t.Helper()
+		if m, br := list(&r.main), list(&r.brief); m != main || br != brief {
+			t.Fatalf("main %q brief %q, want %q %q", m, br, main, brief)
+		}
 	}
-	r.touch(a)
-	r.touch(a)
-	if got := order(); got != "acb" {
-		t.Fatalf("order %q, want acb", got)
+	for _, x := range []*child{a, b, c} {
+		r.routed(x, &ingestMsg{})
 	}
+	expect("cba", "")
+	r.touch(a)
+	r.touch(a)
+	expect("acb", "")
 	b.declined = true
 	r.moveToFront(b)
-	if got := order(); got != "bac" || !b.declined {
-		t.Fatalf("order %q declined %v, want bac and still declined", got, b.declined)
+	expect("bac", "")
+	if !b.declined {
+		t.Fatal("moveToFront cleared declined")
 	}
+	// A fresh activation by a broadcast is brief until asked something
+	// else than broadcasts and receipts.
+	d := &child{id: "d", firstPending: true}
+	r.routed(d, &broadcastMsg{})
+	r.routed(d, &receiptMsg{})
+	r.routed(d, &broadcastMsg{})
+	expect("bac", "d")
+	r.routed(d, &ingestMsg{})
+	expect("dbac", "")
+	// Asked something else first, it is never brief.
+	e := &child{id: "e", firstPending: true}
+	r.routed(e, &receiptMsg{})
+	r.routed(e, &broadcastMsg{})
+	expect("edbac", "")
 	r.setAsked(c, true)
 	r.setAsked(c, true)
 	if r.asked != 1 {
 		t.Fatalf("asked %d, want 1", r.asked)
 	}
-	r.forget(c)
-	r.forget(c)
-	if got := order(); got != "ba" || r.asked != 0 {
-		t.Fatalf("order %q asked %d, want ba and 0", got, r.asked)
+	for _, x := range []*child{c, c, e, d, b, a} {
+		r.forget(x)
 	}
-	r.forget(b)
-	r.forget(a)
-	if got := order(); got != "" || r.front != nil || r.back != nil {
-		t.Fatalf("order %q, want empty", got)
+	expect("", "")
+	if r.asked != 0 || r.main.front != nil || r.main.back != nil {
+		t.Fatalf("asked %d after forgetting everyone", r.asked)
 	}
 }
