@@ -47,9 +47,6 @@ type customer struct {
 	// customer's inbound there (outbounds go back to it); memory only, at
 	// most lastConnMax channels.
 	lastConn map[string]uint64
-
-	activity        uint64 // messages handled
-	activityAtCheck uint64 // activity at the previous idle check
 }
 
 // broadcastIdleTimeout is how long a customer activated only by broadcasts
@@ -123,32 +120,28 @@ func (c *customer) Receive(ctx actor.Context) {
 		c.appendDone(ctx, m)
 	case *idleCheck:
 		c.idleCheck(ctx)
-		return // an idle check is not activity
 	case *evictReq:
 		c.evictReq(ctx)
-		return // nor is the host's request to go
 	case *passivateOK:
 		c.passivating = true
 		c.maybeStop(ctx)
 	}
-	c.activity++
 }
 
-// idleCheck asks the host to passivate the customer when nothing happened
-// since the previous check, which the host makes one idle timeout after the
-// last message it routed here (residency.go). (protoactor's own receive
-// timeout is not used: its timer goroutine races with the actor; nor a
-// timer per customer: ~150 bytes of every resident customer.)
+// idleCheck: the host routed nothing here for the idle timeout
+// (residency.go); the customer asks to passivate unless an append is
+// pending or desks watch it. (protoactor's own receive timeout is not used:
+// its timer goroutine races with the actor; nor a timer per customer: ~150
+// bytes of every resident customer.)
 func (c *customer) idleCheck(ctx actor.Context) {
 	if c.passivating {
 		return
 	}
 	// A customer that could not load goes too, so the next message tries
 	// again.
-	if (c.activity == c.activityAtCheck || c.failed != nil) && c.pending == 0 && len(c.subs) == 0 {
+	if c.pending == 0 && len(c.subs) == 0 {
 		ctx.Send(ctx.Parent(), &passivateReq{customer: c.id, pid: ctx.Self()})
 	}
-	c.activityAtCheck = c.activity
 }
 
 func (c *customer) activate(ctx actor.Context) {

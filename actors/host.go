@@ -65,7 +65,7 @@ func newHost(rt *Runtime, p int) *host {
 func (h *host) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		h.res.clock = h.rt.cfg.Now().UnixNano()
+		h.res.clock = monoClock()
 		h.armIdleSweep(ctx)
 		h.wakeRouted(ctx, false)
 		h.deliverDue(ctx)
@@ -182,7 +182,7 @@ func (h *host) activate(ctx actor.Context, id string) *child {
 		h.rt.cfg.Logger.Error("customer activation failed", "partition", h.partition, "err", err)
 		return nil
 	}
-	c := &child{id: id, pid: pid}
+	c := &child{id: id, pid: pid, checked: math.MinInt64 / 2}
 	h.children[id] = c
 	return c
 }

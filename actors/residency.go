@@ -1,7 +1,7 @@
 package actors
 
 // Residency: which customers stay in memory. Besides the idle timeout
-// (customer.go), a host passivates its least recently active customers
+// (the sweep below), a host passivates its least recently active customers
 // when the node holds more than Config.ResidentMax of them or its memory
 // budget is under pressure (memory.go). A host keeps its customers in
 // order of their last message (recency: most recent at the front); it asks
@@ -42,7 +42,8 @@ type child struct {
 	pid        *actor.PID
 	prev, next *child // neighbours in its order: prev more recent
 	in         *order // the order it is in, nil when in none
-	touched    int64  // the host's clock (unix ns) when last routed to or checked
+	touched    int64  // the host's clock when last routed to (or asked to go)
+	checked    int64  // the host's clock at its last idle check
 	// asked: sent an evictReq, not answered yet. declined: declined since
 	// its last message, so not asked again before another message.
 	asked, declined bool
@@ -90,9 +91,15 @@ func (o *order) pushFront(c *child) {
 // only broadcasts asked (brief) in one order, the others in another.
 type residency struct {
 	main, brief order
-	asked       int // children asked to go, not answered yet
-	clock       int64
+	asked       int   // children asked to go, not answered yet
+	clock       int64 // monotonic ns (monoClock), read at each sweep
 }
+
+// monoStart anchors the hosts' clocks: elapsed time, so a wall clock
+// stepped back (or a test's Config.Now) does not hold idle checks.
+var monoStart = time.Now()
+
+func monoClock() int64 { return int64(time.Since(monoStart)) }
 
 // touch marks a customer active now.
 func (r *residency) touch(c *child) {
@@ -154,14 +161,14 @@ func (r *residency) forget(c *child) {
 	}
 }
 
-// Idle checks. A host, not a timer per customer, asks its customers idle
-// for their timeout whether they can go (idleCheck): every sweep it walks
-// each order from its least recently active end and stops at the first
-// customer touched within the timeout, so a sweep costs the customers it
-// asks. The customer decides (customer.idleCheck): it goes when nothing
-// reached it since the host's previous check, no append is pending and no
-// desk watches it. One asked moves to the front, so it is asked again one
-// timeout later.
+// Idle checks. A host, not a timer per customer, asks its customers to
+// which it routed nothing for their timeout whether they can go
+// (idleCheck): every sweep it walks each order from its least recently
+// active end and stops at the first customer touched within the timeout,
+// so a sweep costs the customers it asks. The customer goes unless an
+// append is pending or desks watch it (customer.idleCheck); one that stays
+// keeps its place in the order, so the resident cap still passivates by
+// recency, and is asked again a timeout later (checked).
 
 // idleSweep is a host's tick for idle checks.
 type idleSweep struct{}
@@ -182,21 +189,20 @@ func (h *host) armIdleSweep(ctx actor.Context) {
 
 // sweepIdle asks the customers idle for their timeout whether they can go.
 func (h *host) sweepIdle(ctx actor.Context) {
-	h.res.clock = h.rt.cfg.Now().UnixNano()
+	h.res.clock = monoClock()
 	if h.shutdown {
 		return
 	}
 	idle := h.rt.cfg.IdleTimeout
 	for _, o := range [...]struct {
 		order   *order
-		timeout time.Duration
-	}{{&h.res.brief, min(idle, broadcastIdleTimeout)}, {&h.res.main, idle}} {
-		for n := o.order.n; n > 0; n-- {
-			c := o.order.back
-			if h.res.clock-c.touched < int64(o.timeout) {
-				break
+		timeout int64
+	}{{&h.res.brief, int64(min(idle, broadcastIdleTimeout))}, {&h.res.main, int64(idle)}} {
+		for c := o.order.back; c != nil && h.res.clock-c.touched >= o.timeout; c = c.prev {
+			if h.res.clock-c.checked < o.timeout {
+				continue // it stayed when asked lately
 			}
-			h.res.moveToFront(c) // asked again one timeout later
+			c.checked = h.res.clock
 			if _, stopping := h.stopping[c.id]; !stopping {
 				ctx.Send(c.pid, &idleCheck{})
 			}

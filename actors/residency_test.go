@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -285,4 +286,17 @@ func TestResidencyOrder(t *testing.T) {
 	if r.asked != 0 || r.main.front != nil || r.main.back != nil {
 		t.Fatalf("asked %d after forgetting everyone", r.asked)
 	}
+}
+
+// Idle passivation follows elapsed time, not Config.Now: a wall clock
+// stepped back does not keep idle customers in memory.
+func TestIdlePassivationIgnoresAClockSteppedBack(t *testing.T) {
+	var back atomic.Int64
+	now := func() time.Time { return time.Now().Add(-time.Duration(back.Load())) }
+	rt, _ := startTest(t, Config{IdleTimeout: 100 * time.Millisecond, Now: now})
+	if r := ingest(t, rt, "c-1", "e-1"); r.Reject != nil {
+		t.Fatal(r.Reject)
+	}
+	back.Store(int64(time.Hour))
+	waitFor(t, func() bool { return rt.ActiveCustomers.Load() == 0 }, "the idle customer passivated")
 }

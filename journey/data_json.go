@@ -78,13 +78,16 @@ func (o *object) addressOmit(name string, a address) {
 }
 
 // timeOmit writes t as time.Time's MarshalJSON does; false when that
-// would fail (a year outside 0-9999).
+// would fail (a year outside 0-9999, a zone offset of a day or more).
 func (o *object) timeOmit(name string, t time.Time) bool {
 	if t.IsZero() {
 		return true
 	}
 	if y := t.Year(); y < 0 || y > 9999 {
 		return false
+	}
+	if _, offset := t.Zone(); offset <= -24*3600 || offset >= 24*3600 {
+		return false // encoding/json refuses such a zone
 	}
 	o.key(name)
 	o.b = append(o.b, '"')

@@ -31,7 +31,8 @@ func TestDataJSONMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 	// What it cannot write, encoding/json does.
-	for _, v := range []any{proactiveData{Release: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, messageSent{Thread: &EmailThread{}}} {
+	for _, v := range []any{proactiveData{Release: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, messageSent{Thread: &EmailThread{}},
+		proactiveData{Expires: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", 25*3600))}} {
 		if _, ok := v.(jsonAppender).appendJSON(nil); ok {
 			t.Errorf("%+v: written by hand", v)
 		}

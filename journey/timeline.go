@@ -18,7 +18,8 @@ import "encoding/binary"
 // words (timelineWords), then the record with the coded words and, when
 // the flag says owned, the customer field left empty (the customer's own
 // id, put back when read). Entries before head have left the timeline; they
-// are cut once they are at least half the buffer.
+// are cut when room is needed and they are a quarter of the buffer or more
+// (makeRoom).
 type timeline struct {
 	buf  []byte
 	head int // offset of the oldest kept entry
@@ -101,9 +102,10 @@ func (t *timeline) push(e *Event, owner string) {
 // left when they are a quarter of the buffer or more, else in a new buffer
 // that holds the kept entries, this one and a quarter more (at least two
 // more like it), not double: most customers are resident with a short
-// history, and a doubled buffer is half empty. The buffer's capacity is
-// the whole of the allocator's size class, so none of it is idle. Growing by an eighth held less, but copied the timeline on most
-// events (a fifth of the runtime's CPU with 100,000 customers).
+// history, and a doubled buffer is half empty. The buffer's capacity is the
+// whole of the allocator's size class, so none of it is idle. Growing by an
+// eighth held less, but copied the timeline on most events (a fifth of the
+// runtime's CPU with 100,000 customers).
 func (t *timeline) makeRoom(need int) {
 	live := len(t.buf) - t.head
 	if t.head >= cap(t.buf)/4 && live+need <= cap(t.buf) {
@@ -125,8 +127,9 @@ func (t *timeline) entry(off int) (body []byte, next int) {
 // decodeEntry decodes an entry's body.
 func decodeEntry(body []byte, owner string) (Event, error) {
 	flag, codes := body[0], body[1:]
+	bits := [...]byte{entryType, entryActor, entryChannel}
 	var words [3]string
-	for i, bit := range [...]byte{entryType, entryActor, entryChannel} {
+	for i, bit := range bits {
 		if flag&bit != 0 {
 			words[i], codes = timelineWords[codes[0]-1], codes[1:]
 		}
@@ -139,7 +142,7 @@ func decodeEntry(body []byte, owner string) (Event, error) {
 		ev.Customer = owner
 	}
 	for i, f := range [...]*string{&ev.Type, &ev.Actor, &ev.Channel} {
-		if flag&([...]byte{entryType, entryActor, entryChannel}[i]) != 0 {
+		if flag&bits[i] != 0 {
 			*f = words[i]
 		}
 	}
