@@ -183,6 +183,9 @@ func (h *host) armIdleSweep(ctx actor.Context) {
 	if h.shutdown {
 		return
 	}
+	if h.idleTimer != nil {
+		h.idleTimer.Stop() // one chain of sweeps, even after a restart
+	}
 	self, root := ctx.Self(), h.rt.system.Root
 	h.idleTimer = time.AfterFunc(idleSweepEvery(h.rt.cfg.IdleTimeout), func() { root.Send(self, &idleSweep{}) })
 }
