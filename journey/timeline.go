@@ -104,7 +104,7 @@ func (t *timeline) push(e *Event, owner string) {
 // more like it), not double: most customers are resident with a short
 // history, and a doubled buffer is half empty. The buffer's capacity is the
 // whole of the allocator's size class, so none of it is idle. Growing by an
-// eighth held less, but copied the timeline on most events (a fifth of the
+// eighth held less, but copied the timeline on most events (a tenth of the
 // runtime's CPU with 100,000 customers).
 func (t *timeline) makeRoom(need int) {
 	live := len(t.buf) - t.head
