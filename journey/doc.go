@@ -12,8 +12,12 @@
 //     workflow_step.go). Every obligation to act later is a due-work key in
 //     the Decision, discharged by a Due input.
 //
+// The state (customer.go) keeps its latest events encoded in one byte slice
+// (timeline.go): a resident customer is mostly bytes the collector does not
+// scan.
+//
 // It sits at the bottom of the dependency graph: it imports the standard
-// library and cel-go only. It has no goroutines, no clock (time arrives as a
+// library, cel-go and internal/jsonenc only. It has no goroutines, no clock (time arrives as a
 // value), no I/O and no randomness: work that needs them (a bot's brain, a
 // one-time code, an HTTP look-up) leaves as an effect and comes back as an
 // input. Step, Decide and Apply are not safe for concurrent use on one
