@@ -16,7 +16,9 @@ import (
 //	format byte (1)
 //	seq uvarint, recorded_at varint unix nanos (UTC)
 //	type, id, customer, channel, actor, text: uvarint length + bytes each
-//	time: 0, or 1 + varint unix nanos + varint zone offset seconds
+//	time: 0; or 1 + varint unix nanos + varint zone offset seconds; or,
+//	      for a time unix nanos cannot hold (before 1678, after 2261),
+//	      2 + varint unix seconds + uvarint nanoseconds + varint zone offset
 //	identity: uvarint count, then kind and value strings, kinds sorted
 //	data: uvarint length + the JSON bytes as sent
 //
@@ -41,10 +43,14 @@ func AppendEventRecord(b []byte, ev *Event) []byte {
 	}
 	if ev.Time == nil {
 		b = append(b, 0)
-	} else {
-		_, offset := ev.Time.Zone()
+	} else if _, offset := ev.Time.Zone(); nanosHold(*ev.Time) {
 		b = append(b, 1)
 		b = binary.AppendVarint(b, ev.Time.UnixNano())
+		b = binary.AppendVarint(b, int64(offset))
+	} else {
+		b = append(b, 2)
+		b = binary.AppendVarint(b, ev.Time.Unix())
+		b = binary.AppendUvarint(b, uint64(ev.Time.Nanosecond()))
 		b = binary.AppendVarint(b, int64(offset))
 	}
 	b = binary.AppendUvarint(b, uint64(len(ev.Identity)))
@@ -67,6 +73,13 @@ func AppendEventRecord(b []byte, ev *Event) []byte {
 	}
 	b = binary.AppendUvarint(b, uint64(len(ev.Data)))
 	return append(b, ev.Data...)
+}
+
+// nanosHold: t's unix nanoseconds fit an int64 (1678 to 2261, with a
+// margin).
+func nanosHold(t time.Time) bool {
+	y := t.Year()
+	return y >= 1678 && y <= 2261
 }
 
 // EventRecordSize is about the size of an event's record, for buffers.
@@ -141,13 +154,23 @@ func (r *recordReader) event() Event {
 		_, n := binary.Uvarint(region[from:])
 		*f, from = all[from+n:ends[i]], ends[i]
 	}
-	if r.byte() == 1 {
-		at, offset := r.varint(), r.varint()
-		t := time.Unix(0, at).In(time.FixedZone("", int(offset)))
-		if offset == 0 {
+	switch tag := r.byte(); tag {
+	case 0:
+	case 1, 2:
+		var t time.Time
+		if tag == 1 {
+			t = time.Unix(0, r.varint())
+		} else {
+			t = time.Unix(r.varint(), int64(r.uvarint()))
+		}
+		if offset := r.varint(); offset != 0 {
+			t = t.In(time.FixedZone("", int(offset)))
+		} else {
 			t = t.UTC()
 		}
 		ev.Time = &t
+	default:
+		r.fail(fmt.Sprintf("time tag %d", tag))
 	}
 	if n := r.count(); n > 0 {
 		ev.Identity = make(map[string]string, n)

@@ -91,3 +91,32 @@ func BenchmarkTimelinePush(b *testing.B) {
 		}
 	})
 }
+
+// An event's time comes back whole from its record, in the years unix
+// nanoseconds cannot hold too (it used to come back 150 years off).
+func TestEventRecordKeepsAnyTime(t *testing.T) {
+	for _, at := range []time.Time{
+		time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1677, 9, 21, 0, 12, 43, 145224191, time.FixedZone("", -5*3600)),
+		time.Date(1678, 1, 1, 0, 0, 0, 1, time.UTC),
+		time.Date(2026, 12, 4, 16, 0, 0, 123456789, time.FixedZone("", 3600)),
+		time.Date(2262, 4, 12, 0, 0, 0, 999999999, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", 14*3600)),
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		ev := Event{ID: "e", Type: "x", Seq: 1, Time: &at, RecordedAt: time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)}
+		got, err := DecodeEventRecord(AppendEventRecord(nil, &ev))
+		if err != nil {
+			t.Fatalf("%v: %v", at, err)
+		}
+		_, want := at.Zone()
+		if _, off := got.Time.Zone(); !got.Time.Equal(at) || off != want {
+			t.Errorf("time %v came back %v", at, got.Time)
+		}
+		var tl timeline
+		tl.push(&ev, "c")
+		if back := tl.last(1, 1, "c"); !back[0].Time.Equal(at) {
+			t.Errorf("timeline: time %v came back %v", at, back[0].Time)
+		}
+	}
+}
