@@ -151,9 +151,6 @@ func (h *host) route(ctx actor.Context, m customerMsg) {
 		}
 	}
 	ctx.Send(c.pid, m)
-	if !ok {
-		c.firstPending = true
-	}
 	h.res.routed(c, m)
 	if !ok {
 		h.enforceResidentMax(ctx)
@@ -182,7 +179,7 @@ func (h *host) activate(ctx actor.Context, id string) *child {
 		h.rt.cfg.Logger.Error("customer activation failed", "partition", h.partition, "err", err)
 		return nil
 	}
-	c := &child{id: id, pid: pid, checked: math.MinInt64 / 2}
+	c := &child{id: id, pid: pid, checked: math.MinInt64 / 2, firstPending: true}
 	h.children[id] = c
 	return c
 }
@@ -198,10 +195,10 @@ func customerIDOf(ctx actor.Context) string {
 // childName is the customer id in the PID id of one of host's customers;
 // false when pid is not one.
 func childName(host, pid string) (string, bool) {
-	name, ok := strings.CutPrefix(pid, host+"/")
-	if !ok {
+	if len(pid) <= len(host) || pid[:len(host)] != host || pid[len(host)] != '/' {
 		return "", false
 	}
+	name := pid[len(host)+1:]
 	i := strings.LastIndexByte(name, '/')
 	if i < 0 {
 		return "", false

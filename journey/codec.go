@@ -53,23 +53,16 @@ func AppendEventRecord(b []byte, ev *Event) []byte {
 		b = binary.AppendUvarint(b, uint64(ev.Time.Nanosecond()))
 		b = binary.AppendVarint(b, int64(offset))
 	}
-	b = binary.AppendUvarint(b, uint64(len(ev.Identity)))
-	if len(ev.Identity) == 1 {
-		for k, v := range ev.Identity {
-			b = appendRecordString(b, k)
-			b = appendRecordString(b, v)
-		}
-	} else if len(ev.Identity) > 1 {
-		var room [8]string // kinds sorted on the stack: most events have a few
-		kinds := room[:0]
-		for k := range ev.Identity {
-			kinds = append(kinds, k)
-		}
-		slices.Sort(kinds)
-		for _, k := range kinds {
-			b = appendRecordString(b, k)
-			b = appendRecordString(b, ev.Identity[k])
-		}
+	var room [8]string // kinds sorted on the stack: most events have a few
+	kinds := room[:0]
+	for k := range ev.Identity {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	b = binary.AppendUvarint(b, uint64(len(kinds)))
+	for _, k := range kinds {
+		b = appendRecordString(b, k)
+		b = appendRecordString(b, ev.Identity[k])
 	}
 	b = binary.AppendUvarint(b, uint64(len(ev.Data)))
 	return append(b, ev.Data...)

@@ -1,6 +1,9 @@
 package journey
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // timeline keeps a customer's latest TimelineMax events as their binary
 // records (codec.go), back to back in one byte slice, and decodes them when
@@ -32,7 +35,20 @@ const (
 	entryType                // a code byte for the type follows
 	entryActor               // ... for the actor
 	entryChannel             // ... for the channel
+
+	entryWords = entryType | entryActor | entryChannel
 )
+
+// wordField is an event's word that an entry may code, with its flag bit.
+type wordField struct {
+	f   *string
+	bit byte
+}
+
+// wordFields are e's coded words, in the order of their codes.
+func wordFields(e *Event) [3]wordField {
+	return [3]wordField{{&e.Type, entryType}, {&e.Actor, entryActor}, {&e.Channel, entryChannel}}
+}
 
 // timelineWords are the words most events carry, coded in one byte each
 // (the index + 1) instead of up to 27: the timeline is most of a resident
@@ -71,11 +87,8 @@ func (t *timeline) push(e *Event, owner string) {
 	if rec.Customer == owner {
 		rec.Customer, head[0] = "", head[0]|entryOwned
 	}
-	for _, w := range [...]struct {
-		f   *string
-		bit byte
-	}{{&rec.Type, entryType}, {&rec.Actor, entryActor}, {&rec.Channel, entryChannel}} {
-		if code, ok := timelineCodes[*w.f]; ok && *w.f != "" {
+	for _, w := range wordFields(&rec) {
+		if code, ok := timelineCodes[*w.f]; ok {
 			*w.f, head[0] = "", head[0]|w.bit
 			codes = append(codes, code)
 		}
@@ -124,26 +137,27 @@ func (t *timeline) entry(off int) (body []byte, next int) {
 	return t.buf[off+w : off+w+int(n)], off + w + int(n)
 }
 
+// splitEntry parts an entry's body: its flag, its words' codes and the
+// record.
+func splitEntry(body []byte) (flag byte, codes, rec []byte) {
+	flag = body[0]
+	k := 1 + bits.OnesCount8(flag&entryWords)
+	return flag, body[1:k], body[k:]
+}
+
 // decodeEntry decodes an entry's body.
 func decodeEntry(body []byte, owner string) (Event, error) {
-	flag, codes := body[0], body[1:]
-	bits := [...]byte{entryType, entryActor, entryChannel}
-	var words [3]string
-	for i, bit := range bits {
-		if flag&bit != 0 {
-			words[i], codes = timelineWords[codes[0]-1], codes[1:]
-		}
-	}
-	ev, err := DecodeEventRecord(codes)
+	flag, codes, rec := splitEntry(body)
+	ev, err := DecodeEventRecord(rec)
 	if err != nil {
 		return ev, err
 	}
 	if flag&entryOwned != 0 {
 		ev.Customer = owner
 	}
-	for i, f := range [...]*string{&ev.Type, &ev.Actor, &ev.Channel} {
-		if flag&bits[i] != 0 {
-			*f = words[i]
+	for _, w := range wordFields(&ev) {
+		if flag&w.bit != 0 {
+			*w.f, codes = timelineWords[codes[0]-1], codes[1:]
 		}
 	}
 	return ev, nil
@@ -152,13 +166,8 @@ func decodeEntry(body []byte, owner string) (Event, error) {
 // seqAt reads the seq of the entry at off without decoding the rest.
 func (t *timeline) seqAt(off int) uint64 {
 	body, _ := t.entry(off)
-	codes := 0
-	for _, bit := range [...]byte{entryType, entryActor, entryChannel} {
-		if body[0]&bit != 0 {
-			codes++
-		}
-	}
-	seq, _ := binary.Uvarint(body[1+codes+1:]) // after the record's format byte
+	_, _, rec := splitEntry(body)
+	seq, _ := binary.Uvarint(rec[1:]) // after the record's format byte
 	return seq
 }
 
