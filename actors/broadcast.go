@@ -20,9 +20,10 @@ package actors
 //     broadcast (the customers already decided), scans its segment index
 //     for the event type and window, and asks every customer not yet marked
 //     with a BroadcastSend, paced by the node's rate limiter (its share of
-//     broadcasts.rate: the rate times the share of partitions it hosts) and
-//     bounded by the node's count of targets in flight, so live traffic
-//     keeps its latency. Each customer decides for itself (journey) and
+//     broadcasts.rate: the rate times the share of partitions it hosts,
+//     lowered while the node is overloaded and made up after:
+//     broadcast_pace.go) and bounded by the node's count of targets in
+//     flight, so live traffic keeps its latency. Each customer decides for itself (journey) and
 //     stores its outcome as a mark with its events; a partition worked
 //     through is recorded done ("broadcast-parts" in its store), and the
 //     runner reports the partitions it found done to the coordinator.
@@ -152,6 +153,7 @@ type broadcasts struct {
 	rt       *Runtime
 	rate     int           // broadcasts.rate, for every node together
 	limiter  *rate.Limiter // this node's share of it
+	pace     *pace         // sets limiter, yielding to live traffic
 	inFlight chan struct{} // a token per target asked and not answered
 	queued   chan struct{} // a token per target asked and not taken up by its customer
 
@@ -182,7 +184,7 @@ func newBroadcasts(rt *Runtime, perSecond int) *broadcasts {
 	// waiting, not lost.
 	burst := broadcastShare(perSecond, broadcastBurst, 1, math.MaxInt)
 	return &broadcasts{
-		rt: rt, rate: perSecond, limiter: rate.NewLimiter(rate.Limit(perSecond), burst),
+		rt: rt, rate: perSecond, limiter: rate.NewLimiter(rate.Limit(perSecond), burst), pace: newPace(rate.Limit(perSecond)),
 		inFlight: make(chan struct{}, broadcastShare(perSecond, broadcastInFlightFor, broadcastInFlightMin, broadcastInFlightMax)),
 		queued:   make(chan struct{}, broadcastShare(perSecond, broadcastQueuedFor, broadcastQueuedMin, broadcastQueuedMax)),
 		running:  map[string]*runner{}, progress: map[progressKey]cachedProgress{},

@@ -163,10 +163,7 @@ func (b *broadcasts) round(ctx context.Context, id string, work func(p int) bool
 // share sets this node's rate to its share of broadcasts.rate: the share
 // of the partitions it hosts (all of them on a single node).
 func (b *broadcasts) share(hosted int) {
-	limit := rate.Limit(max(1, float64(b.rate)*float64(hosted)/float64(len(b.rt.parts))))
-	if b.limiter.Limit() != limit {
-		b.limiter.SetLimit(limit)
-	}
+	b.pace.setBase(b.limiter, rate.Limit(max(1, float64(b.rate)*float64(hosted)/float64(len(b.rt.parts)))))
 }
 
 // report tells the coordinator the partitions done in a broadcast's phase.
@@ -264,6 +261,7 @@ func (b *broadcasts) newTargets() *targets { return &targets{b: b} }
 // ask waits for the rate and for a slot in flight and one queued, then asks
 // the customer; false when ctx ended.
 func (t *targets) ask(ctx context.Context, customer string, in journey.Input) bool {
+	t.b.pace.look(t.b.limiter, time.Now())
 	if t.b.limiter.Wait(ctx) != nil {
 		return false
 	}
