@@ -77,7 +77,9 @@ const (
 	// broadcastQueuedMin and broadcastQueuedMax bound the targets asked
 	// and not yet taken up by their customer (between them,
 	// broadcastQueuedFor of targets at the rate): those wait in the actor
-	// dispatcher's queue, where live traffic waits behind them. The targets
+	// dispatcher's elastic queue for its few workers (dispatcher.go), and
+	// every one taken up there is a mailbox run live traffic's goroutines
+	// share the CPU with. The targets
 	// in flight beyond these only wait for their commit, which costs live
 	// traffic nothing. (16 capped a broadcast at ~8,000 targets/s.)
 	broadcastQueuedMin = 16

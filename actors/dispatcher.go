@@ -2,6 +2,9 @@ package actors
 
 import (
 	"sync"
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
 )
 
 // poolDispatcher runs actor mailboxes on long-lived goroutines.
@@ -14,8 +17,17 @@ import (
 // the mailbox runs on a goroutine of its own, as with protoactor's default.
 // Actors block only on the store (activation reads, identity claims), never
 // on each other, so a busy pool delays work but cannot deadlock it.
+//
+// Elastic work (a broadcast's targets, outbound receipts: work nobody waits
+// on) has a queue and a few workers of its own (see customerMailbox). The
+// Go scheduler has no priorities: with every worker free to take a
+// broadcast's mailboxes, a broadcast at its rate kept dozens of them
+// runnable, and each hop of a live event (the customer, the commit's
+// completion, the ack) waited behind them all. On its own workers it has
+// at most elasticWorkers goroutines running or runnable.
 type poolDispatcher struct {
 	tasks      chan func()
+	elastic    chan func()
 	throughput int
 	stop       chan struct{}
 	stopOnce   sync.Once
@@ -24,22 +36,29 @@ type poolDispatcher struct {
 // Sizes of the actor worker pool.
 const (
 	dispatchWorkers    = 64   // long-lived mailbox workers
-	dispatchQueue      = 8192 // scheduled mailboxes waiting for a worker
+	dispatchQueue      = 8192 // scheduled mailboxes waiting for a worker (each queue)
 	dispatchThroughput = 300  // messages a mailbox handles before yielding (protoactor's default)
+	// elasticWorkers run the mailboxes that elastic work woke: enough for
+	// a broadcast's targets to keep up with its rate while some of them
+	// are activated from the store (a read each).
+	elasticWorkers = 4
 )
 
 func newPoolDispatcher(workers, queue, throughput int) *poolDispatcher {
-	d := &poolDispatcher{tasks: make(chan func(), queue), throughput: throughput, stop: make(chan struct{})}
+	d := &poolDispatcher{tasks: make(chan func(), queue), elastic: make(chan func(), queue), throughput: throughput, stop: make(chan struct{})}
 	for range workers {
-		go d.work()
+		go d.work(d.tasks)
+	}
+	for range elasticWorkers {
+		go d.work(d.elastic)
 	}
 	return d
 }
 
-func (d *poolDispatcher) work() {
+func (d *poolDispatcher) work(tasks chan func()) {
 	for {
 		select {
-		case fn := <-d.tasks:
+		case fn := <-tasks:
 			fn()
 		case <-d.stop:
 			return
@@ -48,7 +67,9 @@ func (d *poolDispatcher) work() {
 }
 
 // Schedule implements actor.Dispatcher.
-func (d *poolDispatcher) Schedule(fn func()) {
+func (d *poolDispatcher) Schedule(fn func()) { d.schedule(d.tasks, fn) }
+
+func (d *poolDispatcher) schedule(tasks chan func(), fn func()) {
 	select {
 	case <-d.stop:
 		go fn()
@@ -56,7 +77,7 @@ func (d *poolDispatcher) Schedule(fn func()) {
 	default:
 	}
 	select {
-	case d.tasks <- fn:
+	case tasks <- fn:
 	default:
 		go fn()
 	}
@@ -70,13 +91,66 @@ func (d *poolDispatcher) Throughput() int { return d.throughput }
 func (d *poolDispatcher) close() {
 	d.stopOnce.Do(func() {
 		close(d.stop)
-		for {
-			select {
-			case fn := <-d.tasks:
-				go fn()
-			default:
-				return
+		for _, tasks := range []chan func(){d.tasks, d.elastic} {
+		drain:
+			for {
+				select {
+				case fn := <-tasks:
+					go fn()
+				default:
+					break drain
+				}
 			}
 		}
 	})
+}
+
+// customerMailbox is a customer's mailbox: protoactor's lock-free
+// unbounded one, which tells its dispatcher what woke it. A mailbox that
+// elastic work wakes runs on the elastic workers, any other on the pool.
+// (A message posted while the mailbox is already scheduled waits for that
+// run, on whichever queue it is: live and broadcast traffic seldom meet
+// at one customer.)
+type customerMailbox struct {
+	actor.Mailbox
+	d       *poolDispatcher
+	elastic atomic.Bool
+}
+
+// customerMailboxes is the producer of customers' mailboxes.
+func (d *poolDispatcher) customerMailboxes() actor.MailboxProducer {
+	inner := actor.UnboundedLockfree()
+	return func() actor.Mailbox { return &customerMailbox{Mailbox: inner(), d: d} }
+}
+
+func (m *customerMailbox) PostUserMessage(message any) {
+	m.elastic.Store(isElastic(actor.UnwrapEnvelopeMessage(message)))
+	m.Mailbox.PostUserMessage(message)
+}
+
+// RegisterHandlers makes the mailbox its own dispatcher.
+func (m *customerMailbox) RegisterHandlers(invoker actor.MessageInvoker, _ actor.Dispatcher) {
+	m.Mailbox.RegisterHandlers(invoker, m)
+}
+
+// Schedule implements actor.Dispatcher for the mailbox.
+func (m *customerMailbox) Schedule(fn func()) {
+	if m.elastic.Load() {
+		m.d.schedule(m.d.elastic, fn)
+		return
+	}
+	m.d.schedule(m.d.tasks, fn)
+}
+
+// Throughput implements actor.Dispatcher.
+func (m *customerMailbox) Throughput() int { return m.d.throughput }
+
+// isElastic is true of the work no one waits on: a broadcast's target (its
+// pace is the broadcast's rate) and a gateway's receipt for an outbound.
+func isElastic(message any) bool {
+	switch message.(type) {
+	case *broadcastMsg, *receiptMsg:
+		return true
+	}
+	return false
 }

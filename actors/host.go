@@ -169,9 +169,10 @@ func (h *host) activate(ctx actor.Context, id string) *child {
 		rt, store := h.rt, h.store
 		// The lock-free mailbox: an idle one is a node of 32 bytes where
 		// the default's ring of 10 slots was ~215 (most resident customers
-		// are idle); a message costs a node instead of a ring slot.
+		// are idle); a message costs a node instead of a ring slot. Its
+		// wrapper (32 bytes) sends elastic work to the elastic workers.
 		h.customerProps = actor.PropsFromProducer(func() actor.Actor { return newCustomer(rt, store) },
-			actor.WithDispatcher(rt.dispatch), actor.WithMailbox(actor.UnboundedLockfree()))
+			actor.WithDispatcher(rt.dispatch), actor.WithMailbox(rt.dispatch.customerMailboxes()))
 	}
 	h.activations++
 	pid, err := ctx.SpawnNamed(h.customerProps, id+"/"+strconv.FormatUint(h.activations, 36))
