@@ -26,6 +26,11 @@ func BenchmarkBroadcastProgressCount(b *testing.B) {
 // the timer).
 func BenchmarkBroadcastSendStep(b *testing.B) {
 	p := journey.Policy{Queues: []journey.QueuePolicy{{Name: "callbacks"}}}.WithDefaults()
+	rules, err := journey.CompileRules(nil) // a config without rules compiles to an empty set, as the server's does
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.Rules = rules
 	at := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	in := &journey.BroadcastSend{Broadcast: "bc-1", Text: "We know about the payment problem.", Expires: at.Add(24 * time.Hour), CallbackOffer: true}
 	customers := make([]*journey.Customer, b.N)

@@ -85,9 +85,11 @@ type stepper struct {
 	// (only the first route of an event takes effect); bypassed: it took the
 	// conversation from the bot, so the bot does not answer the event.
 	routed, bypassed bool
-	// reactions are the events recorded in reaction, still to be shown to
-	// the rules (those of a rule never are).
+	// reactions are the events recorded in reaction; those from reacted on
+	// are still to be shown to the rules (those of a rule never are). The
+	// array is kept across Steps (up to reactionsKept).
 	reactions []Event
+	reacted   int
 	// code is the verdict on a customer message carrying a workflow's code.
 	code *codeVerdict
 }
@@ -101,14 +103,23 @@ func newStepper(p *Policy, c *Customer, now time.Time, d Decision) *stepper {
 		p = &Policy{}
 	}
 	s := steppers.Get().(*stepper)
-	*s = stepper{p: p, c: c, now: now, at: recordTime(c, now), d: d}
+	*s = stepper{p: p, c: c, now: now, at: recordTime(c, now), d: d, reactions: s.reactions}
 	return s
 }
+
+// reactionsKept is the most reactions a pooled stepper's array keeps room
+// for (one Event is ~200 bytes).
+const reactionsKept = 16
 
 // release gives the stepper back once its Step returned its decision; it
 // keeps nothing of the customer or the decision.
 func (s *stepper) release() {
-	*s = stepper{}
+	r := s.reactions
+	clear(r) // nothing of the customer stays in the pool
+	if cap(r) > reactionsKept {
+		r = nil
+	}
+	*s = stepper{reactions: r[:0]}
 	steppers.Put(s)
 }
 
@@ -178,9 +189,9 @@ func (s *stepper) react(ev *Event) {
 // rule with on: may name them, and they may cancel timers. Events of rules
 // never trigger rules; StepEventsMax bounds the whole chain.
 func (s *stepper) reactToRecorded() {
-	for len(s.reactions) > 0 {
-		e := &s.reactions[0] // read only, like react's
-		s.reactions = s.reactions[1:]
+	for s.reacted < len(s.reactions) {
+		e := &s.reactions[s.reacted] // read only, like react's
+		s.reacted++
 		s.routed, s.bypassed = false, false
 		s.cancelTimers(e)
 		s.fireRules(e)
