@@ -91,18 +91,21 @@ func (d *poolDispatcher) Throughput() int { return d.throughput }
 func (d *poolDispatcher) close() {
 	d.stopOnce.Do(func() {
 		close(d.stop)
-		for _, tasks := range []chan func(){d.tasks, d.elastic} {
-		drain:
-			for {
-				select {
-				case fn := <-tasks:
-					go fn()
-				default:
-					break drain
-				}
-			}
-		}
+		runQueued(d.tasks)
+		runQueued(d.elastic)
 	})
+}
+
+// runQueued runs what tasks holds, each on a goroutine of its own.
+func runQueued(tasks chan func()) {
+	for {
+		select {
+		case fn := <-tasks:
+			go fn()
+		default:
+			return
+		}
+	}
 }
 
 // customerMailbox is a customer's mailbox: protoactor's lock-free
