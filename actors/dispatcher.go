@@ -1,8 +1,8 @@
 package actors
 
 import (
+	"runtime"
 	"sync"
-	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -26,8 +26,8 @@ import (
 // completion, the ack) waited behind them all. On its own workers it has
 // at most elasticWorkers goroutines running or runnable.
 type poolDispatcher struct {
-	tasks      chan func()
-	elastic    chan func()
+	tasks      chan runnable
+	elastic    chan runnable
 	throughput int
 	stop       chan struct{}
 	stopOnce   sync.Once
@@ -45,7 +45,7 @@ const (
 )
 
 func newPoolDispatcher(workers, queue, throughput int) *poolDispatcher {
-	d := &poolDispatcher{tasks: make(chan func(), queue), elastic: make(chan func(), queue), throughput: throughput, stop: make(chan struct{})}
+	d := &poolDispatcher{tasks: make(chan runnable, queue), elastic: make(chan runnable, queue), throughput: throughput, stop: make(chan struct{})}
 	for range workers {
 		go d.work(d.tasks)
 	}
@@ -55,11 +55,11 @@ func newPoolDispatcher(workers, queue, throughput int) *poolDispatcher {
 	return d
 }
 
-func (d *poolDispatcher) work(tasks chan func()) {
+func (d *poolDispatcher) work(tasks chan runnable) {
 	for {
 		select {
-		case fn := <-tasks:
-			fn()
+		case r := <-tasks:
+			r.run()
 		case <-d.stop:
 			return
 		}
@@ -67,21 +67,30 @@ func (d *poolDispatcher) work(tasks chan func()) {
 }
 
 // Schedule implements actor.Dispatcher.
-func (d *poolDispatcher) Schedule(fn func()) { d.schedule(d.tasks, fn) }
+func (d *poolDispatcher) Schedule(fn func()) { d.schedule(d.tasks, runnableFunc(fn)) }
 
-func (d *poolDispatcher) schedule(tasks chan func(), fn func()) {
+func (d *poolDispatcher) schedule(tasks chan runnable, r runnable) {
 	select {
 	case <-d.stop:
-		go fn()
+		go r.run()
 		return
 	default:
 	}
 	select {
-	case tasks <- fn:
+	case tasks <- r:
 	default:
-		go fn()
+		go r.run()
 	}
 }
+
+// runnable is what a dispatcher queue holds: a customer's mailbox, or the
+// function another actor's mailbox scheduled. (A func value is one pointer:
+// as a runnable it is not allocated again.)
+type runnable interface{ run() }
+
+type runnableFunc func()
+
+func (f runnableFunc) run() { f() }
 
 // Throughput implements actor.Dispatcher.
 func (d *poolDispatcher) Throughput() int { return d.throughput }
@@ -97,56 +106,179 @@ func (d *poolDispatcher) close() {
 }
 
 // runQueued runs what tasks holds, each on a goroutine of its own.
-func runQueued(tasks chan func()) {
+func runQueued(tasks chan runnable) {
 	for {
 		select {
-		case fn := <-tasks:
-			go fn()
+		case r := <-tasks:
+			go r.run()
 		default:
 			return
 		}
 	}
 }
 
-// customerMailbox is a customer's mailbox: protoactor's lock-free
-// unbounded one, which tells its dispatcher what woke it. A mailbox that
-// elastic work wakes runs on the elastic workers, any other on the pool.
-// (A message posted while the mailbox is already scheduled waits for that
-// run, on whichever queue it is: live and broadcast traffic seldom meet
-// at one customer.)
+// customerMailbox is a customer's mailbox. It does what protoactor's
+// default mailbox does (system messages first, suspend and resume, a yield
+// every throughput messages, a panic escalated to the supervisor), with a
+// mutex and a ring of messages instead of two lock-free queues: one object
+// per customer instead of six (two queues, their nodes, the mailbox and a
+// wrapper), which every collection's mark walks for every resident
+// customer, and no allocation per message (each push of a lock-free queue
+// allocated a node, each wake-up a closure).
+//
+// The message that wakes it says where it runs: elastic work on the
+// elastic workers, any other on the pool. (A message posted while the
+// mailbox is already scheduled waits for that run, on whichever queue it
+// is: live and broadcast traffic seldom meet at one customer.)
 type customerMailbox struct {
-	actor.Mailbox
-	d       *poolDispatcher
-	elastic atomic.Bool
+	mu        sync.Mutex
+	user      []any // ring of user messages: n from head, oldest first
+	head, n   int
+	inline    [mailboxInline]any // user's array until more are queued
+	system    []any              // system messages (rare), run before user ones
+	scheduled bool               // on a queue or running
+	suspended bool
+	invoker   actor.MessageInvoker
+	d         *poolDispatcher
 }
+
+// mailboxInline is how many user messages a mailbox holds without an
+// array of its own: a customer seldom has more waiting.
+const mailboxInline = 2
 
 // customerMailboxes is the producer of customers' mailboxes.
 func (d *poolDispatcher) customerMailboxes() actor.MailboxProducer {
-	inner := actor.UnboundedLockfree()
-	return func() actor.Mailbox { return &customerMailbox{Mailbox: inner(), d: d} }
+	return func() actor.Mailbox {
+		m := &customerMailbox{d: d}
+		m.user = m.inline[:]
+		return m
+	}
 }
 
 func (m *customerMailbox) PostUserMessage(message any) {
-	m.elastic.Store(isElastic(actor.UnwrapEnvelopeMessage(message)))
-	m.Mailbox.PostUserMessage(message)
+	m.mu.Lock()
+	if m.n == len(m.user) {
+		m.grow()
+	}
+	m.user[(m.head+m.n)%len(m.user)] = message
+	m.n++
+	m.wake(message)
 }
 
-// RegisterHandlers makes the mailbox its own dispatcher.
-func (m *customerMailbox) RegisterHandlers(invoker actor.MessageInvoker, _ actor.Dispatcher) {
-	m.Mailbox.RegisterHandlers(invoker, m)
+func (m *customerMailbox) PostSystemMessage(message any) {
+	m.mu.Lock()
+	m.system = append(m.system, message)
+	m.wake(message)
 }
 
-// Schedule implements actor.Dispatcher for the mailbox.
-func (m *customerMailbox) Schedule(fn func()) {
-	if m.elastic.Load() {
-		m.d.schedule(m.d.elastic, fn)
+// wake schedules the mailbox unless it is already scheduled, and unlocks
+// it. Called with m.mu held.
+func (m *customerMailbox) wake(message any) {
+	if m.scheduled {
+		m.mu.Unlock()
 		return
 	}
-	m.d.schedule(m.d.tasks, fn)
+	m.scheduled = true
+	m.mu.Unlock()
+	if isElastic(actor.UnwrapEnvelopeMessage(message)) {
+		m.d.schedule(m.d.elastic, m)
+		return
+	}
+	m.d.schedule(m.d.tasks, m)
 }
 
-// Throughput implements actor.Dispatcher.
-func (m *customerMailbox) Throughput() int { return m.d.throughput }
+// grow doubles the ring, oldest message first. Called with m.mu held.
+func (m *customerMailbox) grow() {
+	user := make([]any, 2*len(m.user))
+	for i := range m.n {
+		user[i] = m.user[(m.head+i)%len(m.user)]
+	}
+	m.user, m.head = user, 0
+}
+
+// next takes the next message to run: a system message, else (unless
+// suspended) a user message. When there is none the mailbox is no longer
+// scheduled, and a grown ring goes back to the inline array.
+func (m *customerMailbox) next() (msg any, system, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.system) > 0 {
+		msg = m.system[0]
+		m.system[0] = nil
+		m.system = m.system[1:]
+		if len(m.system) == 0 {
+			m.system = nil
+		}
+		return msg, true, true
+	}
+	if m.n == 0 || m.suspended {
+		m.scheduled = false
+		if m.n == 0 && len(m.user) > mailboxInline {
+			m.user, m.head = m.inline[:], 0
+		}
+		return nil, false, false
+	}
+	msg = m.user[m.head]
+	m.user[m.head] = nil
+	m.head = (m.head + 1) % len(m.user)
+	m.n--
+	return msg, false, true
+}
+
+// run handles messages until none is left (or the mailbox is suspended),
+// yielding the goroutine every throughput messages.
+func (m *customerMailbox) run() {
+	for i := 1; ; i++ {
+		msg, system, ok := m.next()
+		if !ok {
+			return
+		}
+		if i%m.d.throughput == 0 {
+			runtime.Gosched()
+		}
+		m.invoke(msg, system)
+	}
+}
+
+// invoke runs one message; a panic is escalated to the supervisor (which
+// suspends the mailbox and restarts or stops the actor) as protoactor's
+// mailbox does.
+func (m *customerMailbox) invoke(msg any, system bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			m.invoker.EscalateFailure(r, msg)
+		}
+	}()
+	if !system {
+		m.invoker.InvokeUserMessage(msg)
+		return
+	}
+	switch msg.(type) {
+	case *actor.SuspendMailbox:
+		m.mu.Lock()
+		m.suspended = true
+		m.mu.Unlock()
+	case *actor.ResumeMailbox:
+		m.mu.Lock()
+		m.suspended = false
+		m.mu.Unlock()
+	default:
+		m.invoker.InvokeSystemMessage(msg)
+	}
+}
+
+func (m *customerMailbox) RegisterHandlers(invoker actor.MessageInvoker, _ actor.Dispatcher) {
+	m.invoker = invoker
+}
+
+// Start implements actor.Mailbox: no middlewares to start.
+func (m *customerMailbox) Start() {}
+
+func (m *customerMailbox) UserMessageCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.n
+}
 
 // isElastic is true of the work no one waits on: a broadcast's target (its
 // pace is the broadcast's rate) and a gateway's receipt for an outbound.

@@ -3,6 +3,8 @@ package actors
 import (
 	"testing"
 	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
 )
 
 // invoked records the user messages a mailbox ran.
@@ -51,7 +53,7 @@ func TestElasticWorkRunsApart(t *testing.T) {
 	// Every elastic worker busy as well: elastic work waits, and live work
 	// runs on the pool as soon as a pool worker is free.
 	for range elasticWorkers {
-		d.schedule(d.elastic, func() { <-block })
+		d.schedule(d.elastic, runnableFunc(func() { <-block }))
 	}
 	receipt := &receiptMsg{customer: "c-1"}
 	bc.PostUserMessage(receipt)
@@ -84,3 +86,124 @@ func TestIsElastic(t *testing.T) {
 		}
 	}
 }
+
+// recorder records what a mailbox ran, in order, and fails the user
+// message "panic".
+type recorder struct {
+	ran       chan any
+	escalated chan any
+}
+
+func (r *recorder) InvokeSystemMessage(m any) { r.ran <- m }
+func (r *recorder) InvokeUserMessage(m any) {
+	if m == "panic" {
+		panic("boom")
+	}
+	r.ran <- m
+}
+func (r *recorder) EscalateFailure(reason, m any) { r.escalated <- m }
+
+func (r *recorder) expect(t *testing.T, want ...any) {
+	t.Helper()
+	for _, w := range want {
+		select {
+		case m := <-r.ran:
+			if m != w {
+				t.Fatalf("ran %v, want %v", m, w)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%v did not run", w)
+		}
+	}
+}
+
+// TestCustomerMailbox: messages run in the order posted, through a ring
+// that grows past its inline array and goes back to it when empty; system
+// messages run first; a suspended mailbox runs only system messages until
+// resumed; a panic is escalated and the mailbox goes on.
+func TestCustomerMailbox(t *testing.T) {
+	d := newPoolDispatcher(1, 16, 3)
+	defer d.close()
+	m := d.customerMailboxes()().(*customerMailbox)
+	r := &recorder{ran: make(chan any, 100), escalated: make(chan any, 1)}
+	m.RegisterHandlers(r, d)
+
+	// Hold the only worker so that messages queue up.
+	block := make(chan struct{})
+	d.Schedule(func() { <-block })
+	for i := range 10 {
+		m.PostUserMessage(i)
+	}
+	if got := m.UserMessageCount(); got != 10 {
+		t.Fatalf("UserMessageCount = %d, want 10", got)
+	}
+	sys := &struct{ name string }{"system"}
+	m.PostSystemMessage(sys)
+	close(block)
+	r.expect(t, sys, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
+	waitIdle(t, m)
+	if len(m.user) != mailboxInline {
+		t.Fatalf("ring of %d after draining, want the inline %d", len(m.user), mailboxInline)
+	}
+
+	m.PostSystemMessage(&actor.SuspendMailbox{})
+	m.PostUserMessage("held")
+	waitIdle(t, m)
+	select {
+	case got := <-r.ran:
+		t.Fatalf("%v ran while suspended", got)
+	default:
+	}
+	m.PostSystemMessage(&actor.ResumeMailbox{})
+	r.expect(t, "held")
+
+	m.PostUserMessage("panic")
+	m.PostUserMessage("after")
+	select {
+	case got := <-r.escalated:
+		if got != "panic" {
+			t.Fatalf("escalated %v", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the panic was not escalated")
+	}
+	r.expect(t, "after")
+}
+
+// waitIdle waits until the mailbox is no longer scheduled.
+func waitIdle(t *testing.T, m *customerMailbox) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m.mu.Lock()
+		idle := !m.scheduled
+		m.mu.Unlock()
+		if idle {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the mailbox stayed scheduled")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func BenchmarkCustomerMailbox(b *testing.B) {
+	d := newPoolDispatcher(1, 16, dispatchThroughput)
+	defer d.close()
+	m := d.customerMailboxes()().(*customerMailbox)
+	done := make(chan struct{}, 1)
+	m.RegisterHandlers(benchInvoker(done), d)
+	msg := &ingestMsg{}
+	b.ReportAllocs()
+	for b.Loop() {
+		m.PostUserMessage(msg)
+		<-done
+	}
+}
+
+type benchInvoker chan struct{}
+
+func (c benchInvoker) InvokeSystemMessage(any)  {}
+func (c benchInvoker) InvokeUserMessage(any)    { c <- struct{}{} }
+func (c benchInvoker) EscalateFailure(any, any) {}
