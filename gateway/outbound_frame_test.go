@@ -30,3 +30,20 @@ func TestOutboundFrameMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// outboundFrameSize covers a frame none of whose strings needs escaping, so
+// its array is allocated once.
+func TestOutboundFrameSize(t *testing.T) {
+	for _, o := range []journey.Outbound{
+		{},
+		{ID: "c-1:o:18446744073709551615", Customer: "c-1", Seq: 1<<64 - 1, Channel: "whatsapp", To: map[string]string{"whatsapp": "+15550001", "phone": "+15550002"}, Text: "Payments are down", Actor: "broadcast:bc-1", Data: json.RawMessage(`{"broadcast":"bc-1"}`)},
+	} {
+		got, err := appendOutboundFrame(nil, &o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := outboundFrameSize(&o); n < len(got) {
+			t.Errorf("outboundFrameSize = %d, the frame is %d bytes: %s", n, len(got), got)
+		}
+	}
+}

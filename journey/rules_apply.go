@@ -357,7 +357,7 @@ func (s *stepper) sendProactive(actor string, d proactiveData, text, channel str
 	}
 	switch v.Outcome {
 	case OutcomeSend:
-		s.makeRoom()
+		s.makeRoom(2)
 		d.Outbound = OutboundID(s.c.ID, s.c.Seq+2)
 		s.record(TypeProactiveSent, actor, d, v.Channel, "")
 		s.send(actor, v.Channel, text, messageSent{To: v.To, Proactive: true})
@@ -402,7 +402,7 @@ func (s *stepper) dueRelease(in *Due) {
 		s.record(TypeProactiveSuppressed, actor, d, h.Channel, "")
 		return
 	}
-	s.makeRoom()
+	s.makeRoom(2)
 	d.Outbound = OutboundID(s.c.ID, s.c.Seq+2)
 	s.record(TypeProactiveSent, actor, d, h.Channel, "")
 	s.send(actor, h.Channel, h.Text, messageSent{To: h.To, Proactive: true})
@@ -434,7 +434,7 @@ func (s *stepper) offerCallback(actor string) {
 	if !cv.Open() {
 		return
 	}
-	s.makeRoom()
+	s.makeRoom(2)
 	s.record(TypeCallbackOffered, actor, map[string]string{"conversation": cv.ID, "outbound": OutboundID(s.c.ID, s.c.Seq+2)}, cv.Channel, "")
 	s.send(actor, cv.Channel, CallbackOfferText, messageSent{Conversation: cv.ID})
 }

@@ -1,6 +1,7 @@
 package journey
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,6 +91,9 @@ type stepper struct {
 	// array is kept across Steps (up to reactionsKept).
 	reactions []Event
 	reacted   int
+	// scratch is where event data is written as JSON before it is copied
+	// to its length (kept across Steps up to scratchKept bytes).
+	scratch []byte
 	// code is the verdict on a customer message carrying a workflow's code.
 	code *codeVerdict
 }
@@ -103,13 +107,16 @@ func newStepper(p *Policy, c *Customer, now time.Time, d Decision) *stepper {
 		p = &Policy{}
 	}
 	s := steppers.Get().(*stepper)
-	*s = stepper{p: p, c: c, now: now, at: recordTime(c, now), d: d, reactions: s.reactions}
+	*s = stepper{p: p, c: c, now: now, at: recordTime(c, now), d: d, reactions: s.reactions, scratch: s.scratch}
 	return s
 }
 
 // reactionsKept is the most reactions a pooled stepper's array keeps room
 // for (one Event is ~200 bytes).
 const reactionsKept = 16
+
+// scratchKept is the largest scratch array a pooled stepper keeps.
+const scratchKept = 4 << 10
 
 // release gives the stepper back once its Step returned its decision; it
 // keeps nothing of the customer or the decision.
@@ -119,7 +126,12 @@ func (s *stepper) release() {
 	if cap(r) > reactionsKept {
 		r = nil
 	}
-	*s = stepper{reactions: r[:0]}
+	b := s.scratch
+	clear(b[:cap(b)])
+	if cap(b) > scratchKept {
+		b = nil
+	}
+	*s = stepper{reactions: r[:0], scratch: b[:0]}
 	steppers.Put(s)
 }
 
@@ -140,7 +152,7 @@ func (s *stepper) record(typ, actor string, data any, channel, text string) uint
 	if len(s.d.Events) >= StepEventsMax {
 		return 0
 	}
-	raw, err := marshalData(data)
+	raw, err := marshalData(data, &s.scratch)
 	if err != nil {
 		panic("journey: event data: " + err.Error())
 	}
@@ -273,7 +285,7 @@ func (s *stepper) botResult(r *BotResult) {
 		articles = []string{}
 	}
 	s.record(TypeAIKBSearched, ActorAI, kbSearched{Conversation: cv.ID, Query: r.Query, Articles: articles}, "", "")
-	s.makeRoom()
+	s.makeRoom(2)
 	intent := r.Intent
 	if intent == "" {
 		intent = IntentUnknown
@@ -328,7 +340,7 @@ func (s *stepper) handover(reason string) {
 // send records a message to the customer and its outbound: the gateway gets
 // it once durable, and a due-work key sends it again until a receipt.
 func (s *stepper) send(actor, channel, text string, d messageSent) uint64 {
-	s.makeRoom()
+	s.makeRoom(1)
 	if d.To == nil {
 		d.To = AddressFor(s.c.Identities, channel)
 	}
@@ -350,7 +362,13 @@ func (s *stepper) send(actor, channel, text string, d messageSent) uint64 {
 // makeRoom gives up the oldest unconfirmed outbound when no room is left
 // for one more. Callers that name the next outbound's id before sending
 // call it first, so the id they compute is the message.sent's.
-func (s *stepper) makeRoom() {
+//
+// It also reserves room for the events the caller is about to record
+// (events: a proactive.sent then its message.sent are two): growing the
+// step's events one at a time copied the first into a second array on
+// every broadcast target.
+func (s *stepper) makeRoom(events int) {
+	s.d.Events = slices.Grow(s.d.Events, events)
 	if len(s.c.Outbounds) >= OutboundsPendingMax {
 		oldest := s.c.Outbounds[0]
 		s.record(TypeMessageFailed, ActorSystem, messageReceipt{Outbound: OutboundID(s.c.ID, oldest.Seq), Reason: FailedOverflow}, oldest.Channel, "")
