@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -404,7 +405,9 @@ func (c *customer) commit(ctx actor.Context, d journey.Decision) {
 	if len(d.Events) == 0 && len(d.DueAdd) == 0 && len(d.DueDone) == 0 && len(d.Marks) == 0 {
 		return
 	}
-	req := &persistence.AppendRequest{Customer: c.id, PrevSeq: c.state.Seq - uint64(len(d.Events)), Events: d.Events}
+	req := appendRequests.Get().(*persistence.AppendRequest)
+	defer recycleAppendRequest(req)
+	req.Customer, req.PrevSeq, req.Events = c.id, c.state.Seq-uint64(len(d.Events)), d.Events
 	for _, m := range d.Marks {
 		req.Marks = append(req.Marks, persistence.Mark{Broadcast: m.Broadcast, Value: m.Value})
 	}
@@ -435,6 +438,32 @@ func (c *customer) commit(ctx actor.Context, d journey.Decision) {
 		}
 		ctx.Send(ctx.Parent(), &dueAt{at: earliest})
 	}
+}
+
+// appendRequests are reused: the store copies a request before Append
+// returns (persistence.Store), and a fresh one with its marks was a
+// twentieth of a broadcast target's bytes.
+var appendRequests = sync.Pool{New: func() any { return new(persistence.AppendRequest) }}
+
+// appendRequestKept is the most marks or due work a pooled request keeps
+// room for.
+const appendRequestKept = 8
+
+func recycleAppendRequest(r *persistence.AppendRequest) {
+	keep := func(w []persistence.DueWork) []persistence.DueWork {
+		clear(w)
+		if cap(w) > appendRequestKept {
+			return nil
+		}
+		return w[:0]
+	}
+	marks := r.Marks
+	clear(marks)
+	if cap(marks) > appendRequestKept {
+		marks = nil
+	}
+	*r = persistence.AppendRequest{Marks: marks[:0], DueAdd: keep(r.DueAdd), DueDelete: keep(r.DueDelete)}
+	appendRequests.Put(r)
 }
 
 func (c *customer) appendDone(ctx actor.Context, m *appendDone) {
