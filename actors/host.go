@@ -167,10 +167,10 @@ func (h *host) route(ctx actor.Context, m customerMsg) {
 func (h *host) activate(ctx actor.Context, id string) *child {
 	if h.customerProps == nil {
 		rt, store := h.rt, h.store
-		// The lock-free mailbox: an idle one is a node of 32 bytes where
-		// the default's ring of 10 slots was ~215 (most resident customers
-		// are idle); a message costs a node instead of a ring slot. Its
-		// wrapper (32 bytes) sends elastic work to the elastic workers.
+		// The runtime's own mailbox (customerMailbox): one object per
+		// customer with two inline slots (most resident customers are
+		// idle), no allocation per message, and elastic work sent to the
+		// elastic workers.
 		h.customerProps = actor.PropsFromProducer(func() actor.Actor { return newCustomer(rt, store) },
 			actor.WithDispatcher(rt.dispatch), actor.WithMailbox(rt.dispatch.customerMailboxes()))
 	}
