@@ -186,7 +186,7 @@ func newBroadcasts(rt *Runtime, perSecond int) *broadcasts {
 	// waiting, not lost.
 	burst := broadcastShare(perSecond, broadcastBurst, 1, math.MaxInt)
 	return &broadcasts{
-		rt: rt, rate: perSecond, limiter: rate.NewLimiter(rate.Limit(perSecond), burst), pace: newPace(rate.Limit(perSecond)),
+		rt: rt, rate: perSecond, limiter: rate.NewLimiter(rate.Limit(perSecond), burst), pace: newPace(rate.Limit(perSecond), rt.engine.Flushing),
 		inFlight: make(chan struct{}, broadcastShare(perSecond, broadcastInFlightFor, broadcastInFlightMin, broadcastInFlightMax)),
 		queued:   make(chan struct{}, broadcastShare(perSecond, broadcastQueuedFor, broadcastQueuedMin, broadcastQueuedMax)),
 		running:  map[string]*runner{}, progress: map[progressKey]cachedProgress{},

@@ -67,10 +67,12 @@ type pace struct {
 	owed   float64    // targets held back and not made up yet
 	last   time.Time  // of the last look
 	sched  schedLatency
+	// flushing reports a memtable flush running (nil: never).
+	flushing func() bool
 }
 
-func newPace(base rate.Limit) *pace {
-	return &pace{base: base, factor: 1}
+func newPace(base rate.Limit, flushing func() bool) *pace {
+	return &pace{base: base, factor: 1, flushing: flushing}
 }
 
 // setBase sets the node's share of the rate.
@@ -101,17 +103,22 @@ func (p *pace) look(l *rate.Limiter, now time.Time) {
 	if !ok || dt > paceStale {
 		p.factor, p.owed = 1, 0
 	} else {
-		p.factor, p.owed = nextPace(p.factor, p.owed, p99, dt, float64(p.base))
+		flushing := p.flushing != nil && p.flushing()
+		p.factor, p.owed = nextPace(p.factor, p.owed, p99, flushing, dt, float64(p.base))
 	}
 	l.SetLimit(p.limit())
 }
 
 // nextPace is the factor and the targets owed after a look that saw the
-// scheduler's p99 latency, dt after the last one, at base targets/s.
-func nextPace(factor, owed float64, p99, dt time.Duration, base float64) (float64, float64) {
+// scheduler's p99 latency (and a memtable flush running or not), dt after
+// the last one, at base targets/s. While a flush runs the broadcasts keep
+// only paceFloor of the rate, and make it up after.
+func nextPace(factor, owed float64, p99 time.Duration, flushing bool, dt time.Duration, base float64) (float64, float64) {
 	owed += (1 - factor) * base * dt.Seconds()
 	owed = min(max(owed, 0), base*paceOwedMax.Seconds())
 	switch {
+	case flushing:
+		factor = paceFloor
 	case p99 > paceBusy:
 		factor = max(paceFloor, factor/2)
 	case p99 < paceIdle:

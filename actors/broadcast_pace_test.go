@@ -15,7 +15,7 @@ func TestPaceYieldsUnderLoadAndMakesUpAfter(t *testing.T) {
 	sent := 0.0
 	step := func(p99 time.Duration) {
 		sent += factor * base * paceEvery.Seconds()
-		factor, owed = nextPace(factor, owed, p99, paceEvery, base)
+		factor, owed = nextPace(factor, owed, p99, false, paceEvery, base)
 	}
 	// Overloaded: the rate halves each look down to the floor, and stays.
 	want := []float64{0.5, 0.25, 0.125, paceFloor, paceFloor}
@@ -53,7 +53,7 @@ func TestPaceOwesAtMostItsCap(t *testing.T) {
 	const base = 1000.0
 	factor, owed := 1.0, 0.0
 	for range 10000 { // 100 s overloaded
-		factor, owed = nextPace(factor, owed, time.Second, paceEvery, base)
+		factor, owed = nextPace(factor, owed, time.Second, false, paceEvery, base)
 	}
 	if max := base * paceOwedMax.Seconds(); owed != max {
 		t.Fatalf("owed %v after a long overload, want the cap %v", owed, max)
@@ -87,7 +87,7 @@ func TestP99SinceCountsOnlyTheNewSamples(t *testing.T) {
 
 func TestPaceSetsTheLimiterToItsShare(t *testing.T) {
 	l := rate.NewLimiter(1000, 1)
-	p := newPace(1000)
+	p := newPace(1000, nil)
 	p.look(l, time.Now()) // the first look only reads the scheduler
 	if l.Limit() != 1000 {
 		t.Fatalf("limit %v after the first look, want 1000", l.Limit())
@@ -100,5 +100,28 @@ func TestPaceSetsTheLimiterToItsShare(t *testing.T) {
 	p.setBase(l, 500)
 	if l.Limit() != 250 {
 		t.Fatalf("limit %v at half of a share of 500, want 250", l.Limit())
+	}
+}
+
+// TestPaceHoldsBackDuringAFlush: while a memtable flush runs the
+// broadcasts keep the floor of the rate, however idle the scheduler
+// looks, and make it up after.
+func TestPaceHoldsBackDuringAFlush(t *testing.T) {
+	const base = 10000.0
+	factor, owed := 1.0, 0.0
+	for range 40 { // a 0.4 s flush
+		factor, owed = nextPace(factor, owed, 0, true, paceEvery, base)
+		if factor != paceFloor {
+			t.Fatalf("during a flush: factor %v, want the floor %v", factor, paceFloor)
+		}
+	}
+	if owed <= 0 {
+		t.Fatal("nothing owed after a flush held the broadcasts back")
+	}
+	for range 1000 {
+		factor, owed = nextPace(factor, owed, 0, false, paceEvery, base)
+	}
+	if owed != 0 || factor != 1 {
+		t.Fatalf("after the flush: factor %v owed %v, want 1 and 0", factor, owed)
 	}
 }

@@ -532,6 +532,7 @@ type counters struct {
 	syncNanos, syncMaxNanos                             atomic.Int64
 	stalls                                              atomic.Uint64
 	stallNanos, stallBegin                              atomic.Int64
+	flushes                                             atomic.Int64 // memtable flushes running
 }
 
 // commit counts one committed batch of events; acknowledged appends are

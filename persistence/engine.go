@@ -18,4 +18,8 @@ type Engine interface {
 	// Stats are the writer's counters since open (the numbers behind the
 	// throughline_store_* metrics), for bench and tests.
 	Stats() Stats
+	// Flushing reports whether a memtable flush is running: a flush takes
+	// most of a core for a while (a 64 MiB memtable, ~0.4 s on the bench
+	// machine), so elastic work (a broadcast) holds back meanwhile.
+	Flushing() bool
 }

@@ -89,6 +89,8 @@ func eventListener(log *slog.Logger, m *metrics, c *counters, diskFailed func(er
 				diskFailed(err)
 			}
 		},
+		FlushBegin: func(pebble.FlushInfo) { c.flushes.Add(1) },
+		FlushEnd:   func(pebble.FlushInfo) { c.flushes.Add(-1) },
 		DiskSlow: func(info pebble.DiskSlowInfo) {
 			log.Warn("pebble disk slow", "op", info.OpType.String(), "duration", info.Duration)
 		},

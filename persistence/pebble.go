@@ -121,6 +121,8 @@ func (e *pebbleEngine) Store(p int) Store {
 	return &pebbleStore{e: e, p: p}
 }
 
+func (e *pebbleEngine) Flushing() bool { return e.counters.flushes.Load() > 0 }
+
 // Stats adds Pebble's L0 shape to the writer's counters while open.
 func (e *pebbleEngine) Stats() Stats {
 	s := e.counters.stats(len(e.queue))

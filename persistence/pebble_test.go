@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -302,5 +303,32 @@ func TestPebbleLoggerFatalfNeverReturns(t *testing.T) {
 	}
 	if !panics(func() { _ = recoverFatal(func() error { panic("other") }) }) {
 		t.Error("recoverFatal swallowed a panic that is not Fatalf's")
+	}
+}
+
+// Flushing is true from Pebble's FlushBegin to its FlushEnd, and false
+// once a real flush has ended.
+func TestFlushingFollowsPebblesFlushes(t *testing.T) {
+	e, err := Open("db", Options{FS: vfs.NewMem(), Logger: quiet, Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	pe := e.(*pebbleEngine)
+	l := eventListener(quiet, nil, &pe.counters, func(error) {})
+	if e.Flushing() {
+		t.Fatal("flushing before any flush")
+	}
+	l.FlushBegin(pebble.FlushInfo{})
+	if !e.Flushing() {
+		t.Fatal("not flushing after FlushBegin")
+	}
+	l.FlushEnd(pebble.FlushInfo{})
+	mustAppend(t, e.Store(0), "c", 0, 1, time.Now())
+	if err := pe.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if e.Flushing() {
+		t.Fatal("still flushing after the flushes ended")
 	}
 }

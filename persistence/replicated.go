@@ -270,7 +270,8 @@ func (e *replicatedEngine) Err() error              { return e.pebble.Err() }
 
 // Stats are the node's writer counters: its state machines count every
 // append they apply, leader or follower.
-func (e *replicatedEngine) Stats() Stats { return e.pebble.Stats() }
+func (e *replicatedEngine) Stats() Stats   { return e.pebble.Stats() }
+func (e *replicatedEngine) Flushing() bool { return e.pebble.Flushing() }
 
 func (e *replicatedEngine) Store(p int) Store {
 	e.pebble.checkPartition(p)
