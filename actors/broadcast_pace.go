@@ -8,7 +8,10 @@ package actors
 // the node is overloaded and the broadcasts' rate halves, down to
 // paceFloor of it; below paceIdle it comes back by paceStep a look, and
 // goes over the rate (up to paceCatchUp) while it makes up what it held
-// back, so a broadcast keeps broadcasts.rate on average.
+// back, so a broadcast keeps broadcasts.rate on average. While the store
+// flushes a memtable (persistence.Engine.Flushing) the pace keeps its
+// floor: the flush holds a core for a while, whatever the latency says
+// at its start.
 //
 // Why: on the 2-core bench machine a broadcast at 10,000 targets/s and
 // 5,000 live events/s keep both cores busy, so the moments when the node
