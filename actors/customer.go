@@ -450,20 +450,18 @@ var appendRequests = sync.Pool{New: func() any { return new(persistence.AppendRe
 const appendRequestKept = 8
 
 func recycleAppendRequest(r *persistence.AppendRequest) {
-	keep := func(w []persistence.DueWork) []persistence.DueWork {
-		clear(w)
-		if cap(w) > appendRequestKept {
-			return nil
-		}
-		return w[:0]
-	}
-	marks := r.Marks
-	clear(marks)
-	if cap(marks) > appendRequestKept {
-		marks = nil
-	}
-	*r = persistence.AppendRequest{Marks: marks[:0], DueAdd: keep(r.DueAdd), DueDelete: keep(r.DueDelete)}
+	*r = persistence.AppendRequest{Marks: emptied(r.Marks), DueAdd: emptied(r.DueAdd), DueDelete: emptied(r.DueDelete)}
 	appendRequests.Put(r)
+}
+
+// emptied is s cleared and empty, keeping its array for the next request
+// unless it holds more than appendRequestKept.
+func emptied[T any](s []T) []T {
+	clear(s)
+	if cap(s) > appendRequestKept {
+		return nil
+	}
+	return s[:0]
 }
 
 func (c *customer) appendDone(ctx actor.Context, m *appendDone) {

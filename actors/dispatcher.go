@@ -126,6 +126,10 @@ func runQueued(tasks chan runnable) {
 // customer, and no allocation per message (each push of a lock-free queue
 // allocated a node, each wake-up a closure).
 //
+// Like protoactor's, it has no bound of its own: what reaches a customer is
+// bounded before it is sent (a connection's credit, a broadcast's targets
+// in flight, the task pools), never by a full mailbox (README).
+//
 // The message that wakes it says where it runs: elastic work on the
 // elastic workers, any other on the pool. (A message posted while the
 // mailbox is already scheduled waits for that run, on whichever queue it

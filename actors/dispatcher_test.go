@@ -49,6 +49,7 @@ func TestElasticWorkRunsApart(t *testing.T) {
 	target := &broadcastMsg{customer: "c-1"}
 	bc.PostUserMessage(target)
 	ranBC.next(t, target)
+	waitIdle(t, bc) // its worker is free again, and the next message wakes it
 
 	// Every elastic worker busy as well: elastic work waits, and live work
 	// runs on the pool as soon as a pool worker is free.

@@ -279,7 +279,11 @@ func (c *channelConn) receipt(f clientFrame) {
 // besides text and data grew it on most broadcast messages, a twentieth
 // of a broadcast target's bytes).
 func outboundFrameSize(o *journey.Outbound) int {
-	n := 110 + 20 + len(o.ID) + len(o.Customer) + len(o.Channel) + len(o.Text) + len(o.Actor) + len(o.Data)
+	const (
+		fixed = 110 // the type, the keys, their quotes, colons and commas, an empty data's null
+		seq   = 20  // the digits of a uint64
+	)
+	n := fixed + seq + len(o.ID) + len(o.Customer) + len(o.Channel) + len(o.Text) + len(o.Actor) + len(o.Data)
 	for k, v := range o.To {
 		n += len(k) + len(v) + 6
 	}
