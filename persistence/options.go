@@ -199,7 +199,20 @@ const (
 	walMinSyncInterval = 500 * time.Microsecond
 )
 
-// pebbleOptions are Pebble's options for fs (o.FS, maybe wrapped).
+// storeFS is the file system Pebble is given: o.FS with the test hooks'
+// fault injection, if set, and sstable I/O that yields the CPU (yieldfs.go).
+func (o *Options) storeFS() vfs.FS {
+	fs := o.FS
+	if o.FailSyncAfter > 0 {
+		fs = failSyncAfter(fs, o.FailSyncAfter)
+	}
+	if o.DiskFullAfter > 0 {
+		fs = diskFullAfter(fs, o.DiskFullAfter)
+	}
+	return yieldingFS{fs}
+}
+
+// pebbleOptions are Pebble's options for fs (o.storeFS()).
 func (o *Options) pebbleOptions(fs vfs.FS, logger pebble.Logger, listener *pebble.EventListener) *pebble.Options {
 	po := &pebble.Options{
 		FS:                          fs,

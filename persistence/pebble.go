@@ -40,14 +40,7 @@ func Open(dir string, opts Options) (Engine, error) {
 		metrics:    newMetrics(),
 		writerDone: make(chan struct{}),
 	}
-	fs := opts.FS
-	if opts.FailSyncAfter > 0 {
-		fs = failSyncAfter(fs, opts.FailSyncAfter)
-	}
-	if opts.DiskFullAfter > 0 {
-		fs = diskFullAfter(fs, opts.DiskFullAfter)
-	}
-	po := opts.pebbleOptions(fs, pebbleLogger{log: log.WithGroup("pebble"), onFatal: e.latch.fail},
+	po := opts.pebbleOptions(opts.storeFS(), pebbleLogger{log: log.WithGroup("pebble"), onFatal: e.latch.fail},
 		eventListener(log, e.metrics, &e.counters, func(err error) {
 			e.latch.fail(fmt.Errorf("persistence: the disk failed: %w", err))
 		}))
