@@ -54,7 +54,7 @@ func Open(dir string, opts Options) (Engine, error) {
 	if err := e.checkPartitions(dir); err != nil {
 		return nil, errors.Join(err, e.closeDB())
 	}
-	if err := e.metrics.register(opts.Registerer); err != nil {
+	if err := e.metrics.register(opts.Registerer, lsmCollector{read: e.pebbleMetrics}); err != nil {
 		return nil, errors.Join(err, e.closeDB())
 	}
 	w := newWriter(e)
@@ -119,13 +119,20 @@ func (e *pebbleEngine) Flushing() bool { return e.counters.flushes.Load() > 0 }
 // Stats adds Pebble's L0 shape to the writer's counters while open.
 func (e *pebbleEngine) Stats() Stats {
 	s := e.counters.stats(len(e.queue))
-	if e.gate.enter() == nil {
-		m := e.db.Metrics()
-		e.gate.leave()
+	if m := e.pebbleMetrics(); m != nil {
 		s.L0Sublevels = int(m.Levels[0].Sublevels)
 		s.L0Files = m.Levels[0].TablesCount
 	}
 	return s
+}
+
+// pebbleMetrics are Pebble's metrics, or nil once the engine is closing.
+func (e *pebbleEngine) pebbleMetrics() *pebble.Metrics {
+	if e.gate.enter() != nil {
+		return nil
+	}
+	defer e.gate.leave()
+	return e.db.Metrics()
 }
 
 // Close stops accepting requests, lets the writer complete every queued one,

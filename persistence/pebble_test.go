@@ -191,6 +191,9 @@ func TestPebbleMetrics(t *testing.T) {
 	fs := vfs.NewMem()
 	e := openPebble(t, fs, "db", Options{Registerer: reg})
 	mustAppend(t, e.Store(0), "c", 0, 3, t0)
+	if err := e.(*pebbleEngine).db.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -198,6 +201,18 @@ func TestPebbleMetrics(t *testing.T) {
 	found := make(map[string]bool)
 	for _, f := range families {
 		found[f.GetName()] = true
+		value := func() float64 {
+			if m := f.GetMetric()[0]; m.GetGauge() != nil {
+				return m.GetGauge().GetValue()
+			}
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+		switch f.GetName() {
+		case "throughline_store_flushed_bytes_total", "throughline_store_read_amplification", "throughline_store_l0_sublevels":
+			if value() <= 0 { // the flush made one sstable in L0
+				t.Errorf("%s = %v after a flush", f.GetName(), value())
+			}
+		}
 		if f.GetName() == "throughline_store_commits_total" && f.GetMetric()[0].GetCounter().GetValue() < 1 {
 			t.Error("commits_total did not count the commit")
 		}
@@ -206,7 +221,10 @@ func TestPebbleMetrics(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"throughline_store_batch_events", "throughline_store_sync_seconds",
-		"throughline_store_commits_total", "throughline_store_write_stalls_total", "throughline_store_write_stall_seconds_total"} {
+		"throughline_store_commits_total", "throughline_store_write_stalls_total", "throughline_store_write_stall_seconds_total",
+		"throughline_store_compaction_debt_bytes", "throughline_store_compactions_running", "throughline_store_compaction_seconds_total",
+		"throughline_store_compacted_bytes_total", "throughline_store_flushed_bytes_total", "throughline_store_l0_sublevels",
+		"throughline_store_read_amplification"} {
 		if !found[name] {
 			t.Errorf("metric %s not registered", name)
 		}
