@@ -21,9 +21,9 @@ import (
 // Measured (bench ingest --rate 30000 --duration 3m on a fresh store, then
 // --rate 10000 --duration 30s three times on the same server), runs of
 // each binary: ack p99 at 30k/s in minute 2 was 48-145 ms (median 70,
-// three runs) without the yields, 32-53 ms (median 35, five runs) with
+// three runs) without the yields, 32-125 ms (median 39, six runs) with
 // them; in minute 3, 122-220 ms (median 123) against 45-167 ms (median
-// 61). The 10k/s runs after stayed at 18-42 ms either way: that tail is
+// 75). The 10k/s runs after stayed at 18-42 ms either way: that tail is
 // not this (issue 9, stop 23).
 type yieldingFS struct{ vfs.FS }
 
