@@ -208,7 +208,8 @@ func TestPebbleMetrics(t *testing.T) {
 			return f.GetMetric()[0].GetCounter().GetValue()
 		}
 		switch f.GetName() {
-		case "throughline_store_flushed_bytes_total", "throughline_store_read_amplification", "throughline_store_l0_sublevels":
+		case "throughline_store_flushed_bytes_total", "throughline_store_wal_bytes_total",
+			"throughline_store_read_amplification", "throughline_store_l0_sublevels":
 			if value() <= 0 { // the flush made one sstable in L0
 				t.Errorf("%s = %v after a flush", f.GetName(), value())
 			}
@@ -224,7 +225,7 @@ func TestPebbleMetrics(t *testing.T) {
 		"throughline_store_commits_total", "throughline_store_write_stalls_total", "throughline_store_write_stall_seconds_total",
 		"throughline_store_compaction_debt_bytes", "throughline_store_compactions_running", "throughline_store_compaction_seconds_total",
 		"throughline_store_compacted_bytes_total", "throughline_store_flushed_bytes_total", "throughline_store_l0_sublevels",
-		"throughline_store_read_amplification"} {
+		"throughline_store_wal_bytes_total", "throughline_store_read_amplification"} {
 		if !found[name] {
 			t.Errorf("metric %s not registered", name)
 		}
