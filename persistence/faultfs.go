@@ -32,7 +32,7 @@ func diskFullAfter(fs vfs.FS, n int) vfs.FS {
 		if op.Kind != errorfs.OpFileWrite && op.Kind != errorfs.OpFileWriteAt {
 			return nil
 		}
-		wal, sst := strings.HasSuffix(op.Path, ".log"), strings.HasSuffix(op.Path, ".sst")
+		wal, sst := isWAL(op.Path), isSSTable(op.Path)
 		switch {
 		case !wal && !sst:
 			return nil
@@ -57,6 +57,10 @@ func isDiskError(err error) bool {
 // isWALSync reports an fsync of a WAL file (Pebble syncs its WAL through
 // vfs.SyncingFile, which calls SyncData; SyncTo is only write-back pacing).
 func isWALSync(op errorfs.Op) bool {
-	return (op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData) &&
-		strings.HasSuffix(op.Path, ".log")
+	return (op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData) && isWAL(op.Path)
 }
+
+// isWAL and isSSTable tell Pebble's files apart by name (NNNNNN.log,
+// NNNNNN.sst).
+func isWAL(path string) bool     { return strings.HasSuffix(path, ".log") }
+func isSSTable(path string) bool { return strings.HasSuffix(path, ".sst") }
