@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 var httpClient = &http.Client{Timeout: httpTimeout}
@@ -163,6 +164,23 @@ func (s *server) context(customer string) journeyContext {
 	return c
 }
 
+// readAvailable GETs path as a supervisor, sending it again while the
+// answer is 503 (for up to 15 s): in a cluster a read through a node whose
+// leaderships are still moving (after a restart or a healed partition)
+// may answer unavailable, and PROTOCOL 8 says to send again. A single
+// node answers 503 only when its store is down, and a test reading a
+// timeline then fails after the wait as it would have at once.
+func (s *server) readAvailable(path string) response {
+	s.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	r := s.call("GET", path, tokSupervisor, nil, nil)
+	for r.status == 503 && time.Now().Before(deadline) {
+		pause(100 * time.Millisecond)
+		r = s.call("GET", path, tokSupervisor, nil, nil)
+	}
+	return r
+}
+
 // timelinePage is the body of GET /v1/customers/{id}/timeline.
 type timelinePage struct {
 	Events    []storedEvent `json:"events"`
@@ -183,7 +201,7 @@ func (s *server) timeline(customer string, limit int) []storedEvent {
 		}
 		var p timelinePage
 		path := fmt.Sprintf("%s/timeline?after=%d&limit=%d", customerPath(customer), after, limit)
-		s.call("GET", path, tokSupervisor, nil, nil).wantStatus(s.t, 200).decode(s.t, &p)
+		s.readAvailable(path).wantStatus(s.t, 200).decode(s.t, &p)
 		if len(p.Events) > limit {
 			s.t.Fatalf("%s: %d events, more than the limit", path, len(p.Events))
 		}
