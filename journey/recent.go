@@ -17,15 +17,21 @@ import (
 // ring), in 1.75 bytes an id instead of 32.
 //
 // Ids are kept as 128-bit digests (SHA-256, truncated) in a ring and, past
-// recentLinearMax of them, a map, both with no pointers: strings would cost
-// several times the memory and give the garbage collector every one of
-// them to scan. Most customers hold a few dozen: those are found by
-// scanning the ring, which costs less than the map's memory. A collision of
-// two ids of one customer inside the window is as likely as one of
-// SHA-256's first 128 bits.
+// recentLinearMax of them, an open-addressing index into the ring, both
+// with no pointers: strings would cost several times the memory and give
+// the garbage collector every one of them to scan. Most customers hold a
+// few dozen: those are found by scanning the ring, which costs less than
+// an index's memory. A collision of two ids of one customer inside the
+// window is as likely as one of SHA-256's first 128 bits.
+//
+// Every event of a busy customer looks its id up and adds it, so on a node
+// of many busy customers each is a few cache misses: the index finds an id
+// in one cache line, mostly, and is 2 KiB (a Go map of the 256 digests took
+// several lines and 10 KiB; a cache-cold look-up and add cost about a
+// quarter less with the index).
 type recentIDs struct {
-	seq      map[idDigest]uint64 // nil while n <= recentLinearMax
-	ring     []recentEntry       // circular: n entries from start, oldest first
+	index    []uint32      // nil while n <= recentLinearMax (recentIndexSlots)
+	ring     []recentEntry // circular: n entries from start, oldest first
 	start, n int
 	// filters hold the ids that left the ring, oldest filter first; the
 	// last one fills. uncoveredUntil (unix ns): before it, an id in neither
@@ -80,25 +86,24 @@ func (r *recentIDs) addDigest(e recentEntry) {
 	if r.n == len(r.ring) {
 		r.grow()
 	}
-	r.ring[(r.start+r.n)%len(r.ring)] = e
+	pos := (r.start + r.n) % len(r.ring)
+	r.ring[pos] = e
 	r.n++
 	switch {
-	case r.seq != nil:
-		r.seq[e.id] = e.seq
+	case r.index != nil:
+		r.indexAdd(e.id, pos)
 	case r.n > recentLinearMax:
-		r.seq = make(map[idDigest]uint64, r.n)
-		for i := range r.n {
-			it := &r.ring[(r.start+i)%len(r.ring)]
-			r.seq[it.id] = it.seq
-		}
+		r.reindex()
 	}
 }
 
 // find is the seq of a held id.
 func (r *recentIDs) find(d idDigest) (uint64, bool) {
-	if r.seq != nil {
-		s, ok := r.seq[d]
-		return s, ok
+	if r.index != nil {
+		if pos, _, ok := r.indexFind(d); ok {
+			return r.ring[pos].seq, true
+		}
+		return 0, false
 	}
 	for i := r.n - 1; i >= 0; i-- { // newest first: a retry is of a recent event
 		if it := &r.ring[(r.start+i)%len(r.ring)]; it.id == d {
@@ -124,16 +129,97 @@ func (r *recentIDs) grow() {
 		ring[i] = r.ring[(r.start+i)%len(r.ring)]
 	}
 	r.ring, r.start = ring, 0
+	if r.index != nil {
+		r.reindex() // positions moved
+	}
 }
 
 func (r *recentIDs) dropOldest() {
 	old := r.ring[r.start]
-	if r.seq != nil {
-		delete(r.seq, old.id)
+	if r.index != nil {
+		r.indexDelete(old.id)
 	}
 	r.start = (r.start + 1) % len(r.ring)
 	r.n--
 	r.remember(old)
+}
+
+// The index: open addressing with linear probing over recentIndexSlots
+// uint32 slots, at most half full. A slot holds the ring position plus one
+// in its low recentPosBits bits (0: empty) and, above them, the low bits of
+// the digest's first word: its home slot and a fingerprint, so a probe
+// reads a ring entry only on a fingerprint match, and a deletion moves the
+// slots after it back without reading the ring.
+const (
+	recentPosBits    = 9 // ring positions + 1, up to 511
+	recentIndexSlots = 2 * RecentIDsMax
+	recentIndexMask  = recentIndexSlots - 1
+	recentKeyBits    = 32 - recentPosBits
+)
+
+// The index needs a power-of-two size and ring positions that fit.
+var _ = [1]struct{}{}[recentIndexSlots&recentIndexMask]
+var _ = [1]struct{}{}[RecentIDsMax>>recentPosBits]
+
+func recentKey(d idDigest) uint32 { return uint32(d[0]) & (1<<recentKeyBits - 1) }
+
+func recentHome(key uint32) int { return int(key) & recentIndexMask }
+
+// indexFind is the ring position and slot of d.
+func (r *recentIDs) indexFind(d idDigest) (pos, slot int, ok bool) {
+	key := recentKey(d)
+	for i := recentHome(key); ; i = (i + 1) & recentIndexMask {
+		s := r.index[i]
+		if s == 0 {
+			return 0, 0, false
+		}
+		if s>>recentPosBits == key {
+			if p := int(s&(1<<recentPosBits-1)) - 1; r.ring[p].id == d {
+				return p, i, true
+			}
+		}
+	}
+}
+
+func (r *recentIDs) indexAdd(d idDigest, pos int) {
+	key := recentKey(d)
+	i := recentHome(key)
+	for r.index[i] != 0 {
+		i = (i + 1) & recentIndexMask
+	}
+	r.index[i] = key<<recentPosBits | uint32(pos+1)
+}
+
+// indexDelete empties d's slot and moves back the slots after it that
+// probed past it (backward-shift deletion: no tombstones).
+func (r *recentIDs) indexDelete(d idDigest) {
+	_, hole, ok := r.indexFind(d)
+	if !ok {
+		panic("journey: a recent id missing from the index")
+	}
+	for j := (hole + 1) & recentIndexMask; r.index[j] != 0; j = (j + 1) & recentIndexMask {
+		// The slot at j may fill the hole unless its home lies cyclically
+		// in (hole, j].
+		home := recentHome(r.index[j] >> recentPosBits)
+		if (j-home)&recentIndexMask >= (j-hole)&recentIndexMask {
+			r.index[hole] = r.index[j]
+			hole = j
+		}
+	}
+	r.index[hole] = 0
+}
+
+// reindex builds the index of every id held.
+func (r *recentIDs) reindex() {
+	if r.index == nil {
+		r.index = make([]uint32, recentIndexSlots)
+	} else {
+		clear(r.index)
+	}
+	for i := range r.n {
+		pos := (r.start + i) % len(r.ring)
+		r.indexAdd(r.ring[pos].id, pos)
+	}
 }
 
 // remember puts an id that left the ring in the filling filter. Filters

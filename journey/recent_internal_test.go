@@ -8,7 +8,7 @@ import (
 )
 
 // The ids held answer the same whether found by scanning the ring (up to
-// recentLinearMax) or through the map (past it), across the count limit
+// recentLinearMax) or through the index (past it), across the count limit
 // and the window: checked against a plain model.
 func TestRecentIDsAgainstAModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -21,7 +21,7 @@ func TestRecentIDsAgainstAModel(t *testing.T) {
 	addedAt := map[string]time.Time{} // every id added, when first
 	var order []string                // oldest first
 	at := time.Unix(1_800_000_000, 0)
-	for seq := uint64(1); seq <= RecentIDsMax+600; seq++ {
+	for seq := uint64(1); seq <= 20*RecentIDsMax; seq++ {
 		// Mostly a new id; sometimes one seen before (a retry).
 		id := fmt.Sprintf("e-%d", seq)
 		if len(order) > 0 && rng.IntN(5) == 0 {
