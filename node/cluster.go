@@ -436,8 +436,10 @@ func (cn *clusterNode) spread() {
 			if !cn.repl.Replicates(p) || !cn.repl.IsLeader(p) || a.Leader == "" || a.Leader == cn.cfg.Node.Name || !slices.Contains(a.Replicas, cn.cfg.Node.Name) {
 				continue
 			}
+			// A node that leaves (its table may not say so yet here) is no
+			// place for a leadership: it would stop the replica it leads.
 			m, ok := members[a.Leader]
-			if !ok || m.State != cluster.Alive || time.Since(tried[p]) < transferBackoff {
+			if !ok || m.State != cluster.Alive || m.Meta.Leaving || !slices.Contains(a.Replicas, a.Leader) || time.Since(tried[p]) < transferBackoff {
 				continue
 			}
 			tried[p] = time.Now()

@@ -198,7 +198,10 @@ func (cn *clusterNode) reconcile() {
 			}
 			continue
 		case !mine && has:
-			if cn.repl.IsLeader(p) {
+			// Raft's state, not IsLeader: a leader whose barrier has not
+			// applied yet is not ready, but stopping it would leave the
+			// group leaderless until an election timeout.
+			if cn.repl.ReplicaStats(p).State == raft.Leader.String() {
 				cn.handOff(p, a, members)
 				continue
 			}
@@ -246,7 +249,7 @@ func (cn *clusterNode) reconcile() {
 // replicates to one that does, so its replica can stop.
 func (cn *clusterNode) handOff(p int, a cluster.Assignment, members map[string]cluster.MemberInfo) {
 	to := a.Leader
-	if m, ok := members[to]; !ok || m.State != cluster.Alive {
+	if m, ok := members[to]; !ok || m.State != cluster.Alive || m.Meta.Leaving || !slices.Contains(a.Replicas, to) {
 		to = ""
 	}
 	var addr raft.ServerAddress
