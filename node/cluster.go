@@ -436,15 +436,13 @@ func (cn *clusterNode) spread() {
 			if !cn.repl.Replicates(p) || !cn.repl.IsLeader(p) || a.Leader == "" || a.Leader == cn.cfg.Node.Name || !slices.Contains(a.Replicas, cn.cfg.Node.Name) {
 				continue
 			}
-			// A node that leaves (its table may not say so yet here) is no
-			// place for a leadership: it would stop the replica it leads.
-			m, ok := members[a.Leader]
-			if !ok || m.State != cluster.Alive || m.Meta.Leaving || !slices.Contains(a.Replicas, a.Leader) || time.Since(tried[p]) < transferBackoff {
+			addr, ok := leaderTarget(a.Leader, a, members)
+			if !ok || time.Since(tried[p]) < transferBackoff {
 				continue
 			}
 			tried[p] = time.Now()
 			ctx, cancel := context.WithTimeout(context.Background(), raftDialTimeout)
-			err := cn.repl.TransferLeadership(ctx, p, raft.ServerID(a.Leader), raft.ServerAddress(m.Meta.Raft))
+			err := cn.repl.TransferLeadership(ctx, p, raft.ServerID(a.Leader), addr)
 			cancel()
 			if err != nil {
 				cn.log.Debug("leadership transfer", "partition", p, "to", a.Leader, "err", err)

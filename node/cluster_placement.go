@@ -249,18 +249,27 @@ func (cn *clusterNode) reconcile() {
 // replicates to one that does, so its replica can stop.
 func (cn *clusterNode) handOff(p int, a cluster.Assignment, members map[string]cluster.MemberInfo) {
 	to := a.Leader
-	if m, ok := members[to]; !ok || m.State != cluster.Alive || m.Meta.Leaving || !slices.Contains(a.Replicas, to) {
+	addr, ok := leaderTarget(to, a, members)
+	if !ok {
 		to = ""
-	}
-	var addr raft.ServerAddress
-	if to != "" {
-		addr = raft.ServerAddress(members[to].Meta.Raft)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), configChangeTimeout)
 	defer cancel()
 	if err := cn.repl.TransferLeadership(ctx, p, raft.ServerID(to), addr); err != nil {
 		cn.log.Warn("placement: handing off a partition", "partition", p, "to", to, "err", err)
 	}
+}
+
+// leaderTarget is the raft address of name when it may take a partition's
+// leadership: an alive member, one of the partition's replicas, and not
+// leaving (its table may not say so yet on this node; a leaving node stops
+// the replicas it leads).
+func leaderTarget(name string, a cluster.Assignment, members map[string]cluster.MemberInfo) (raft.ServerAddress, bool) {
+	m, ok := members[name]
+	if !ok || m.State != cluster.Alive || m.Meta.Leaving || !slices.Contains(a.Replicas, name) {
+		return "", false
+	}
+	return raft.ServerAddress(m.Meta.Raft), true
 }
 
 // missingVoter is a replica of the table that is not a voter yet.
