@@ -9,9 +9,21 @@ package actors
 // paceFloor of it; below paceIdle it comes back by paceStep a look, and
 // goes over the rate (up to paceCatchUp) while it makes up what it held
 // back, so a broadcast keeps broadcasts.rate on average. While the store
-// flushes a memtable (persistence.Engine.Flushing) the pace keeps its
-// floor: the flush holds a core for a while, whatever the latency says
-// at its start.
+// flushes a memtable (persistence.Engine.Flushing) or the Go collector
+// marks (gcMarking) the pace keeps its floor: either holds a core for a
+// while, whatever the latency says at its start.
+//
+// The collector's mark, 0.6-1.4 s with the bench's 100,000 resident
+// customers, is the larger of the two: with GOMAXPROCS 2 the runtime marks
+// with "fractional" workers that run up to 10-20 ms at a time on one P
+// while goroutines readied there wait (an execution trace showed the
+// writer's and the gateway's goroutines waiting 13-19 ms behind one), and
+// a live ack's p99 rose to 25-30 ms in a mark with no broadcast at all. A
+// broadcast allocates ~6 KB per target, so a mark lands in nearly every
+// one; a broadcast still running at the latency-halved rate in it made
+// its 200 ms windows' p99 35-70 ms. Holding the floor for the whole mark
+// kept bench broadcast's worst "during" p99 of ten runs at 32 ms, where
+// the unchanged binary had 42, 52 and 122 ms runs.
 //
 // Why: on the 2-core bench machine a broadcast at 10,000 targets/s and
 // 5,000 live events/s keep both cores busy, so the moments when the node
@@ -70,6 +82,7 @@ type pace struct {
 	owed   float64    // targets held back and not made up yet
 	last   time.Time  // of the last look
 	sched  schedLatency
+	gc     gcMarking
 	// flushing reports a memtable flush running (nil: never).
 	flushing func() bool
 }
@@ -106,21 +119,22 @@ func (p *pace) look(l *rate.Limiter, now time.Time) {
 	if !ok || dt > paceStale {
 		p.factor, p.owed = 1, 0
 	} else {
-		flushing := p.flushing != nil && p.flushing()
-		p.factor, p.owed = nextPace(p.factor, p.owed, p99, flushing, dt, float64(p.base))
+		hold := p.gc.marking() || p.flushing != nil && p.flushing()
+		p.factor, p.owed = nextPace(p.factor, p.owed, p99, hold, dt, float64(p.base))
 	}
 	l.SetLimit(p.limit())
 }
 
 // nextPace is the factor and the targets owed after a look that saw the
-// scheduler's p99 latency (and a memtable flush running or not), dt after
-// the last one, at base targets/s. While a flush runs the broadcasts keep
-// only paceFloor of the rate, and make it up after.
-func nextPace(factor, owed float64, p99 time.Duration, flushing bool, dt time.Duration, base float64) (float64, float64) {
+// scheduler's p99 latency (and a memtable flush or a collection's mark
+// running or not: hold), dt after the last one, at base targets/s. While
+// they run the broadcasts keep only paceFloor of the rate, and make it up
+// after.
+func nextPace(factor, owed float64, p99 time.Duration, hold bool, dt time.Duration, base float64) (float64, float64) {
 	owed += (1 - factor) * base * dt.Seconds()
 	owed = min(max(owed, 0), base*paceOwedMax.Seconds())
 	switch {
-	case flushing:
+	case hold:
 		factor = paceFloor
 	case p99 > paceBusy:
 		factor = max(paceFloor, factor/2)
@@ -135,6 +149,35 @@ func nextPace(factor, owed float64, p99 time.Duration, flushing bool, dt time.Du
 		factor = min(factor, 1)
 	}
 	return factor, owed
+}
+
+// gcMarking reads whether the Go collector is marking: each cycle stops
+// the world twice, once as its mark starts and once as it ends, and counts
+// itself done at the second; so a cycle is marking while the collector's
+// stops number more than twice its cycles. (runtime/metrics says nothing
+// more direct.)
+type gcMarking struct {
+	sample []metrics.Sample
+}
+
+const (
+	gcCyclesMetric = "/gc/cycles/total:gc-cycles"
+	gcPausesMetric = "/sched/pauses/total/gc:seconds"
+)
+
+func (g *gcMarking) marking() bool {
+	if g.sample == nil {
+		g.sample = []metrics.Sample{{Name: gcCyclesMetric}, {Name: gcPausesMetric}}
+	}
+	metrics.Read(g.sample)
+	if g.sample[0].Value.Kind() != metrics.KindUint64 || g.sample[1].Value.Kind() != metrics.KindFloat64Histogram {
+		return false
+	}
+	var stops uint64
+	for _, c := range g.sample[1].Value.Float64Histogram().Counts {
+		stops += c
+	}
+	return stops > 2*g.sample[0].Value.Uint64()
 }
 
 // schedLatency reads the scheduler's latency since its last read.

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"math"
+	"runtime"
 	"runtime/metrics"
 	"testing"
 	"time"
@@ -103,8 +104,8 @@ func TestPaceSetsTheLimiterToItsShare(t *testing.T) {
 	}
 }
 
-// TestPaceHoldsBackDuringAFlush: while a memtable flush runs the
-// broadcasts keep the floor of the rate, however idle the scheduler
+// TestPaceHoldsBackDuringAFlush: while a memtable flush (or a collection's
+// mark) runs the broadcasts keep the floor of the rate, however idle the scheduler
 // looks, and make it up after.
 func TestPaceHoldsBackDuringAFlush(t *testing.T) {
 	const base = 10000.0
@@ -124,4 +125,43 @@ func TestPaceHoldsBackDuringAFlush(t *testing.T) {
 	if owed != 0 || factor != 1 {
 		t.Fatalf("after the flush: factor %v owed %v, want 1 and 0", factor, owed)
 	}
+}
+
+// TestGCMarkingSeesACollection: gcMarking reports a collection while it
+// marks, and none once it is done. The heap holds enough pointers that a
+// mark takes milliseconds, so a goroutine reading all along sees it.
+func TestGCMarkingSeesACollection(t *testing.T) {
+	live := make([][]*[4]int, 64)
+	for i := range live {
+		live[i] = make([]*[4]int, 16<<10)
+		for j := range live[i] {
+			live[i][j] = new([4]int)
+		}
+	}
+	var g gcMarking
+	seen := false
+	for try := 0; try < 5 && !seen; try++ {
+		done := make(chan struct{})
+		go func() { runtime.GC(); close(done) }()
+	poll:
+		for {
+			select {
+			case <-done:
+				break poll
+			default:
+				seen = seen || g.marking()
+			}
+		}
+	}
+	if !seen {
+		t.Fatal("five collections and marking never true")
+	}
+	// Done once runtime.GC returns (another collection may start after it,
+	// but does not mark for a second).
+	for end := time.Now().Add(time.Second); g.marking(); time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("marking still true a second after runtime.GC returned")
+		}
+	}
+	runtime.KeepAlive(live)
 }
