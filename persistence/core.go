@@ -87,6 +87,8 @@ type appendOp struct {
 	err error
 	// one holds events when there is one (most appends): no slice apart.
 	one [1]storedEvent
+	// queued is when submit queued it (throughline_store_queue_seconds).
+	queued time.Time
 }
 
 type storedEvent struct {
@@ -308,6 +310,9 @@ func (c *core) submit(ctx context.Context, o op) error {
 		return err
 	}
 	defer c.gate.leave()
+	if o.append != nil {
+		o.append.queued = time.Now()
+	}
 	select {
 	case c.queue <- o:
 		return nil

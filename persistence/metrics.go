@@ -14,6 +14,7 @@ import (
 type metrics struct {
 	batchEvents     prometheus.Histogram
 	syncSeconds     prometheus.Histogram
+	queueSeconds    prometheus.Histogram
 	commits         prometheus.Counter
 	writeStalls     prometheus.Counter
 	writeStallSecs  prometheus.Counter
@@ -31,6 +32,12 @@ func newMetrics() *metrics {
 		syncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "throughline_store_sync_seconds",
 			Help:    "Latency of one commit of the store writer, WAL sync included.",
+			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16), // 50 µs .. 1.6 s
+		}),
+		queueSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "throughline_store_queue_seconds",
+			Help: "Time an append waited in the store writer's queue before joining a commit " +
+				"(the writer applying a group, or its groups in flight all waiting for their sync).",
 			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16), // 50 µs .. 1.6 s
 		}),
 		commits: prometheus.NewCounter(prometheus.CounterOpts{
@@ -54,7 +61,7 @@ func (m *metrics) register(r prometheus.Registerer, lsm lsmCollector) error {
 	if r == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{m.batchEvents, m.syncSeconds, m.commits, m.writeStalls, m.writeStallSecs, lsm} {
+	for _, c := range []prometheus.Collector{m.batchEvents, m.syncSeconds, m.queueSeconds, m.commits, m.writeStalls, m.writeStallSecs, lsm} {
 		if err := r.Register(c); err != nil {
 			m.unregister()
 			return fmt.Errorf("persistence: register metrics: %w", err)

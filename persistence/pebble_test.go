@@ -215,8 +215,11 @@ func TestPebbleMetrics(t *testing.T) {
 		if f.GetName() == "throughline_store_batch_events" && f.GetMetric()[0].GetHistogram().GetSampleSum() < 3 {
 			t.Error("batch_events did not count the events")
 		}
+		if f.GetName() == "throughline_store_queue_seconds" && f.GetMetric()[0].GetHistogram().GetSampleCount() != 1 {
+			t.Errorf("queue_seconds counted %d appends' waits, want 1", f.GetMetric()[0].GetHistogram().GetSampleCount())
+		}
 	}
-	for _, name := range []string{"throughline_store_batch_events", "throughline_store_sync_seconds",
+	for _, name := range []string{"throughline_store_batch_events", "throughline_store_sync_seconds", "throughline_store_queue_seconds",
 		"throughline_store_commits_total", "throughline_store_write_stalls_total", "throughline_store_write_stall_seconds_total",
 		"throughline_store_compaction_debt_bytes", "throughline_store_compactions_running", "throughline_store_compaction_seconds_total",
 		"throughline_store_compacted_bytes_total", "throughline_store_flushed_bytes_total", "throughline_store_l0_sublevels",

@@ -13,6 +13,8 @@ package persistence
 // waits for each group's sync, in order, and reports the outcome of each
 // request in queue order, so a store's done callbacks run in the order of
 // its Append calls. At most syncingMax groups are applied and not reported.
+// An append's wait in the queue is throughline_store_queue_seconds; its
+// group's apply and sync, throughline_store_sync_seconds.
 //
 // Per event the hot path writes two keys, the event and its dedup key; a
 // segment key only the first time the writer sees its (type, hour, customer)
@@ -211,6 +213,9 @@ func (w *writer) add(g *group, o op) {
 	var err error
 	switch {
 	case o.append != nil:
+		if !o.append.queued.IsZero() {
+			w.e.metrics.queueSeconds.Observe(time.Since(o.append.queued).Seconds())
+		}
 		err = w.addAppend(g, o.append)
 	case o.claim != nil:
 		owner, err = w.addClaim(g, o.claim)
