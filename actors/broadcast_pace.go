@@ -21,9 +21,9 @@ package actors
 // a live ack's p99 rose to 25-30 ms in a mark with no broadcast at all. A
 // broadcast allocates ~6 KB per target, so a mark lands in nearly every
 // one; a broadcast still running at the latency-halved rate in it made
-// its 200 ms windows' p99 35-70 ms. Holding the floor for the whole mark
-// kept bench broadcast's worst "during" p99 of ten runs at 32 ms, where
-// the unchanged binary had 42, 52 and 122 ms runs.
+// its 200 ms windows' p99 35-70 ms. Holding the floor for the whole mark,
+// bench broadcast's "during" p99 was over 35 ms in 3 of 22 runs (at most
+// 39.6 ms), against 7 of 18 (up to 122 ms) without (README, stop 27).
 //
 // Why: on the 2-core bench machine a broadcast at 10,000 targets/s and
 // 5,000 live events/s keep both cores busy, so the moments when the node
