@@ -100,6 +100,50 @@ type storedEvent struct {
 	seq        uint64
 	recordedAt time.Time
 	value      []byte
+	// buf, when set, is value's buffer from eventBufs: the node's writer
+	// gives it back once value is in a batch (releaseValue).
+	buf *[]byte
+}
+
+// eventBufs recycles the buffers of encoded events of up to eventBufMax
+// bytes. pebble.Batch.Set copies a value, so the node's writer gives an
+// event's buffer back as soon as the event is in its group's batch: the
+// encodings were a tenth of the bytes a broadcast allocated (58 of 606 MB
+// in 8 s of bench broadcast), and every byte allocated brings the Go
+// collector's next mark closer; the memory engine keeps a copy at its
+// size and gives the buffer back too. Only buffers taken here go back (a
+// raft command's values are its log entry's).
+var eventBufs = sync.Pool{New: func() any { b := make([]byte, 0, eventBufMax); return &b }}
+
+const eventBufMax = 1024
+
+// encodePooled is encodeEvent into a buffer from eventBufs when the
+// event's encoding fits one (buf nil: it did not, value is its own).
+func encodePooled(ev *journey.Event) (value []byte, buf *[]byte, err error) {
+	if journey.EventRecordSize(ev) > eventBufMax {
+		value, err = encodeEvent(ev)
+		return value, nil, err
+	}
+	buf = eventBufs.Get().(*[]byte)
+	if value, err = appendEncodedEvent((*buf)[:0], ev); err != nil {
+		eventBufs.Put(buf)
+		return nil, nil, err
+	}
+	return value, buf, nil
+}
+
+// releaseValue gives the event's buffer back to eventBufs (a value that
+// outgrew it is kept only while it stays small); the event has no value
+// after.
+func (ev *storedEvent) releaseValue() {
+	if ev.buf == nil {
+		return
+	}
+	if cap(ev.value) <= 2*eventBufMax {
+		*ev.buf = ev.value[:0]
+		eventBufs.Put(ev.buf)
+	}
+	ev.buf, ev.value = nil, nil
 }
 
 // lastSeq is the seq the customer's stored events end at once op is stored.
@@ -163,12 +207,12 @@ func prepareAppend(p int, req *AppendRequest, done func(error)) *appendOp {
 	}
 	for i := range req.Events {
 		ev := &req.Events[i]
-		value, err := encodeEvent(ev)
+		value, buf, err := encodePooled(ev)
 		if err != nil {
 			a.err = fmt.Errorf("%w: %w", ErrInvalid, err)
 			return a
 		}
-		a.events[i] = storedEvent{id: ev.ID, dedup: ev.Actor == journey.ActorCustomer, eventType: ev.Type, seq: ev.Seq, recordedAt: ev.RecordedAt, value: value}
+		a.events[i] = storedEvent{id: ev.ID, dedup: ev.Actor == journey.ActorCustomer, eventType: ev.Type, seq: ev.Seq, recordedAt: ev.RecordedAt, value: value, buf: buf}
 	}
 	a.dueAdd = normalizeDue(req.DueAdd)
 	a.dueDelete = normalizeDue(req.DueDelete)

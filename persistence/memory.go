@@ -120,8 +120,11 @@ func (m *memEngine) applyAppend(a *appendOp) error {
 		c = &memCustomer{dedup: make(map[string]dedupEntry)}
 		m.mu.customers[ck] = c
 	}
-	for _, ev := range a.events {
-		c.events = append(c.events, ev.value)
+	for i := range a.events {
+		ev := &a.events[i]
+		// Kept at its size: a pooled buffer goes back (eventBufs).
+		c.events = append(c.events, bytes.Clone(ev.value))
+		ev.releaseValue()
 		if ev.dedup {
 			c.dedup[ev.id] = dedupEntry{seq: ev.seq, recordedAt: ev.recordedAt}
 		}

@@ -20,10 +20,15 @@ var errValue = errors.New("persistence: malformed value")
 // which snapshots share.
 
 func encodeEvent(ev *journey.Event) ([]byte, error) {
+	return appendEncodedEvent(make([]byte, 0, journey.EventRecordSize(ev)), ev)
+}
+
+// appendEncodedEvent appends ev's stored encoding to b.
+func appendEncodedEvent(b []byte, ev *journey.Event) ([]byte, error) {
 	if len(ev.Data) > 0 && !json.Valid(ev.Data) {
 		return nil, errors.New("persistence: encode event: data is not JSON")
 	}
-	return journey.AppendEventRecord(make([]byte, 0, journey.EventRecordSize(ev)), ev), nil
+	return journey.AppendEventRecord(b, ev), nil
 }
 
 func decodeEvent(b []byte) (journey.Event, error) {
