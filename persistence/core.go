@@ -110,9 +110,10 @@ type storedEvent struct {
 // event's buffer back as soon as the event is in its group's batch: the
 // encodings were a tenth of the bytes a broadcast allocated (58 of 606 MB
 // in 8 s of bench broadcast), and every byte allocated brings the Go
-// collector's next mark closer; the memory engine keeps a copy at its
-// size and gives the buffer back too. Only buffers taken here go back (a
-// raft command's values are its log entry's).
+// collector's next mark closer. The memory engine keeps a copy at its
+// size, and a partition's raft group proposes a command that holds a copy,
+// so both give the buffer back too. Only buffers taken here go back (the
+// values a raft command decodes to are its log entry's).
 var eventBufs = sync.Pool{New: func() any { b := make([]byte, 0, eventBufMax); return &b }}
 
 const eventBufMax = 1024
@@ -133,8 +134,8 @@ func encodePooled(ev *journey.Event) (value []byte, buf *[]byte, err error) {
 }
 
 // releaseValue gives the event's buffer back to eventBufs (a value that
-// outgrew it is kept only while it stays small); the event has no value
-// after.
+// outgrew it goes back in its place while at most twice its size); the
+// event has no value after.
 func (ev *storedEvent) releaseValue() {
 	if ev.buf == nil {
 		return

@@ -262,6 +262,13 @@ func (g *replicaGroup) propose(batch []op) proposal {
 	if len(valid) > 0 {
 		pr.future = g.raft.Apply(encodeCommand(nil, valid), applyEnqueueTimeout)
 		g.proposals.Add(1)
+		for _, o := range valid {
+			if o.append != nil {
+				for i := range o.append.events {
+					o.append.events[i].releaseValue() // the command holds a copy
+				}
+			}
+		}
 	}
 	return pr
 }
