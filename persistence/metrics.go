@@ -135,8 +135,8 @@ var (
 	lsmDebt        = prometheus.NewDesc("throughline_store_compaction_debt_bytes", "Pebble's estimate of the bytes compactions must rewrite to bring the LSM back into shape.", nil, nil)
 	lsmRunning     = prometheus.NewDesc("throughline_store_compactions_running", "Pebble compactions in progress.", nil, nil)
 	lsmCompactSecs = prometheus.NewDesc("throughline_store_compaction_seconds_total", "Seconds Pebble spent in compactions since the store opened (concurrent ones add up).", nil, nil)
-	lsmCompacted   = prometheus.NewDesc("throughline_store_compacted_bytes_total", "Bytes of sstables written by Pebble's compactions since the store opened.", nil, nil)
-	lsmFlushed     = prometheus.NewDesc("throughline_store_flushed_bytes_total", "Bytes of sstables written by Pebble's memtable flushes since the store opened.", nil, nil)
+	lsmCompacted   = prometheus.NewDesc("throughline_store_compacted_bytes_total", "Bytes of sstables and blob files written by Pebble's compactions since the store opened.", nil, nil)
+	lsmFlushed     = prometheus.NewDesc("throughline_store_flushed_bytes_total", "Bytes of sstables and blob files written by Pebble's memtable flushes since the store opened.", nil, nil)
 	lsmWAL         = prometheus.NewDesc("throughline_store_wal_bytes_total", "Bytes written to Pebble's write-ahead log since the store opened.", nil, nil)
 	lsmL0          = prometheus.NewDesc("throughline_store_l0_sublevels", "Pebble's L0 sublevels: every read may look in each.", nil, nil)
 	lsmReadAmp     = prometheus.NewDesc("throughline_store_read_amplification", "Pebble's read amplification: L0 sublevels plus the non-empty levels below.", nil, nil)
@@ -155,7 +155,7 @@ func (c lsmCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	var compacted uint64
 	for i := range m.Levels {
-		compacted += m.Levels[i].TableBytesCompacted
+		compacted += m.Levels[i].TableBytesCompacted + m.Levels[i].BlobBytesCompacted
 	}
 	ch <- prometheus.MustNewConstMetric(lsmDebt, prometheus.GaugeValue, float64(m.Compact.EstimatedDebt))
 	ch <- prometheus.MustNewConstMetric(lsmRunning, prometheus.GaugeValue, float64(m.Compact.NumInProgress))
@@ -163,7 +163,7 @@ func (c lsmCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(lsmCompacted, prometheus.CounterValue, float64(compacted))
 	// Flushes write L0 only. (Metrics.Total's TableBytesFlushed adds the
 	// WAL's bytes: not used, so that each figure is one thing.)
-	ch <- prometheus.MustNewConstMetric(lsmFlushed, prometheus.CounterValue, float64(m.Levels[0].TableBytesFlushed))
+	ch <- prometheus.MustNewConstMetric(lsmFlushed, prometheus.CounterValue, float64(m.Levels[0].TableBytesFlushed+m.Levels[0].BlobBytesFlushed))
 	ch <- prometheus.MustNewConstMetric(lsmWAL, prometheus.CounterValue, float64(m.WAL.BytesWritten))
 	ch <- prometheus.MustNewConstMetric(lsmL0, prometheus.GaugeValue, float64(m.Levels[0].Sublevels))
 	ch <- prometheus.MustNewConstMetric(lsmReadAmp, prometheus.GaugeValue, float64(m.ReadAmp()))

@@ -349,3 +349,49 @@ func TestFlushingFollowsPebblesFlushes(t *testing.T) {
 		t.Fatal("still flushing after the flushes ended")
 	}
 }
+
+// An event's value of valueSeparationMin bytes or more is flushed to a blob
+// file (options.go) and reads back whole from it, after a compaction that
+// moves its key and after a reopen; a small value stays in its sstable.
+func TestEventValuesLiveInBlobFiles(t *testing.T) {
+	fs := vfs.NewMem()
+	e := openPebble(t, fs, "db", Options{})
+	s := e.Store(0)
+	text := strings.Repeat("the payment failed at checkout; ", 8) // an event of ~300 bytes stored
+	evs := events("c", 0, 20, t0)
+	for i := range evs {
+		evs[i].Text = text
+	}
+	if err := appendWait(t, s, &AppendRequest{Customer: "c", Events: evs}); err != nil {
+		t.Fatal(err)
+	}
+	db := e.(*pebbleEngine).db
+	if err := db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := db.Metrics().BlobFiles.LiveCount; n == 0 {
+		t.Fatal("no blob file after flushing events of ~300 bytes")
+	}
+	check := func(when string, s Store) {
+		t.Helper()
+		got, err := s.Events(context.Background(), "c", 0, 0)
+		if err != nil || len(got) != len(evs) {
+			t.Fatalf("%s: %d events, %v", when, len(got), err)
+		}
+		for i, ev := range got {
+			if ev.Text != text || ev.Seq != evs[i].Seq || ev.ID != evs[i].ID {
+				t.Fatalf("%s: event %d read back as %+v", when, i, ev)
+			}
+		}
+	}
+	check("flushed", s)
+	if err := db.Compact(context.Background(), []byte{0}, []byte{0xff, 0xff}, true); err != nil {
+		t.Fatal(err)
+	}
+	check("compacted", s)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e = openPebble(t, fs, "db", Options{})
+	check("reopened", e.Store(0))
+}

@@ -7,8 +7,8 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-// The store's file system yields on sstable I/O only: the WAL is the live
-// path, and everything read back is what was written.
+// The store's file system yields on sstable and blob file I/O only: the
+// WAL is the live path, and everything read back is what was written.
 func TestStoreFSYieldsOnSSTablesOnly(t *testing.T) {
 	opts := Options{FS: vfs.NewMem()}
 	fs := opts.storeFS()
@@ -18,7 +18,7 @@ func TestStoreFSYieldsOnSSTablesOnly(t *testing.T) {
 	if fs.(yieldingFS).Unwrap() != opts.FS {
 		t.Fatal("Unwrap does not give the FS underneath")
 	}
-	for name, wantYield := range map[string]bool{"000004.sst": true, "000005.log": false, "MANIFEST-000001": false} {
+	for name, wantYield := range map[string]bool{"000004.sst": true, "000006.blob": true, "000005.log": false, "MANIFEST-000001": false} {
 		f, err := fs.Create(name, vfs.WriteCategoryUnspecified)
 		if err != nil {
 			t.Fatal(err)
