@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -21,6 +22,17 @@ func TestReaderReadsAClosedDataDir(t *testing.T) {
 	}
 	for _, c := range []string{"a", "b", "c/1"} {
 		mustAppend(t, e.Store(PartitionOf(c, 4)), c, 0, 3, t0)
+	}
+	// d's events are large enough for blob files (options.go), flushed.
+	big := events("d", 0, 2, t0)
+	for i := range big {
+		big[i].Text = strings.Repeat("a long message ", 20)
+	}
+	if err := appendWait(t, e.Store(PartitionOf("d", 4)), &AppendRequest{Customer: "d", Events: big}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.(*pebbleEngine).db.Flush(); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := OpenReader(dir, quiet); !errors.Is(err, ErrInUse) {
 		t.Fatalf("OpenReader beside the engine: %v, want ErrInUse", err)
@@ -44,8 +56,13 @@ func TestReaderReadsAClosedDataDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.Sort(customers)
-	if !slices.Equal(customers, []string{"a", "b", "c/1"}) {
+	if !slices.Equal(customers, []string{"a", "b", "c/1", "d"}) {
 		t.Fatalf("customers %q", customers)
+	}
+	var texts []string
+	if err := r.Events(ctx, "d", func(e journey.Event) bool { texts = append(texts, e.Text); return true }); err != nil ||
+		len(texts) != 2 || texts[0] != big[0].Text || texts[1] != big[1].Text {
+		t.Fatalf("d's events from blob files: %q, %v", texts, err)
 	}
 	var seqs []uint64
 	err = r.Events(ctx, "c/1", func(e journey.Event) bool { seqs = append(seqs, e.Seq); return e.Seq < 2 })
