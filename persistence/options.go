@@ -208,9 +208,11 @@ const (
 	// took 49-62 s of CPU; with the values apart, 1.6 GB and 26-30 s
 	// (README, stop 28). An sstable may reference blobReferenceDepthMax
 	// overlapping blob files before a compaction copies its values into a
-	// new one (at 10, many did: 2.5 GB, 41 s); a blob file older
-	// than blobRewriteAge is rewritten once blobGarbageRatio of its values
-	// are deleted or overwritten, which bounds the space they hold.
+	// new one (at 10, many did: 2.5 GB, 41 s). Blob files older than
+	// blobRewriteAge are rewritten once blobGarbageRatio of the blob values
+	// are garbage (deleted, or overwritten: customers' snapshots); until
+	// then they hold the space: after 10 minutes at 30k/s the store took
+	// 4.1 GB against 3.1 GB with values inline.
 	valueSeparationMin    = 128
 	blobReferenceDepthMax = 40
 	blobRewriteAge        = 5 * time.Minute
