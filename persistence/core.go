@@ -147,6 +147,14 @@ func (ev *storedEvent) releaseValue() {
 	ev.buf, ev.value = nil, nil
 }
 
+// releaseValues gives every event's buffer back once a copy of the values
+// is taken (a batch, a raft command); the events have no values after.
+func (a *appendOp) releaseValues() {
+	for i := range a.events {
+		a.events[i].releaseValue()
+	}
+}
+
 // lastSeq is the seq the customer's stored events end at once op is stored.
 func (a *appendOp) lastSeq() uint64 {
 	return a.prevSeq + uint64(len(a.events))

@@ -352,7 +352,7 @@ func TestFlushingFollowsPebblesFlushes(t *testing.T) {
 
 // An event's value of valueSeparationMin bytes or more is flushed to a blob
 // file (options.go) and reads back whole from it, after a compaction that
-// moves its key and after a reopen; a small value stays in its sstable.
+// moves its key and after a reopen.
 func TestEventValuesLiveInBlobFiles(t *testing.T) {
 	fs := vfs.NewMem()
 	e := openPebble(t, fs, "db", Options{})

@@ -282,9 +282,7 @@ func (w *writer) addAppend(g *group, a *appendOp) error {
 	g.seqs[ck] = a.lastSeq()
 	g.events += len(a.events)
 	g.bytes += a.size()
-	for i := range a.events {
-		a.events[i].releaseValue() // the batch holds a copy
-	}
+	a.releaseValues() // the batch holds a copy
 	return nil
 }
 

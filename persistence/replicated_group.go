@@ -264,9 +264,7 @@ func (g *replicaGroup) propose(batch []op) proposal {
 		g.proposals.Add(1)
 		for _, o := range valid {
 			if o.append != nil {
-				for i := range o.append.events {
-					o.append.events[i].releaseValue() // the command holds a copy
-				}
+				o.append.releaseValues() // the command holds a copy
 			}
 		}
 	}
