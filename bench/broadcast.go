@@ -423,14 +423,15 @@ func (run *broadcastRun) broadcast(ctx context.Context, clk *clock, gw *outbound
 	if !sleepUntil(ctx, clk, clk.warmupEnd) {
 		return nil, ctx.Err()
 	}
-	_, gcStart := run.readServer(ctx)
+	start := run.readServer(ctx)
 	if !sleepUntil(ctx, clk, clk.warmupEnd+int64(cfg.Baseline)) {
 		return nil, ctx.Err()
 	}
-	var gcPosted *int64
-	r.Memory.Before, gcPosted = run.readServer(ctx)
+	before := run.readServer(ctx)
+	r.Memory.Before = before.Memory
 	peak := r.Memory.Before
-	r.GCCycles.Baseline = cyclesBetween(gcStart, gcPosted)
+	r.GCCycles.Baseline = cyclesBetween(start.cycles, before.cycles)
+	r.ServerCPU.Baseline = coresBetween(start, before)
 
 	body, err := json.Marshal(map[string]any{
 		"segment":        map[string]string{"event": broadcastEvent, "within": broadcastWithin},
@@ -492,17 +493,31 @@ func (run *broadcastRun) broadcast(ctx context.Context, clk *clock, gw *outbound
 		}
 		if time.Since(lastMemory) >= broadcastMemoryEvery {
 			lastMemory = time.Now()
-			m, _ := run.readServer(ctx)
-			peak = peakMemory(peak, m)
+			peak = peakMemory(peak, run.readServer(ctx).Memory)
 		}
 	}
 	run.bcEnd.Store(clk.now())
 	r.Broadcast.DoneSeconds = time.Since(accepted).Seconds()
-	var gcDone *int64
-	r.Memory.After, gcDone = run.readServer(ctx)
+	done := run.readServer(ctx)
+	r.Memory.After = done.Memory
 	r.Memory.Peak = peakMemory(peak, r.Memory.After)
-	r.GCCycles.During = cyclesBetween(gcPosted, gcDone)
+	r.GCCycles.During = cyclesBetween(before.cycles, done.cycles)
+	r.ServerCPU.During = coresBetween(before, done)
+	if d, base := r.ServerCPU.During, r.ServerCPU.Baseline; d != nil && base != nil && st.Targeted > 0 {
+		// The broadcast's own share: the CPU above the baseline's.
+		added := (*d - *base) * done.at.Sub(before.at).Seconds()
+		r.ServerCPU.MicrosPerTarget = ptr(added / float64(st.Targeted) * 1e6)
+	}
 	return &st, nil
+}
+
+// coresBetween is the server's CPU time from a to b over the time between
+// the reads: the cores it kept busy (nil when either was not read).
+func coresBetween(a, b serverReading) *float64 {
+	if a.cpu == nil || b.cpu == nil || !b.at.After(a.at) {
+		return nil
+	}
+	return ptr((*b.cpu - *a.cpu) / b.at.Sub(a.at).Seconds())
 }
 
 // cyclesBetween is b - a, or nil when either was not read.
@@ -550,14 +565,24 @@ func (run *broadcastRun) request(ctx context.Context, method, path, token string
 	return nil
 }
 
-// readServer reads, in one scrape, the server's RSS and Go heap in use and how
-// many collections it has completed (nil: not read); a failed read is a
+// serverReading is one scrape of the server: its memory, the collections
+// it has completed and the CPU seconds it has used (nil: not read).
+type serverReading struct {
+	Memory
+	cycles *int64
+	cpu    *float64
+	at     time.Time
+}
+
+// readServer reads, in one scrape, the server's RSS and Go heap in use, how
+// many collections it has completed and its CPU time; a failed read is a
 // warning, once.
-func (run *broadcastRun) readServer(ctx context.Context) (Memory, *int64) {
+func (run *broadcastRun) readServer(ctx context.Context) serverReading {
+	at := time.Now()
 	m, err := scrape(ctx, run.http, run.metricsURL)
 	if err != nil {
 		run.report.warnOnce("memory", "server memory: %v", err)
-		return Memory{}, nil
+		return serverReading{at: at}
 	}
 	var out Memory
 	if v, ok := m[metricRSS]; ok {
@@ -569,11 +594,14 @@ func (run *broadcastRun) readServer(ctx context.Context) (Memory, *int64) {
 	if out.RSSBytes == nil || out.HeapInuseBytes == nil {
 		run.report.warnOnce("memory", "the server does not expose %s and %s", metricRSS, metricHeapInuse)
 	}
-	var cycles *int64
+	read := serverReading{Memory: out, at: at}
 	if v, ok := m[metricGCCycles]; ok {
-		cycles = ptr(int64(v))
+		read.cycles = ptr(int64(v))
 	}
-	return out, cycles
+	if v, ok := m[metricCPUSeconds]; ok {
+		read.cpu = ptr(v)
+	}
+	return read
 }
 
 // peakMemory is the larger of each figure.

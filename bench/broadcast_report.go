@@ -33,6 +33,16 @@ type BroadcastReport struct {
 		Baseline *int64 `json:"baseline"`
 		During   *int64 `json:"during"`
 	} `json:"server_gc_cycles"`
+	// ServerCPU is the cores the server kept busy in the baseline and
+	// while the broadcast ran, and the CPU time it added per target (the
+	// cores above the baseline's, over the broadcast's time, per target;
+	// nil: not read): what a target costs, steadier from run to run than
+	// the ack p99 it drives.
+	ServerCPU struct {
+		Baseline        *float64 `json:"baseline_cores"`
+		During          *float64 `json:"during_cores"`
+		MicrosPerTarget *float64 `json:"during_us_per_target"`
+	} `json:"server_cpu"`
 
 	Bars     []Bar    `json:"bars"`
 	Warnings []string `json:"warnings,omitempty"`
@@ -315,6 +325,7 @@ func (r *BroadcastReport) Markdown(w io.Writer) error {
 	row(&b, "server RSS before / peak / after", memoryTriple(r.Memory.Before.RSSBytes, r.Memory.Peak.RSSBytes, r.Memory.After.RSSBytes))
 	row(&b, "server Go heap in use before / peak / after", memoryTriple(r.Memory.Before.HeapInuseBytes, r.Memory.Peak.HeapInuseBytes, r.Memory.After.HeapInuseBytes))
 	row(&b, "server GC cycles in the baseline / during the broadcast", formatOptional(r.GCCycles.Baseline)+" / "+formatOptional(r.GCCycles.During))
+	row(&b, "server CPU in the baseline / during the broadcast, added per target", formatCores(r.ServerCPU.Baseline)+" / "+formatCores(r.ServerCPU.During)+", "+formatPerTarget(r.ServerCPU.MicrosPerTarget))
 	row(&b, "segment created", fmt.Sprintf("%d acked of %d in %.1f s (%s events/s), %d failed, %d lost; errors %s",
 		s.Acked, s.Customers, s.Seconds, formatCount(s.EventsPerSecond), s.Failed, s.Lost, formatErrors(s.Errors)))
 	row(&b, "opt-outs patched / failed", fmt.Sprintf("%d / %d in %.1f s", s.OptedOut, s.OptOutsFailed, s.OptOutSeconds))
@@ -342,4 +353,20 @@ func formatOptional(n *int64) string {
 		return "n/a"
 	}
 	return fmt.Sprint(*n)
+}
+
+// formatCores is a CPU figure in cores, or n/a.
+func formatCores(v *float64) string {
+	if v == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f cores", *v)
+}
+
+// formatPerTarget is CPU time per target in microseconds, or n/a.
+func formatPerTarget(v *float64) string {
+	if v == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f µs", *v)
 }

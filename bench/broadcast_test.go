@@ -199,6 +199,8 @@ func TestBroadcastReportRenders(t *testing.T) {
 	r := testBroadcastReport()
 	r.ServerConfig = "broadcasts: {rate: 10000}\n"
 	r.GCCycles.During = cyclesBetween(ptr[int64](4), ptr[int64](5))
+	r.ServerCPU.During = coresBetween(serverReading{cpu: ptr(10.0), at: time.Unix(100, 0)}, serverReading{cpu: ptr(25.0), at: time.Unix(110, 0)})
+	r.ServerCPU.MicrosPerTarget = ptr(150.0)
 	var md strings.Builder
 	if err := r.Markdown(&md); err != nil {
 		t.Fatal(err)
@@ -215,6 +217,7 @@ func TestBroadcastReportRenders(t *testing.T) {
 		"| outbounds: first / last after the 202, rate | 0.01 s / 10.00 s, 9,500/s |",
 		"| server RSS before / peak / after | n/a / n/a / n/a |",
 		"| server GC cycles in the baseline / during the broadcast | n/a / 1 |",
+		"| server CPU in the baseline / during the broadcast, added per target | n/a / 1.50 cores, 150 µs |",
 		"```yaml\nbroadcasts: {rate: 10000}\n```",
 	} {
 		if !strings.Contains(md.String(), want) {
@@ -229,7 +232,7 @@ func TestBroadcastReportRenders(t *testing.T) {
 	if err := json.Unmarshal(data, &back); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{"config", "segment", "broadcast", "outbounds", "ingest", "server_memory", "server_gc_cycles", "bars"} {
+	for _, key := range []string{"config", "segment", "broadcast", "outbounds", "ingest", "server_memory", "server_gc_cycles", "server_cpu", "bars"} {
 		if back[key] == nil {
 			t.Errorf("JSON lacks %q: %s", key, data)
 		}

@@ -21,6 +21,8 @@ const (
 	// metricGCCycles is the count of the Go collector's summary of GC
 	// pauses: the collections completed (a summary keeps only its count).
 	metricGCCycles = "go_gc_duration_seconds_count"
+	// metricCPUSeconds is the server process's user and system CPU time.
+	metricCPUSeconds = "process_cpu_seconds_total"
 )
 
 // Limits of a scrape.
