@@ -296,14 +296,16 @@ func offerOf(e *journey.Event) string {
 
 // mayNameOffer is false when data certainly has no "offer" key:
 // encoding/json matches a key whatever its letters' case, and a \u escape
-// can spell any letter.
+// can spell any letter. The key is looked for with both its quotes, so a
+// broadcast's "callback_offer" does not send every one of its messages
+// through the decoder.
 func mayNameOffer(data []byte) bool {
 	if bytes.Contains(data, []byte(`\u`)) {
 		return true
 	}
-	const key = `offer"`
+	const key = `"offer"`
 	for i := 0; i+len(key) <= len(data); i++ {
-		if data[i]|0x20 == 'o' && bytes.EqualFold(data[i:i+len(key)], []byte(key)) {
+		if data[i] == '"' && bytes.EqualFold(data[i:i+len(key)], []byte(key)) {
 			return true
 		}
 	}
