@@ -419,6 +419,7 @@ func (c *customer) commit(ctx actor.Context, d journey.Decision) {
 	}
 	c.pending++
 	self, root, inc, last := ctx.Self(), c.rt.system.Root, c.incarnation, c.state.Seq
+	elastic := isElastic(ctx.Message())
 	var marks *atomic.Uint64
 	if len(req.Marks) > 0 {
 		marks = &c.rt.marksVersion[c.store.Partition()]
@@ -427,7 +428,7 @@ func (c *customer) commit(ctx actor.Context, d journey.Decision) {
 		if marks != nil {
 			marks.Add(1) // durable (or failed): counts cached before are stale
 		}
-		root.Send(self, &appendDone{incarnation: inc, lastSeq: last, err: err})
+		root.Send(self, &appendDone{incarnation: inc, lastSeq: last, err: err, elastic: elastic})
 	})
 	if len(d.DueAdd) > 0 {
 		earliest := d.DueAdd[0].At

@@ -18,8 +18,9 @@ import (
 // Actors block only on the store (activation reads, identity claims), never
 // on each other, so a busy pool delays work but cannot deadlock it.
 //
-// Elastic work (a broadcast's targets, outbound receipts: work nobody waits
-// on) has a queue and a few workers of its own (see customerMailbox). The
+// Elastic work (a broadcast's targets, outbound receipts and the
+// completions of the appends they made: work nobody waits on) has a queue
+// and a few workers of its own (see customerMailbox). The
 // Go scheduler has no priorities: with every worker free to take a
 // broadcast's mailboxes, a broadcast at its rate kept dozens of them
 // runnable, and each hop of a live event (the customer, the commit's
@@ -285,11 +286,15 @@ func (m *customerMailbox) UserMessageCount() int {
 }
 
 // isElastic is true of the work no one waits on: a broadcast's target (its
-// pace is the broadcast's rate) and a gateway's receipt for an outbound.
+// pace is the broadcast's rate), a gateway's receipt for an outbound, and
+// the completion of an append that one of those made (it releases the
+// broadcast's outbound).
 func isElastic(message any) bool {
-	switch message.(type) {
+	switch m := message.(type) {
 	case *broadcastMsg, *receiptMsg:
 		return true
+	case *appendDone:
+		return m.elastic
 	}
 	return false
 }

@@ -81,6 +81,7 @@ func TestIsElastic(t *testing.T) {
 		{&patchMsg{}, false},
 		{&dueMsg{}, false},
 		{&appendDone{}, false},
+		{&appendDone{elastic: true}, true}, // a broadcast's append completing
 	} {
 		if got := isElastic(c.msg); got != c.want {
 			t.Errorf("isElastic(%T) = %v, want %v", c.msg, got, c.want)

@@ -83,6 +83,7 @@ type appendDone struct {
 	incarnation uint64
 	lastSeq     uint64
 	err         error
+	elastic     bool // the append was elastic work's (dispatcher.go)
 }
 
 // passivateReq is a customer asking its host to stop forwarding to it; pid
