@@ -222,11 +222,12 @@ func (g *Governance) Decide(in ProactiveInput) ProactiveVerdict {
 // chooseChannel returns the first candidate channel with consent, or the
 // suppression reason when there is none.
 func (g *Governance) chooseChannel(in ProactiveInput) (channel, reason string) {
-	var candidates []string
+	var buf candidateBuf
+	candidates := buf[:0]
 	if in.Channel != "" {
-		candidates = []string{in.Channel}
+		candidates = append(candidates, in.Channel)
 	} else {
-		candidates = channelCandidates(in)
+		candidates = channelCandidates(in, candidates)
 	}
 	if len(candidates) == 0 {
 		return "", ReasonNoChannel
@@ -249,11 +250,14 @@ var identityChannels = [...]struct{ channel, kind string }{
 	{"web", "web"},
 }
 
-// channelCandidates lists the channel choice of PROTOCOL section 5 in order,
-// without repeats: preferred_channel, the last customer channel, then the
-// channels the identities reach.
-func channelCandidates(in ProactiveInput) []string {
-	candidates := make([]string, 0, 2+len(identityChannels))
+// candidateBuf holds every channel candidate: a caller's array on its stack
+// (a proactive message is decided for each of a broadcast's targets).
+type candidateBuf [2 + len(identityChannels)]string
+
+// channelCandidates appends to candidates the channel choice of PROTOCOL
+// section 5 in order, without repeats: preferred_channel, the last customer
+// channel, then the channels the identities reach.
+func channelCandidates(in ProactiveInput, candidates []string) []string {
 	add := func(c string) {
 		if c == "" {
 			return

@@ -57,7 +57,8 @@ func RankOffers(offers *Offers, c *Customer, g *Governance, now time.Time) Ranki
 	}
 	vars := newCustomerVars(c.RuleView(now))
 	in := ProactiveInput{Now: now, Profile: c.Profile, LastChannel: c.LastChannel, Identities: c.Identities}
-	candidates := channelCandidates(in)
+	var buf candidateBuf
+	candidates := channelCandidates(in, buf[:0])
 	for _, x := range list {
 		action, excluded := rankOffer(x, c, g, now, vars, candidates)
 		if excluded != nil {
