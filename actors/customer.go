@@ -424,21 +424,29 @@ func (c *customer) commit(ctx actor.Context, d journey.Decision) {
 	if len(req.Marks) > 0 {
 		marks = &c.rt.marksVersion[c.store.Partition()]
 	}
-	c.store.Append(context.Background(), req, func(err error) {
-		if marks != nil {
-			marks.Add(1) // durable (or failed): counts cached before are stale
-		}
-		root.Send(self, &appendDone{incarnation: inc, lastSeq: last, err: err, elastic: elastic})
-	})
+	// The host hears of due work once its key is durable: told before, a
+	// tick could scan the store before the key was there and arm for a
+	// later item, or for none, and the work would wait for the next tick
+	// someone else asked for.
+	var host *actor.PID
+	var earliest time.Time
 	if len(d.DueAdd) > 0 {
-		earliest := d.DueAdd[0].At
+		host, earliest = ctx.Parent(), d.DueAdd[0].At
 		for _, w := range d.DueAdd[1:] {
 			if w.At.Before(earliest) {
 				earliest = w.At
 			}
 		}
-		ctx.Send(ctx.Parent(), &dueAt{at: earliest})
 	}
+	c.store.Append(context.Background(), req, func(err error) {
+		if marks != nil {
+			marks.Add(1) // durable (or failed): counts cached before are stale
+		}
+		if host != nil && err == nil {
+			root.Send(host, &dueAt{at: earliest})
+		}
+		root.Send(self, &appendDone{incarnation: inc, lastSeq: last, err: err, elastic: elastic})
+	})
 }
 
 // appendRequests are reused: the store copies a request before Append

@@ -3,7 +3,9 @@ package actors
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -287,4 +289,66 @@ func TestActivationReplaysAllEventsPastAnUnreadableSnapshot(t *testing.T) {
 	if r := ingest(t, rt2, "c-s", "s-0"); r.Ack == nil || !r.Ack.Duplicate || r.Ack.Seq != 1 {
 		t.Fatalf("an old id after the replay: %+v", r)
 	}
+}
+
+// heldEngine is the memory engine with one append held back, as a slow WAL
+// sync would: the request is copied (the caller may reuse it once Append
+// returns) and stored after delay.
+type heldEngine struct {
+	persistence.Engine
+	held  atomic.Bool
+	delay time.Duration
+}
+
+func (e *heldEngine) Store(p int) persistence.Store {
+	return &heldStore{Store: e.Engine.Store(p), e: e}
+}
+
+type heldStore struct {
+	persistence.Store
+	e *heldEngine
+}
+
+func (s *heldStore) Append(ctx context.Context, req *persistence.AppendRequest, done func(error)) {
+	if !s.e.held.CompareAndSwap(true, false) {
+		s.Store.Append(ctx, req, done)
+		return
+	}
+	cp := *req
+	cp.Events, cp.DueAdd, cp.DueDelete, cp.Marks = slices.Clone(req.Events), slices.Clone(req.DueAdd), slices.Clone(req.DueDelete), slices.Clone(req.Marks)
+	time.AfterFunc(s.e.delay, func() { s.Store.Append(ctx, &cp, done) })
+}
+
+// Due work whose append is slower than its due time still comes: its host
+// hears of it once its key is durable. (Told at the commit, the host's tick
+// scanned before the key was stored and never came back for it.)
+func TestDueWorkComesWhenItsAppendIsSlow(t *testing.T) {
+	engine := &heldEngine{Engine: persistence.NewMemory(8), delay: 600 * time.Millisecond}
+	policy := botPolicy()
+	policy.ConversationIdle = 200 * time.Millisecond
+	rt, err := Start(Config{Policy: policy, Bot: func(ctx context.Context, _ journey.BotRequest) journey.BotResult {
+		<-ctx.Done() // the bot never answers: the conversation goes idle
+		return journey.BotResult{}
+	}}, engine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = rt.Stop(ctx)
+		_ = engine.Close()
+	})
+	engine.held.Store(true) // the message's append, which opens the conversation and its idle check
+	if r := ingest(t, rt, "idle-1", "m-1"); r.Ack == nil {
+		t.Fatalf("ingest: %+v", r)
+	}
+	store := engine.Store(rt.PartitionOf("idle-1"))
+	waitFor(t, func() bool {
+		events, err := store.Events(context.Background(), "idle-1", 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(events, func(e journey.Event) bool { return e.Type == journey.TypeConversationClosed })
+	}, "the idle conversation closed")
 }
