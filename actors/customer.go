@@ -427,11 +427,16 @@ func (c *customer) commit(ctx actor.Context, d journey.Decision) {
 	// The host hears of due work once its key is durable: told before, a
 	// tick could scan the store before the key was there and arm for a
 	// later item, or for none, and the work would wait for the next tick
-	// someone else asked for.
+	// someone else asked for. Work due no earlier than the armed tick is
+	// not told at all: that tick's scan begins after this key is durable
+	// (the host clears dueArmed before it scans) and finds it, or an
+	// earlier item, as the next. (A broadcast's every target adds due
+	// work: a message to the host each, on the pool beside live work.)
 	var host *actor.PID
 	var earliest time.Time
+	var armed *atomic.Int64
 	if len(d.DueAdd) > 0 {
-		host, earliest = ctx.Parent(), d.DueAdd[0].At
+		host, earliest, armed = ctx.Parent(), d.DueAdd[0].At, &c.rt.dueArmed[c.store.Partition()]
 		for _, w := range d.DueAdd[1:] {
 			if w.At.Before(earliest) {
 				earliest = w.At
@@ -443,7 +448,9 @@ func (c *customer) commit(ctx actor.Context, d journey.Decision) {
 			marks.Add(1) // durable (or failed): counts cached before are stale
 		}
 		if host != nil && err == nil {
-			root.Send(host, &dueAt{at: earliest})
+			if at := armed.Load(); at == 0 || earliest.UnixNano() < at {
+				root.Send(host, &dueAt{at: earliest})
+			}
 		}
 		root.Send(self, &appendDone{incarnation: inc, lastSeq: last, err: err, elastic: elastic})
 	})

@@ -290,6 +290,10 @@ func (h *host) deliverDue(ctx actor.Context) {
 	if h.shutdown {
 		return
 	}
+	// Customers tell the host of work due before the armed tick only; from
+	// here on every customer tells it (dueAt), since the scan below may have
+	// begun before the work's key was durable.
+	h.rt.dueArmed[h.partition].Store(0)
 	now := h.rt.cfg.Now()
 	n := 0
 	var next time.Time
@@ -324,6 +328,7 @@ func (h *host) armDue(ctx actor.Context, at time.Time) {
 		h.dueTimer.Stop()
 	}
 	h.dueNext = at
+	h.rt.dueArmed[h.partition].Store(at.UnixNano())
 	self, root := ctx.Self(), h.rt.system.Root
 	h.dueTimer = time.AfterFunc(max(at.Sub(h.rt.cfg.Now()), 0), func() { root.Send(self, &dueTick{}) })
 }

@@ -185,19 +185,23 @@ type Runtime struct {
 	// marks (appends with marks, erasures): a count of marks cached at one
 	// version is still right.
 	marksVersion []atomic.Uint64
-	hostMu       sync.Mutex // serializes HostPartition and UnhostPartition
-	admission    []atomic.Int64
-	stopping     atomic.Bool
-	stopOnce     sync.Once
-	tasks        *taskPool
-	routing      *actor.PID
-	bcast        *broadcasts
-	audit        *auditLog
-	remote       *remote.Remote                  // nil: not in a cluster
-	forwarder    *actor.PID                      // nil: not in a cluster
-	cd           *clusterDesks                   // nil: not in a cluster
-	blocked      atomic.Pointer[map[string]bool] // remote addresses cut off by a test (Block)
-	analytics    *analyticsRunner
+	// dueArmed is, per partition, when its host's due timer fires (unix
+	// nanoseconds), 0 while none is armed or a tick is scanning: a customer
+	// whose new due work comes no earlier does not tell the host (host.go).
+	dueArmed  []atomic.Int64
+	hostMu    sync.Mutex // serializes HostPartition and UnhostPartition
+	admission []atomic.Int64
+	stopping  atomic.Bool
+	stopOnce  sync.Once
+	tasks     *taskPool
+	routing   *actor.PID
+	bcast     *broadcasts
+	audit     *auditLog
+	remote    *remote.Remote                  // nil: not in a cluster
+	forwarder *actor.PID                      // nil: not in a cluster
+	cd        *clusterDesks                   // nil: not in a cluster
+	blocked   atomic.Pointer[map[string]bool] // remote addresses cut off by a test (Block)
+	analytics *analyticsRunner
 
 	// Gauges read by /metrics.
 	ActiveCustomers atomic.Int64
@@ -238,7 +242,7 @@ func Start(cfg Config, engine persistence.Engine) (*Runtime, error) {
 	}))
 	system.EventStream.Subscribe(deadLetter)
 	n := engine.Partitions()
-	r := &Runtime{cfg: cfg, engine: engine, system: system, dispatch: newPoolDispatcher(dispatchWorkers, dispatchQueue, dispatchThroughput), parts: make([]atomic.Pointer[partitionActors], n), marksVersion: make([]atomic.Uint64, n), admission: make([]atomic.Int64, n)}
+	r := &Runtime{cfg: cfg, engine: engine, system: system, dispatch: newPoolDispatcher(dispatchWorkers, dispatchQueue, dispatchThroughput), parts: make([]atomic.Pointer[partitionActors], n), marksVersion: make([]atomic.Uint64, n), dueArmed: make([]atomic.Int64, n), admission: make([]atomic.Int64, n)}
 	r.cfg.Logger = logger
 	if cfg.Policy.Bot != nil && cfg.Bot == nil {
 		return nil, fmt.Errorf("actors: a bot policy without a bot")

@@ -352,3 +352,40 @@ func TestDueWorkComesWhenItsAppendIsSlow(t *testing.T) {
 		return slices.ContainsFunc(events, func(e journey.Event) bool { return e.Type == journey.TypeConversationClosed })
 	}, "the idle conversation closed")
 }
+
+// A customer whose due work comes after the host's armed tick does not
+// tell the host; the tick's scan finds the work and arms for it.
+func TestDueWorkAfterTheArmedTickComes(t *testing.T) {
+	policy := botPolicy()
+	policy.ConversationIdle = 300 * time.Millisecond
+	rt, engine := startTest(t, Config{Policy: policy, Bot: func(ctx context.Context, _ journey.BotRequest) journey.BotResult {
+		<-ctx.Done() // the bot never answers: conversations go idle
+		return journey.BotResult{}
+	}})
+	first := "idle-a"
+	var later string
+	for i := 0; later == ""; i++ {
+		if id := fmt.Sprintf("idle-b%d", i); rt.PartitionOf(id) == rt.PartitionOf(first) {
+			later = id
+		}
+	}
+	if r := ingest(t, rt, first, "m-1"); r.Ack == nil {
+		t.Fatalf("ingest: %+v", r)
+	}
+	armed := &rt.dueArmed[rt.PartitionOf(first)]
+	waitFor(t, func() bool { return armed.Load() != 0 }, "the host armed for the first conversation")
+	time.Sleep(50 * time.Millisecond)
+	if r := ingest(t, rt, later, "m-2"); r.Ack == nil {
+		t.Fatalf("ingest: %+v", r)
+	}
+	store := engine.Store(rt.PartitionOf(first))
+	for _, c := range []string{first, later} {
+		waitFor(t, func() bool {
+			events, err := store.Events(context.Background(), c, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return slices.ContainsFunc(events, func(e journey.Event) bool { return e.Type == journey.TypeConversationClosed })
+		}, c+"'s idle conversation closed")
+	}
+}
