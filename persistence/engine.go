@@ -22,4 +22,9 @@ type Engine interface {
 	// most of a core for a while (a 64 MiB memtable, ~0.4 s on the bench
 	// machine), so elastic work (a broadcast) holds back meanwhile.
 	Flushing() bool
+	// Elastic counts the elastic work running on the node (a broadcast's
+	// runner adds 1 when it starts and -1 when it ends). While any runs,
+	// WAL syncs are further apart: each sync costs CPU that the live path
+	// then lacks, and more events share one.
+	Elastic(delta int)
 }

@@ -71,6 +71,7 @@ func (m *memEngine) Failed() <-chan struct{} { return m.latch.failed }
 func (m *memEngine) Err() error              { return m.latch.Err() }
 func (m *memEngine) Stats() Stats            { return m.counters.stats(len(m.queue)) }
 func (m *memEngine) Flushing() bool          { return false } // nothing to flush
+func (m *memEngine) Elastic(int)             {}               // no WAL to sync
 func (m *memEngine) Store(p int) Store       { m.checkPartition(p); return &memStore{m: m, p: p} }
 
 func (m *memEngine) Close() error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -22,6 +23,9 @@ type pebbleEngine struct {
 	writerDone chan struct{}
 	closeOnce  sync.Once
 	closeErr   error
+	// elastic counts the elastic work running (Engine.Elastic): while any
+	// does, WAL syncs are further apart (options.go).
+	elastic atomic.Int64
 }
 
 // Open opens (creating if needed) the Pebble database in dir and starts its
@@ -40,7 +44,7 @@ func Open(dir string, opts Options) (Engine, error) {
 		metrics:    newMetrics(),
 		writerDone: make(chan struct{}),
 	}
-	po := opts.pebbleOptions(opts.storeFS(), pebbleLogger{log: log.WithGroup("pebble"), onFatal: e.latch.fail},
+	po := opts.pebbleOptions(opts.storeFS(), &e.elastic, pebbleLogger{log: log.WithGroup("pebble"), onFatal: e.latch.fail},
 		eventListener(log, e.metrics, &e.counters, func(err error) {
 			e.latch.fail(fmt.Errorf("persistence: the disk failed: %w", err))
 		}))
@@ -115,6 +119,8 @@ func (e *pebbleEngine) Store(p int) Store {
 }
 
 func (e *pebbleEngine) Flushing() bool { return e.counters.flushes.Load() > 0 }
+
+func (e *pebbleEngine) Elastic(delta int) { e.elastic.Add(int64(delta)) }
 
 // Stats adds Pebble's L0 shape to the writer's counters while open.
 func (e *pebbleEngine) Stats() Stats {

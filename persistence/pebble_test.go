@@ -350,6 +350,36 @@ func TestFlushingFollowsPebblesFlushes(t *testing.T) {
 	}
 }
 
+// While elastic work runs, the WAL's syncs are walMinSyncIntervalElastic
+// apart; once it has all ended, walMinSyncInterval again.
+func TestElasticWorkSpacesSyncs(t *testing.T) {
+	e, err := Open("db", Options{FS: vfs.NewMem(), Logger: quiet, Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	pe := e.(*pebbleEngine)
+	interval := pe.opts.pebbleOptions(vfs.NewMem(), &pe.elastic, nil, nil).WALMinSyncInterval // as Open made them
+	for _, step := range []struct {
+		delta int
+		want  time.Duration
+	}{
+		{0, walMinSyncInterval},
+		{1, walMinSyncIntervalElastic},
+		{1, walMinSyncIntervalElastic}, // two broadcasts
+		{-1, walMinSyncIntervalElastic},
+		{-1, walMinSyncInterval},
+	} {
+		e.Elastic(step.delta)
+		if got := interval(); got != step.want {
+			t.Fatalf("after Elastic(%d): WAL syncs %v apart, want %v", step.delta, got, step.want)
+		}
+	}
+	if walMinSyncIntervalElastic <= walMinSyncInterval {
+		t.Fatal("elastic work does not space syncs further")
+	}
+}
+
 // An event's value of valueSeparationMin bytes or more is flushed to a blob
 // file (options.go) and reads back whole from it, after a compaction that
 // moves its key and after a reopen.

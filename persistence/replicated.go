@@ -273,6 +273,8 @@ func (e *replicatedEngine) Err() error              { return e.pebble.Err() }
 func (e *replicatedEngine) Stats() Stats   { return e.pebble.Stats() }
 func (e *replicatedEngine) Flushing() bool { return e.pebble.Flushing() }
 
+func (e *replicatedEngine) Elastic(delta int) { e.pebble.Elastic(delta) }
+
 func (e *replicatedEngine) Store(p int) Store {
 	e.pebble.checkPartition(p)
 	e.mu.RLock()
