@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -424,33 +425,20 @@ func (c *customer) commit(ctx actor.Context, d journey.Decision) {
 	if len(req.Marks) > 0 {
 		marks = &c.rt.marksVersion[c.store.Partition()]
 	}
-	// The host hears of due work once its key is durable: told before, a
-	// tick could scan the store before the key was there and arm for a
-	// later item, or for none, and the work would wait for the next tick
-	// someone else asked for. Work due no earlier than the armed tick is
-	// not told at all: that tick's scan begins after this key is durable
-	// (the host clears dueArmed before it scans) and finds it, or an
-	// earlier item, as the next. (A broadcast's every target adds due
-	// work: a message to the host each, on the pool beside live work.)
+	// The host hears of due work once it is durable (tellDue).
 	var host *actor.PID
 	var earliest time.Time
-	var armed *atomic.Int64
 	if len(d.DueAdd) > 0 {
-		host, earliest, armed = ctx.Parent(), d.DueAdd[0].At, &c.rt.dueArmed[c.store.Partition()]
-		for _, w := range d.DueAdd[1:] {
-			if w.At.Before(earliest) {
-				earliest = w.At
-			}
-		}
+		host = ctx.Parent()
+		earliest = slices.MinFunc(d.DueAdd, func(a, b journey.Due) int { return a.At.Compare(b.At) }).At
 	}
+	rt, p := c.rt, c.store.Partition()
 	c.store.Append(context.Background(), req, func(err error) {
 		if marks != nil {
 			marks.Add(1) // durable (or failed): counts cached before are stale
 		}
 		if host != nil && err == nil {
-			if at := armed.Load(); at == 0 || earliest.UnixNano() < at {
-				root.Send(host, &dueAt{at: earliest})
-			}
+			rt.tellDue(host, p, earliest)
 		}
 		root.Send(self, &appendDone{incarnation: inc, lastSeq: last, err: err, elastic: elastic})
 	})

@@ -319,6 +319,21 @@ func (h *host) deliverDue(ctx actor.Context) {
 	}
 }
 
+// tellDue tells partition p's host (host) of a customer's due work at at,
+// once the work's key is durable: told before, a tick could scan the store
+// before the key was there and arm for a later item, or for none, and the
+// work would wait for a tick someone else asked for. Work due no earlier
+// than the armed tick is not told at all: that tick's scan begins after the
+// key is durable (the host clears dueArmed before it scans) and finds it,
+// or an earlier item, as the next. (A broadcast's every target adds due
+// work: a message to the host each, on the pool beside live work.)
+func (r *Runtime) tellDue(host *actor.PID, p int, at time.Time) {
+	if armed := r.dueArmed[p].Load(); armed != 0 && at.UnixNano() >= armed {
+		return
+	}
+	r.system.Root.Send(host, &dueAt{at: at})
+}
+
 // armDue makes sure a tick comes no later than at.
 func (h *host) armDue(ctx actor.Context, at time.Time) {
 	if h.shutdown || (!h.dueNext.IsZero() && !at.Before(h.dueNext)) {

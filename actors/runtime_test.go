@@ -17,6 +17,12 @@ import (
 func startTest(t *testing.T, cfg Config) (*Runtime, persistence.Engine) {
 	t.Helper()
 	engine := persistence.NewMemory(8)
+	return startTestOn(t, cfg, engine), engine
+}
+
+// startTestOn starts a runtime on engine, stopped and closed at the end.
+func startTestOn(t *testing.T, cfg Config, engine persistence.Engine) *Runtime {
+	t.Helper()
 	rt, err := Start(cfg, engine)
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +35,7 @@ func startTest(t *testing.T, cfg Config) (*Runtime, persistence.Engine) {
 		}
 		_ = engine.Close()
 	})
-	return rt, engine
+	return rt
 }
 
 // ingest sends one event and waits for its answer.
@@ -324,44 +330,42 @@ func (s *heldStore) Append(ctx context.Context, req *persistence.AppendRequest, 
 // scanned before the key was stored and never came back for it.)
 func TestDueWorkComesWhenItsAppendIsSlow(t *testing.T) {
 	engine := &heldEngine{Engine: persistence.NewMemory(8), delay: 600 * time.Millisecond}
-	policy := botPolicy()
-	policy.ConversationIdle = 200 * time.Millisecond
-	rt, err := Start(Config{Policy: policy, Bot: func(ctx context.Context, _ journey.BotRequest) journey.BotResult {
-		<-ctx.Done() // the bot never answers: the conversation goes idle
-		return journey.BotResult{}
-	}}, engine)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = rt.Stop(ctx)
-		_ = engine.Close()
-	})
+	rt := startTestOn(t, idleConfig(200*time.Millisecond), engine)
 	engine.held.Store(true) // the message's append, which opens the conversation and its idle check
 	if r := ingest(t, rt, "idle-1", "m-1"); r.Ack == nil {
 		t.Fatalf("ingest: %+v", r)
 	}
-	store := engine.Store(rt.PartitionOf("idle-1"))
+	waitClosed(t, rt, engine, "idle-1")
+}
+
+// idleConfig has a bot that never answers, so a customer's message opens a
+// conversation that closes after idle (due work).
+func idleConfig(idle time.Duration) Config {
+	policy := botPolicy()
+	policy.ConversationIdle = idle
+	return Config{Policy: policy, Bot: func(ctx context.Context, _ journey.BotRequest) journey.BotResult {
+		<-ctx.Done()
+		return journey.BotResult{}
+	}}
+}
+
+// waitClosed waits for the customer's conversation.closed in the store.
+func waitClosed(t *testing.T, rt *Runtime, engine persistence.Engine, customer string) {
+	t.Helper()
+	store := engine.Store(rt.PartitionOf(customer))
 	waitFor(t, func() bool {
-		events, err := store.Events(context.Background(), "idle-1", 0, 0)
+		events, err := store.Events(context.Background(), customer, 0, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return slices.ContainsFunc(events, func(e journey.Event) bool { return e.Type == journey.TypeConversationClosed })
-	}, "the idle conversation closed")
+	}, customer+"'s idle conversation closed")
 }
 
 // A customer whose due work comes after the host's armed tick does not
 // tell the host; the tick's scan finds the work and arms for it.
 func TestDueWorkAfterTheArmedTickComes(t *testing.T) {
-	policy := botPolicy()
-	policy.ConversationIdle = 300 * time.Millisecond
-	rt, engine := startTest(t, Config{Policy: policy, Bot: func(ctx context.Context, _ journey.BotRequest) journey.BotResult {
-		<-ctx.Done() // the bot never answers: conversations go idle
-		return journey.BotResult{}
-	}})
+	rt, engine := startTest(t, idleConfig(300*time.Millisecond))
 	first := "idle-a"
 	var later string
 	for i := 0; later == ""; i++ {
@@ -374,18 +378,10 @@ func TestDueWorkAfterTheArmedTickComes(t *testing.T) {
 	}
 	armed := &rt.dueArmed[rt.PartitionOf(first)]
 	waitFor(t, func() bool { return armed.Load() != 0 }, "the host armed for the first conversation")
-	time.Sleep(50 * time.Millisecond)
+	// The later message's idle check is due after the armed tick: not told.
 	if r := ingest(t, rt, later, "m-2"); r.Ack == nil {
 		t.Fatalf("ingest: %+v", r)
 	}
-	store := engine.Store(rt.PartitionOf(first))
-	for _, c := range []string{first, later} {
-		waitFor(t, func() bool {
-			events, err := store.Events(context.Background(), c, 0, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return slices.ContainsFunc(events, func(e journey.Event) bool { return e.Type == journey.TypeConversationClosed })
-		}, c+"'s idle conversation closed")
-	}
+	waitClosed(t, rt, engine, first)
+	waitClosed(t, rt, engine, later)
 }

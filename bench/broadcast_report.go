@@ -325,7 +325,7 @@ func (r *BroadcastReport) Markdown(w io.Writer) error {
 	row(&b, "server RSS before / peak / after", memoryTriple(r.Memory.Before.RSSBytes, r.Memory.Peak.RSSBytes, r.Memory.After.RSSBytes))
 	row(&b, "server Go heap in use before / peak / after", memoryTriple(r.Memory.Before.HeapInuseBytes, r.Memory.Peak.HeapInuseBytes, r.Memory.After.HeapInuseBytes))
 	row(&b, "server GC cycles in the baseline / during the broadcast", formatOptional(r.GCCycles.Baseline)+" / "+formatOptional(r.GCCycles.During))
-	row(&b, "server CPU in the baseline / during the broadcast, added per target", formatCores(r.ServerCPU.Baseline)+" / "+formatCores(r.ServerCPU.During)+", "+formatPerTarget(r.ServerCPU.MicrosPerTarget))
+	row(&b, "server CPU in the baseline / during the broadcast, added per target", formatFloat(r.ServerCPU.Baseline, "%.2f cores")+" / "+formatFloat(r.ServerCPU.During, "%.2f cores")+", "+formatFloat(r.ServerCPU.MicrosPerTarget, "%.0f µs"))
 	row(&b, "segment created", fmt.Sprintf("%d acked of %d in %.1f s (%s events/s), %d failed, %d lost; errors %s",
 		s.Acked, s.Customers, s.Seconds, formatCount(s.EventsPerSecond), s.Failed, s.Lost, formatErrors(s.Errors)))
 	row(&b, "opt-outs patched / failed", fmt.Sprintf("%d / %d in %.1f s", s.OptedOut, s.OptOutsFailed, s.OptOutSeconds))
@@ -355,18 +355,10 @@ func formatOptional(n *int64) string {
 	return fmt.Sprint(*n)
 }
 
-// formatCores is a CPU figure in cores, or n/a.
-func formatCores(v *float64) string {
+// formatFloat is a figure in format, or n/a when it was not read.
+func formatFloat(v *float64, format string) string {
 	if v == nil {
 		return "n/a"
 	}
-	return fmt.Sprintf("%.2f cores", *v)
-}
-
-// formatPerTarget is CPU time per target in microseconds, or n/a.
-func formatPerTarget(v *float64) string {
-	if v == nil {
-		return "n/a"
-	}
-	return fmt.Sprintf("%.0f µs", *v)
+	return fmt.Sprintf(format, *v)
 }

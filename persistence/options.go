@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -243,7 +242,7 @@ func (o *Options) storeFS() vfs.FS {
 }
 
 // pebbleOptions are Pebble's options for fs (o.storeFS()).
-func (o *Options) pebbleOptions(fs vfs.FS, elastic *atomic.Int64, logger pebble.Logger, listener *pebble.EventListener) *pebble.Options {
+func (o *Options) pebbleOptions(fs vfs.FS, syncInterval func() time.Duration, logger pebble.Logger, listener *pebble.EventListener) *pebble.Options {
 	po := &pebble.Options{
 		FS:                          fs,
 		Logger:                      logger,
@@ -256,12 +255,7 @@ func (o *Options) pebbleOptions(fs vfs.FS, elastic *atomic.Int64, logger pebble.
 		LBaseMaxBytes:               lBaseMaxBytes,
 		CompactionConcurrencyRange:  func() (int, int) { return compactionsLower, compactionsUpper },
 		FormatMajorVersion:          pebble.FormatNewest,
-		WALMinSyncInterval: func() time.Duration {
-			if elastic.Load() > 0 {
-				return walMinSyncIntervalElastic
-			}
-			return walMinSyncInterval
-		},
+		WALMinSyncInterval:          syncInterval,
 	}
 	po.Experimental.ValueSeparationPolicy = func() pebble.ValueSeparationPolicy {
 		return pebble.ValueSeparationPolicy{

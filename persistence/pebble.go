@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -44,7 +45,7 @@ func Open(dir string, opts Options) (Engine, error) {
 		metrics:    newMetrics(),
 		writerDone: make(chan struct{}),
 	}
-	po := opts.pebbleOptions(opts.storeFS(), &e.elastic, pebbleLogger{log: log.WithGroup("pebble"), onFatal: e.latch.fail},
+	po := opts.pebbleOptions(opts.storeFS(), e.syncInterval, pebbleLogger{log: log.WithGroup("pebble"), onFatal: e.latch.fail},
 		eventListener(log, e.metrics, &e.counters, func(err error) {
 			e.latch.fail(fmt.Errorf("persistence: the disk failed: %w", err))
 		}))
@@ -121,6 +122,16 @@ func (e *pebbleEngine) Store(p int) Store {
 func (e *pebbleEngine) Flushing() bool { return e.counters.flushes.Load() > 0 }
 
 func (e *pebbleEngine) Elastic(delta int) { e.elastic.Add(int64(delta)) }
+
+// syncInterval is the least time between WAL syncs (Pebble's
+// WALMinSyncInterval, asked after each sync): longer while elastic work
+// runs.
+func (e *pebbleEngine) syncInterval() time.Duration {
+	if e.elastic.Load() > 0 {
+		return walMinSyncIntervalElastic
+	}
+	return walMinSyncInterval
+}
 
 // Stats adds Pebble's L0 shape to the writer's counters while open.
 func (e *pebbleEngine) Stats() Stats {

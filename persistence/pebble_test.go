@@ -358,8 +358,7 @@ func TestElasticWorkSpacesSyncs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	pe := e.(*pebbleEngine)
-	interval := pe.opts.pebbleOptions(vfs.NewMem(), &pe.elastic, nil, nil).WALMinSyncInterval // as Open made them
+	interval := e.(*pebbleEngine).syncInterval // Pebble's WALMinSyncInterval (Open)
 	for _, step := range []struct {
 		delta int
 		want  time.Duration
