@@ -42,46 +42,36 @@ const (
 	// elasticWorkers run the mailboxes that elastic work woke: enough for
 	// a broadcast's targets to keep up with its rate while one of them is
 	// activated from the store (a read). Four kept up as well, but on two
-	// cores they could fill both processors with elastic work; with two
-	// and a yield after each mailbox (workElastic), bench broadcast's
-	// live ack p99 during the broadcast fell ~15-25% (README, stop 30).
+	// cores they could fill both processors with elastic work (README,
+	// Benchmarking, stop 30).
 	elasticWorkers = 2
 )
 
 func newPoolDispatcher(workers, queue, throughput int) *poolDispatcher {
 	d := &poolDispatcher{tasks: make(chan runnable, queue), elastic: make(chan runnable, queue), throughput: throughput, stop: make(chan struct{})}
 	for range workers {
-		go d.work(d.tasks)
+		go d.work(d.tasks, false)
 	}
 	for range elasticWorkers {
-		go d.workElastic()
+		go d.work(d.elastic, true)
 	}
 	return d
 }
 
-func (d *poolDispatcher) work(tasks chan runnable) {
+// work runs what tasks holds. The elastic workers yield the processor
+// after each mailbox: the goroutines readied meanwhile on this P (a live
+// event's next hop: its customer, its commit's completion, its ack) run
+// before the next elastic mailbox, instead of when the worker finds the
+// queue empty or is preempted 10 ms in. (The Go scheduler has no
+// priorities; this is the nearest it offers.)
+func (d *poolDispatcher) work(tasks chan runnable, yield bool) {
 	for {
 		select {
 		case r := <-tasks:
 			r.run()
-		case <-d.stop:
-			return
-		}
-	}
-}
-
-// workElastic runs elastic work, yielding the processor after each
-// mailbox: the goroutines readied meanwhile on this P (a live event's next
-// hop: its customer, its commit's completion, its ack) run before the next
-// elastic mailbox, instead of when the worker finds the queue empty or is
-// preempted 10 ms in. (The Go scheduler has no priorities; this is the
-// nearest it offers.)
-func (d *poolDispatcher) workElastic() {
-	for {
-		select {
-		case r := <-d.elastic:
-			r.run()
-			runtime.Gosched()
+			if yield {
+				runtime.Gosched()
+			}
 		case <-d.stop:
 			return
 		}

@@ -58,7 +58,7 @@ func TestElasticWorkRunsApart(t *testing.T) {
 	}
 	receipt := &receiptMsg{customer: "c-1"}
 	bc.PostUserMessage(receipt)
-	go d.work(d.tasks) // a pool worker frees up
+	go d.work(d.tasks, false) // a pool worker frees up
 	live, ranLive := mailbox()
 	in := &ingestMsg{customer: "c-2"}
 	live.PostUserMessage(in)

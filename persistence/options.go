@@ -43,7 +43,8 @@ type Options struct {
 	// until there is room or its ctx is done (the append then fails with the
 	// ctx's error); admission upstream keeps it from filling. Besides the
 	// queue, the writer holds the groups applied and not yet synced (at
-	// most 4, each of at most BatchAppendsMax requests) and one request
+	// most 16, each of at most BatchAppendsMax requests and about
+	// BatchBytesMax bytes) and one request
 	// waiting for room among them.
 	//
 	// The default value is 8192.

@@ -110,9 +110,10 @@ func newWriter(e *pebbleEngine) *writer {
 // is applied and then for the next sync: two of Pebble's syncs (each up to
 // WALMinSyncInterval after the one before, then the fdatasync). With 4,
 // during bench broadcast (a WAL sync every 2 ms, 10 MB/s of WAL) an
-// append's p99 wait for the writer was 12.8 ms; with 16 the writer seldom
-// waits, and each append rides the next sync. A group holds its batch
-// until reported, so this bounds that memory too.
+// append's p99 wait for the writer was 12.8 ms (README, Benchmarking, stop
+// 30); with 16 an append is applied at once unless sixteen groups wait. A
+// group holds its batch until reported, so this bounds that memory too: at
+// most syncingMax * Options.BatchBytesMax.
 const syncingMax = 16
 
 func (w *writer) run() {
