@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -137,6 +138,37 @@ type LiveIngest struct {
 	During   Latency          `json:"during"`
 	// P99Ratio is During.P99Us / Baseline.P99Us (0 when either is empty).
 	P99Ratio float64 `json:"p99_ratio"`
+	// BaselineSeconds and DuringSeconds sum up the p99 of each second of
+	// the phase: a tail set by a few bad seconds has a low median and a
+	// high max, one raised all along both high.
+	BaselineSeconds SecondsP99 `json:"baseline_seconds"`
+	DuringSeconds   SecondsP99 `json:"during_seconds"`
+}
+
+// SecondsP99 sums up the ack p99s of a phase's seconds (those with at
+// least secondSamplesMin samples; p99 within 1%).
+type SecondsP99 struct {
+	Seconds  int   `json:"seconds"`
+	MedianUs int64 `json:"median_p99_us"`
+	MaxUs    int64 `json:"max_p99_us"`
+	// OverTwiceBaseline counts the seconds whose p99 is over twice the
+	// whole baseline's p99.
+	OverTwiceBaseline int `json:"over_twice_baseline_p99"`
+}
+
+func newSecondsP99(p99s []int64, baselineP99 int64) SecondsP99 {
+	s := SecondsP99{Seconds: len(p99s)}
+	if len(p99s) == 0 {
+		return s
+	}
+	sorted := slices.Sorted(slices.Values(p99s))
+	s.MedianUs, s.MaxUs = sorted[(len(sorted)-1)/2], sorted[len(sorted)-1]
+	for _, v := range p99s {
+		if baselineP99 > 0 && v > 2*baselineP99 {
+			s.OverTwiceBaseline++
+		}
+	}
+	return s
 }
 
 func newBroadcastReport(cfg *BroadcastConfig, nonce string) *BroadcastReport {
@@ -194,6 +226,10 @@ func (r *BroadcastReport) addLive(res *driveResult) {
 	}
 	if in.Baseline.P99Us > 0 && in.During.Count > 0 {
 		in.P99Ratio = float64(in.During.P99Us) / float64(in.Baseline.P99Us)
+	}
+	if len(res.seconds) == phaseCount {
+		in.BaselineSeconds = newSecondsP99(res.seconds[phaseBaseline], in.Baseline.P99Us)
+		in.DuringSeconds = newSecondsP99(res.seconds[phaseDuring], in.Baseline.P99Us)
 	}
 	if res.connectionErrors > 0 {
 		r.warn("live ingest: %d connection errors, the first: %v", res.connectionErrors, res.firstConnectionError)
@@ -313,6 +349,8 @@ func (r *BroadcastReport) Markdown(w io.Writer) error {
 	row(&b, "suppressed by reason", formatErrors(bc.Suppressed))
 	row(&b, "**ingest ack p50 / p99 / p999 / max, before** (baseline)", "**"+formatLatency(&in.Baseline)+"**")
 	row(&b, "**ingest ack p50 / p99 / p999 / max, during**", "**"+formatLatency(&in.During)+"**")
+	row(&b, "ingest ack p99 of each second, median / max: before; during", fmt.Sprintf("%s; %s, %d of %d seconds over twice the baseline's p99",
+		formatSeconds(&in.BaselineSeconds), formatSeconds(&in.DuringSeconds), in.DuringSeconds.OverTwiceBaseline, in.DuringSeconds.Seconds))
 	row(&b, "ingest samples before / during", fmt.Sprintf("%d / %d", in.Baseline.Count, in.During.Count))
 	row(&b, "ingest sent / acked / failed / lost", fmt.Sprintf("%d / %d / %d / %d", in.Sent, in.Acked, in.Failed, in.Lost))
 	row(&b, "ingest errors", formatErrors(in.Errors))
@@ -361,4 +399,12 @@ func formatFloat(v *float64, format string) string {
 		return "n/a"
 	}
 	return fmt.Sprintf(format, *v)
+}
+
+// formatSeconds is a phase's per-second p99s: median / max (seconds).
+func formatSeconds(s *SecondsP99) string {
+	if s.Seconds == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%s / %s (%d s)", formatMicros(s.MedianUs), formatMicros(s.MaxUs), s.Seconds)
 }

@@ -144,6 +144,55 @@ func TestLatencyRecorderSplitsByScheduledTime(t *testing.T) {
 	}
 }
 
+func TestLatencyRecorderP99OfEachSecond(t *testing.T) {
+	r := newLatencyRecorder()
+	r.phases = []*hdrhistogram.Histogram{newHistogram(), newHistogram()}
+	second := int64(time.Second)
+	r.phaseOf = func(s int64) int {
+		if s >= 2*second {
+			return 1
+		}
+		return 0
+	}
+	s := &readerStats{}
+	// Seconds 0 and 1 of the baseline: 1-200 µs and 1-200 ms; second 2
+	// (during) 1-200 µs plus a partial second 3 of 99 samples, too few.
+	for i := range int64(200) {
+		s.latencies = append(s.latencies, latencySample{i, i + 1}, latencySample{second + i, 1000 * (i + 1)}, latencySample{2*second + i, i + 1})
+		if i < secondSamplesMin-1 {
+			s.latencies = append(s.latencies, latencySample{3*second + i, 5_000_000})
+		}
+	}
+	r.record(s)
+	got := r.secondP99s()
+	if len(got) != 2 || len(got[0]) != 2 || len(got[1]) != 1 {
+		t.Fatalf("per-second p99s %v: want two baseline seconds and one during", got)
+	}
+	near := func(v, want int64) bool { return v >= want*99/100 && v <= want*101/100 }
+	if !near(got[0][0], 198) || !near(got[0][1], 198_000) || !near(got[1][0], 198) {
+		t.Errorf("per-second p99s %v: want ~198 µs, ~198 ms, ~198 µs in time order", got)
+	}
+	// Bounded: past secondsMax seconds no new one is kept.
+	s.latencies = s.latencies[:0]
+	for i := range int64(secondsMax + 10) {
+		s.latencies = append(s.latencies, latencySample{(10 + i) * second, 1})
+	}
+	r.record(s)
+	if len(r.seconds) != secondsMax {
+		t.Errorf("%d seconds kept: want %d", len(r.seconds), secondsMax)
+	}
+}
+
+func TestSecondsP99(t *testing.T) {
+	s := newSecondsP99([]int64{5000, 30_000, 9000, 21_000}, 10_000)
+	if s.Seconds != 4 || s.MedianUs != 9000 || s.MaxUs != 30_000 || s.OverTwiceBaseline != 2 {
+		t.Errorf("%+v: want 4 seconds, median 9 ms, max 30 ms, 2 over 20 ms", s)
+	}
+	if z := newSecondsP99(nil, 10_000); z != (SecondsP99{}) {
+		t.Errorf("no seconds: %+v", z)
+	}
+}
+
 func testBroadcastReport() *BroadcastReport {
 	cfg := DefaultBroadcast()
 	cfg.Target = "http://127.0.0.1:8080"
@@ -156,7 +205,8 @@ func testBroadcastReport() *BroadcastReport {
 		_ = base.RecordValue(1000 + i)
 		_ = during.RecordValue(1000 + 5*i)
 	}
-	r.addLive(&driveResult{errors: map[string]int64{}, phases: []*hdrhistogram.Histogram{base, during}})
+	r.addLive(&driveResult{errors: map[string]int64{}, phases: []*hdrhistogram.Histogram{base, during},
+		seconds: [][]int64{{1900, 2000, 1800}, {2000, 9000, 3000, 4500}}})
 	r.addOutbounds(outboundStats{frames: 95_000, unique: 95_000, segment: 95_000, arrived: true, firstAfter: 10 * time.Millisecond, lastAfter: 10 * time.Second})
 	r.judge(&cfg)
 	return r
@@ -214,6 +264,7 @@ func TestBroadcastReportRenders(t *testing.T) {
 		"| targeted / sent / held / suppressed | 100000 / 95000 / 0 / 5000 |",
 		"no_consent: 5000",
 		"ingest ack p50 / p99 / p999 / max, before",
+		"| ingest ack p99 of each second, median / max: before; during | 1.90 ms / 2.00 ms (3 s); 3.00 ms / 9.00 ms (4 s), 2 of 4 seconds over twice the baseline's p99 |",
 		"| outbounds: first / last after the 202, rate | 0.01 s / 10.00 s, 9,500/s |",
 		"| server RSS before / peak / after | n/a / n/a / n/a |",
 		"| server GC cycles in the baseline / during the broadcast | n/a / 1 |",

@@ -1,11 +1,13 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -66,6 +68,7 @@ type driveResult struct {
 	errors                                                      map[string]int64
 	latency                                                     *hdrhistogram.Histogram
 	phases                                                      []*hdrhistogram.Histogram // a phased drive's, by phase
+	seconds                                                     [][]int64                 // a phased drive's p99 of each second, by phase (secondP99s)
 	measured                                                    time.Duration
 	minutes                                                     []Minute // of a measured period over a minute
 	connectionErrors                                            int
@@ -81,6 +84,9 @@ type latencyRecorder struct {
 	// an index into phases, or -1 for none (not recorded).
 	phaseOf func(scheduled int64) int
 	phases  []*hdrhistogram.Histogram
+	// seconds, in a phased drive, holds a coarse histogram of each phase's
+	// every second (by scheduled time), at most secondsMax of them.
+	seconds map[phaseSecond]*hdrhistogram.Histogram
 	// minutes, when set, also files each sample under the minute its ack
 	// arrived in (scheduled + latency).
 	minutes *minuteRecorder
@@ -102,6 +108,7 @@ func (r *latencyRecorder) record(s *readerStats) {
 				continue
 			}
 			h = r.phases[i]
+			r.recordSecond(i, v)
 		}
 		_ = h.RecordValue(min(max(v.us, 1), latencyMaxMicros)) // in range: cannot fail
 		if r.minutes != nil {
@@ -112,6 +119,58 @@ func (r *latencyRecorder) record(s *readerStats) {
 	}
 	r.mu.Unlock()
 	s.latencies = s.latencies[:0]
+}
+
+// phaseSecond names one second of a phase: the second of the drive's
+// clock the samples were scheduled in.
+type phaseSecond struct {
+	phase  int
+	second int64
+}
+
+const (
+	// secondsMax bounds the seconds a phased drive keeps a histogram of
+	// (20 KB each): bench broadcast's default baseline and timeout.
+	secondsMax = 360
+	// secondSamplesMin is the fewest samples of a second whose p99 counts
+	// (a phase's partial first and last seconds may hold a few).
+	secondSamplesMin = 100
+)
+
+// recordSecond files a sample of phase i under its second, in a histogram
+// of two significant digits (p99 within 1%): the per-second p99s say
+// whether a phase's tail is a few bad seconds or all of it.
+func (r *latencyRecorder) recordSecond(i int, v latencySample) {
+	k := phaseSecond{i, v.scheduled / int64(time.Second)}
+	h := r.seconds[k]
+	if h == nil {
+		if r.seconds == nil {
+			r.seconds = map[phaseSecond]*hdrhistogram.Histogram{}
+		}
+		if len(r.seconds) >= secondsMax {
+			return
+		}
+		h = hdrhistogram.New(1, latencyMaxMicros, 2)
+		r.seconds[k] = h
+	}
+	_ = h.RecordValue(min(max(v.us, 1), latencyMaxMicros))
+}
+
+// secondP99s is the p99 (µs) of each second of each phase with at least
+// secondSamplesMin samples, in time order.
+func (r *latencyRecorder) secondP99s() [][]int64 {
+	keys := make([]phaseSecond, 0, len(r.seconds))
+	for k, h := range r.seconds {
+		if h.TotalCount() >= secondSamplesMin {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b phaseSecond) int { return cmp.Compare(a.second, b.second) })
+	out := make([][]int64, len(r.phases))
+	for _, k := range keys {
+		out[k.phase] = append(out[k.phase], r.seconds[k].ValueAtQuantile(99))
+	}
+	return out
 }
 
 // drive opens the connections, sends for Warmup+Duration, drains, closes
@@ -239,6 +298,11 @@ func waitDrained(ctx context.Context, clients []*client, deadline time.Time) {
 // collect merges the clients' counts once their goroutines have returned.
 func collect(clients []*client, hist *latencyRecorder, measured time.Duration) *driveResult {
 	r := &driveResult{errors: map[string]int64{}, latency: hist.h, phases: hist.phases, measured: measured}
+	if hist.phaseOf != nil {
+		hist.mu.Lock()
+		r.seconds = hist.secondP99s()
+		hist.mu.Unlock()
+	}
 	for _, c := range clients {
 		s := &c.stats
 		r.sent += c.sent
