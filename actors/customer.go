@@ -328,7 +328,7 @@ func (c *customer) context(m *contextMsg) {
 
 func (c *customer) due(ctx actor.Context, m *dueMsg) {
 	if c.failed != nil {
-		return // it stays due; the next activation delivers it again
+		return // it stays due: the host delivers it again (dueRescanEvery)
 	}
 	d := journey.Step(c.rt.cfg.Policy, c.state, &journey.Due{At: m.work.At, Kind: m.work.Kind, Ref: m.work.Ref}, c.rt.cfg.Now())
 	c.commit(ctx, d)

@@ -16,6 +16,17 @@ import (
 // the next tick, which comes at once.
 const dueScanMax = 4096
 
+// dueRescanEvery is how often a due scan starts from the beginning instead
+// of where the last one ended (host.dueFrom): a due item delivered and not
+// done (its customer refused it: the store unavailable) is delivered again
+// within it.
+const dueRescanEvery = time.Minute
+
+// dueTickMin is the least time between two due scans of a host: work due
+// 2,000 or 10,000 a second (a broadcast's outbounds' retry keys, 30 s
+// after it) comes in scans of a few milliseconds' items, not a scan each.
+const dueTickMin = 5 * time.Millisecond
+
 // host is a partition host: it owns the customer actors of one partition,
 // activating them on their first message and running the passivation
 // handshake so that no message reaches a stopping actor; it owns the
@@ -44,6 +55,16 @@ type host struct {
 
 	dueTimer *time.Timer
 	dueNext  time.Time
+	// dueFrom is where the next due scan starts: every item due before it
+	// was delivered by an earlier scan. Items are deleted once done, and a
+	// Pebble iterator steps over each deletion until compactions drop it:
+	// scanning from the beginning every tick, 30 s into a broadcast at
+	// 2,000/s (its outbounds' retry keys coming due and deleted, 2,000 a
+	// second) the scans took a quarter of a core. A customer that adds an
+	// item before it tells the host (dueAt), which moves it back.
+	// dueFullAt is when a scan last started from the beginning, dueScanAt
+	// when one last ran.
+	dueFrom, dueFullAt, dueScanAt time.Time
 
 	idleTimer *time.Timer // the next idle sweep (residency.go)
 
@@ -104,6 +125,9 @@ func (h *host) Receive(ctx actor.Context) {
 		h.dueTimer = nil
 		h.deliverDue(ctx)
 	case *dueAt:
+		if m.at.Before(h.dueFrom) {
+			h.dueFrom = m.at
+		}
 		h.armDue(ctx, m.at)
 	case *passivateAll:
 		h.shutdown = true
@@ -268,7 +292,7 @@ func refuse(m customerMsg, rej error) {
 // announce again too.
 func (h *host) wakeRouted(ctx actor.Context, announce bool) {
 	seen := map[string]bool{}
-	err := h.store.ScanDue(context.Background(), journey.RoutedKeyAt.Add(time.Second), func(w persistence.DueWork) bool {
+	err := h.store.ScanDue(context.Background(), journey.RoutedKeyAt, journey.RoutedKeyAt.Add(time.Second), func(w persistence.DueWork) bool {
 		if w.Kind == journey.DueRouted && !seen[w.Customer] {
 			seen[w.Customer] = true
 			if announce {
@@ -295,23 +319,34 @@ func (h *host) deliverDue(ctx actor.Context) {
 	// begun before the work's key was durable.
 	h.rt.dueArmed[h.partition].Store(0)
 	now := h.rt.cfg.Now()
+	h.dueScanAt = now
+	from := h.dueFrom
+	if now.Sub(h.dueFullAt) >= dueRescanEvery || now.Before(h.dueFullAt) {
+		from, h.dueFullAt = time.Time{}, now
+	}
 	n := 0
-	var next time.Time
-	err := h.store.ScanDue(context.Background(), now.Add(100*365*24*time.Hour), func(w persistence.DueWork) bool {
+	var next, last time.Time
+	err := h.store.ScanDue(context.Background(), from, now.Add(100*365*24*time.Hour), func(w persistence.DueWork) bool {
 		if w.At.After(now) {
 			next = w.At
 			return false
 		}
 		h.route(ctx, &dueMsg{work: w})
 		n++
+		last = w.At
 		return n < dueScanMax
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		h.rt.cfg.Logger.Error("due work scan failed", "partition", h.partition, "err", err)
 		next = now.Add(time.Second)
-	}
-	if n >= dueScanMax {
-		next = now
+		h.dueFrom = from
+	case n >= dueScanMax:
+		// The rest from the last item's time on (items at that time
+		// delivered twice: a customer ignores due work already done).
+		next, h.dueFrom = now, last
+	default:
+		h.dueFrom = now
 	}
 	h.dueNext = time.Time{}
 	if !next.IsZero() {
@@ -345,5 +380,9 @@ func (h *host) armDue(ctx actor.Context, at time.Time) {
 	h.dueNext = at
 	h.rt.dueArmed[h.partition].Store(at.UnixNano())
 	self, root := ctx.Self(), h.rt.system.Root
-	h.dueTimer = time.AfterFunc(max(at.Sub(h.rt.cfg.Now()), 0), func() { root.Send(self, &dueTick{}) })
+	now := h.rt.cfg.Now()
+	// No sooner than dueTickMin after the last scan (and no later for
+	// it: a clock set back does not hold the tick back).
+	wait := max(at.Sub(now), min(h.dueScanAt.Add(dueTickMin).Sub(now), dueTickMin), 0)
+	h.dueTimer = time.AfterFunc(wait, func() { root.Send(self, &dueTick{}) })
 }

@@ -338,6 +338,41 @@ func TestDueWorkComesWhenItsAppendIsSlow(t *testing.T) {
 	waitClosed(t, rt, engine, "idle-1")
 }
 
+// A due scan starts where the last one ended; work that becomes durable
+// later with an earlier due time (a slow append) moves the start back when
+// its customer tells the host, so it still comes, and not a minute later
+// at the next scan from the beginning.
+func TestDueWorkBehindTheLastScanComes(t *testing.T) {
+	engine := &heldEngine{Engine: persistence.NewMemory(8), delay: 700 * time.Millisecond}
+	rt := startTestOn(t, idleConfig(200*time.Millisecond), engine)
+	slow := "idle-slow"
+	var fast string
+	for i := 0; fast == ""; i++ {
+		if id := fmt.Sprintf("idle-fast%d", i); rt.PartitionOf(id) == rt.PartitionOf(slow) {
+			fast = id
+		}
+	}
+	engine.held.Store(true) // the slow customer's append: durable after its due time
+	acked := make(chan Result, 1)
+	e := journey.Event{ID: "m-1", Customer: slow, Text: "hello"}
+	if rej := journey.ValidateInbound(&e); rej != nil {
+		t.Fatal(rej)
+	}
+	rt.Ingest(slow, journey.Inbound{Event: e}, func(r Result) { acked <- r })
+	time.Sleep(100 * time.Millisecond)
+	if r := ingest(t, rt, fast, "m-2"); r.Ack == nil {
+		t.Fatalf("ingest: %+v", r)
+	}
+	// The fast customer's close is a scan at ~300 ms, past the slow
+	// customer's due time (~200 ms), before its key is durable (~700 ms).
+	waitClosed(t, rt, engine, fast)
+	if r := <-acked; r.Ack == nil {
+		t.Fatalf("ingest: %+v", r)
+	}
+	// Within waitFor's 10 s, not at the next scan from the beginning.
+	waitClosed(t, rt, engine, slow)
+}
+
 // idleConfig has a bot that never answers, so a customer's message opens a
 // conversation that closes after idle (due work).
 func idleConfig(idle time.Duration) Config {

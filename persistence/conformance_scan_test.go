@@ -86,8 +86,13 @@ func testScanSegment(t *testing.T, open opener) {
 
 func scanDue(t *testing.T, s Store, until time.Time) []DueWork {
 	t.Helper()
+	return scanDueFrom(t, s, time.Time{}, until)
+}
+
+func scanDueFrom(t *testing.T, s Store, from, until time.Time) []DueWork {
+	t.Helper()
 	var got []DueWork
-	if err := s.ScanDue(context.Background(), until, func(w DueWork) bool {
+	if err := s.ScanDue(context.Background(), from, until, func(w DueWork) bool {
 		got = append(got, w)
 		return true
 	}); err != nil {
@@ -133,8 +138,15 @@ func testScanDue(t *testing.T, open opener) {
 	if n := len(scanDue(t, s, t0)); n != 0 {
 		t.Errorf("ScanDue before all: %d", n)
 	}
+	// from is inclusive, to the nanosecond.
+	if refs := dueRefs(scanDueFrom(t, s, t0.Add(time.Hour+frac), t0.Add(10*time.Hour))); !slices.Equal(refs, []string{"r1", "x2", "o3"}) {
+		t.Errorf("ScanDue from 1h+frac: %v", refs)
+	}
+	if refs := dueRefs(scanDueFrom(t, s, t0.Add(time.Hour+frac+1), t0.Add(3*time.Hour))); !slices.Equal(refs, []string{"x2"}) {
+		t.Errorf("ScanDue from just after 1h+frac until 3h: %v", refs)
+	}
 	n := 0
-	_ = s.ScanDue(context.Background(), t0.Add(10*time.Hour), func(DueWork) bool { n++; return false })
+	_ = s.ScanDue(context.Background(), time.Time{}, t0.Add(10*time.Hour), func(DueWork) bool { n++; return false })
 	if n != 1 {
 		t.Errorf("fn returning false: called %d times", n)
 	}

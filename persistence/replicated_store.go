@@ -199,12 +199,12 @@ func (s *replicatedStore) ScanSegment(ctx context.Context, eventType string, fro
 	return s.local.ScanSegment(ctx, eventType, from, to, fn)
 }
 
-func (s *replicatedStore) ScanDue(ctx context.Context, until time.Time, fn func(DueWork) bool) error {
+func (s *replicatedStore) ScanDue(ctx context.Context, from, until time.Time, fn func(DueWork) bool) error {
 	if err := s.read(ctx); err != nil {
 		return err
 	}
 	defer s.e.gate.leave()
-	return s.local.ScanDue(ctx, until, fn)
+	return s.local.ScanDue(ctx, from, until, fn)
 }
 
 func (s *replicatedStore) ScanMarks(ctx context.Context, broadcast string, fn func(string, []byte) bool) error {

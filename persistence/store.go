@@ -88,9 +88,11 @@ type Store interface {
 	// each reported once, in no particular order; fn returning false stops.
 	ScanSegment(ctx context.Context, eventType string, from, to time.Time, fn func(customer string) bool) error
 
-	// ScanDue reports due work with At < until, in At order; fn returning
-	// false stops.
-	ScanDue(ctx context.Context, until time.Time, fn func(DueWork) bool) error
+	// ScanDue reports due work with from <= At < until, in At order; fn
+	// returning false stops. A zero from is the beginning. (The host scans
+	// from where its last scan ended: the keys before are mostly deleted,
+	// and an LSM iterator steps over every deletion not yet compacted.)
+	ScanDue(ctx context.Context, from, until time.Time, fn func(DueWork) bool) error
 
 	// Erase removes every key that names the customer (events, snapshot,
 	// dedup keys, segment entries, due work) and those of the given
