@@ -19,7 +19,8 @@ const dueScanMax = 4096
 // dueRescanEvery is how often a due scan starts from the beginning instead
 // of where the last one ended (host.dueFrom): a due item delivered and not
 // done (its customer refused it: the store unavailable) is delivered again
-// within it.
+// within it. While items delivered since the last scan from the beginning
+// may be pending (host.dueUnsure), a tick comes at least this often.
 const dueRescanEvery = time.Minute
 
 // dueTickMin is the least time between two due scans of a host: work due
@@ -63,8 +64,10 @@ type host struct {
 	// second) the scans took a quarter of a core. A customer that adds an
 	// item before it tells the host (dueAt), which moves it back.
 	// dueFullAt is when a scan last started from the beginning, dueScanAt
-	// when one last ran.
+	// when one last ran. dueUnsure: a scan delivered items since a scan
+	// from the beginning last found none due.
 	dueFrom, dueFullAt, dueScanAt time.Time
+	dueUnsure                     bool
 
 	idleTimer *time.Timer // the next idle sweep (residency.go)
 
@@ -321,7 +324,8 @@ func (h *host) deliverDue(ctx actor.Context) {
 	now := h.rt.cfg.Now()
 	h.dueScanAt = now
 	from := h.dueFrom
-	if now.Sub(h.dueFullAt) >= dueRescanEvery || now.Before(h.dueFullAt) {
+	full := now.Sub(h.dueFullAt) >= dueRescanEvery || now.Before(h.dueFullAt)
+	if full {
 		from, h.dueFullAt = time.Time{}, now
 	}
 	n := 0
@@ -347,6 +351,14 @@ func (h *host) deliverDue(ctx actor.Context) {
 		next, h.dueFrom = now, last
 	default:
 		h.dueFrom = now
+	}
+	if n > 0 {
+		h.dueUnsure = true
+	} else if full && err == nil {
+		h.dueUnsure = false // every item delivered before is done
+	}
+	if rescan := h.dueFullAt.Add(dueRescanEvery); h.dueUnsure && (next.IsZero() || next.After(rescan)) {
+		next = rescan
 	}
 	h.dueNext = time.Time{}
 	if !next.IsZero() {
