@@ -192,7 +192,7 @@ func agentLoad(t *testing.T, rt *Runtime, agent string) int {
 func dueOf(t *testing.T, store persistence.Store, customer string) int {
 	t.Helper()
 	n := 0
-	err := store.ScanDue(context.Background(), time.Time{}, journey.RoutedKeyAt.Add(time.Hour), func(w persistence.DueWork) bool {
+	err := store.ScanDue(context.Background(), persistence.DueWork{}, journey.RoutedKeyAt.Add(time.Hour), func(w persistence.DueWork) bool {
 		if w.Customer == customer {
 			n++
 		}

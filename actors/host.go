@@ -66,8 +66,9 @@ type host struct {
 	// dueFullAt is when a scan last started from the beginning, dueScanAt
 	// when one last ran. dueUnsure: a scan delivered items since a scan
 	// from the beginning last found none due.
-	dueFrom, dueFullAt, dueScanAt time.Time
-	dueUnsure                     bool
+	dueFrom              persistence.DueWork // a time, or just after an item (Store.ScanDue)
+	dueFullAt, dueScanAt time.Time
+	dueUnsure            bool
 
 	idleTimer *time.Timer // the next idle sweep (residency.go)
 
@@ -128,8 +129,8 @@ func (h *host) Receive(ctx actor.Context) {
 		h.dueTimer = nil
 		h.deliverDue(ctx)
 	case *dueAt:
-		if m.at.Before(h.dueFrom) {
-			h.dueFrom = m.at
+		if m.at.Before(h.dueFrom.At) || h.dueFrom.Customer != "" && m.at.Equal(h.dueFrom.At) {
+			h.dueFrom = persistence.DueWork{At: m.at}
 		}
 		h.armDue(ctx, m.at)
 	case *passivateAll:
@@ -295,7 +296,7 @@ func refuse(m customerMsg, rej error) {
 // announce again too.
 func (h *host) wakeRouted(ctx actor.Context, announce bool) {
 	seen := map[string]bool{}
-	err := h.store.ScanDue(context.Background(), journey.RoutedKeyAt, journey.RoutedKeyAt.Add(time.Second), func(w persistence.DueWork) bool {
+	err := h.store.ScanDue(context.Background(), persistence.DueWork{At: journey.RoutedKeyAt}, journey.RoutedKeyAt.Add(time.Second), func(w persistence.DueWork) bool {
 		if w.Kind == journey.DueRouted && !seen[w.Customer] {
 			seen[w.Customer] = true
 			if announce {
@@ -326,10 +327,11 @@ func (h *host) deliverDue(ctx actor.Context) {
 	from := h.dueFrom
 	full := now.Sub(h.dueFullAt) >= dueRescanEvery || now.Before(h.dueFullAt)
 	if full {
-		from, h.dueFullAt = time.Time{}, now
+		from, h.dueFullAt = persistence.DueWork{}, now
 	}
 	n := 0
-	var next, last time.Time
+	var next time.Time
+	var last persistence.DueWork
 	err := h.store.ScanDue(context.Background(), from, now.Add(100*365*24*time.Hour), func(w persistence.DueWork) bool {
 		if w.At.After(now) {
 			next = w.At
@@ -337,7 +339,7 @@ func (h *host) deliverDue(ctx actor.Context) {
 		}
 		h.route(ctx, &dueMsg{work: w})
 		n++
-		last = w.At
+		last = w
 		return n < dueScanMax
 	})
 	switch {
@@ -346,11 +348,12 @@ func (h *host) deliverDue(ctx actor.Context) {
 		next = now.Add(time.Second)
 		h.dueFrom = from
 	case n >= dueScanMax:
-		// The rest from the last item's time on (items at that time
-		// delivered twice: a customer ignores due work already done).
+		// The rest just after the last item (from its time, the items
+		// delivered and not yet done would come again, and again: all of
+		// them, past dueScanMax items due at one time).
 		next, h.dueFrom = now, last
 	default:
-		h.dueFrom = now
+		h.dueFrom = persistence.DueWork{At: now}
 	}
 	if n > 0 {
 		h.dueUnsure = true

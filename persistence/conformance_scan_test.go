@@ -86,10 +86,10 @@ func testScanSegment(t *testing.T, open opener) {
 
 func scanDue(t *testing.T, s Store, until time.Time) []DueWork {
 	t.Helper()
-	return scanDueFrom(t, s, time.Time{}, until)
+	return scanDueFrom(t, s, DueWork{}, until)
 }
 
-func scanDueFrom(t *testing.T, s Store, from, until time.Time) []DueWork {
+func scanDueFrom(t *testing.T, s Store, from DueWork, until time.Time) []DueWork {
 	t.Helper()
 	var got []DueWork
 	if err := s.ScanDue(context.Background(), from, until, func(w DueWork) bool {
@@ -139,14 +139,28 @@ func testScanDue(t *testing.T, open opener) {
 		t.Errorf("ScanDue before all: %d", n)
 	}
 	// from is inclusive, to the nanosecond.
-	if refs := dueRefs(scanDueFrom(t, s, t0.Add(time.Hour+frac), t0.Add(10*time.Hour))); !slices.Equal(refs, []string{"r1", "x2", "o3"}) {
+	if refs := dueRefs(scanDueFrom(t, s, DueWork{At: t0.Add(time.Hour + frac)}, t0.Add(10*time.Hour))); !slices.Equal(refs, []string{"r1", "x2", "o3"}) {
 		t.Errorf("ScanDue from 1h+frac: %v", refs)
 	}
-	if refs := dueRefs(scanDueFrom(t, s, t0.Add(time.Hour+frac+1), t0.Add(3*time.Hour))); !slices.Equal(refs, []string{"x2"}) {
+	if refs := dueRefs(scanDueFrom(t, s, DueWork{At: t0.Add(time.Hour + frac + 1)}, t0.Add(3*time.Hour))); !slices.Equal(refs, []string{"x2"}) {
 		t.Errorf("ScanDue from just after 1h+frac until 3h: %v", refs)
 	}
+	// From a work item: just after it, even at its own time.
+	same := []DueWork{{At: t0.Add(4 * time.Hour), Customer: "a", Kind: "k", Ref: "s1"}, {At: t0.Add(4 * time.Hour), Customer: "a", Kind: "k", Ref: "s2"}}
+	if err := appendWait(t, s, &AppendRequest{Customer: "a", PrevSeq: 1, DueAdd: same}); err != nil {
+		t.Fatal(err)
+	}
+	if refs := dueRefs(scanDueFrom(t, s, same[0], t0.Add(10*time.Hour))); !slices.Equal(refs, []string{"s2"}) {
+		t.Errorf("ScanDue after s1: %v", refs)
+	}
+	if refs := dueRefs(scanDueFrom(t, s, add[1], t0.Add(10*time.Hour))); !slices.Equal(refs, []string{"x2", "o3", "s1", "s2"}) {
+		t.Errorf("ScanDue after r1: %v", refs)
+	}
+	if err := appendWait(t, s, &AppendRequest{Customer: "a", PrevSeq: 1, DueDelete: same}); err != nil {
+		t.Fatal(err)
+	}
 	n := 0
-	_ = s.ScanDue(context.Background(), time.Time{}, t0.Add(10*time.Hour), func(DueWork) bool { n++; return false })
+	_ = s.ScanDue(context.Background(), DueWork{}, t0.Add(10*time.Hour), func(DueWork) bool { n++; return false })
 	if n != 1 {
 		t.Errorf("fn returning false: called %d times", n)
 	}

@@ -333,6 +333,15 @@ func appendDueKey(dst []byte, p int, at uint64, customer, kind, ref string) []by
 	return appendString(appendString(appendString(dst, customer), kind), ref)
 }
 
+// dueStart is where a due scan from from begins (Store.ScanDue): the
+// first key at from.At, or with from.Customer the key just after from's.
+func dueStart(p int, from DueWork) []byte {
+	if from.Customer == "" {
+		return dueBound(p, timeToNanos(from.At))
+	}
+	return append(dueKey(p, timeToNanos(from.At), from.Customer, from.Kind, from.Ref), 0)
+}
+
 // dueBound is the first due key of partition p at or after at.
 func dueBound(p int, at uint64) []byte {
 	return appendUint64(appendHead(nil, p, kindDue), at)

@@ -424,7 +424,7 @@ func (c *memCustomer) hasEvent(eventType string, from, to time.Time) (bool, erro
 	return false, nil
 }
 
-func (s *memStore) ScanDue(ctx context.Context, from, until time.Time, fn func(DueWork) bool) error {
+func (s *memStore) ScanDue(ctx context.Context, from DueWork, until time.Time, fn func(DueWork) bool) error {
 	if err := s.m.begin(ctx); err != nil {
 		return err
 	}
@@ -434,7 +434,7 @@ func (s *memStore) ScanDue(ctx context.Context, from, until time.Time, fn func(D
 		work DueWork
 	}
 	var due []entry
-	prefix, start, end := duePrefix(s.p), dueBound(s.p, timeToNanos(from)), dueBound(s.p, timeToNanos(until))
+	prefix, start, end := duePrefix(s.p), dueStart(s.p, from), dueBound(s.p, timeToNanos(until))
 	s.m.mu.Lock()
 	for k, w := range s.m.mu.due {
 		if bytes.HasPrefix([]byte(k), prefix) && k >= string(start) && k < string(end) {

@@ -211,13 +211,13 @@ func getValue(r pebble.Reader, k []byte, fn func([]byte) error) error {
 	return errors.Join(err, closer.Close())
 }
 
-func (s *pebbleStore) ScanDue(ctx context.Context, from, until time.Time, fn func(DueWork) bool) error {
+func (s *pebbleStore) ScanDue(ctx context.Context, from DueWork, until time.Time, fn func(DueWork) bool) error {
 	if err := s.e.begin(ctx); err != nil {
 		return err
 	}
 	defer s.e.end()
 	it, err := s.e.db.NewIter(&pebble.IterOptions{
-		LowerBound: dueBound(s.p, timeToNanos(from)),
+		LowerBound: dueStart(s.p, from),
 		UpperBound: dueBound(s.p, timeToNanos(until)),
 	})
 	if err != nil {

@@ -199,7 +199,7 @@ func (s *replicatedStore) ScanSegment(ctx context.Context, eventType string, fro
 	return s.local.ScanSegment(ctx, eventType, from, to, fn)
 }
 
-func (s *replicatedStore) ScanDue(ctx context.Context, from, until time.Time, fn func(DueWork) bool) error {
+func (s *replicatedStore) ScanDue(ctx context.Context, from DueWork, until time.Time, fn func(DueWork) bool) error {
 	if err := s.read(ctx); err != nil {
 		return err
 	}

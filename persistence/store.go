@@ -88,11 +88,13 @@ type Store interface {
 	// each reported once, in no particular order; fn returning false stops.
 	ScanSegment(ctx context.Context, eventType string, from, to time.Time, fn func(customer string) bool) error
 
-	// ScanDue reports due work with from <= At < until, in At order; fn
-	// returning false stops. A zero from is the beginning. (The host scans
-	// from where its last scan ended: the keys before are mostly deleted,
-	// and an LSM iterator steps over every deletion not yet compacted.)
-	ScanDue(ctx context.Context, from, until time.Time, fn func(DueWork) bool) error
+	// ScanDue reports due work from a position until (At < until), in At
+	// order; fn returning false stops. The position is from.At (a zero
+	// DueWork: the beginning) or, with from.Customer set, just after the
+	// work from names. (The host scans from where its last scan ended:
+	// the keys before are mostly deleted, and an LSM iterator steps over
+	// every deletion not yet compacted.)
+	ScanDue(ctx context.Context, from DueWork, until time.Time, fn func(DueWork) bool) error
 
 	// Erase removes every key that names the customer (events, snapshot,
 	// dedup keys, segment entries, due work) and those of the given
