@@ -13,8 +13,8 @@ import (
 )
 
 // dueScanMax bounds how many due items one scan delivers; the rest wait for
-// the next tick, which comes at once.
-const dueScanMax = 4096
+// the next tick, which comes at once. (A variable so a test can lower it.)
+var dueScanMax = 4096
 
 // dueRescanEvery is how often a due scan starts from the beginning instead
 // of where the last one ended (host.dueFrom): a due item delivered and not

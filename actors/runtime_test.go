@@ -420,3 +420,29 @@ func TestDueWorkAfterTheArmedTickComes(t *testing.T) {
 	waitClosed(t, rt, engine, first)
 	waitClosed(t, rt, engine, later)
 }
+
+// A scan that stops at dueScanMax items resumes just after the last one:
+// every idle conversation of a partition closes within seconds, not at the
+// next scan from the beginning (a minute later). Items due at one time
+// are covered by the store's conformance test (ScanDue's from).
+func TestDueWorkPastTheScanMaxComes(t *testing.T) {
+	n := dueScanMax
+	t.Cleanup(func() { dueScanMax = n }) // after the runtime's own cleanup has stopped it
+	dueScanMax = 3
+	rt, engine := startTest(t, idleConfig(300*time.Millisecond))
+	p := rt.PartitionOf("idle-0")
+	var customers []string
+	for i := 0; len(customers) < 11; i++ {
+		if id := fmt.Sprintf("idle-%d", i); rt.PartitionOf(id) == p {
+			customers = append(customers, id)
+		}
+	}
+	for i, c := range customers {
+		if r := ingest(t, rt, c, fmt.Sprintf("m-%d", i)); r.Ack == nil {
+			t.Fatalf("ingest: %+v", r)
+		}
+	}
+	for _, c := range customers {
+		waitClosed(t, rt, engine, c)
+	}
+}
