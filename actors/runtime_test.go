@@ -304,6 +304,8 @@ type heldEngine struct {
 	persistence.Engine
 	held  atomic.Bool
 	delay time.Duration
+	// scansFailing is how many of the next due scans fail.
+	scansFailing atomic.Int32
 }
 
 func (e *heldEngine) Store(p int) persistence.Store {
@@ -323,6 +325,13 @@ func (s *heldStore) Append(ctx context.Context, req *persistence.AppendRequest, 
 	cp := *req
 	cp.Events, cp.DueAdd, cp.DueDelete, cp.Marks = slices.Clone(req.Events), slices.Clone(req.DueAdd), slices.Clone(req.DueDelete), slices.Clone(req.Marks)
 	time.AfterFunc(s.e.delay, func() { s.Store.Append(ctx, &cp, done) })
+}
+
+func (s *heldStore) ScanDue(ctx context.Context, from persistence.DueWork, until time.Time, fn func(persistence.DueWork) bool) error {
+	if s.e.scansFailing.Add(-1) >= 0 {
+		return fmt.Errorf("%w: scan refused by the test", persistence.ErrUnavailable)
+	}
+	return s.Store.ScanDue(ctx, from, until, fn)
 }
 
 // Due work whose append is slower than its due time still comes: its host
@@ -445,4 +454,16 @@ func TestDueWorkPastTheScanMaxComes(t *testing.T) {
 	for _, c := range customers {
 		waitClosed(t, rt, engine, c)
 	}
+}
+
+// A due scan that fails is tried again a second later from where it
+// started: the idle conversation it missed still closes.
+func TestDueWorkComesAfterAFailedScan(t *testing.T) {
+	engine := &heldEngine{Engine: persistence.NewMemory(8)}
+	rt := startTestOn(t, idleConfig(200*time.Millisecond), engine)
+	if r := ingest(t, rt, "idle-1", "m-1"); r.Ack == nil {
+		t.Fatalf("ingest: %+v", r)
+	}
+	engine.scansFailing.Store(2)        // the scans at the idle check's due time
+	waitClosed(t, rt, engine, "idle-1") // after both failures: a scan did it
 }
