@@ -5,6 +5,7 @@ package persistence
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -348,5 +349,48 @@ func testContext(t *testing.T, open opener) {
 	}
 	if last, _ := s.LastSeq(context.Background(), "c"); last != 0 {
 		t.Errorf("a canceled append was stored: last seq %d", last)
+	}
+}
+
+// A customer's segment keys are written for every (type, hour) it has
+// events of, however many it has, and again after the customer is erased
+// and comes back: the writer skips a key it remembers writing, and must
+// forget the erased customer's.
+func testSegmentBucketsRemembered(t *testing.T, open opener) {
+	e := open(t, 1)
+	s := e.Store(0)
+	ctx := context.Background()
+	types := []string{"t.a", "t.b", "t.c", "t.d", "t.e", "t.f"}
+	var seq uint64
+	add := func(typ string, when time.Time) {
+		t.Helper()
+		seq++
+		req := &AppendRequest{Customer: "c", PrevSeq: seq - 1, Events: []journey.Event{event("c", fmt.Sprintf("c-%d", seq), typ, seq, when)}}
+		if err := appendWait(t, s, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 2 { // the second round: buckets written an hour before
+		for i, typ := range types {
+			add(typ, at(10+round, i))
+		}
+	}
+	for _, typ := range types {
+		for h := 10; h <= 11; h++ {
+			if got := scanSegment(t, s, typ, at(h, 0), at(h+1, 0)); !slices.Equal(got, []string{"c"}) {
+				t.Errorf("ScanSegment(%s, hour %d) = %v, want [c]", typ, h, got)
+			}
+		}
+	}
+	if err := s.Erase(ctx, "c", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := scanSegment(t, s, "t.a", at(10, 0), at(12, 0)); len(got) != 0 {
+		t.Fatalf("ScanSegment after erase = %v", got)
+	}
+	seq = 0
+	add("t.a", at(10, 30)) // a bucket the writer remembered before the erasure
+	if got := scanSegment(t, s, "t.a", at(10, 0), at(11, 0)); !slices.Equal(got, []string{"c"}) {
+		t.Errorf("ScanSegment after the customer came back = %v, want [c]", got)
 	}
 }

@@ -37,6 +37,7 @@ func runConformance(t *testing.T, open opener) {
 		{"ClaimIdentity", testClaimIdentity},
 		{"ClaimRace", testClaimRace},
 		{"ScanSegment", testScanSegment},
+		{"SegmentBucketsRemembered", testSegmentBucketsRemembered},
 		{"ScanDue", testScanDue},
 		{"Erase", testErase},
 		{"Marks", testMarks},
