@@ -306,6 +306,7 @@ type heldEngine struct {
 	delay time.Duration
 	// scansFailing is how many of the next due scans fail.
 	scansFailing atomic.Int32
+	scans        atomic.Int32 // due scans asked
 }
 
 func (e *heldEngine) Store(p int) persistence.Store {
@@ -328,6 +329,7 @@ func (s *heldStore) Append(ctx context.Context, req *persistence.AppendRequest, 
 }
 
 func (s *heldStore) ScanDue(ctx context.Context, from persistence.DueWork, until time.Time, fn func(persistence.DueWork) bool) error {
+	s.e.scans.Add(1)
 	if s.e.scansFailing.Add(-1) >= 0 {
 		return fmt.Errorf("%w: scan refused by the test", persistence.ErrUnavailable)
 	}
@@ -466,4 +468,30 @@ func TestDueWorkComesAfterAFailedScan(t *testing.T) {
 	}
 	engine.scansFailing.Store(2)        // the scans at the idle check's due time
 	waitClosed(t, rt, engine, "idle-1") // after both failures: a scan did it
+}
+
+// Work coming due item after item, a millisecond or less apart, is scanned
+// in batches dueTickMin apart, not a scan an item.
+func TestDueScansAreSpaced(t *testing.T) {
+	engine := &heldEngine{Engine: persistence.NewMemory(1)} // one partition: one host
+	rt := startTestOn(t, idleConfig(300*time.Millisecond), engine)
+	const customers = 60
+	start := time.Now()
+	for i := range customers {
+		if r := ingest(t, rt, fmt.Sprintf("idle-%d", i), fmt.Sprintf("m-%d", i)); r.Ack == nil {
+			t.Fatalf("ingest: %+v", r)
+		}
+	}
+	spread := time.Since(start)
+	before := engine.scans.Load()
+	for i := range customers {
+		waitClosed(t, rt, engine, fmt.Sprintf("idle-%d", i))
+	}
+	// The idle checks come due over spread; a scan at most every
+	// dueTickMin, and a few more (a tick armed before the first is due).
+	scans, most := engine.scans.Load()-before, int32(spread/dueTickMin)+4
+	t.Logf("%d idle checks due over %v: %d due scans", customers, spread, scans)
+	if scans > most {
+		t.Errorf("%d due scans for %d items due over %v, want at most %d", scans, customers, spread, most)
+	}
 }
