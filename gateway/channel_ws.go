@@ -115,7 +115,7 @@ func (s *Server) register(ws *websocket.Conn, p principal) (*channelConn, *journ
 		return nil, journey.Rejectf(journey.CodeUnavailable, "shutting down")
 	}
 	if revokedBy(p, s.auth.Load()) { // revoked since the upgrade authenticated
-		return nil, journey.Rejectf(journey.CodeUnauthorized, tokenRevoked)
+		return nil, s.refuseRevoked(p)
 	}
 	s.connIDs++
 	c := &channelConn{
@@ -141,6 +141,15 @@ func refuseUpgraded(ws *websocket.Conn, rej *journey.Rejection) {
 	_ = ws.Close()
 }
 
+// refuseRevoked is the refusal of a connection whose token was revoked
+// between its upgrade and its registration, logged as SetTokens logs the
+// connections it closes (a reload that raced a dial logged nothing).
+func (s *Server) refuseRevoked(p principal) *journey.Rejection {
+	s.log.Info("token revoked: closing its connection", "token", p.auditName())
+	s.metrics.revoked.Inc()
+	return journey.Rejectf(journey.CodeUnauthorized, tokenRevoked)
+}
+
 // registerPeer tracks an agent desk like register a channel connection.
 func (s *Server) registerPeer(d drainer) *journey.Rejection {
 	s.mu.Lock()
@@ -149,8 +158,8 @@ func (s *Server) registerPeer(d drainer) *journey.Rejection {
 	if s.mu.closing {
 		return journey.Rejectf(journey.CodeUnavailable, "shutting down")
 	}
-	if revokedBy(d.principal(), s.auth.Load()) {
-		return journey.Rejectf(journey.CodeUnauthorized, tokenRevoked)
+	if p := d.principal(); revokedBy(p, s.auth.Load()) {
+		return s.refuseRevoked(p)
 	}
 	s.mu.conns[d] = struct{}{}
 	s.wg.Add(1)
