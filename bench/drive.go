@@ -101,16 +101,16 @@ func newLatencyRecorder() *latencyRecorder {
 func (r *latencyRecorder) record(s *readerStats) {
 	r.mu.Lock()
 	for _, v := range s.latencies {
-		h := r.h
+		h, us := r.h, min(max(v.us, 1), latencyMaxMicros) // in range: recording cannot fail
 		if r.phaseOf != nil {
 			i := r.phaseOf(v.scheduled)
 			if i < 0 || i >= len(r.phases) {
 				continue
 			}
 			h = r.phases[i]
-			r.recordSecond(i, v)
+			r.recordSecond(phaseSecond{i, v.scheduled / int64(time.Second)}, us)
 		}
-		_ = h.RecordValue(min(max(v.us, 1), latencyMaxMicros)) // in range: cannot fail
+		_ = h.RecordValue(us)
 		if r.minutes != nil {
 			r.minutes.mu.Lock()
 			r.minutes.addLocked(v.scheduled+v.us*int64(time.Microsecond), v.us)
@@ -137,11 +137,10 @@ const (
 	secondSamplesMin = 100
 )
 
-// recordSecond files a sample of phase i under its second, in a histogram
+// recordSecond files a sample (µs) under its phase and second, in a histogram
 // of two significant digits (p99 within 1%): the per-second p99s say
 // whether a phase's tail is a few bad seconds or all of it.
-func (r *latencyRecorder) recordSecond(i int, v latencySample) {
-	k := phaseSecond{i, v.scheduled / int64(time.Second)}
+func (r *latencyRecorder) recordSecond(k phaseSecond, us int64) {
 	h := r.seconds[k]
 	if h == nil {
 		if r.seconds == nil {
@@ -153,7 +152,7 @@ func (r *latencyRecorder) recordSecond(i int, v latencySample) {
 		h = hdrhistogram.New(1, latencyMaxMicros, 2)
 		r.seconds[k] = h
 	}
-	_ = h.RecordValue(min(max(v.us, 1), latencyMaxMicros))
+	_ = h.RecordValue(us)
 }
 
 // secondP99s is the p99 (µs) of each second of each phase with at least

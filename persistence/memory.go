@@ -434,10 +434,12 @@ func (s *memStore) ScanDue(ctx context.Context, from DueWork, until time.Time, f
 		work DueWork
 	}
 	var due []entry
-	prefix, start, end := duePrefix(s.p), dueStart(s.p, from), dueBound(s.p, timeToNanos(until))
+	// Both bounds are in the partition's due keys (keys.go): between them
+	// is only its own.
+	start, end := dueStart(s.p, from), dueBound(s.p, timeToNanos(until))
 	s.m.mu.Lock()
 	for k, w := range s.m.mu.due {
-		if bytes.HasPrefix([]byte(k), prefix) && k >= string(start) && k < string(end) {
+		if k >= string(start) && k < string(end) {
 			due = append(due, entry{k, w})
 		}
 	}
