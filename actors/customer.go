@@ -48,7 +48,7 @@ type customer struct {
 	// lastConn is, per channel, the connection that last carried the
 	// customer's inbound there (outbounds go back to it); memory only, at
 	// most lastConnMax channels.
-	lastConn map[string]uint64
+	lastConn connNotes
 }
 
 // broadcastIdleTimeout is how long a customer activated only by broadcasts
@@ -376,18 +376,7 @@ func (c *customer) stepAnswered(ctx actor.Context, in journey.Input, done func(*
 	c.release()
 }
 
-// lastConnMax bounds the channels whose last connection a customer keeps.
-const lastConnMax = 16
-
-func (c *customer) noteConn(channel string, conn uint64) {
-	if c.lastConn == nil {
-		c.lastConn = make(map[string]uint64, 2)
-	}
-	if _, ok := c.lastConn[channel]; !ok && len(c.lastConn) >= lastConnMax {
-		clear(c.lastConn)
-	}
-	c.lastConn[channel] = conn
-}
+func (c *customer) noteConn(channel string, conn uint64) { c.lastConn.note(channel, conn) }
 
 // commit hands a decision's events (Step applied them already), with the
 // due work changes, to the store, and asks the bot at once. The caller
@@ -545,7 +534,7 @@ func (c *customer) queueOutbounds(obs []journey.Outbound) {
 		deliver = c.rt.deliverInCluster
 	}
 	for _, o := range obs {
-		conn := c.lastConn[o.Channel]
+		conn := c.lastConn.of(o.Channel)
 		c.outbox.push(max(o.Seq, c.state.Seq), func(err error) {
 			if err == nil {
 				deliver(o, conn)

@@ -14,3 +14,7 @@ func intern(s string) string {
 	}
 	return strings.Clone(s)
 }
+
+// Intern is intern for the actors' own copies of an event's words (the
+// channel a connection is noted for).
+func Intern(s string) string { return intern(s) }
