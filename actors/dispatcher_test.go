@@ -34,7 +34,7 @@ func TestElasticWorkRunsApart(t *testing.T) {
 	block := make(chan struct{})
 	defer close(block)
 	mailbox := func() (*customerMailbox, invoked) {
-		m := d.customerMailboxes()().(*customerMailbox)
+		m := d.customerMailboxes(nil)().(*customerMailbox)
 		ran := make(invoked, 1)
 		m.RegisterHandlers(ran, d)
 		m.Start()
@@ -126,7 +126,7 @@ func (r *recorder) expect(t *testing.T, want ...any) {
 func TestCustomerMailbox(t *testing.T) {
 	d := newPoolDispatcher(1, 16, 3)
 	defer d.close()
-	m := d.customerMailboxes()().(*customerMailbox)
+	m := d.customerMailboxes(nil)().(*customerMailbox)
 	r := &recorder{ran: make(chan any, 100), escalated: make(chan any, 1)}
 	m.RegisterHandlers(r, d)
 
@@ -172,6 +172,39 @@ func TestCustomerMailbox(t *testing.T) {
 	r.expect(t, "after")
 }
 
+// TestCustomerMailboxPostUntilStop: the host's direct post (host.route)
+// delivers until protoactor asks the actor to stop, and refuses after, so
+// the host sends through the PID and protoactor's dead letters answer (a
+// customer stopped past restartsMax; runtime.go deadLetter). The producer
+// tells its caller each mailbox it makes.
+func TestCustomerMailboxPostUntilStop(t *testing.T) {
+	d := newPoolDispatcher(1, 16, 3)
+	defer d.close()
+	var made []*customerMailbox
+	m := d.customerMailboxes(func(m *customerMailbox) { made = append(made, m) })().(*customerMailbox)
+	if len(made) != 1 || made[0] != m {
+		t.Fatalf("made %v, want the one mailbox", made)
+	}
+	r := &recorder{ran: make(chan any, 100), escalated: make(chan any, 1)}
+	m.RegisterHandlers(r, d)
+	if !m.post("before") {
+		t.Fatal("post refused before the stop")
+	}
+	r.expect(t, "before")
+	stop := &actor.Stop{}
+	m.PostSystemMessage(stop)
+	if m.post("after") {
+		t.Fatal("post took a message after the stop")
+	}
+	r.expect(t, stop)
+	waitIdle(t, m)
+	select {
+	case got := <-r.ran:
+		t.Fatalf("%v ran after the stop", got)
+	default:
+	}
+}
+
 // waitIdle waits until the mailbox is no longer scheduled.
 func waitIdle(t *testing.T, m *customerMailbox) {
 	t.Helper()
@@ -193,7 +226,7 @@ func waitIdle(t *testing.T, m *customerMailbox) {
 func BenchmarkCustomerMailbox(b *testing.B) {
 	d := newPoolDispatcher(1, 16, dispatchThroughput)
 	defer d.close()
-	m := d.customerMailboxes()().(*customerMailbox)
+	m := d.customerMailboxes(nil)().(*customerMailbox)
 	done := make(chan struct{}, 1)
 	m.RegisterHandlers(benchInvoker(done), d)
 	msg := &ingestMsg{}

@@ -72,8 +72,9 @@ type host struct {
 
 	idleTimer *time.Timer // the next idle sweep (residency.go)
 
-	customerProps *actor.Props // every customer's (activate)
-	activations   uint64       // customers spawned, numbering their PIDs
+	customerProps *actor.Props     // every customer's (activate)
+	made          *customerMailbox // the mailbox the spawn in activate made
+	activations   uint64           // customers spawned, numbering their PIDs
 
 	shutdown     bool
 	shutdownDone chan struct{}
@@ -178,7 +179,9 @@ func (h *host) route(ctx actor.Context, m customerMsg) {
 			return
 		}
 	}
-	ctx.Send(c.pid, m)
+	if c.mailbox == nil || !c.mailbox.post(m) {
+		ctx.Send(c.pid, m)
+	}
 	h.res.routed(c, m)
 	if !ok {
 		h.enforceResidentMax(ctx)
@@ -199,16 +202,19 @@ func (h *host) activate(ctx actor.Context, id string) *child {
 		// customer with two inline slots (most resident customers are
 		// idle), no allocation per message, and elastic work sent to the
 		// elastic workers.
+		// The spawn makes the mailbox on this goroutine; the host keeps it.
 		h.customerProps = actor.PropsFromProducer(func() actor.Actor { return newCustomer(rt, store) },
-			actor.WithDispatcher(rt.dispatch), actor.WithMailbox(rt.dispatch.customerMailboxes()))
+			actor.WithDispatcher(rt.dispatch), actor.WithMailbox(rt.dispatch.customerMailboxes(func(m *customerMailbox) { h.made = m })))
 	}
 	h.activations++
+	h.made = nil
 	pid, err := ctx.SpawnNamed(h.customerProps, id+"/"+strconv.FormatUint(h.activations, 36))
 	if err != nil {
 		h.rt.cfg.Logger.Error("customer activation failed", "partition", h.partition, "err", err)
 		return nil
 	}
-	c := &child{id: id, pid: pid, checked: math.MinInt64 / 2, firstPending: true}
+	c := &child{id: id, pid: pid, mailbox: h.made, checked: math.MinInt64 / 2, firstPending: true}
+	h.made = nil
 	h.children[id] = c
 	return c
 }

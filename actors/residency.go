@@ -40,10 +40,11 @@ type passivateLRU struct{ share float64 }
 type child struct {
 	id         string
 	pid        *actor.PID
-	prev, next *child // neighbours in its order: prev more recent
-	in         *order // the order it is in, nil when in none
-	touched    int64  // the host's clock when last routed to (or asked to go)
-	checked    int64  // the host's clock at its last idle check
+	mailbox    *customerMailbox // pid's, posted to directly (host.route)
+	prev, next *child           // neighbours in its order: prev more recent
+	in         *order           // the order it is in, nil when in none
+	touched    int64            // the host's clock when last routed to (or asked to go)
+	checked    int64            // the host's clock at its last idle check
 	// asked: sent an evictReq, not answered yet. declined: declined since
 	// its last message, so not asked again before another message.
 	asked, declined bool
