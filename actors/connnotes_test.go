@@ -36,8 +36,8 @@ func TestConnNotes(t *testing.T) {
 	if a, b, c := n.of("one-too-many"), n.of("chat"), n.of("ch5"); a != 99 || b != 0 || c != 0 {
 		t.Fatalf("past the limit: new %d, chat %d, ch5 %d; want 99, 0, 0", a, b, c)
 	}
-	if len(n.more) != 0 {
-		t.Fatalf("past the limit %d others kept", len(n.more))
+	if n.more != nil {
+		t.Fatalf("past the limit %d others kept", len(*n.more))
 	}
 }
 
