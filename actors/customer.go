@@ -45,6 +45,9 @@ type customer struct {
 	subs     map[uint64]Subscriber
 	assigned string
 
+	// mailbox is the customer's own (mailboxMsg), nil until the host says.
+	mailbox *customerMailbox
+
 	// lastConn is, per channel, the connection that last carried the
 	// customer's inbound there (outbounds go back to it); memory only, at
 	// most lastConnMax channels.
@@ -120,6 +123,8 @@ func (c *customer) Receive(ctx actor.Context) {
 		c.erase(ctx, m)
 	case *appendDone:
 		c.appendDone(ctx, m)
+	case *mailboxMsg:
+		c.mailbox = m.mailbox
 	case *idleCheck:
 		c.idleCheck(ctx)
 	case *evictReq:
@@ -421,7 +426,7 @@ func (c *customer) commit(ctx actor.Context, d journey.Decision) {
 		host = ctx.Parent()
 		earliest = slices.MinFunc(d.DueAdd, func(a, b journey.Due) int { return a.At.Compare(b.At) }).At
 	}
-	rt, p := c.rt, c.store.Partition()
+	rt, p, mailbox := c.rt, c.store.Partition(), c.mailbox
 	c.store.Append(context.Background(), req, func(err error) {
 		if marks != nil {
 			marks.Add(1) // durable (or failed): counts cached before are stale
@@ -429,7 +434,10 @@ func (c *customer) commit(ctx actor.Context, d journey.Decision) {
 		if host != nil && err == nil {
 			rt.tellDue(host, p, earliest)
 		}
-		root.Send(self, &appendDone{incarnation: inc, lastSeq: last, err: err, elastic: elastic})
+		done := &appendDone{incarnation: inc, lastSeq: last, err: err, elastic: elastic}
+		if mailbox == nil || !mailbox.post(done) {
+			root.Send(self, done)
+		}
 	})
 }
 

@@ -215,6 +215,9 @@ func (h *host) activate(ctx actor.Context, id string) *child {
 	}
 	c := &child{id: id, pid: pid, mailbox: h.made, checked: math.MinInt64 / 2, firstPending: true}
 	h.made = nil
+	if c.mailbox != nil {
+		c.mailbox.post(&mailboxMsg{mailbox: c.mailbox})
+	}
 	h.children[id] = c
 	return c
 }
