@@ -20,8 +20,9 @@ var dueScanMax = 4096
 // of where the last one ended (host.dueFrom): a due item delivered and not
 // done (its customer refused it: the store unavailable) is delivered again
 // within it. While items delivered since the last scan from the beginning
-// may be pending (host.dueUnsure), a tick comes at least this often.
-const dueRescanEvery = time.Minute
+// may be pending (host.dueUnsure), a tick comes at least this often. (A
+// variable so a test can shorten it.)
+var dueRescanEvery = time.Minute
 
 // dueTickMin is the least time between two due scans of a host: work due
 // 2,000 or 10,000 a second (a broadcast's outbounds' retry keys, 30 s

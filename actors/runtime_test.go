@@ -307,6 +307,9 @@ type heldEngine struct {
 	// scansFailing is how many of the next due scans fail.
 	scansFailing atomic.Int32
 	scans        atomic.Int32 // due scans asked
+	// idleClosesFailing is how many of the next appends that discharge
+	// a conversation's idle check fail, as an unavailable store's would.
+	idleClosesFailing atomic.Int32
 }
 
 func (e *heldEngine) Store(p int) persistence.Store {
@@ -319,6 +322,11 @@ type heldStore struct {
 }
 
 func (s *heldStore) Append(ctx context.Context, req *persistence.AppendRequest, done func(error)) {
+	closes := slices.ContainsFunc(req.DueDelete, func(w persistence.DueWork) bool { return w.Kind == journey.DueConversationIdle })
+	if closes && s.e.idleClosesFailing.Add(-1) >= 0 {
+		done(fmt.Errorf("%w: append refused by the test", persistence.ErrUnavailable))
+		return
+	}
 	if !s.e.held.CompareAndSwap(true, false) {
 		s.Store.Append(ctx, req, done)
 		return
@@ -468,6 +476,27 @@ func TestDueWorkComesAfterAFailedScan(t *testing.T) {
 	}
 	engine.scansFailing.Store(2)        // the scans at the idle check's due time
 	waitClosed(t, rt, engine, "idle-1") // after both failures: a scan did it
+}
+
+// Due work delivered and not done (the append of the idle close failed, so
+// its key stays) comes again with the next scan from the beginning,
+// dueRescanEvery after the last: the scans in between start after it.
+func TestDueWorkNotDoneComesWithTheRescan(t *testing.T) {
+	every := dueRescanEvery
+	t.Cleanup(func() { dueRescanEvery = every }) // after the runtime's own cleanup has stopped it
+	dueRescanEvery = 1500 * time.Millisecond
+	engine := &heldEngine{Engine: persistence.NewMemory(8)}
+	rt := startTestOn(t, idleConfig(200*time.Millisecond), engine)
+	engine.idleClosesFailing.Store(1)
+	if r := ingest(t, rt, "idle-1", "m-1"); r.Ack == nil {
+		t.Fatalf("ingest: %+v", r)
+	}
+	start := time.Now()
+	waitClosed(t, rt, engine, "idle-1")
+	if engine.idleClosesFailing.Load() >= 0 {
+		t.Fatal("the idle close's append never failed")
+	}
+	t.Logf("closed %v after the ingest", time.Since(start))
 }
 
 // Work coming due item after item, a millisecond or less apart, is scanned
