@@ -27,6 +27,9 @@ type connNote struct {
 // note records conn as the channel's last connection. Past lastConnMax
 // channels every note but the new one is forgotten.
 func (n *connNotes) note(channel string, conn uint64) {
+	if channel == "" {
+		return // no channel, nowhere to send back to
+	}
 	if n.first.channel == channel {
 		n.first.conn = conn
 		return

@@ -11,6 +11,10 @@ func TestConnNotes(t *testing.T) {
 	if got := n.of("chat"); got != 0 {
 		t.Fatalf("empty: of(chat) = %d", got)
 	}
+	n.note("", 9)
+	if got := n.of(""); got != 0 || n.first.channel != "" {
+		t.Fatalf("a note without a channel was kept: of(\"\") = %d, %+v", got, n.first)
+	}
 	n.note("chat", 1)
 	n.note("sms", 2)
 	n.note("chat", 3)

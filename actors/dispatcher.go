@@ -184,8 +184,10 @@ func (m *customerMailbox) PostUserMessage(message any) {
 // post is PostUserMessage for the customer's host, which keeps the mailbox
 // and so skips protoactor's PID and process look-ups (cache misses on every
 // event once customers outnumber the CPU's caches: bench ingest with
-// 100,000 customers). False when the actor was asked to stop: the host
-// then sends through the PID, whose dead letters refuse the message.
+// 100,000 customers). False when the actor was asked to stop (its
+// supervisor stops it with a system message only, leaving its process
+// registered until it has stopped): the host then refuses the message, as
+// the PID's dead letters do once the process is gone.
 func (m *customerMailbox) post(message any) bool {
 	m.mu.Lock()
 	if m.stopped {
@@ -210,8 +212,8 @@ func (m *customerMailbox) push(message any) {
 func (m *customerMailbox) PostSystemMessage(message any) {
 	m.mu.Lock()
 	if _, ok := message.(*actor.Stop); ok {
-		// protoactor marks the process dead as it posts this
-		// (ActorProcess.Stop): post stops taking messages with it.
+		// Whoever stops the actor (its host, ActorProcess.Stop; its
+		// supervisor, StopChildren) posts this: post takes nothing more.
 		m.stopped = true
 	}
 	m.system = append(m.system, message)

@@ -174,9 +174,9 @@ func TestCustomerMailbox(t *testing.T) {
 
 // TestCustomerMailboxPostUntilStop: the host's direct post (host.route)
 // delivers until protoactor asks the actor to stop, and refuses after, so
-// the host sends through the PID and protoactor's dead letters answer (a
-// customer stopped past restartsMax; runtime.go deadLetter). The producer
-// tells its caller each mailbox it makes.
+// the host refuses the message rather than leave it in a mailbox that will
+// not run again (a customer its supervisor stopped past restartsMax). The
+// producer tells its caller each mailbox it makes.
 func TestCustomerMailboxPostUntilStop(t *testing.T) {
 	d := newPoolDispatcher(1, 16, 3)
 	defer d.close()

@@ -180,8 +180,15 @@ func (h *host) route(ctx actor.Context, m customerMsg) {
 			return
 		}
 	}
-	if c.mailbox == nil || !c.mailbox.post(m) {
+	switch {
+	case c.mailbox == nil:
 		ctx.Send(c.pid, m)
+	case !c.mailbox.post(m):
+		// Stopped by its supervisor (past restartsMax): its process is
+		// still registered until it has stopped, so a message sent
+		// through the PID would wait in a mailbox that never runs again.
+		refuse(m, unavailable("customer stopped; retry with the same id"))
+		return
 	}
 	h.res.routed(c, m)
 	if !ok {
@@ -211,6 +218,7 @@ func (h *host) activate(ctx actor.Context, id string) *child {
 	h.made = nil
 	pid, err := ctx.SpawnNamed(h.customerProps, id+"/"+strconv.FormatUint(h.activations, 36))
 	if err != nil {
+		h.made = nil
 		h.rt.cfg.Logger.Error("customer activation failed", "partition", h.partition, "err", err)
 		return nil
 	}

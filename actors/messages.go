@@ -78,13 +78,13 @@ func (m *patchMsg) customerID() string   { return m.customer }
 func (m *contextMsg) customerID() string { return m.customer }
 func (m *dueMsg) customerID() string     { return m.work.Customer }
 
-// appendDone completes an append: sent by the store's writer callback.
 // mailboxMsg is the host telling a customer it activated its mailbox (the
 // first message after Started): the customer's store completions post to it
 // directly (customerMailbox.post). A customer restarted after a panic is a
 // new instance that is not told, and sends through its PID.
 type mailboxMsg struct{ mailbox *customerMailbox }
 
+// appendDone completes an append: sent by the store's writer callback.
 type appendDone struct {
 	incarnation uint64
 	lastSeq     uint64
