@@ -58,8 +58,8 @@ func (n *connNotes) note(channel string, conn uint64) {
 
 // of is the channel's last connection, 0 when none is known.
 func (n *connNotes) of(channel string) uint64 {
-	if n.first.channel == channel && channel != "" {
-		return n.first.conn
+	if n.first.channel == channel {
+		return n.first.conn // 0 for "": note keeps no empty channel
 	}
 	if n.more == nil {
 		return 0

@@ -154,7 +154,7 @@ type customerMailbox struct {
 	system    []any              // system messages (rare), run before user ones
 	scheduled bool               // on a queue or running
 	suspended bool
-	stopped   bool // asked to stop: post refuses, so protoactor's dead letters answer
+	stopped   bool // asked to stop: post refuses (host.route refuses the message)
 	invoker   actor.MessageInvoker
 	d         *poolDispatcher
 }

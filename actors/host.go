@@ -209,21 +209,20 @@ func (h *host) activate(ctx actor.Context, id string) *child {
 		// The runtime's own mailbox (customerMailbox): one object per
 		// customer with two inline slots (most resident customers are
 		// idle), no allocation per message, and elastic work sent to the
-		// elastic workers.
-		// The spawn makes the mailbox on this goroutine; the host keeps it.
+		// elastic workers. The spawn makes the mailbox on this goroutine;
+		// the host keeps it (made).
 		h.customerProps = actor.PropsFromProducer(func() actor.Actor { return newCustomer(rt, store) },
 			actor.WithDispatcher(rt.dispatch), actor.WithMailbox(rt.dispatch.customerMailboxes(func(m *customerMailbox) { h.made = m })))
 	}
 	h.activations++
-	h.made = nil
 	pid, err := ctx.SpawnNamed(h.customerProps, id+"/"+strconv.FormatUint(h.activations, 36))
+	mailbox := h.made
+	h.made = nil
 	if err != nil {
-		h.made = nil
 		h.rt.cfg.Logger.Error("customer activation failed", "partition", h.partition, "err", err)
 		return nil
 	}
-	c := &child{id: id, pid: pid, mailbox: h.made, checked: math.MinInt64 / 2, firstPending: true}
-	h.made = nil
+	c := &child{id: id, pid: pid, mailbox: mailbox, checked: math.MinInt64 / 2, firstPending: true}
 	if c.mailbox != nil {
 		c.mailbox.post(&mailboxMsg{mailbox: c.mailbox})
 	}

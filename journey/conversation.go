@@ -191,7 +191,7 @@ func (c *Customer) applyConversation(e *Event) {
 	if cv.Open() && (e.Type == TypeMessageReceived || e.Type == TypeMessageSent) {
 		cv.LastActivity = e.RecordedAt
 		if e.Type == TypeMessageReceived && e.Channel != "" && e.Channel != cv.Channel {
-			cv.Channel = intern(e.Channel) // the conversation moves with the customer
+			cv.Channel = Intern(e.Channel) // the conversation moves with the customer
 		}
 		if e.Type == TypeMessageReceived && cv.Asked == "" {
 			cv.Asked = strings.Clone(cut(e.Text, SummaryTextMax)) // not the event's string block

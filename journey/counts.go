@@ -31,7 +31,7 @@ func (ec *eventCounts) add(typ string, at time.Time) {
 		tt = ec.types[i]
 		ec.types = append(ec.types[:i], ec.types[i+1:]...)
 	} else {
-		tt.Type = intern(typ)
+		tt.Type = Intern(typ)
 		if len(ec.types) >= CountTypesMax {
 			ec.types = append(ec.types[:0], ec.types[1:]...)
 		}

@@ -76,7 +76,7 @@ func (c *Customer) apply(e *Event, data any) {
 	}
 	c.timeline.push(e, c.ID)
 	if e.Actor == ActorCustomer && e.Channel != "" && e.Channel != c.LastChannel {
-		c.LastChannel = intern(e.Channel)
+		c.LastChannel = Intern(e.Channel)
 	}
 	c.counts.add(e.Type, e.RecordedAt)
 	c.applyConversation(e)
