@@ -66,7 +66,7 @@ func (w *writer) eraseBatch(o *eraseOp) (*pebble.Batch, error) {
 		must(b.Delete(k, nil))
 		w.forgetSegment(k)
 	}
-	delete(w.lastSeq, customerKey{p, customer})
+	delete(w.lastSeq, w.seqKey(p, customer))
 	return b, nil
 }
 
