@@ -88,6 +88,7 @@ func (s *Server) serveAgentWS(w http.ResponseWriter, r *http.Request) {
 		credit: make(chan struct{}, DeskCredit)}
 	a.mu.subs = map[string]*subscription{}
 	if rej := s.registerPeer(a); rej != nil {
+		a.stopPinging()
 		refuseUpgraded(ws, rej)
 		return
 	}
@@ -99,9 +100,9 @@ func (s *Server) serveAgentWS(w http.ResponseWriter, r *http.Request) {
 		s.desks.add(a)
 		s.rt.DeskConnected(a.agent, true)
 	}
-	s.goTracked(a.writeLoop)
 	a.readLoop()
 	a.close()
+	a.finished() // the writer has sent the close frame and closed the socket
 	if a.agent != "" {
 		s.desks.remove(a)
 		s.rt.DeskConnected(a.agent, false)

@@ -59,7 +59,7 @@ func (s *Server) serveChannelWS(w http.ResponseWriter, r *http.Request) {
 	}
 	takeOverControlFrames(ws, c.keep, c.queueControl)
 	s.metrics.connections.WithLabelValues("channel").Inc()
-	s.goTracked(c.writeLoop)
+	// The writer starts when there is something to write (wspeer.go).
 	// The reader gets a goroutine of its own and the handler returns, so
 	// net/http lets go of what it keeps for a request (its 4 KiB write
 	// buffer, the request, the connection state): ~5 KiB per idle
@@ -77,6 +77,7 @@ func (c *channelConn) serve() {
 		<-c.closed // Shutdown answers what is in flight, then closes
 	}
 	c.close()
+	c.finished() // the writer has sent the close frame and closed the socket
 	c.s.deregister(c)
 }
 

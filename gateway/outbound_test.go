@@ -8,9 +8,10 @@ import (
 	"github.com/throughline/throughline/journey"
 )
 
-// testConn is a channel connection without a socket: frames stay queued.
+// testConn is a channel connection without a socket: frames stay queued
+// (writing: no writer is started).
 func testConn(id uint64, queue int) *channelConn {
-	return &channelConn{id: id, wsPeer: &wsPeer{send: newQueue[[]byte](queue), closed: make(chan struct{})}}
+	return &channelConn{id: id, wsPeer: &wsPeer{send: newQueue[[]byte](queue), closed: make(chan struct{}), writing: true}}
 }
 
 func ob(customer string, seq uint64, channel string) journey.Outbound {

@@ -239,3 +239,82 @@ func TestRatePausedWebSocketIsNotIdle(t *testing.T) {
 		}
 	}
 }
+
+// An idle connection's writer ends after writerIdle, and what comes next
+// starts another: an ack, the pings, the close frame.
+func TestIdleConnectionWriterEnds(t *testing.T) {
+	old := writerIdle
+	writerIdle = 50 * time.Millisecond
+	t.Cleanup(func() { writerIdle = old })
+	s := startTestServer(t, Config{
+		Tokens:         []Token{{Token: "gw", Role: RoleChannel}},
+		WSPingInterval: 300 * time.Millisecond,
+	}, actors.Config{})
+	ws := dialChannel(t, s.Addr())
+	pings := make(chan struct{}, 16)
+	ws.SetPingHandler(func(string) error { pings <- struct{}{}; return nil })
+	conn := func() *channelConn {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for d := range s.mu.conns {
+			if c, ok := d.(*channelConn); ok {
+				return c
+			}
+		}
+		return nil
+	}
+	writing := func(c *channelConn) bool {
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
+		return c.writing
+	}
+	idle := func(c *channelConn) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Second)
+		for writing(c) {
+			if time.Now().After(deadline) {
+				t.Fatal("the writer of an idle connection still runs")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	var c *channelConn
+	for c == nil {
+		c = conn()
+		time.Sleep(5 * time.Millisecond)
+	}
+	idle(c) // never started: nothing to write yet
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"event","event":{"id":"e1","customer":"c-1","type":"message.received","text":"hi"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	_, msg, err := ws.ReadMessage()
+	if err != nil || !strings.Contains(string(msg), `"ack"`) {
+		t.Fatalf("ack: %s %v", msg, err)
+	}
+	idle(c)
+	// Pings keep coming while the writer is gone between them; the
+	// client's reads run the ping handler.
+	go func() {
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	for range 2 {
+		select {
+		case <-pings:
+		case <-time.After(2 * time.Second):
+			t.Fatal("no ping from an idle connection")
+		}
+		idle(c)
+	}
+	// A close from the server: the writer sends the close frame and
+	// closes the socket.
+	c.closeWith(websocket.CloseNormalClosure, "bye")
+	select {
+	case <-c.done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the writer did not close the socket")
+	}
+}
