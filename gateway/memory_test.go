@@ -111,8 +111,9 @@ func waitFor(t *testing.T, cond func() bool) {
 // An idle channel WebSocket costs the server ~10 KiB of heap and stacks
 // (it was ~400 KB: queues preallocated at their limits; ~14 KiB while each
 // kept a writer goroutine and a ticker). Measured with 2,000 connections
-// that said hello, once their writers ended; the bound (12 KiB) is an upper
-// bound, not a timing.
+// that said hello, once their writers ended; the bound (12 KiB, 16 KiB
+// under the race detector, which adds ~3 KB) is an upper bound, not a
+// timing.
 func TestIdleChannelConnMemory(t *testing.T) {
 	old := writerIdle
 	writerIdle = 100 * time.Millisecond
@@ -120,7 +121,11 @@ func TestIdleChannelConnMemory(t *testing.T) {
 	addr := startServer(t)
 	per := idleConnBytes(t, addr, 2000)
 	t.Logf("idle channel WebSocket: %.0f bytes of heap and stacks each", per)
-	if per > 12<<10 {
-		t.Errorf("idle channel WebSocket costs %.0f bytes; at most %d", per, 12<<10)
+	bound := 12 << 10
+	if raceEnabled {
+		bound = 16 << 10
+	}
+	if per > float64(bound) {
+		t.Errorf("idle channel WebSocket costs %.0f bytes; at most %d", per, bound)
 	}
 }

@@ -21,7 +21,13 @@ type queue[T any] struct {
 const queueKeep = 64
 
 func newQueue[T any](max int) *queue[T] {
-	return &queue[T]{max: max, ready: make(chan struct{}, 1)}
+	return newQueueOn[T](max, make(chan struct{}, 1))
+}
+
+// newQueueOn is a queue whose consumer is woken through ready, a channel
+// of one slot it may share with other queues it consumes.
+func newQueueOn[T any](max int, ready chan struct{}) *queue[T] {
+	return &queue[T]{max: max, ready: ready}
 }
 
 // push adds v unless max items wait already (false).

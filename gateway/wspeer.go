@@ -30,8 +30,8 @@ type wsPeer struct {
 	ctx    context.Context // cancelled when the connection closes
 	cancel context.CancelFunc
 
-	send      *queue[[]byte] // frames for the writer; full: the client is too slow
-	control   chan controlFrame
+	send      *queue[[]byte]       // frames for the writer; full: the client is too slow
+	control   *queue[controlFrame] // signals send's ready
 	closed    chan struct{}
 	closeOnce sync.Once
 	// closeCode and closeReason are the close frame's; set once, before
@@ -54,9 +54,9 @@ func newPeer(s *Server, kind string, ws *websocket.Conn, who principal, queue in
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &wsPeer{
 		s: s, kind: kind, who: who, ws: ws, keep: newKeepalive(ws, s.cfg.WSIdleTimeout), ctx: ctx, cancel: cancel,
-		send: newQueue[[]byte](queue), control: make(chan controlFrame, controlQueue), closed: make(chan struct{}),
-		done: make(chan struct{}),
+		send: newQueue[[]byte](queue), closed: make(chan struct{}), done: make(chan struct{}),
 	}
+	c.control = newQueueOn[controlFrame](controlQueue, c.send.ready)
 	c.wmu.Lock() // the timer's goroutine reads it
 	c.pinger = time.AfterFunc(s.cfg.WSPingInterval, c.ping)
 	c.wmu.Unlock()
@@ -111,7 +111,7 @@ func (c *wsPeer) idleStop() bool {
 		return false
 	default:
 	}
-	if c.send.len() > 0 || len(c.control) > 0 || c.pingDue.Load() {
+	if c.send.len() > 0 || c.control.len() > 0 || c.pingDue.Load() {
 		return false
 	}
 	c.writing = false
@@ -153,8 +153,6 @@ func (c *wsPeer) writeLoop() {
 		}
 		select {
 		case <-c.send.ready:
-		case cf := <-c.control:
-			w.add(cf.opcode, cf.payload)
 		case <-c.closed:
 			code, reason := websocket.CloseGoingAway, "closing"
 			if c.closeCode != 0 {
@@ -177,18 +175,15 @@ func (c *wsPeer) writeLoop() {
 		if c.pingDue.Swap(false) {
 			w.add(opPing, nil)
 		}
-	drain:
+		for cf, ok := c.control.pop(); ok; cf, ok = c.control.pop() {
+			w.add(cf.opcode, cf.payload)
+		}
 		for len(w.buf) < writeBatchBytes {
-			if f, ok := c.send.pop(); ok {
-				w.add(opText, f)
-				continue
+			f, ok := c.send.pop()
+			if !ok {
+				break
 			}
-			select {
-			case cf := <-c.control:
-				w.add(cf.opcode, cf.payload)
-			default:
-				break drain
-			}
+			w.add(opText, f)
 		}
 		if err := w.flush(); err != nil {
 			c.close() // the loop closes the socket
@@ -204,12 +199,11 @@ func (c *wsPeer) writeLoop() {
 // queueControl queues a pong or close reply; the control queue is small and
 // a peer that floods pings it cannot drain is disconnected.
 func (c *wsPeer) queueControl(cf controlFrame) {
-	select {
-	case c.control <- cf:
-		c.kick()
-	default:
+	if !c.control.push(cf) {
 		c.close()
+		return
 	}
+	c.kick()
 }
 
 // close ends the connection: the writer sends a close frame and closes the
