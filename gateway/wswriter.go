@@ -68,6 +68,7 @@ type frameWriter struct {
 	conn    net.Conn
 	buf     []byte
 	timeout time.Duration
+	texts   int // text frames in buf
 }
 
 // write sends the frames in one syscall (for a batch under writeBatchBytes).
@@ -80,7 +81,7 @@ func (w *frameWriter) flush() error {
 	if cap(w.buf) <= 4*writeBatchBytes { // a huge acks frame's is not kept
 		writeBufs.Put(w.buf[:0])
 	}
-	w.buf = nil // an idle connection holds no buffer
+	w.buf, w.texts = nil, 0 // an idle connection holds no buffer
 	return err
 }
 
@@ -92,6 +93,9 @@ func (w *frameWriter) add(opcode byte, payload []byte) {
 		}
 	}
 	w.buf = appendFrame(w.buf, opcode, payload)
+	if opcode == opText {
+		w.texts++
+	}
 }
 
 // writeBufs are the writers' batch buffers, shared by every connection:
