@@ -136,6 +136,8 @@ func (e *echoServer) serveWS(w http.ResponseWriter, r *http.Request) {
 // answer appends the answer to one client frame.
 func (e *echoServer) answer(b []byte, f *echoFrame, seqs map[string]uint64) []byte {
 	switch {
+	case f.Type == "hello": // PROTOCOL section 2's answer
+		return append(b, `{"type":"ready"}`...)
 	case f.Type == "event" && f.Event != nil:
 		if e.failCode != "" {
 			return appendError(b, f.Event.ID, e.failCode, "refused by the echo")

@@ -45,9 +45,11 @@ func benchMain(args []string) int {
 			return benchCluster(args[1:])
 		case "memory":
 			return benchMemory(args[1:])
+		case "idle":
+			return benchIdle(args[1:])
 		}
 	}
-	fmt.Fprintln(os.Stderr, "usage: throughline bench ingest|activation|journey|agents|broadcast|cluster|memory [flags]   (-h for the flags)")
+	fmt.Fprintln(os.Stderr, "usage: throughline bench ingest|activation|journey|agents|broadcast|cluster|memory|idle [flags]   (-h for the flags)")
 	return 2
 }
 
