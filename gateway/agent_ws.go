@@ -88,7 +88,6 @@ func (s *Server) serveAgentWS(w http.ResponseWriter, r *http.Request) {
 		credit: make(chan struct{}, DeskCredit)}
 	a.mu.subs = map[string]*subscription{}
 	if rej := s.registerPeer(a); rej != nil {
-		a.stopPinging()
 		refuseUpgraded(ws, rej)
 		return
 	}
@@ -100,15 +99,16 @@ func (s *Server) serveAgentWS(w http.ResponseWriter, r *http.Request) {
 		s.desks.add(a)
 		s.rt.DeskConnected(a.agent, true)
 	}
+	a.startPinging()
 	a.readLoop()
 	a.close()
-	a.finished() // the writer has sent the close frame and closed the socket
 	if a.agent != "" {
 		s.desks.remove(a)
 		s.rt.DeskConnected(a.agent, false)
 	}
 	a.unsubscribeAll()
 	s.deregisterPeer(a)
+	a.finished() // the writer has sent the close frame and closed the socket
 }
 
 func (a *agentConn) drainAndClose(context.Context) { a.close() }
@@ -278,7 +278,9 @@ func (a *agentConn) subscribe(f agentFrame) {
 }
 
 // replay sends the stored events in (after, seq], then subscribed, then
-// what arrived live meanwhile.
+// what arrived live meanwhile past seq (a live event at or below seq was
+// in the replay: across nodes, a proxy subscription may deliver the event
+// the subscription's seq already counts).
 func (a *agentConn) replay(f agentFrame, sub *subscription, seq uint64) {
 	if f.After != nil {
 		for after := *f.After; after < seq; {
@@ -298,7 +300,9 @@ func (a *agentConn) replay(f agentFrame, sub *subscription, seq uint64) {
 	a.enqueue(mustJSON(map[string]any{"type": "subscribed", "customer": sub.customer, "seq": seq}))
 	sub.mu.Lock()
 	for i := range sub.buf {
-		a.enqueue(eventFrame(sub.customer, &sub.buf[i]))
+		if sub.buf[i].Seq > seq {
+			a.enqueue(eventFrame(sub.customer, &sub.buf[i]))
+		}
 	}
 	sub.buf, sub.replay = nil, false
 	sub.mu.Unlock()

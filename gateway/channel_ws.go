@@ -60,6 +60,7 @@ func (s *Server) serveChannelWS(w http.ResponseWriter, r *http.Request) {
 	takeOverControlFrames(ws, c.keep, c.queueControl)
 	s.metrics.connections.WithLabelValues("channel").Inc()
 	// The writer starts when there is something to write (wspeer.go).
+	c.startPinging()
 	// The reader gets a goroutine of its own and the handler returns, so
 	// net/http lets go of what it keeps for a request (its 4 KiB write
 	// buffer, the request, the connection state): ~5 KiB per idle
@@ -77,8 +78,8 @@ func (c *channelConn) serve() {
 		<-c.closed // Shutdown answers what is in flight, then closes
 	}
 	c.close()
-	c.finished() // the writer has sent the close frame and closed the socket
 	c.s.deregister(c)
+	c.finished() // the writer has sent the close frame and closed the socket
 }
 
 // admitConn refuses an upgrade when shutting down or at the connection

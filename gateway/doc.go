@@ -8,11 +8,14 @@
 // and, while events need identity resolution, one resolver goroutine that
 // keeps them in order. The reader stops reading when the connection's credit
 // is spent, so TCP pushes back. Every goroutine is started through the
-// server's tracker, which refuses new ones during shutdown.
+// server's tracker, which refuses new ones during shutdown, except a
+// WebSocket's writer, which runs only while there is something to write
+// (on a goroutine of its own, or on its ping timer's) and which the
+// connection's reader waits for before it ends (wspeer.go).
 //
 // Deadlines (timeouts.go): every request gets its own read and write
 // deadlines, a WebSocket a read deadline its keepalive renews on every frame
-// and pong (the writer pings every WSPingInterval). Every string of an
+// and pong (a timer per connection pings every WSPingInterval). Every string of an
 // inbound event is checked for UTF-8 on the raw bytes before decoding
 // (journey.CheckJSONUTF8).
 package gateway

@@ -61,10 +61,19 @@ func newPeer(s *Server, kind string, ws *websocket.Conn, who principal, queue in
 		send: newQueue[[]byte](queue), closed: make(chan struct{}), done: make(chan struct{}),
 	}
 	c.control = newQueueOn[controlFrame](controlQueue, c.send.ready)
-	c.wmu.Lock() // the timer's goroutine reads it
-	c.pinger = time.AfterFunc(s.cfg.WSPingInterval, c.ping)
-	c.wmu.Unlock()
 	return c
+}
+
+// startPinging arms the pings, once the connection is registered (a
+// refused one is closed through gorilla, with no writer of ours).
+func (c *wsPeer) startPinging() {
+	c.wmu.Lock() // the timer's goroutine reads it
+	defer c.wmu.Unlock()
+	select {
+	case <-c.closed: // closed meanwhile
+	default:
+		c.pinger = time.AfterFunc(c.s.cfg.WSPingInterval, c.ping)
+	}
 }
 
 // ping arms the next ping and has the writer send one: the running
@@ -92,7 +101,9 @@ func (c *wsPeer) ping() {
 // stopPinging stops the pings for good.
 func (c *wsPeer) stopPinging() {
 	c.wmu.Lock()
-	c.pinger.Stop()
+	if c.pinger != nil {
+		c.pinger.Stop()
+	}
 	c.wmu.Unlock()
 }
 
@@ -173,8 +184,7 @@ func (c *wsPeer) writeLoop() {
 			if c.idleStop() {
 				return
 			}
-			idle.Reset(writerIdle)
-			continue
+			// Something waits: write it below.
 		}
 		if c.pingDue.Swap(false) {
 			w.add(opPing, nil)
