@@ -42,6 +42,56 @@ type agentConn struct {
 		sync.Mutex
 		subs map[string]*subscription // customer -> its subscription
 	}
+	sent sentEvents // the event frames sent, to send each once
+}
+
+// sentEvents remembers, per customer, the seqs of the latest event frames
+// a desk connection was sent, so that an event that reaches it twice is
+// sent once: an agent assigned to a customer it also subscribes to gets
+// the customer's events as desk pushes (Desks.Deliver) and through the
+// subscription, and a push can come while the subscription replays the
+// same event from the store (TestClusterDeskAcrossNodes saw seq 13 twice
+// after a failover).
+type sentEvents struct {
+	mu sync.Mutex
+	by map[string]*[sentSeqsKept]uint64 // slot seq % sentSeqsKept
+}
+
+const (
+	// sentSeqsKept is how many of a customer's latest seqs are kept: the
+	// two ways an event comes are a few events apart at most.
+	sentSeqsKept = 16
+	// sentCustomersMax bounds the customers remembered; past it they are
+	// forgotten (an event could then come twice again).
+	sentCustomersMax = 1024
+)
+
+// first reports whether the customer's event seq was not sent yet, and
+// records it as sent.
+func (s *sentEvents) first(customer string, seq uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.by[customer]
+	if r == nil {
+		if s.by == nil || len(s.by) >= sentCustomersMax {
+			s.by = map[string]*[sentSeqsKept]uint64{}
+		}
+		r = new([sentSeqsKept]uint64)
+		s.by[customer] = r
+	}
+	slot := &r[seq%sentSeqsKept]
+	if *slot == seq {
+		return false
+	}
+	*slot = seq
+	return true
+}
+
+// sendEvent queues an event frame unless the event was sent already.
+func (a *agentConn) sendEvent(customer string, e *journey.Event) {
+	if a.sent.first(customer, e.Seq) {
+		a.enqueue(eventFrame(customer, e))
+	}
 }
 
 // subscription is one customer followed by a desk: live events wait in buf
@@ -292,7 +342,7 @@ func (a *agentConn) replay(f agentFrame, sub *subscription, seq uint64) {
 				return
 			}
 			for i := range events {
-				a.enqueue(eventFrame(sub.customer, &events[i]))
+				a.sendEvent(sub.customer, &events[i])
 			}
 			after = events[len(events)-1].Seq
 		}
@@ -301,7 +351,7 @@ func (a *agentConn) replay(f agentFrame, sub *subscription, seq uint64) {
 	sub.mu.Lock()
 	for i := range sub.buf {
 		if sub.buf[i].Seq > seq {
-			a.enqueue(eventFrame(sub.customer, &sub.buf[i]))
+			a.sendEvent(sub.customer, &sub.buf[i])
 		}
 	}
 	sub.buf, sub.replay = nil, false
@@ -327,7 +377,7 @@ func (a *agentConn) live(sub *subscription, e journey.Event) bool {
 		sub.buf = append(sub.buf, e)
 		return true
 	}
-	a.enqueue(eventFrame(sub.customer, &e))
+	a.sendEvent(sub.customer, &e)
 	return true
 }
 

@@ -27,6 +27,11 @@ func (d *Desks) Deliver(agent string, m journey.DeskMessage) {
 	conns := slices.Clone(d.conns[agent])
 	d.mu.Unlock()
 	for _, c := range conns {
+		// An event once per connection: it may also come through a
+		// subscription (sentEvents).
+		if m.Type == "event" && m.Event != nil && !c.sent.first(m.Customer, m.Event.Seq) {
+			continue
+		}
 		c.enqueue(frame)
 	}
 }
