@@ -164,14 +164,7 @@ func (r *AgentsReport) Markdown(w io.Writer) error {
 	row(&b, "warmup + measured", c.Warmup+" + "+c.Duration)
 	row(&b, "run nonce", r.RunNonce)
 
-	b.WriteString("\n| bar | limit | measured | |\n|---|---|---|---|\n")
-	for _, bar := range r.Bars {
-		verdict := "FAIL"
-		if bar.Pass {
-			verdict = "PASS"
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | **%s** |\n", bar.Name, bar.Limit, bar.Value, verdict)
-	}
+	writeBars(&b, r.Bars)
 
 	b.WriteString("\n| figure | value |\n|---|---|\n")
 	row(&b, "**escalation → offer** (scheduled send → offer on a desk) p50 / p99 / p999 / max", "**"+formatLatency(&r.EscalationToOffer)+"**")

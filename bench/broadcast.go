@@ -584,13 +584,7 @@ func (run *broadcastRun) readServer(ctx context.Context) serverReading {
 		run.report.warnOnce("memory", "server memory: %v", err)
 		return serverReading{at: at}
 	}
-	var out Memory
-	if v, ok := m[metricRSS]; ok {
-		out.RSSBytes = ptr(int64(v))
-	}
-	if v, ok := m[metricHeapInuse]; ok {
-		out.HeapInuseBytes = ptr(int64(v))
-	}
+	out := memoryOf(m)
 	if out.RSSBytes == nil || out.HeapInuseBytes == nil {
 		run.report.warnOnce("memory", "the server does not expose %s and %s", metricRSS, metricHeapInuse)
 	}

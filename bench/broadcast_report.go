@@ -331,14 +331,7 @@ func (r *BroadcastReport) Markdown(w io.Writer) error {
 	row(&b, "sms gateway", "one connection, hello for sms, every outbound accepted")
 	row(&b, "run nonce", r.RunNonce)
 
-	b.WriteString("\n| bar | limit | measured | |\n|---|---|---|---|\n")
-	for _, bar := range r.Bars {
-		verdict := "FAIL"
-		if bar.Pass {
-			verdict = "PASS"
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | **%s** |\n", bar.Name, bar.Limit, bar.Value, verdict)
-	}
+	writeBars(&b, r.Bars)
 
 	bc, in, o, s := &r.Broadcast, &r.Ingest, &r.Outbounds, &r.Segment
 	b.WriteString("\n| figure | value |\n|---|---|\n")

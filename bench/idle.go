@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -152,14 +153,7 @@ func readMemory(ctx context.Context, client *http.Client, metricsURL string) (Me
 	if err != nil {
 		return Memory{}, err
 	}
-	var out Memory
-	if v, ok := m[metricRSS]; ok {
-		out.RSSBytes = ptr(int64(v))
-	}
-	if v, ok := m[metricHeapInuse]; ok {
-		out.HeapInuseBytes = ptr(int64(v))
-	}
-	return out, nil
+	return memoryOf(m), nil
 }
 
 // openIdle opens cfg.Connections WebSockets, each past its hello's ready
@@ -243,22 +237,14 @@ func dialIdle(ctx context.Context, d *websocket.Dialer, wsURL string, header htt
 
 // Markdown renders the report.
 func (r *IdleReport) Markdown(w io.Writer) error {
-	var b []byte
-	b = fmt.Appendf(b, "# bench idle: %d idle channel WebSockets against %s\n\n", r.Connections, r.Target)
-	b = fmt.Appendf(b, "Each said hello (answered ready) and then only answered pings; the server's memory was read\n")
-	b = fmt.Appendf(b, "from its /metrics before the first was opened and %s after the last (opening took %.1f s).\n\n", r.Settle, r.OpenSeconds)
-	b = append(b, "| | before | after | per connection |\n|---|---|---|---|\n"...)
-	b = fmt.Appendf(b, "| server RSS | %s | %s | %s |\n", formatBytes(r.Before.RSSBytes), formatBytes(r.After.RSSBytes), perConn(r.RSSPerConnection))
-	b = fmt.Appendf(b, "| Go heap in use | %s | %s | %s |\n\n", formatBytes(r.Before.HeapInuseBytes), formatBytes(r.After.HeapInuseBytes), perConn(r.HeapPerConnection))
-	b = append(b, "| bar | limit | value | |\n|---|---|---|---|\n"...)
-	for _, bar := range r.Bars {
-		verdict := "fails"
-		if bar.Pass {
-			verdict = "passes"
-		}
-		b = fmt.Appendf(b, "| %s | %s | %s | %s |\n", bar.Name, bar.Limit, bar.Value, verdict)
-	}
-	_, err := w.Write(b)
+	var b strings.Builder
+	fmt.Fprintf(&b, "## throughline bench idle\n\n%d idle channel WebSockets against %s: each said hello (answered ready) and then only answered pings; the server's memory read from its /metrics before the first was opened and %s after the last (opening took %.1f s).\n\n",
+		r.Connections, r.Target, r.Settle, r.OpenSeconds)
+	b.WriteString("| | before | after | per connection |\n|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| server RSS | %s | %s | %s |\n", formatBytes(r.Before.RSSBytes), formatBytes(r.After.RSSBytes), perConn(r.RSSPerConnection))
+	fmt.Fprintf(&b, "| Go heap in use | %s | %s | %s |\n", formatBytes(r.Before.HeapInuseBytes), formatBytes(r.After.HeapInuseBytes), perConn(r.HeapPerConnection))
+	writeBars(&b, r.Bars)
+	_, err := io.WriteString(w, b.String())
 	return err
 }
 

@@ -76,6 +76,18 @@ type Bar struct {
 	Pass  bool   `json:"pass"`
 }
 
+// writeBars writes a report's bars as a table, each with its verdict.
+func writeBars(b *strings.Builder, bars []Bar) {
+	b.WriteString("\n| bar | limit | measured | |\n|---|---|---|---|\n")
+	for _, bar := range bars {
+		verdict := "FAIL"
+		if bar.Pass {
+			verdict = "PASS"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | **%s** |\n", bar.Name, bar.Limit, bar.Value, verdict)
+	}
+}
+
 func newJourneyReport(cfg *JourneyConfig, nonce string, res *journeyResult) *JourneyReport {
 	s := &res.counts
 	r := &JourneyReport{
@@ -171,14 +183,7 @@ func (r *JourneyReport) Markdown(w io.Writer) error {
 	row(&b, "warmup + measured", c.Warmup+" + "+c.Duration)
 	row(&b, "run nonce", r.RunNonce)
 
-	b.WriteString("\n| bar | limit | measured | |\n|---|---|---|---|\n")
-	for _, bar := range r.Bars {
-		verdict := "FAIL"
-		if bar.Pass {
-			verdict = "PASS"
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | **%s** |\n", bar.Name, bar.Limit, bar.Value, verdict)
-	}
+	writeBars(&b, r.Bars)
 
 	b.WriteString("\n| figure | value |\n|---|---|\n")
 	row(&b, "**bot turn** (inbound sent → outbound received) p50 / p99 / p999 / max", "**"+formatLatency(&r.TurnLatency)+"**")

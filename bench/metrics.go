@@ -69,6 +69,19 @@ func scrapeFamilies(ctx context.Context, client *http.Client, metricsURL string)
 	return families, nil
 }
 
+// memoryOf is the server's RSS and Go heap in use among m; nil where the
+// server does not expose one.
+func memoryOf(m scrapedMetrics) Memory {
+	var out Memory
+	if v, ok := m[metricRSS]; ok {
+		out.RSSBytes = ptr(int64(v))
+	}
+	if v, ok := m[metricHeapInuse]; ok {
+		out.HeapInuseBytes = ptr(int64(v))
+	}
+	return out
+}
+
 // parseMetrics parses the Prometheus text format, keeping counters, gauges
 // and untyped samples.
 func parseMetrics(r io.Reader) (scrapedMetrics, error) {

@@ -63,21 +63,27 @@ func heapAndStacks() uint64 {
 // heap and stacks held with n idle connections open, less without them,
 // over n (the client's sockets are bare net.Conns: a few hundred bytes).
 func idleConnBytes(t *testing.T, addr string, n int) float64 {
+	goroutines := runtime.NumGoroutine()
 	before := heapAndStacks()
 	conns := make([]net.Conn, 0, n)
 	for range n {
 		conns = append(conns, dialRaw(t, addr))
 	}
 	// Every connection has been registered once the server counts them,
-	// and is idle once its writer has ended (writerIdle after the ready).
+	// and is idle once its writer has ended (writerIdle after the ready):
+	// its reader is then its only goroutine.
 	waitFor(t, func() bool { return openConns(t, addr) >= n })
-	time.Sleep(writerIdle + 200*time.Millisecond)
+	waitFor(t, func() bool { return runtime.NumGoroutine() <= goroutines+n+idleGoroutinesSlack })
 	after := heapAndStacks()
 	for _, c := range conns {
 		c.Close()
 	}
 	return (float64(after) - float64(before)) / float64(n)
 }
+
+// idleGoroutinesSlack is the test server's goroutines that may come and
+// go while the connections open (timers, the HTTP server's).
+const idleGoroutinesSlack = 20
 
 func openConns(t *testing.T, addr string) int {
 	resp, err := http.Get("http://" + addr + "/metrics")

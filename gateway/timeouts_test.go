@@ -279,10 +279,7 @@ func TestIdleConnectionWriterEnds(t *testing.T) {
 		}
 	}
 	var c *channelConn
-	for c == nil {
-		c = conn()
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, func() bool { c = conn(); return c != nil })
 	idle(c) // never started: nothing to write yet
 	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"event","event":{"id":"e1","customer":"c-1","type":"message.received","text":"hi"}}`)); err != nil {
 		t.Fatal(err)

@@ -89,13 +89,20 @@ func (c *wsPeer) ping() {
 		c.pinger.Reset(c.s.cfg.WSPingInterval)
 	}
 	c.pingDue.Store(true)
-	start := !c.writing
-	c.writing = true
+	start := c.claimWriter()
 	c.wmu.Unlock()
 	c.send.signal() // wakes the writer
 	if start {
 		c.writeLoop()
 	}
+}
+
+// claimWriter, under wmu, marks a writer running and reports whether the
+// caller is to run it (none ran).
+func (c *wsPeer) claimWriter() bool {
+	start := !c.writing
+	c.writing = true
+	return start
 }
 
 // stopPinging stops the pings for good.
@@ -110,13 +117,11 @@ func (c *wsPeer) stopPinging() {
 // kick starts the writer unless it runs.
 func (c *wsPeer) kick() {
 	c.wmu.Lock()
-	if c.writing {
-		c.wmu.Unlock()
-		return
-	}
-	c.writing = true
+	start := c.claimWriter()
 	c.wmu.Unlock()
-	go c.writeLoop()
+	if start {
+		go c.writeLoop()
+	}
 }
 
 // idleStop ends the writer (true) unless something waits for it: under

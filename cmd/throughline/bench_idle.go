@@ -33,6 +33,13 @@ func benchIdle(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if cfg.Target == "" {
+		// The flags first: a bad one is told before a server starts.
+		check := cfg
+		check.Target, check.Token = "http://127.0.0.1", benchToken
+		if err := check.Validate(); err != nil {
+			fmt.Fprintln(os.Stderr, "throughline bench:", err)
+			return 2
+		}
 		srv, err := startBenchServer(ctx, "", "", nil)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "throughline bench:", err)
