@@ -133,7 +133,6 @@ func (s *Server) serveAgentWS(w http.ResponseWriter, r *http.Request) {
 		s.releaseReservation()
 		return
 	}
-	ws.SetReadLimit(s.cfg.FrameMaxBytes)
 	a := &agentConn{wsPeer: newPeer(s, "agent", ws, p, s.cfg.SendQueue), agent: p.agent, supervisor: p.may(RoleSupervisor),
 		credit: make(chan struct{}, DeskCredit)}
 	a.mu.subs = map[string]*subscription{}
@@ -141,7 +140,6 @@ func (s *Server) serveAgentWS(w http.ResponseWriter, r *http.Request) {
 		refuseUpgraded(ws, rej)
 		return
 	}
-	takeOverControlFrames(ws, a.keep, a.queueControl)
 	s.metrics.connections.WithLabelValues("agent").Inc()
 	defer s.metrics.connections.WithLabelValues("agent").Dec()
 	defer s.wg.Done()
@@ -164,29 +162,29 @@ func (s *Server) serveAgentWS(w http.ResponseWriter, r *http.Request) {
 func (a *agentConn) drainAndClose(context.Context) { a.close() }
 
 func (a *agentConn) readLoop() {
-	for {
-		a.keep.alive() // a wait below (credit, rate) is not the client's silence
-		_, data, err := a.ws.ReadMessage()
-		if err != nil {
-			a.keep.ended(a.s.metrics, "agent", err)
-			return
-		}
-		if !a.spend(1) { // the token's rate: one a frame
-			return
-		}
-		var f agentFrame
-		if err := json.Unmarshal(data, &f); err != nil || f.Type == "" {
-			// A frame whose fields have the wrong types still carries its
-			// ref, and the desk waits for the answer to it.
-			var only struct {
-				Ref string `json:"ref"`
-			}
-			_ = json.Unmarshal(data, &only)
-			a.enqueue(errorFrameRef("", only.Ref, journey.Rejectf(journey.CodeBadRequest, "frame is not a JSON object with a type and fields of their types: %v", fieldError(err))))
-			continue
-		}
-		a.handle(f)
+	for a.readFrame(a.frame) {
 	}
+}
+
+// frame handles one frame the desk sent; false when the connection is to
+// end.
+func (a *agentConn) frame(data []byte) bool {
+	if !a.spend(1) { // the token's rate: one a frame
+		return false
+	}
+	var f agentFrame
+	if err := json.Unmarshal(data, &f); err != nil || f.Type == "" {
+		// A frame whose fields have the wrong types still carries its
+		// ref, and the desk waits for the answer to it.
+		var only struct {
+			Ref string `json:"ref"`
+		}
+		_ = json.Unmarshal(data, &only)
+		a.enqueue(errorFrameRef("", only.Ref, journey.Rejectf(journey.CodeBadRequest, "frame is not a JSON object with a type and fields of their types: %v", fieldError(err))))
+		return true
+	}
+	a.handle(f)
+	return true
 }
 
 // handle carries out one frame; its answer (ok or error, with the ref)

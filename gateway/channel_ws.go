@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"slices"
@@ -24,11 +23,11 @@ var upgrader = websocket.Upgrader{
 		}
 		writeError(w, journey.Rejectf(code, "websocket handshake: %v", reason))
 	},
-	// A 1 KiB read buffer (3 KiB less per idle connection than 4 KiB; a
-	// read of a larger frame's payload goes to the socket directly). Frames
-	// are written by wswriter.go; gorilla writes only the handshake, with a
-	// write buffer from the pool.
-	ReadBufferSize:  1024,
+	// gorilla answers the handshake only: frames are read by wsreader.go
+	// and written by wswriter.go. No read buffer of its own (it takes
+	// net/http's, which the handshake had allocated anyway, and which goes
+	// with gorilla's Conn), a write buffer from the pool for the handshake.
+	ReadBufferSize:  0,
 	WriteBufferSize: 4096,
 	WriteBufferPool: &sync.Pool{},
 	// The route table checks the Origin of the token WebSockets against
@@ -51,13 +50,11 @@ func (s *Server) serveChannelWS(w http.ResponseWriter, r *http.Request) {
 		s.releaseReservation()
 		return // the upgrader has answered
 	}
-	ws.SetReadLimit(s.cfg.FrameMaxBytes)
 	c, rej := s.register(ws, p)
 	if rej != nil {
 		refuseUpgraded(ws, rej)
 		return
 	}
-	takeOverControlFrames(ws, c.keep, c.queueControl)
 	s.metrics.connections.WithLabelValues("channel").Inc()
 	// The writer starts when there is something to write (wspeer.go).
 	c.startPinging()
@@ -222,38 +219,36 @@ type batchWait struct {
 	remaining int
 }
 
-// frameBufs hold channel frames while they are handled: a frame's bytes
+// frameBufs hold client frames while they are handled: a frame's bytes
 // are not kept past its handling (decodeEvent copies what it keeps), so the
 // buffers go round, and an idle connection holds none. One read with
 // io.ReadAll per frame was a tenth of the bytes an ingested event
 // allocated. A buffer grown past frameBufKeepMax (a large batch) is left to
 // the collector.
-var frameBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var frameBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 const frameBufKeepMax = 64 << 10
 
+// readFrame reads the client's next frame into a buffer from frameBufs and
+// hands it to handle; false when reading ended.
+func (c *wsPeer) readFrame(handle func([]byte) bool) bool {
+	c.keep.alive() // a wait below (credit, rate) is not the client's silence
+	if err := c.rd.wait(); err != nil {
+		c.readEnded(err)
+		return false
+	}
+	buf := frameBufs.Get().(*[]byte)
+	msg, err := c.readMessage(*buf)
+	ok := err == nil && handle(msg)
+	if cap(msg) <= frameBufKeepMax {
+		*buf = msg[:0]
+		frameBufs.Put(buf)
+	}
+	return ok
+}
+
 func (c *channelConn) readLoop() {
-	for !c.draining.Load() {
-		c.keep.alive() // a wait below (credit, rate) is not the client's silence
-		_, r, err := c.ws.NextReader()
-		if err != nil {
-			c.keep.ended(c.s.metrics, "channel", err)
-			return
-		}
-		buf := frameBufs.Get().(*bytes.Buffer)
-		buf.Reset()
-		_, err = buf.ReadFrom(r)
-		ok := err == nil && c.frame(buf.Bytes())
-		if buf.Cap() <= frameBufKeepMax {
-			frameBufs.Put(buf)
-		}
-		if err != nil {
-			c.keep.ended(c.s.metrics, "channel", err)
-			return
-		}
-		if !ok {
-			return
-		}
+	for !c.draining.Load() && c.readFrame(c.frame) {
 	}
 }
 

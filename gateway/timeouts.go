@@ -7,8 +7,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // Deadlines. http.Server's ReadTimeout and WriteTimeout would also bound a
@@ -61,19 +59,17 @@ func isWebSocketUpgrade(r *http.Request) bool {
 // still answers within the timeout, and a silent one is closed when it
 // passes.
 type keepalive struct {
-	ws      *websocket.Conn
+	conn    net.Conn
 	idle    time.Duration
 	mu      sync.Mutex
 	stopped bool // reading was stopped (drain): no frame extends it again
 }
 
-// newKeepalive sets the first deadline and extends it on every pong.
-// Pings are the writer's to send. The ping handler is left to the caller
-// (it answers pongs through its writer), which calls alive itself.
-func newKeepalive(ws *websocket.Conn, idle time.Duration) *keepalive {
-	k := &keepalive{ws: ws, idle: idle}
+// newKeepalive sets the first deadline. Pings are the writer's to send;
+// the reader calls alive for every ping and pong the client sends.
+func newKeepalive(conn net.Conn, idle time.Duration) *keepalive {
+	k := &keepalive{conn: conn, idle: idle}
 	k.alive()
-	ws.SetPongHandler(func(string) error { k.alive(); return nil })
 	return k
 }
 
@@ -82,7 +78,7 @@ func (k *keepalive) alive() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if !k.stopped {
-		_ = k.ws.SetReadDeadline(time.Now().Add(k.idle))
+		_ = k.conn.SetReadDeadline(time.Now().Add(k.idle))
 	}
 }
 
@@ -106,5 +102,5 @@ func (k *keepalive) stopReading() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.stopped = true
-	_ = k.ws.SetReadDeadline(time.Now())
+	_ = k.conn.SetReadDeadline(time.Now())
 }

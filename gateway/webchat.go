@@ -304,7 +304,8 @@ func eventIDPrefix(visitor string) string { return "wc:" + visitor + ":" }
 // it when nothing came back within WSIdleTimeout; stop ends the pings.
 // gorilla's WriteControl may be called beside the connection's writer.
 func (p *providers) keepWebchatAlive(ws *websocket.Conn) (keep *keepalive, stop func()) {
-	keep = newKeepalive(ws, p.s.cfg.WSIdleTimeout)
+	keep = newKeepalive(ws.NetConn(), p.s.cfg.WSIdleTimeout)
+	ws.SetPongHandler(func(string) error { keep.alive(); return nil })
 	ws.SetPingHandler(func(data string) error {
 		keep.alive()
 		_ = ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(webchatWriteWait))

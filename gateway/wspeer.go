@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,7 +27,8 @@ type wsPeer struct {
 	s      *Server
 	kind   string    // "channel" or "agent", for logs and metrics
 	who    principal // the token it authenticated with
-	ws     *websocket.Conn
+	conn   net.Conn
+	rd     wsReader        // the client's frames
 	keep   *keepalive      // the read deadline
 	ctx    context.Context // cancelled when the connection closes
 	cancel context.CancelFunc
@@ -54,14 +57,44 @@ type wsPeer struct {
 // once). A variable for tests.
 var writerIdle = 100 * time.Millisecond
 
+// newPeer takes over an upgraded connection: gorilla's Conn is not kept
+// (its read buffer neither); frames are read by wsreader.go and written by
+// wswriter.go.
 func newPeer(s *Server, kind string, ws *websocket.Conn, who principal, queue int) *wsPeer {
 	ctx, cancel := context.WithCancel(context.Background())
+	conn := ws.NetConn()
 	c := &wsPeer{
-		s: s, kind: kind, who: who, ws: ws, keep: newKeepalive(ws, s.cfg.WSIdleTimeout), ctx: ctx, cancel: cancel,
+		s: s, kind: kind, who: who, conn: conn, keep: newKeepalive(conn, s.cfg.WSIdleTimeout), ctx: ctx, cancel: cancel,
 		send: newQueue[[]byte](queue), closed: make(chan struct{}), done: make(chan struct{}),
 	}
 	c.control = newQueueOn[controlFrame](controlQueue, c.send.ready)
+	c.rd.init(conn, s.cfg.FrameMaxBytes)
+	c.rd.ping = func(p []byte) {
+		c.keep.alive()
+		c.queueControl(controlFrame{opcode: opPong, payload: slices.Clone(p)})
+	}
+	c.rd.pong = c.keep.alive
+	c.rd.close = func(code int) { c.closeWith(code, "") } // the close frame answers it
 	return c
+}
+
+// readMessage reads the client's next message into dst[:0]. Its error ends
+// reading: a client that broke the protocol is closed with the failure's
+// code, and a client silent past the idle timeout is counted.
+func (c *wsPeer) readMessage(dst []byte) ([]byte, error) {
+	msg, err := c.rd.next(dst)
+	if err != nil {
+		c.readEnded(err)
+	}
+	return msg, err
+}
+
+// readEnded is told the error that ended reading.
+func (c *wsPeer) readEnded(err error) {
+	if f, ok := readFailure(err); ok {
+		c.closeWith(f.code, f.reason)
+	}
+	c.keep.ended(c.s.metrics, c.kind, err)
 }
 
 // startPinging arms the pings, once the connection is registered (a
@@ -167,7 +200,7 @@ func (c *wsPeer) enqueue(frame []byte) {
 // writerIdle for more; when the connection ends it writes a close frame
 // and closes the socket.
 func (c *wsPeer) writeLoop() {
-	w := &frameWriter{conn: c.ws.NetConn(), timeout: c.s.cfg.WriteTimeout}
+	w := &frameWriter{conn: c.conn, timeout: c.s.cfg.WriteTimeout}
 	idle := time.NewTimer(writerIdle)
 	defer idle.Stop()
 	for {
@@ -181,7 +214,7 @@ func (c *wsPeer) writeLoop() {
 			w.add(opClose, websocket.FormatCloseMessage(code, reason))
 			w.timeout = time.Second
 			_ = w.flush()
-			_ = c.ws.NetConn().Close()
+			_ = c.conn.Close()
 			c.stopPinging()
 			close(c.done)
 			return // writing stays true: no writer after this one

@@ -5,16 +5,14 @@ import (
 	"net"
 	"sync"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // Server-to-client frames are written here, not through gorilla's writer:
 // gorilla writes every message with its own syscall, and under load most of
 // the gateway's CPU went to those writes (one per ack). The writer drains
-// what is queued and writes it in one syscall. gorilla still does the
-// handshake and all reading; its ping and close handlers are replaced so
-// that every byte written to the socket goes through this writer.
+// what is queued and writes it in one syscall. gorilla does the handshake;
+// frames are read by wsreader.go, which queues pongs and the close reply
+// here, so that every byte written to the socket goes through this writer.
 
 // Frame opcodes (RFC 6455 section 5.2).
 const (
@@ -43,24 +41,10 @@ func appendFrame(b []byte, opcode byte, payload []byte) []byte {
 	return append(b, payload...)
 }
 
-// controlFrame is a frame the writer sends for gorilla's handlers.
+// controlFrame is a pong the writer sends for the reader.
 type controlFrame struct {
 	opcode  byte
 	payload []byte
-}
-
-// takeOverControlFrames routes pongs and the close reply through queue; a
-// ping is the client heard from (keepalive).
-func takeOverControlFrames(ws *websocket.Conn, keep *keepalive, queue func(controlFrame)) {
-	ws.SetPingHandler(func(data string) error {
-		keep.alive()
-		queue(controlFrame{opcode: opPong, payload: []byte(data)})
-		return nil
-	})
-	ws.SetCloseHandler(func(code int, _ string) error {
-		queue(controlFrame{opcode: opClose, payload: websocket.FormatCloseMessage(code, "")})
-		return nil
-	})
 }
 
 // frameWriter writes batches of frames to a connection.
