@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,9 +51,9 @@ type agentConn struct {
 // a desk connection was sent, so that an event that reaches it twice is
 // sent once: an agent assigned to a customer it also subscribes to gets
 // the customer's events as desk pushes (Desks.Deliver) and through the
-// subscription, and a push can come while the subscription replays the
-// same event from the store (TestClusterDeskAcrossNodes saw seq 13 twice
-// after a failover).
+// subscription, and a push that came just before a subscription's replay
+// is in the replay too (TestClusterDeskAcrossNodes saw seq 13 twice after
+// a failover).
 type sentEvents struct {
 	mu sync.Mutex
 	by map[string]*[sentSeqsKept]uint64 // slot seq % sentSeqsKept
@@ -94,14 +96,44 @@ func (a *agentConn) sendEvent(customer string, e *journey.Event) {
 	}
 }
 
-// subscription is one customer followed by a desk: live events wait in buf
-// while the stored ones are replayed.
+// pushEvent sends an assigned customer's event pushed to the desk
+// (Desks.Deliver). While a subscription to the customer replays from the
+// store, the push waits with the subscription's live events and goes out
+// after the replay, in seq order: sent at once it could overtake the
+// replay.
+func (a *agentConn) pushEvent(customer string, e *journey.Event, frame []byte) {
+	a.mu.Lock()
+	sub := a.mu.subs[customer]
+	a.mu.Unlock()
+	if sub != nil {
+		sub.mu.Lock()
+		if sub.replay {
+			if len(sub.buf)+len(sub.pushed) >= ReplayBufferMax {
+				sub.mu.Unlock()
+				a.close()
+				return
+			}
+			sub.pushed = append(sub.pushed, *e)
+			sub.mu.Unlock()
+			return
+		}
+		sub.mu.Unlock()
+	}
+	if a.sent.first(customer, e.Seq) {
+		a.enqueue(frame)
+	}
+}
+
+// subscription is one customer followed by a desk: live events wait in buf,
+// and the assigned customer's pushes in pushed, while the stored ones are
+// replayed.
 type subscription struct {
 	id       uint64
 	customer string
 	mu       sync.Mutex
 	replay   bool
 	buf      []journey.Event
+	pushed   []journey.Event
 }
 
 // agentFrame is a desk's frame.
@@ -347,14 +379,31 @@ func (a *agentConn) replay(f agentFrame, sub *subscription, seq uint64) {
 	}
 	a.enqueue(mustJSON(map[string]any{"type": "subscribed", "customer": sub.customer, "seq": seq}))
 	sub.mu.Lock()
-	for i := range sub.buf {
-		if sub.buf[i].Seq > seq {
-			a.sendEvent(sub.customer, &sub.buf[i])
-		}
-	}
-	sub.buf, sub.replay = nil, false
+	a.afterReplay(sub, seq, f.After)
 	sub.mu.Unlock()
 	a.ok(f)
+}
+
+// afterReplay, under sub.mu, sends what waited during the replay in seq
+// order: the live events past the subscription's seq, and the pushes past
+// what the desk said it has (a push the replay sent goes once).
+func (a *agentConn) afterReplay(sub *subscription, seq uint64, after *uint64) {
+	waited := sub.buf[:0:0]
+	for _, e := range sub.buf {
+		if e.Seq > seq {
+			waited = append(waited, e)
+		}
+	}
+	for _, e := range sub.pushed {
+		if after == nil || e.Seq > *after {
+			waited = append(waited, e)
+		}
+	}
+	slices.SortStableFunc(waited, func(x, y journey.Event) int { return cmp.Compare(x.Seq, y.Seq) })
+	for i := range waited {
+		a.sendEvent(sub.customer, &waited[i])
+	}
+	sub.buf, sub.pushed, sub.replay = nil, nil, false
 }
 
 // live is a subscription's Send: called on the customer's goroutine, it
@@ -368,7 +417,7 @@ func (a *agentConn) live(sub *subscription, e journey.Event) bool {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
 	if sub.replay {
-		if len(sub.buf) >= ReplayBufferMax {
+		if len(sub.buf)+len(sub.pushed) >= ReplayBufferMax {
 			a.close()
 			return false
 		}

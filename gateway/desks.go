@@ -27,9 +27,10 @@ func (d *Desks) Deliver(agent string, m journey.DeskMessage) {
 	conns := slices.Clone(d.conns[agent])
 	d.mu.Unlock()
 	for _, c := range conns {
-		// An event once per connection: it may also come through a
-		// subscription (sentEvents).
-		if m.Type == "event" && m.Event != nil && !c.sent.first(m.Customer, m.Event.Seq) {
+		// An event once per connection, in seq order: it may also come
+		// through a subscription (pushEvent).
+		if m.Type == "event" && m.Event != nil {
+			c.pushEvent(m.Customer, m.Event, frame)
 			continue
 		}
 		c.enqueue(frame)

@@ -1,6 +1,9 @@
 package gateway
 
 import (
+	"encoding/json"
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/throughline/throughline/journey"
@@ -39,6 +42,55 @@ func TestDeskEventSentOnce(t *testing.T) {
 	d.Deliver("alice", journey.DeskMessage{Type: "revoked", Customer: "c-1"})
 	if n := a.send.len(); n != 7 {
 		t.Fatalf("%d frames, want 7", n)
+	}
+}
+
+// An assigned customer's event pushed while a subscription to it replays
+// waits for the replay: the desk gets the subscribed frame, then every
+// event once, in seq order.
+func TestDeskPushWaitsForReplay(t *testing.T) {
+	a := &agentConn{wsPeer: &wsPeer{send: newQueue[[]byte](100), closed: make(chan struct{}), writing: true}, agent: "alice",
+		credit: make(chan struct{}, 1)}
+	d := NewDesks()
+	d.add(a)
+	sub := &subscription{customer: "c-1", replay: true}
+	a.mu.subs = map[string]*subscription{"c-1": sub}
+	ev := func(seq uint64) journey.Event { return journey.Event{ID: "e", Customer: "c-1", Seq: seq} }
+	push := func(seq uint64) {
+		e := ev(seq)
+		d.Deliver("alice", journey.DeskMessage{Type: "event", Customer: "c-1", Event: &e})
+	}
+	// The subscription's seq is 10: a live 9 was in it, a push of 10 is
+	// the assignment's own; pushes and live events come both ways round.
+	a.live(sub, ev(9))
+	push(10)
+	push(12)
+	a.live(sub, ev(11))
+	a.live(sub, ev(12))
+	push(11)
+	push(13)
+	if n := a.send.len(); n != 0 {
+		t.Fatalf("%d frames sent during the replay", n)
+	}
+	a.credit <- struct{}{}
+	a.replay(agentFrame{Type: "subscribe", Customer: "c-1"}, sub, 10)
+	push(14)
+	a.live(sub, ev(14))
+	var got []string
+	for f, ok := a.send.pop(); ok; f, ok = a.send.pop() {
+		var m struct {
+			Type  string
+			Seq   uint64
+			Event struct{ Seq uint64 }
+		}
+		if err := json.Unmarshal(f, &m); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprint(m.Type, m.Seq+m.Event.Seq))
+	}
+	want := []string{"subscribed10", "event10", "event11", "event12", "event13", "event14"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("frames %v, want %v", got, want)
 	}
 }
 
