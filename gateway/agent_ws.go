@@ -89,6 +89,14 @@ func (s *sentEvents) first(customer string, seq uint64) bool {
 	return true
 }
 
+// forget drops what was sent of a customer: an erased customer's id may
+// name a new customer, whose seqs start again.
+func (s *sentEvents) forget(customer string) {
+	s.mu.Lock()
+	delete(s.by, customer)
+	s.mu.Unlock()
+}
+
 // sendEvent queues an event frame unless the event was sent already.
 func (a *agentConn) sendEvent(customer string, e *journey.Event) {
 	if a.sent.first(customer, e.Seq) {

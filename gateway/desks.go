@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/throughline/throughline/actors"
 	"github.com/throughline/throughline/journey"
 )
 
@@ -32,6 +33,9 @@ func (d *Desks) Deliver(agent string, m journey.DeskMessage) {
 		if m.Type == "event" && m.Event != nil {
 			c.pushEvent(m.Customer, m.Event, frame)
 			continue
+		}
+		if m.Type == "revoked" && m.Reason == actors.RevokedErased {
+			c.sent.forget(m.Customer)
 		}
 		c.enqueue(frame)
 	}

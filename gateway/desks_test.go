@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/throughline/throughline/actors"
 	"github.com/throughline/throughline/journey"
 )
 
@@ -91,6 +92,25 @@ func TestDeskPushWaitsForReplay(t *testing.T) {
 	want := []string{"subscribed10", "event10", "event11", "event12", "event13", "event14"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("frames %v, want %v", got, want)
+	}
+}
+
+// An erased customer's id may name a new customer, whose seqs start again:
+// the erase's revoked frame makes the desk forget what it sent of it.
+func TestDeskForgetsErasedCustomer(t *testing.T) {
+	a := &agentConn{wsPeer: &wsPeer{send: newQueue[[]byte](100), closed: make(chan struct{}), writing: true}, agent: "alice"}
+	d := NewDesks()
+	d.add(a)
+	push := func(seq uint64) {
+		e := journey.Event{ID: "e", Customer: "c-1", Seq: seq}
+		d.Deliver("alice", journey.DeskMessage{Type: "event", Customer: "c-1", Event: &e})
+	}
+	push(1)
+	push(2)
+	d.Deliver("alice", journey.DeskMessage{Type: "revoked", Customer: "c-1", Reason: actors.RevokedErased})
+	push(1)
+	if n := a.send.len(); n != 4 {
+		t.Fatalf("%d frames, want 4 (two events, the revoke, the new customer's first event)", n)
 	}
 }
 
