@@ -257,6 +257,9 @@ func (c *channelConn) readLoop() {
 func (c *channelConn) frame(data []byte) bool {
 	start := time.Now()
 	f := &c.frameBuf
+	// The frame's events point into data: not kept past its handling (a
+	// large batch's data is not pooled, and an idle connection would hold it).
+	defer func() { f.Event = nil; clear(f.Events) }()
 	rej := decodeFrameInto(data, f)
 	if rej != nil {
 		c.enqueue(errorFrame("", rej))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,6 +92,7 @@ func (c *wsPeer) readMessage(dst []byte) ([]byte, error) {
 
 // readEnded is told the error that ended reading.
 func (c *wsPeer) readEnded(err error) {
+	c.rd.discard()
 	if f, ok := readFailure(err); ok {
 		c.closeWith(f.code, f.reason)
 	}
@@ -272,6 +274,9 @@ func (c *wsPeer) close() { c.closeWith(0, "") }
 // closeWith is close with the close frame's code and reason (a reason is
 // at most 123 bytes).
 func (c *wsPeer) closeWith(code int, reason string) {
+	if len(reason) > 123 {
+		reason = strings.ToValidUTF8(reason[:123], "")
+	}
 	c.closeOnce.Do(func() {
 		c.closeCode, c.closeReason = code, reason
 		c.cancel()

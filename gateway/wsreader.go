@@ -69,21 +69,22 @@ type wsReader struct {
 
 	buf  *[]byte // borrowed from readBufs while bytes wait in buf[r:w]
 	r, w int
-	// The raw read's results (readRaw is a method value made once: a
-	// closure per read would be an allocation per read).
-	rawRead func(fd uintptr) bool
-	n       int
-	err     error
+	// The raw reads are method values made once (a closure per read would
+	// be an allocation per read), with their target and results here.
+	toBuf, toDst func(fd uintptr) bool
+	dst          []byte
+	n            int
+	err          error
+	// first takes a plain read's first bytes (no descriptor: TLS), so that
+	// a connection waiting for its client holds no buffer there either.
+	first [16]byte
 }
 
 // init readies the reader for conn.
 func (rd *wsReader) init(conn net.Conn, limit int64) {
 	rd.conn, rd.limit = conn, limit
-	if sc, ok := conn.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			rd.raw = raw
-			rd.rawRead = rd.readRaw
-		}
+	if rd.raw = rawConnOf(conn); rd.raw != nil {
+		rd.toBuf, rd.toDst = rd.readToBuf, rd.readToDst
 	}
 }
 
@@ -92,7 +93,7 @@ func (rd *wsReader) init(conn net.Conn, limit int64) {
 // an idle connection's goroutine waits with a shallow stack (a stack is
 // halved at a collection when under a quarter of it is in use).
 func (rd *wsReader) wait() error {
-	if rd.buf != nil || rd.raw == nil {
+	if rd.buf != nil {
 		return nil
 	}
 	return rd.readBuf()
@@ -175,8 +176,8 @@ func (rd *wsReader) header() (frameHeader, error) {
 		h.length = int64(binary.BigEndian.Uint16(b[2:]))
 	case 127:
 		l := binary.BigEndian.Uint64(b[2:])
-		if l > 1<<62 {
-			return h, protocolError("frame length %d", l)
+		if l>>63 != 0 {
+			return h, protocolError("frame length with its most significant bit set")
 		}
 		h.length = int64(l)
 	default:
@@ -227,14 +228,15 @@ func (rd *wsReader) control(h frameHeader) error {
 // validCloseCode is a code a peer may send (RFC 6455 section 7.4).
 func validCloseCode(code int) bool {
 	switch {
-	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1011, code >= 3000 && code <= 4999:
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014, code >= 3000 && code <= 4999:
 		return true
 	}
 	return false
 }
 
 // payload appends a frame's unmasked payload to dst: what the buffer holds,
-// then the rest read straight into dst.
+// then the rest read straight into dst, which grows as the bytes come (a
+// header alone must not make the server allocate the length it claims).
 func (rd *wsReader) payload(dst []byte, h frameHeader) ([]byte, error) {
 	start, n := len(dst), int(h.length)
 	if rd.buf != nil {
@@ -242,11 +244,13 @@ func (rd *wsReader) payload(dst []byte, h frameHeader) ([]byte, error) {
 		dst = append(dst, (*rd.buf)[rd.r:rd.r+k]...)
 		rd.r += k
 	}
-	if rest := start + n - len(dst); rest > 0 {
+	if len(dst) < start+n {
 		rd.release()
-		dst = slices.Grow(dst, rest)
 		for len(dst) < start+n {
-			k, err := rd.read(dst[len(dst) : start+n])
+			if len(dst) == cap(dst) {
+				dst = slices.Grow(dst, min(start+n-len(dst), max(readBufSize, len(dst)-start)))
+			}
+			k, err := rd.read(dst[len(dst):min(cap(dst), start+n)])
 			if err != nil {
 				return dst, err
 			}
@@ -277,20 +281,10 @@ func (rd *wsReader) fill(n int) error {
 // readBuf reads into the buffer, borrowing one once the socket has bytes.
 func (rd *wsReader) readBuf() error {
 	if rd.raw == nil {
-		rd.borrow()
-		k, err := rd.conn.Read((*rd.buf)[rd.w:])
-		rd.w += k
-		if k > 0 {
-			return nil
-		}
-		rd.release()
-		if err == nil {
-			err = io.ErrNoProgress
-		}
-		return err
+		return rd.readPlain()
 	}
 	rd.n, rd.err = 0, nil
-	if err := rd.raw.Read(rd.rawRead); err != nil {
+	if err := rd.raw.Read(rd.toBuf); err != nil {
 		return err // the read deadline, or the socket closed
 	}
 	if rd.err != nil {
@@ -300,10 +294,33 @@ func (rd *wsReader) readBuf() error {
 	return nil
 }
 
-// readRaw is the raw read: false (wait for the socket) while it has
-// nothing to read. The buffer is borrowed for the read and given back if
-// the socket had nothing.
-func (rd *wsReader) readRaw(fd uintptr) bool {
+// readPlain is readBuf without a descriptor: with no buffer held, the wait
+// reads into first and the bytes are copied into a borrowed buffer.
+func (rd *wsReader) readPlain() error {
+	var k int
+	var err error
+	if rd.buf == nil {
+		if k, err = rd.conn.Read(rd.first[:]); k > 0 {
+			rd.borrow()
+			rd.w = copy(*rd.buf, rd.first[:k])
+		}
+	} else {
+		k, err = rd.conn.Read((*rd.buf)[rd.w:])
+		rd.w += k
+	}
+	if k > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+// readToBuf is the raw read into the buffer: false (wait for the socket)
+// while it has nothing to read. The buffer is borrowed for the read and
+// given back if the socket had nothing.
+func (rd *wsReader) readToBuf(fd uintptr) bool {
 	borrowed := rd.buf == nil
 	if borrowed {
 		rd.borrow()
@@ -315,6 +332,21 @@ func (rd *wsReader) readRaw(fd uintptr) bool {
 		}
 		return false
 	}
+	rd.rawResult(n, err)
+	return true
+}
+
+// readToDst is the raw read into dst (a payload's rest).
+func (rd *wsReader) readToDst(fd uintptr) bool {
+	n, err := rawRead(fd, rd.dst)
+	if err == syscall.EAGAIN {
+		return false
+	}
+	rd.rawResult(n, err)
+	return true
+}
+
+func (rd *wsReader) rawResult(n int, err error) {
 	switch {
 	case err != nil:
 		rd.err = os.NewSyscallError("read", err)
@@ -322,17 +354,6 @@ func (rd *wsReader) readRaw(fd uintptr) bool {
 		rd.err = io.EOF
 	default:
 		rd.n = n
-	}
-	return true
-}
-
-// rawRead is read(2), retried when interrupted.
-func rawRead(fd uintptr, p []byte) (int, error) {
-	for {
-		n, err := syscall.Read(int(fd), p)
-		if err != syscall.EINTR {
-			return n, err
-		}
 	}
 }
 
@@ -348,21 +369,16 @@ func (rd *wsReader) read(p []byte) (int, error) {
 		}
 		return 0, err
 	}
-	var n int
-	var rerr error
-	err := rd.raw.Read(func(fd uintptr) bool {
-		n, rerr = rawRead(fd, p)
-		return rerr != syscall.EAGAIN
-	})
+	rd.dst, rd.n, rd.err = p, 0, nil
+	err := rd.raw.Read(rd.toDst)
+	rd.dst = nil
 	switch {
 	case err != nil:
 		return 0, err
-	case rerr != nil:
-		return 0, os.NewSyscallError("read", rerr)
-	case n == 0:
-		return 0, io.EOF
+	case rd.err != nil:
+		return 0, rd.err
 	}
-	return n, nil
+	return rd.n, nil
 }
 
 func (rd *wsReader) borrow() {
@@ -370,6 +386,12 @@ func (rd *wsReader) borrow() {
 		rd.buf = readBufs.Get().(*[]byte)
 		rd.r, rd.w = 0, 0
 	}
+}
+
+// discard gives the buffer back with what waits in it: reading ended.
+func (rd *wsReader) discard() {
+	rd.r = rd.w
+	rd.release()
 }
 
 // release gives the buffer back; what waits in it must have been taken.

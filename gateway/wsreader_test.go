@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -238,6 +239,125 @@ func TestWSReaderArbitraryBytes(t *testing.T) {
 			if n > 10 {
 				t.Fatalf("case %d: more messages than frames", i)
 			}
+		}
+	}
+}
+
+// TestWSReaderChunked: frames whose headers and payloads come in pieces of
+// any size (a byte at a time, or across the buffer's end), with pings
+// inside fragmented messages, are read whole and in order.
+func TestWSReaderChunked(t *testing.T) {
+	forBoth(t, func(t *testing.T, tcp bool) {
+		r := rand.New(rand.NewPCG(7, 9))
+		for round := range 4 {
+			p := newReaderPair(t, tcp, 1<<20)
+			var stream []byte
+			var want, wantPings [][]byte
+			for m := range 40 {
+				frags := 1 + r.IntN(3)
+				var msg []byte
+				for f := range frags {
+					payload := make([]byte, r.IntN(300))
+					if r.IntN(10) == 0 {
+						payload = make([]byte, 9000+r.IntN(9000))
+					}
+					for i := range payload {
+						payload[i] = byte(r.Uint32())
+					}
+					op := byte(opText)
+					if f > 0 {
+						op = opContinuation
+					}
+					stream = append(stream, maskedFrame(f == frags-1, op, payload, false)...)
+					msg = append(msg, payload...)
+					if r.IntN(4) == 0 {
+						ping := []byte{byte(m), byte(f), 'p'}
+						stream = append(stream, maskedFrame(true, opPing, ping, false)...)
+						wantPings = append(wantPings, ping)
+					}
+				}
+				want = append(want, msg)
+			}
+			w := rand.New(rand.NewPCG(uint64(round), 3))
+			go func() {
+				for s := stream; len(s) > 0; {
+					k := min(len(s), 1+w.IntN(40))
+					if w.IntN(8) == 0 {
+						k = min(len(s), 1+w.IntN(20000))
+					}
+					if _, err := p.client.Write(s[:k]); err != nil {
+						return
+					}
+					s = s[k:]
+				}
+			}()
+			var buf []byte
+			for i, m := range want {
+				msg, err := p.rd.next(buf)
+				if err != nil {
+					t.Fatalf("round %d, message %d: %v", round, i, err)
+				}
+				if !bytes.Equal(msg, m) {
+					t.Fatalf("round %d, message %d: %d bytes, want %d", round, i, len(msg), len(m))
+				}
+				buf = msg
+			}
+			if len(p.pings) != len(wantPings) {
+				t.Fatalf("round %d: %d pings, want %d", round, len(p.pings), len(wantPings))
+			}
+			for i := range wantPings {
+				if !bytes.Equal(p.pings[i], wantPings[i]) {
+					t.Fatalf("round %d, ping %d: %q", round, i, p.pings[i])
+				}
+			}
+			if p.rd.buf != nil {
+				t.Fatal("the reader holds a buffer with nothing waiting in it")
+			}
+		}
+	})
+}
+
+// A header alone does not make the reader allocate the length it claims:
+// the message grows as its bytes come.
+func TestWSReaderClaimedLength(t *testing.T) {
+	p := newReaderPair(t, true, 16<<20)
+	h := []byte{0x81, 0x80 | 127}
+	h = binary.BigEndian.AppendUint64(h, 16<<20)
+	p.send(t, append(h, 1, 2, 3, 4))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_ = p.rd.conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if _, err := p.rd.next(nil); err == nil {
+		t.Fatal("a frame with no payload was read")
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Fatalf("a 14-byte header claiming 16 MiB allocated %d bytes", n)
+	}
+}
+
+// Close codes a client may send are answered; others are a protocol error.
+// A length with its top bit set is one too; one past the limit is too big.
+func TestWSReaderCloseCodesAndLengths(t *testing.T) {
+	for _, code := range []int{1000, 1001, 1011, 1012, 1013, 1014, 3000, 4999, 1004, 1005, 1006, 1015, 2999, 5000} {
+		p := newReaderPair(t, true, 1<<10)
+		p.send(t, maskedFrame(true, opClose, []byte{byte(code >> 8), byte(code)}, false))
+		_, err := p.rd.next(nil)
+		if validCloseCode(code) != errors.As(err, new(*closeReceived)) {
+			t.Fatalf("close %d: %v", code, err)
+		}
+		if f, ok := readFailure(err); !validCloseCode(code) && (!ok || f.code != websocket.CloseProtocolError) {
+			t.Fatalf("close %d: %v, want a protocol error", code, err)
+		}
+	}
+	for l, code := range map[uint64]int{1 << 63: websocket.CloseProtocolError, 1<<62 + 1: websocket.CloseMessageTooBig} {
+		p := newReaderPair(t, true, 1<<10)
+		h := []byte{0x81, 0x80 | 127}
+		h = binary.BigEndian.AppendUint64(h, l)
+		p.send(t, append(h, 1, 2, 3, 4))
+		_, err := p.rd.next(nil)
+		if f, ok := readFailure(err); !ok || f.code != code {
+			t.Fatalf("length %#x: %v, want close %d", l, err, code)
 		}
 	}
 }
