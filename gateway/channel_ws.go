@@ -239,6 +239,10 @@ func (c *wsPeer) readFrame(handle func([]byte) bool) bool {
 	}
 	buf := frameBufs.Get().(*[]byte)
 	msg, err := c.readMessage(*buf)
+	if err == errNoMessage {
+		frameBufs.Put(buf)
+		return true
+	}
 	ok := err == nil && handle(msg)
 	if cap(msg) <= frameBufKeepMax {
 		*buf = msg[:0]
@@ -247,8 +251,41 @@ func (c *wsPeer) readFrame(handle func([]byte) bool) bool {
 	return ok
 }
 
+// readLoop waits for the client's bytes, and hands each burst of them to
+// a goroutine of its own (burst), which reads and handles frames while
+// bytes wait in the reader's buffer. Handling a frame grows a goroutine's
+// stack to 4 KiB or more, and Go never halves it again for a goroutine
+// blocked in the poller (wsreader.go): this one waits with the 2 KiB it
+// started with, and an idle connection costs ~1.6 KB less RSS (bench
+// idle). A busy connection's bursts are long (a read takes in every frame
+// waiting), so the goroutines started are few: ingest unchanged.
 func (c *channelConn) readLoop() {
-	for !c.draining.Load() && c.readFrame(c.frame) {
+	done := make(chan bool, 1)
+	for !c.draining.Load() {
+		c.keep.alive()
+		if err := c.rd.wait(); err != nil {
+			c.readEnded(err)
+			return
+		}
+		go c.burst(done)
+		if !<-done {
+			return
+		}
+	}
+}
+
+// burst reads and handles frames while bytes wait in the reader's buffer
+// (a pong alone ends it: errNoMessage), and tells done whether to go on.
+func (c *channelConn) burst(done chan<- bool) {
+	for {
+		if !c.readFrame(c.frame) {
+			done <- false
+			return
+		}
+		if c.rd.buf == nil || c.draining.Load() {
+			done <- true
+			return
+		}
 	}
 }
 

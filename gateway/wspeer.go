@@ -84,7 +84,7 @@ func newPeer(s *Server, kind string, ws *websocket.Conn, who principal, queue in
 // code, and a client silent past the idle timeout is counted.
 func (c *wsPeer) readMessage(dst []byte) ([]byte, error) {
 	msg, err := c.rd.next(dst)
-	if err != nil {
+	if err != nil && err != errNoMessage {
 		c.readEnded(err)
 	}
 	return msg, err

@@ -20,10 +20,11 @@ import (
 // What an idle connection costs is mostly its reader: gorilla kept a read
 // buffer per connection. This reader waits for the socket through its
 // RawConn and borrows a buffer from readBufs only while bytes wait in it.
-// (Its goroutine's stack stays at 4 KiB once a frame's handling grew it:
-// Go halves a stack at a collection only when under a quarter of it is in
-// use counting an 800-byte guard, which no goroutine blocked in the poller
-// is. README, Benchmarking, stop 35.)
+// (A goroutine's stack stays at 4 KiB once a frame's handling grew it: Go
+// halves a stack at a collection only when under a quarter of it is in use
+// counting an 800-byte guard, which no goroutine blocked in the poller is;
+// so a channel connection waits on one goroutine and handles frames on
+// another, channel_ws.go readLoop. README, Benchmarking, stop 35.)
 
 // More frame opcodes (RFC 6455 section 5.2).
 const (
@@ -50,6 +51,11 @@ func (f *wsFailure) Error() string { return fmt.Sprintf("websocket: %s (close %d
 func protocolError(format string, args ...any) error {
 	return &wsFailure{code: websocket.CloseProtocolError, reason: fmt.Sprintf(format, args...)}
 }
+
+// errNoMessage is next's when control frames came and nothing waits after
+// them: the reader goes back to waiting (readLoop) instead of waiting
+// inside next.
+var errNoMessage = errors.New("websocket: no message")
 
 // closeReceived ends reading when the client sends a close frame.
 type closeReceived struct{ code int }
@@ -122,6 +128,9 @@ func (rd *wsReader) next(dst []byte) ([]byte, error) {
 		if h.opcode >= opClose {
 			if err := rd.control(h); err != nil {
 				return dst, err
+			}
+			if !inMessage && rd.buf == nil {
+				return dst, errNoMessage
 			}
 			continue
 		}

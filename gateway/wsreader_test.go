@@ -136,6 +136,11 @@ func TestWSReaderMessages(t *testing.T) {
 		if p.rd.buf != nil {
 			t.Fatal("the reader holds a buffer with nothing waiting in it")
 		}
+		// A ping alone: the reader goes back to waiting (readLoop).
+		p.send(t, maskedFrame(true, opPing, []byte("idle?"), false))
+		if _, err := p.rd.next(nil); err != errNoMessage || len(p.pings) != 2 || p.rd.buf != nil {
+			t.Fatalf("a ping alone: %v, %d pings, buffer held %v", err, len(p.pings), p.rd.buf != nil)
+		}
 		// The client closes: the end of reading, not a failure.
 		p.send(t, maskedFrame(true, opClose, []byte{0x03, 0xE8, 'b', 'y', 'e'}, false))
 		if _, err := p.rd.next(nil); !errors.As(err, new(*closeReceived)) || len(p.closes) != 1 || p.closes[0] != 1000 {
@@ -294,6 +299,9 @@ func TestWSReaderChunked(t *testing.T) {
 			var buf []byte
 			for i, m := range want {
 				msg, err := p.rd.next(buf)
+				for err == errNoMessage { // pings between messages
+					msg, err = p.rd.next(buf)
+				}
 				if err != nil {
 					t.Fatalf("round %d, message %d: %v", round, i, err)
 				}
