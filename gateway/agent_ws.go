@@ -201,10 +201,7 @@ func (s *Server) serveAgentWS(w http.ResponseWriter, r *http.Request) {
 
 func (a *agentConn) drainAndClose(context.Context) { a.close() }
 
-func (a *agentConn) readLoop() {
-	for a.readFrame(a.frame) {
-	}
-}
+func (a *agentConn) readLoop() { a.readBursts(a.frame, func() bool { return false }) }
 
 // frame handles one frame the desk sent; false when the connection is to
 // end.

@@ -24,7 +24,7 @@ import (
 // halves a stack at a collection only when under a quarter of it is in use
 // counting an 800-byte guard, which no goroutine blocked in the poller is;
 // so a channel connection waits on one goroutine and handles frames on
-// another, channel_ws.go readLoop. README, Benchmarking, stop 35.)
+// another, wspeer.go readBursts. README, Benchmarking, stop 35.)
 
 // More frame opcodes (RFC 6455 section 5.2).
 const (
@@ -53,7 +53,7 @@ func protocolError(format string, args ...any) error {
 }
 
 // errNoMessage is next's when control frames came and nothing waits after
-// them: the reader goes back to waiting (readLoop) instead of waiting
+// them: the reader goes back to waiting (readBursts) instead of waiting
 // inside next.
 var errNoMessage = errors.New("websocket: no message")
 
