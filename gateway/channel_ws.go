@@ -181,8 +181,8 @@ func (s *Server) deregister(c *channelConn) {
 // helloChannelsMax bounds the channels one hello may name.
 const helloChannelsMax = journey.HelloChannelsMax
 
-// controlQueue bounds the pongs and close replies waiting for the writer.
-const controlQueue = 16
+// pongQueue bounds the pongs waiting for the writer.
+const pongQueue = 16
 
 // channelConn is one channel gateway's WebSocket.
 type channelConn struct {

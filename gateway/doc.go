@@ -8,10 +8,11 @@
 // and, while events need identity resolution, one resolver goroutine that
 // keeps them in order. The reader stops reading when the connection's credit
 // is spent, so TCP pushes back. Every goroutine is started through the
-// server's tracker, which refuses new ones during shutdown, except a
-// WebSocket's writer, which runs only while there is something to write
-// (on a goroutine of its own, or on its ping timer's) and which the
-// connection's reader waits for before it ends (wspeer.go).
+// server's tracker, which refuses new ones during shutdown, except two of
+// a WebSocket's, which its reader waits for before it ends (wspeer.go): its
+// writer, which runs only while there is something to write (on a
+// goroutine of its own, or on its ping timer's), and the goroutine that
+// reads and handles each burst of the client's frames (readBursts).
 //
 // Deadlines (timeouts.go): every request gets its own read and write
 // deadlines, a WebSocket a read deadline its keepalive renews on every frame

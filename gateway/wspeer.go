@@ -15,7 +15,7 @@ import (
 
 // wsPeer is what every WebSocket of the server shares: a writer goroutine
 // fed by a bounded queue of frames (a client that lets it fill is
-// disconnected), a small queue of control frames, a ping every
+// disconnected), a small queue of pongs, a ping every
 // WSPingInterval, and a close that the writer turns into a close frame.
 //
 // The writer runs while there is something to write: it ends after
@@ -34,8 +34,8 @@ type wsPeer struct {
 	ctx    context.Context // cancelled when the connection closes
 	cancel context.CancelFunc
 
-	send      *queue[[]byte]       // frames for the writer; full: the client is too slow
-	control   *queue[controlFrame] // signals send's ready
+	send      *queue[[]byte] // frames for the writer; full: the client is too slow
+	pongs     *queue[[]byte] // pong payloads; signals send's ready
 	closed    chan struct{}
 	closeOnce sync.Once
 	// closeCode and closeReason are the close frame's; set once, before
@@ -68,11 +68,11 @@ func newPeer(s *Server, kind string, ws *websocket.Conn, who principal, queue in
 		s: s, kind: kind, who: who, conn: conn, keep: newKeepalive(conn, s.cfg.WSIdleTimeout), ctx: ctx, cancel: cancel,
 		send: newQueue[[]byte](queue), closed: make(chan struct{}), done: make(chan struct{}),
 	}
-	c.control = newQueueOn[controlFrame](controlQueue, c.send.ready)
+	c.pongs = newQueueOn[[]byte](pongQueue, c.send.ready)
 	c.rd.init(conn, s.cfg.FrameMaxBytes)
 	c.rd.ping = func(p []byte) {
 		c.keep.alive()
-		c.queueControl(controlFrame{opcode: opPong, payload: slices.Clone(p)})
+		c.queuePong(slices.Clone(p))
 	}
 	c.rd.pong = c.keep.alive
 	c.rd.close = func(code int) { c.closeWith(code, "") } // the close frame answers it
@@ -98,10 +98,13 @@ func (c *wsPeer) readFrame(handle func([]byte) bool) bool {
 		return false
 	}
 	buf := frameBufs.Get().(*[]byte)
-	msg, err := c.readMessage(*buf)
-	if err == errNoMessage {
+	msg, err := c.rd.next(*buf)
+	switch {
+	case err == errNoMessage:
 		frameBufs.Put(buf)
 		return true
+	case err != nil:
+		c.readEnded(err)
 	}
 	ok := err == nil && handle(msg)
 	if cap(msg) <= frameBufKeepMax {
@@ -117,8 +120,9 @@ func (c *wsPeer) readFrame(handle func([]byte) bool) bool {
 // stack to 4 KiB or more, and Go never halves it again for a goroutine
 // blocked in the poller (wsreader.go): this one waits with the 2 KiB it
 // started with, and an idle connection costs ~1.6 KB less RSS (bench
-// idle). It returns when reading ended, or stop says so between bursts. A busy connection's bursts are long (a read takes in every frame
-// waiting), so the goroutines started are few: ingest unchanged.
+// idle). A busy connection's bursts are long (a read takes in every frame
+// waiting), so the goroutines started are few: ingest unchanged. It
+// returns when reading ended, or stop says so between bursts.
 func (c *wsPeer) readBursts(handle func([]byte) bool, stop func() bool) {
 	done := make(chan bool, 1)
 	for !stop() {
@@ -149,18 +153,9 @@ func (c *wsPeer) burst(handle func([]byte) bool, stop func() bool, done chan<- b
 	}
 }
 
-// readMessage reads the client's next message into dst[:0]. Its error ends
-// reading: a client that broke the protocol is closed with the failure's
-// code, and a client silent past the idle timeout is counted.
-func (c *wsPeer) readMessage(dst []byte) ([]byte, error) {
-	msg, err := c.rd.next(dst)
-	if err != nil && err != errNoMessage {
-		c.readEnded(err)
-	}
-	return msg, err
-}
-
-// readEnded is told the error that ended reading.
+// readEnded is told the error that ended reading: a client that broke the
+// protocol is closed with the failure's code, and a client silent past the
+// idle timeout is counted.
 func (c *wsPeer) readEnded(err error) {
 	c.rd.discard()
 	if f, ok := readFailure(err); ok {
@@ -239,7 +234,7 @@ func (c *wsPeer) idleStop() bool {
 		return false
 	default:
 	}
-	if c.send.len() > 0 || c.control.len() > 0 || c.pingDue.Load() {
+	if c.send.len() > 0 || c.pongs.len() > 0 || c.pingDue.Load() {
 		return false
 	}
 	c.writing = false
@@ -299,8 +294,8 @@ func (c *wsPeer) writeLoop() {
 		if c.pingDue.Swap(false) {
 			w.add(opPing, nil)
 		}
-		for cf, ok := c.control.pop(); ok; cf, ok = c.control.pop() {
-			w.add(cf.opcode, cf.payload)
+		for p, ok := c.pongs.pop(); ok; p, ok = c.pongs.pop() {
+			w.add(opPong, p)
 		}
 		for len(w.buf) < writeBatchBytes {
 			f, ok := c.send.pop()
@@ -327,10 +322,10 @@ func (c *wsPeer) writeLoop() {
 	}
 }
 
-// queueControl queues a pong or close reply; the control queue is small and
-// a peer that floods pings it cannot drain is disconnected.
-func (c *wsPeer) queueControl(cf controlFrame) {
-	if !c.control.push(cf) {
+// queuePong queues a pong; the queue is small and a peer that floods pings
+// it cannot drain is disconnected. (The close reply is the close frame.)
+func (c *wsPeer) queuePong(payload []byte) {
+	if !c.pongs.push(payload) {
 		c.close()
 		return
 	}

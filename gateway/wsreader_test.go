@@ -235,8 +235,8 @@ func TestWSReaderArbitraryBytes(t *testing.T) {
 			}
 			frames = append(frames, f)
 		}
-		p.send(t, frames...)
-		go func() { time.Sleep(20 * time.Millisecond); p.client.Close() }()
+		data := bytes.Join(frames, nil)
+		go func() { _, _ = p.client.Write(data); p.client.Close() }() // the frames, then the end
 		for n := 0; ; n++ {
 			if _, err := p.rd.next(nil); err != nil {
 				break

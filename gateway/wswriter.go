@@ -41,12 +41,6 @@ func appendFrame(b []byte, opcode byte, payload []byte) []byte {
 	return append(b, payload...)
 }
 
-// controlFrame is a pong the writer sends for the reader.
-type controlFrame struct {
-	opcode  byte
-	payload []byte
-}
-
 // frameWriter writes batches of frames to a connection.
 type frameWriter struct {
 	conn    net.Conn

@@ -71,12 +71,7 @@ func benchIngest(args []string) int {
 	fs.StringVar(&cfg.Peer, "peer", "", "the peer command (default: "+bench.PeerCommand+" beside this binary or on PATH; \"none\": no peer)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	keep := fs.Bool("keep", false, "keep the started server's data directory")
-	applyTLS := clientTLSFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if err := applyTLS(); err != nil {
-		fmt.Fprintln(os.Stderr, "throughline bench:", err)
+	if !parseBenchFlags(fs, args) {
 		return 2
 	}
 	if err := windowFlags(fs, &cfg, *deeper); err != nil {
@@ -167,12 +162,7 @@ func benchActivation(args []string) int {
 	fs.IntVar(&cfg.Customers, "customers", cfg.Customers, "customers written, passivated and read")
 	fs.IntVar(&cfg.Events, "events", cfg.Events, "events per customer")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	applyTLS := clientTLSFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if err := applyTLS(); err != nil {
-		fmt.Fprintln(os.Stderr, "throughline bench:", err)
+	if !parseBenchFlags(fs, args) {
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

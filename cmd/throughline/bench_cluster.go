@@ -37,12 +37,7 @@ func benchCluster(args []string) int {
 	fs.IntVar(&cc.FailoverRate, "failover-rate", 5000, "events/s, open loop, during the kill")
 	fs.BoolVar(&cc.Kill, "kill", true, "kill -9 the node leading the most partitions mid-run (started nodes only)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	applyTLS := clientTLSFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if err := applyTLS(); err != nil {
-		fmt.Fprintln(os.Stderr, "throughline bench:", err)
+	if !parseBenchFlags(fs, args) {
 		return 2
 	}
 	load.Ceilings = false

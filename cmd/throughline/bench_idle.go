@@ -20,12 +20,7 @@ func benchIdle(args []string) int {
 	fs.IntVar(&cfg.Connections, "connections", cfg.Connections, "idle channel WebSockets opened")
 	fs.DurationVar(&cfg.Settle, "settle", cfg.Settle, "wait after the last hello before the second reading (a round of the server's pings falls in 35 s)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	applyTLS := clientTLSFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if err := applyTLS(); err != nil {
-		fmt.Fprintln(os.Stderr, "throughline bench:", err)
+	if !parseBenchFlags(fs, args) {
 		return 2
 	}
 	// A descriptor per connection here and in the server: Go raises a

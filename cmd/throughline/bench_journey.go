@@ -31,12 +31,7 @@ func benchJourney(args []string) int {
 	fs.StringVar(&cfg.Handover, "handover", cfg.Handover, "the server's hand-over text (ai.handover), for --target")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	keep := fs.Bool("keep", false, "keep the started server's directory (config, data, log)")
-	applyTLS := clientTLSFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if err := applyTLS(); err != nil {
-		fmt.Fprintln(os.Stderr, "throughline bench:", err)
+	if !parseBenchFlags(fs, args) {
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
