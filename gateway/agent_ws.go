@@ -51,9 +51,9 @@ type agentConn struct {
 // a desk connection was sent, so that an event that reaches it twice is
 // sent once: an agent assigned to a customer it also subscribes to gets
 // the customer's events as desk pushes (Desks.Deliver) and through the
-// subscription, and a push that came just before a subscription's replay
-// is in the replay too (TestClusterDeskAcrossNodes saw seq 13 twice after
-// a failover).
+// subscription (TestClusterDeskAcrossNodes saw seq 13 twice after a
+// failover). A replay's stored events always go (replayEvent): the desk
+// asked for them.
 type sentEvents struct {
 	mu sync.Mutex
 	by map[string]*[sentSeqsKept]uint64 // slot seq % sentSeqsKept
@@ -102,6 +102,15 @@ func (a *agentConn) sendEvent(customer string, e *journey.Event) {
 	if a.sent.first(customer, e.Seq) {
 		a.enqueue(eventFrame(customer, e))
 	}
+}
+
+// replayEvent sends a stored event a subscription's after asked for, even
+// one pushed to the desk before it subscribed (the desk asked for every
+// event past after), and records it as sent: a push or live event of it
+// still to come goes no more.
+func (a *agentConn) replayEvent(customer string, e *journey.Event) {
+	a.sent.first(customer, e.Seq)
+	a.enqueue(eventFrame(customer, e))
 }
 
 // pushEvent sends an assigned customer's event pushed to the desk
@@ -377,7 +386,7 @@ func (a *agentConn) replay(f agentFrame, sub *subscription, seq uint64) {
 				return
 			}
 			for i := range events {
-				a.sendEvent(sub.customer, &events[i])
+				a.replayEvent(sub.customer, &events[i])
 			}
 			after = events[len(events)-1].Seq
 		}
