@@ -198,15 +198,17 @@ const (
 	// 10.7-11.7 ms (median 11.0) without it, p50 2.2 against 1.5 ms. At
 	// full load the syncs are further apart anyway: throughput unchanged.
 	walMinSyncInterval = 500 * time.Microsecond
-	// While elastic work runs (a broadcast: Engine.Elastic), 2 ms between
+	// While elastic work runs (a broadcast: Engine.Elastic), 1 ms between
 	// syncs. A broadcast at 10,000 targets/s with 5,000 live events/s made
 	// ~2,300 commits a second, and the syncs and their wake-ups were a tenth
-	// of the node's CPU: with 2 ms, the server's CPU per target fell from
-	// ~105 to ~80 µs and bench broadcast's live ack p99 during the broadcast
-	// from ~50 to ~33 ms (medians of four runs, README stop 29). Not always:
-	// at 10,000 live events/s alone it raised the ack p50 from 2.3 to 4.8
-	// ms and the p99 from ~9 to ~10 ms.
-	walMinSyncIntervalElastic = 2 * time.Millisecond
+	// of the node's CPU (README, stop 29). 2 ms took the server's CPU per
+	// target from ~105 to ~80 µs then, but every live event waited for it:
+	// once the rest of a target's cost came down (~35 µs), bench broadcast's
+	// live ack p50 during the broadcast was 3.8 ms with 2 ms against 2.85
+	// with 1 ms (2.2 before it), the p99 9.1 against 8.2 ms, for 0.79
+	// against 0.87 server cores (ten interleaved runs each, README, stop
+	// 36); 0.5 ms cost 0.3 more cores for no lower p99.
+	walMinSyncIntervalElastic = 1 * time.Millisecond
 	// Value separation (Pebble's blob files, WiscKey's idea): a value of
 	// at least valueSeparationMin bytes (an event's; not the small values
 	// of dedup, identity and segment keys) is written to a blob file when

@@ -110,7 +110,7 @@ func newWriter(e *pebbleEngine) *writer {
 // next group. An append that waits for a slot waits for a sync before it
 // is applied and then for the next sync: two of Pebble's syncs (each up to
 // WALMinSyncInterval after the one before, then the fdatasync). With 4,
-// during bench broadcast (a WAL sync every 2 ms, 10 MB/s of WAL) an
+// during bench broadcast (a WAL sync every 2 ms then, 10 MB/s of WAL) an
 // append's p99 wait for the writer was 12.8 ms (README, Benchmarking, stop
 // 30); with 16 an append is applied at once unless sixteen groups wait. A
 // group holds its batch until reported, so this bounds that memory too: at
