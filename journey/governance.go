@@ -191,7 +191,7 @@ func (g *Governance) Decide(in ProactiveInput) ProactiveVerdict {
 	if reason != "" {
 		return ProactiveVerdict{Outcome: OutcomeSuppress, Reason: reason}
 	}
-	v := ProactiveVerdict{Channel: channel, To: deliveryIdentity(channel, in.Identities)}
+	v := ProactiveVerdict{Channel: channel, To: AddressFor(in.Identities, channel)}
 	if in.Service {
 		v.Outcome = OutcomeSend
 		return v
@@ -289,28 +289,6 @@ func hasConsent(profile map[string]any, channel string, require bool) bool {
 		return set && given
 	}
 	return !set || given
-}
-
-// deliveryIdentity returns the identity a message on channel goes to: the
-// newest value of the kind that reaches it; an empty map when none does.
-func deliveryIdentity(channel string, identities map[string][]string) map[string]string {
-	var kinds []string
-	switch channel {
-	case "whatsapp":
-		kinds = []string{"whatsapp", "phone"}
-	case "sms":
-		kinds = []string{"phone"}
-	case "email":
-		kinds = []string{"email"}
-	case "web":
-		kinds = []string{"web"}
-	}
-	for _, kind := range kinds {
-		if values := identities[kind]; len(values) > 0 {
-			return map[string]string{kind: values[len(values)-1]}
-		}
-	}
-	return map[string]string{}
 }
 
 // capped reports whether Max messages were already counted inside the

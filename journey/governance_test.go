@@ -329,8 +329,11 @@ func TestGovernanceDecide(t *testing.T) {
 		{"preferred whatsapp without a whatsapp id goes to the phone", policy,
 			ProactiveInput{Now: noon, Profile: consent("preferred_channel", "whatsapp"), Identities: noWhatsApp},
 			sent("whatsapp", map[string]string{"phone": "+15550000002"})},
-		{"preferred channel without an identity: empty To", policy,
+		{"preferred chat goes to the web identity, as a reply on chat does", policy,
 			ProactiveInput{Now: noon, Profile: consent("preferred_channel", "chat"), Identities: everyKind},
+			sent("chat", map[string]string{"web": "w-1"})},
+		{"preferred channel without an identity: empty To", policy,
+			ProactiveInput{Now: noon, Profile: consent("preferred_channel", "chat"), Identities: noWhatsApp},
 			sent("chat", map[string]string{})},
 		{"a preferred_channel that is not a string is ignored", policy,
 			ProactiveInput{Now: noon, Profile: consent("preferred_channel", 7), Identities: noWhatsApp},
@@ -438,6 +441,14 @@ func TestGovernanceDecide(t *testing.T) {
 		{"nil governance: no quiet hours, no cap", nil,
 			ProactiveInput{Now: night, Identities: noWhatsApp, Counted: []time.Time{night, night, night}},
 			sent("sms", map[string]string{"phone": "+15550000002"})},
+		// A proactive message's address is a reply's (AddressFor): a voice
+		// call goes to the newest phone, web chat to the web identity.
+		{"voice reaches the newest phone", nil,
+			ProactiveInput{Now: noon, Channel: "voice", Identities: everyKind},
+			sent("voice", map[string]string{"phone": "+15550000003"})},
+		{"a channel no identity reaches: empty address", nil,
+			ProactiveInput{Now: noon, Channel: "voice", Identities: map[string][]string{"email": {"a@example.com"}}},
+			sent("voice", map[string]string{})},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -165,15 +165,21 @@ func (c *Customer) outboundOf(p *PendingOutbound) Outbound {
 	}
 }
 
+// addressKinds are the identity kinds that reach each channel, in the order
+// they are tried.
+var addressKinds = map[string][]string{
+	"sms": {"phone"}, "voice": {"phone"}, "whatsapp": {"whatsapp", "phone"},
+	"email": {"email"}, "web": {"web"}, "chat": {"web"}, "mobile": {"external"},
+}
+
 // AddressFor is where a channel reaches the customer: the newest identity of
 // the kind the channel uses, empty when it has none (a session channel such
-// as web chat is reached through the connection instead).
+// as web chat is reached through the connection instead). Every outbound's
+// "to" comes from here, a proactive message's as well as a reply's (the
+// governance had a table of its own that left voice, chat and mobile
+// without an address).
 func AddressFor(identities map[string][]string, channel string) map[string]string {
-	kinds := map[string][]string{
-		"sms": {"phone"}, "voice": {"phone"}, "whatsapp": {"whatsapp", "phone"},
-		"email": {"email"}, "web": {"web"}, "chat": {"web"}, "mobile": {"external"},
-	}[channel]
-	for _, k := range kinds {
+	for _, k := range addressKinds[channel] {
 		if vals := identities[k]; len(vals) > 0 {
 			return map[string]string{k: vals[len(vals)-1]}
 		}
