@@ -346,7 +346,9 @@ func (c *channelConn) resolveLoop() {
 func (c *channelConn) result(b *batchWait, i int, id string, r actors.Result, start time.Time) {
 	c.s.count(r, start)
 	if b == nil {
-		c.enqueue(ackFrame(id, r))
+		buf := newOutBuf()
+		*buf = appendAckFrame(*buf, id, r)
+		c.enqueueOwned(buf)
 		return
 	}
 	c.mu.Lock()

@@ -14,7 +14,7 @@ import (
 // and through the connection's subscription is sent once; the next events
 // still go out, whichever way comes first.
 func TestDeskEventSentOnce(t *testing.T) {
-	a := &agentConn{wsPeer: &wsPeer{send: newQueue[[]byte](100), closed: make(chan struct{}), writing: true}, agent: "alice"}
+	a := &agentConn{wsPeer: &wsPeer{send: newQueue[outFrame](100), closed: make(chan struct{}), writing: true}, agent: "alice"}
 	d := NewDesks()
 	d.add(a)
 	sub := &subscription{customer: "c-1"}
@@ -50,7 +50,7 @@ func TestDeskEventSentOnce(t *testing.T) {
 // waits for the replay: the desk gets the subscribed frame, then every
 // event once, in seq order.
 func TestDeskPushWaitsForReplay(t *testing.T) {
-	a := &agentConn{wsPeer: &wsPeer{send: newQueue[[]byte](100), closed: make(chan struct{}), writing: true}, agent: "alice",
+	a := &agentConn{wsPeer: &wsPeer{send: newQueue[outFrame](100), closed: make(chan struct{}), writing: true}, agent: "alice",
 		credit: make(chan struct{}, 1)}
 	d := NewDesks()
 	d.add(a)
@@ -84,7 +84,7 @@ func TestDeskPushWaitsForReplay(t *testing.T) {
 			Seq   uint64
 			Event struct{ Seq uint64 }
 		}
-		if err := json.Unmarshal(f, &m); err != nil {
+		if err := json.Unmarshal(f.b, &m); err != nil {
 			t.Fatal(err)
 		}
 		got = append(got, fmt.Sprint(m.Type, m.Seq+m.Event.Seq))
@@ -98,7 +98,7 @@ func TestDeskPushWaitsForReplay(t *testing.T) {
 // An erased customer's id may name a new customer, whose seqs start again:
 // the erase's revoked frame makes the desk forget what it sent of it.
 func TestDeskForgetsErasedCustomer(t *testing.T) {
-	a := &agentConn{wsPeer: &wsPeer{send: newQueue[[]byte](100), closed: make(chan struct{}), writing: true}, agent: "alice"}
+	a := &agentConn{wsPeer: &wsPeer{send: newQueue[outFrame](100), closed: make(chan struct{}), writing: true}, agent: "alice"}
 	d := NewDesks()
 	d.add(a)
 	push := func(seq uint64) {

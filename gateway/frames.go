@@ -102,9 +102,13 @@ func appendErrorFields(b []byte, id string, r *journey.Rejection) []byte {
 
 // ackFrame is the frame answering a single event.
 func ackFrame(id string, r actors.Result) []byte {
-	b := make([]byte, 0, 128)
+	return appendAckFrame(make([]byte, 0, 128), id, r)
+}
+
+// appendAckFrame appends ackFrame's frame to b.
+func appendAckFrame(b []byte, id string, r actors.Result) []byte {
 	if r.Reject != nil {
-		return errorFrame(id, r.Reject)
+		return appendErrorFrame(b, id, r.Reject)
 	}
 	b = append(b, `{"type":"ack",`...)
 	b = appendAckFields(b, r.Ack)
@@ -113,7 +117,10 @@ func ackFrame(id string, r actors.Result) []byte {
 
 // errorFrame is {"type":"error","id":...,"code":...,"message":...}.
 func errorFrame(id string, r *journey.Rejection) []byte {
-	b := make([]byte, 0, 128)
+	return appendErrorFrame(make([]byte, 0, 128), id, r)
+}
+
+func appendErrorFrame(b []byte, id string, r *journey.Rejection) []byte {
 	b = append(b, `{"type":"error","id":`...)
 	b = jsonenc.AppendString(b, id)
 	b = append(b, `,"code":`...)

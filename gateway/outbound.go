@@ -204,10 +204,12 @@ func (r *OutboundRouter) remove(c *channelConn) {
 
 // sendOutbound queues an outbound frame and remembers it until a receipt.
 func (c *channelConn) sendOutbound(o journey.Outbound) {
-	frame, err := appendOutboundFrame(make([]byte, 0, outboundFrameSize(&o)), &o)
+	buf := newOutBuf()
+	frame, err := appendOutboundFrame(slices.Grow(*buf, outboundFrameSize(&o)), &o)
 	if err != nil {
 		panic("gateway: outbound frame: " + err.Error())
 	}
+	*buf = frame
 	c.mu.Lock()
 	if c.mu.inflight == nil {
 		c.mu.inflight = map[string]journey.Outbound{}
@@ -220,7 +222,7 @@ func (c *channelConn) sendOutbound(o journey.Outbound) {
 	}
 	c.mu.inflight[o.ID] = o
 	c.mu.Unlock()
-	c.enqueue(frame)
+	c.enqueueOwned(buf)
 }
 
 // confirmed forgets an outbound the gateway accepted or confirmed.

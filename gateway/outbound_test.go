@@ -11,7 +11,7 @@ import (
 // testConn is a channel connection without a socket: frames stay queued
 // (writing: no writer is started).
 func testConn(id uint64, queue int) *channelConn {
-	return &channelConn{id: id, wsPeer: &wsPeer{send: newQueue[[]byte](queue), closed: make(chan struct{}), writing: true}}
+	return &channelConn{id: id, wsPeer: &wsPeer{send: newQueue[outFrame](queue), closed: make(chan struct{}), writing: true}}
 }
 
 func ob(customer string, seq uint64, channel string) journey.Outbound {
@@ -26,8 +26,8 @@ func sentIDs(t *testing.T, c *channelConn) []string {
 		switch {
 		case ok:
 			var o struct{ Type, ID string }
-			if err := json.Unmarshal(f, &o); err != nil || o.Type != "outbound" {
-				t.Fatalf("frame %s", f)
+			if err := json.Unmarshal(f.b, &o); err != nil || o.Type != "outbound" {
+				t.Fatalf("frame %s", f.b)
 			}
 			ids = append(ids, o.ID)
 		default:

@@ -34,7 +34,7 @@ type wsPeer struct {
 	ctx    context.Context // cancelled when the connection closes
 	cancel context.CancelFunc
 
-	send      *queue[[]byte] // frames for the writer; full: the client is too slow
+	send      *queue[outFrame] // frames for the writer; full: the client is too slow
 	pongs     *queue[[]byte] // pong payloads; signals send's ready
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -66,7 +66,7 @@ func newPeer(s *Server, kind string, ws *websocket.Conn, who principal, queue in
 	conn := ws.NetConn()
 	c := &wsPeer{
 		s: s, kind: kind, who: who, conn: conn, keep: newKeepalive(conn, s.cfg.WSIdleTimeout), ctx: ctx, cancel: cancel,
-		send: newQueue[[]byte](queue), closed: make(chan struct{}), done: make(chan struct{}),
+		send: newQueue[outFrame](queue), closed: make(chan struct{}), done: make(chan struct{}),
 	}
 	c.pongs = newQueueOn[[]byte](pongQueue, c.send.ready)
 	c.rd.init(conn, s.cfg.FrameMaxBytes)
@@ -247,7 +247,14 @@ func (c *wsPeer) finished() { <-c.done }
 // enqueue queues a frame for the writer without blocking; a client that
 // lets its queue fill is disconnected rather than allowed to block a
 // customer.
-func (c *wsPeer) enqueue(frame []byte) {
+func (c *wsPeer) enqueue(frame []byte) { c.enqueueFrame(outFrame{b: frame}) }
+
+// enqueueOwned queues the frame in *buf, a buffer from newOutBuf that
+// the writer gives back once the frame is in its batch: the caller lets go
+// of it.
+func (c *wsPeer) enqueueOwned(buf *[]byte) { c.enqueueFrame(outFrame{b: *buf, owned: buf}) }
+
+func (c *wsPeer) enqueueFrame(frame outFrame) {
 	select {
 	case <-c.closed:
 		return
@@ -302,7 +309,10 @@ func (c *wsPeer) writeLoop() {
 			if !ok {
 				break
 			}
-			w.add(opText, f)
+			w.add(opText, f.b)
+			if f.owned != nil {
+				freeOutBuf(f.owned)
+			}
 		}
 		texts := w.texts
 		if err := w.flush(); err != nil {
