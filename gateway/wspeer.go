@@ -35,7 +35,7 @@ type wsPeer struct {
 	cancel context.CancelFunc
 
 	send      *queue[outFrame] // frames for the writer; full: the client is too slow
-	pongs     *queue[[]byte] // pong payloads; signals send's ready
+	pongs     *queue[[]byte]   // pong payloads; signals send's ready
 	closed    chan struct{}
 	closeOnce sync.Once
 	// closeCode and closeReason are the close frame's; set once, before
