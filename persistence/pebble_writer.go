@@ -448,14 +448,18 @@ func (w *writer) complete() {
 // outcome, or all with err.
 func (w *writer) report(g *group, err error) {
 	for i, o := range g.ops {
-		if err != nil {
+		switch {
+		case err != nil:
 			o.complete("", err)
-			continue
-		}
-		if o.append != nil && g.errs[i] == nil {
+		case o.append != nil && g.errs[i] == nil:
 			w.e.counters.appends.Add(1)
+			fallthrough
+		default:
+			o.complete(g.owners[i], g.errs[i])
 		}
-		o.complete(g.owners[i], g.errs[i])
+		if o.append != nil {
+			o.append.recycle() // completed: nothing reads it again
+		}
 	}
 }
 
