@@ -64,9 +64,10 @@ type writer struct {
 	carry    *op // an erasure that ended the previous group
 	// slots holds a token per group applied and not reported, at most
 	// syncingMax; synced takes the groups to the completer; spare
-	// gives one reported group back to collect (emptied): a group keeps
-	// the capacity of its largest commit, and five kept were 2.5 MB of
-	// bench memory's 1,000-customer heap.
+	// gives reported groups back to collect (emptied), small ones only
+	// (groupKeep): a group keeps the capacity of its largest commit, and
+	// five large ones kept were 2.5 MB of bench memory's 1,000-customer
+	// heap.
 	slots         chan struct{}
 	synced        chan *group
 	spare         chan *group
@@ -121,7 +122,7 @@ func (w *writer) run() {
 	defer close(w.e.writerDone)
 	w.slots = make(chan struct{}, syncingMax)
 	w.synced = make(chan *group, syncingMax)
-	w.spare = make(chan *group, 1)
+	w.spare = make(chan *group, syncingMax)
 	w.completerDone = make(chan struct{})
 	go w.complete()
 	defer func() {
@@ -174,6 +175,22 @@ func (w *writer) newGroup() *group {
 	}
 }
 
+// groupKeep is the most requests, customers and identities of a group
+// kept for reuse. With one group kept (any size), the writer made a new
+// group for most commits at a live load (several groups wait for their
+// syncs at once): the groups, their maps and slices were a quarter of the
+// bytes the server allocated per event at 5,000 events/s (README,
+// Benchmarking, stop 36). Up to syncingMax kept of at most this size are
+// a few hundred KB.
+const groupKeep = 128
+
+// small reports whether g is small enough to keep for reuse: a map keeps
+// the room of the most entries it held, so a group that held more than
+// groupKeep is let go.
+func (g *group) small() bool {
+	return cap(g.ops) <= groupKeep && len(g.seqs) <= groupKeep && len(g.identities) <= groupKeep
+}
+
 // emptied is a group for the node writer's next commit: a reported one,
 // emptied, when there is one (a new group's slices and maps for every
 // commit were a tenth of the bytes the writer allocated). Only collect
@@ -185,13 +202,21 @@ func (w *writer) emptied() *group {
 	default:
 		return w.newGroup()
 	}
+	g.batch = w.db.NewBatch()
+	return g
+}
+
+// empty readies a reported group for reuse: it keeps the room of its
+// slices and maps and nothing they held. (A closed batch went back to
+// Pebble's pool with its buffer, and the ops' append ops to appendOps: a
+// kept group holding either kept them past collections.)
+func (g *group) empty() {
 	clear(g.ops)
 	clear(g.owners)
 	clear(g.errs)
 	clear(g.seqs)
 	clear(g.identities)
-	*g = group{batch: w.db.NewBatch(), ops: g.ops[:0], owners: g.owners[:0], errs: g.errs[:0], seqs: g.seqs, identities: g.identities}
-	return g
+	*g = group{ops: g.ops[:0], owners: g.owners[:0], errs: g.errs[:0], seqs: g.seqs, identities: g.identities}
 }
 
 // collect makes a group of first and what is already queued.
@@ -437,9 +462,12 @@ func (w *writer) complete() {
 			_ = g.batch.Close()
 		}
 		<-w.slots
-		select {
-		case w.spare <- g:
-		default:
+		if g.small() {
+			g.empty()
+			select {
+			case w.spare <- g:
+			default:
+			}
 		}
 	}
 }
