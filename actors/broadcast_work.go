@@ -270,13 +270,16 @@ func (b *broadcasts) newTargets() *targets { return &targets{b: b} }
 // few percent of the bytes a broadcast allocated (README, Benchmarking,
 // stop 36).
 func (t *targets) waitRate(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return false
+	}
 	r := t.b.limiter.Reserve()
 	if !r.OK() {
 		return false // a burst of 0: never, newBroadcasts' is at least 1
 	}
 	d := r.Delay()
 	if d <= 0 {
-		return ctx.Err() == nil
+		return true
 	}
 	if t.timer == nil {
 		t.timer = time.NewTimer(d)

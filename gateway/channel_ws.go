@@ -346,7 +346,7 @@ func (c *channelConn) resolveLoop() {
 func (c *channelConn) result(b *batchWait, i int, id string, r actors.Result, start time.Time) {
 	c.s.count(r, start)
 	if b == nil {
-		buf := newOutBuf()
+		buf := outBufs.get()
 		*buf = appendAckFrame(*buf, id, r)
 		c.enqueueOwned(buf)
 		return

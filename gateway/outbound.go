@@ -204,7 +204,7 @@ func (r *OutboundRouter) remove(c *channelConn) {
 
 // sendOutbound queues an outbound frame and remembers it until a receipt.
 func (c *channelConn) sendOutbound(o journey.Outbound) {
-	buf := newOutBuf()
+	buf := outBufs.get()
 	frame, err := appendOutboundFrame(slices.Grow(*buf, outboundFrameSize(&o)), &o)
 	if err != nil {
 		panic("gateway: outbound frame: " + err.Error())

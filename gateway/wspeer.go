@@ -83,11 +83,9 @@ func newPeer(s *Server, kind string, ws *websocket.Conn, who principal, queue in
 // are not kept past its handling (decodeEvent copies what it keeps), so the
 // buffers go round, and an idle connection holds none. One read with
 // io.ReadAll per frame was a tenth of the bytes an ingested event
-// allocated. A buffer grown past frameBufKeepMax (a large batch) is left to
-// the collector.
-var frameBufs = sync.Pool{New: func() any { return new([]byte) }}
-
-const frameBufKeepMax = 64 << 10
+// allocated. A buffer grown past 64 KiB (a large batch) is left to the
+// collector.
+var frameBufs = newBytePool(0, 64<<10)
 
 // readFrame reads the client's next frame into a buffer from frameBufs and
 // hands it to handle; false when reading ended.
@@ -97,20 +95,18 @@ func (c *wsPeer) readFrame(handle func([]byte) bool) bool {
 		c.readEnded(err)
 		return false
 	}
-	buf := frameBufs.Get().(*[]byte)
+	buf := frameBufs.get()
 	msg, err := c.rd.next(*buf)
 	switch {
 	case err == errNoMessage:
-		frameBufs.Put(buf)
+		frameBufs.put(buf)
 		return true
 	case err != nil:
 		c.readEnded(err)
 	}
 	ok := err == nil && handle(msg)
-	if cap(msg) <= frameBufKeepMax {
-		*buf = msg[:0]
-		frameBufs.Put(buf)
-	}
+	*buf = msg
+	frameBufs.put(buf)
 	return ok
 }
 
@@ -249,7 +245,7 @@ func (c *wsPeer) finished() { <-c.done }
 // customer.
 func (c *wsPeer) enqueue(frame []byte) { c.enqueueFrame(outFrame{b: frame}) }
 
-// enqueueOwned queues the frame in *buf, a buffer from newOutBuf that
+// enqueueOwned queues the frame in *buf, a buffer from outBufs that
 // the writer gives back once the frame is in its batch: the caller lets go
 // of it.
 func (c *wsPeer) enqueueOwned(buf *[]byte) { c.enqueueFrame(outFrame{b: *buf, owned: buf}) }
@@ -311,7 +307,7 @@ func (c *wsPeer) writeLoop() {
 			}
 			w.add(opText, f.b)
 			if f.owned != nil {
-				freeOutBuf(f.owned)
+				outBufs.put(f.owned)
 			}
 		}
 		texts := w.texts

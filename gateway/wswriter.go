@@ -77,7 +77,7 @@ func (w *frameWriter) add(opcode byte, payload []byte) {
 }
 
 // outFrame is a frame queued for a connection's writer. owned, when set,
-// is the frame's buffer from newOutBuf, given back once the writer has
+// is the frame's buffer from outBufs, given back once the writer has
 // copied the frame into its batch: the frames written per event (an ack,
 // a broadcast target's outbound) were ~8% of the bytes the server
 // allocated per event (README, Benchmarking, stop 36), each one garbage
@@ -88,27 +88,8 @@ type outFrame struct {
 	owned *[]byte
 }
 
-// outBufs recycles owned frames' buffers of up to outBufMax bytes.
-var outBufs = sync.Pool{New: func() any { b := make([]byte, 0, outBufMin); return &b }}
-
-const (
-	outBufMin = 256
-	outBufMax = 4 << 10
-)
-
-// newOutBuf is an empty buffer for a frame to enqueueOwned.
-func newOutBuf() *[]byte {
-	b := outBufs.Get().(*[]byte)
-	*b = (*b)[:0]
-	return b
-}
-
-// freeOutBuf gives back an owned frame's buffer; a large one is let go.
-func freeOutBuf(b *[]byte) {
-	if cap(*b) <= outBufMax {
-		outBufs.Put(b)
-	}
-}
+// outBufs recycles owned frames' buffers of up to 4 KiB.
+var outBufs = newBytePool(256, 4<<10)
 
 // writeBufs are the writers' batch buffers, shared by every connection:
 // one kept per connection cost up to 256 KiB per idle connection after a

@@ -476,13 +476,12 @@ func (w *writer) complete() {
 // outcome, or all with err.
 func (w *writer) report(g *group, err error) {
 	for i, o := range g.ops {
-		switch {
-		case err != nil:
+		if err != nil {
 			o.complete("", err)
-		case o.append != nil && g.errs[i] == nil:
-			w.e.counters.appends.Add(1)
-			fallthrough
-		default:
+		} else {
+			if o.append != nil && g.errs[i] == nil {
+				w.e.counters.appends.Add(1)
+			}
 			o.complete(g.owners[i], g.errs[i])
 		}
 		if o.append != nil {
