@@ -1,6 +1,9 @@
 package journey
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Bounds of the derived data behind rules' count(): the latest
 // CountPerTypeMax recorded_at times of each of CountTypesMax event types
@@ -36,8 +39,23 @@ func (ec *eventCounts) add(typ string, at time.Time) {
 			ec.types = append(ec.types[:0], ec.types[1:]...)
 		}
 	}
-	tt.Times = pushBounded(tt.Times, at.UnixNano(), CountPerTypeMax)
+	tt.Times = pushTime(tt.Times, at.UnixNano())
 	ec.types = append(ec.types, tt)
+}
+
+// pushTime appends t, dropping the oldest past CountPerTypeMax. The slice
+// grows by a quarter (at least four), to the whole of the allocator's size
+// class: append's doubling left a customer's 20 message times in room for
+// 32.
+func pushTime(times []int64, t int64) []int64 {
+	if len(times) >= CountPerTypeMax {
+		times = append(times[:0], times[len(times)-CountPerTypeMax+1:]...)
+	}
+	if len(times) == cap(times) {
+		grown := slices.Grow([]int64(nil), min(len(times)+max(len(times)/4, 4), CountPerTypeMax))
+		times = append(grown, times...)
+	}
+	return append(times, t)
 }
 
 func (ec *eventCounts) find(typ string) int {

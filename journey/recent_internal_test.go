@@ -115,3 +115,30 @@ func TestRecentIDsFilters(t *testing.T) {
 		t.Errorf("uncovered until %v, past the window after the last id given up", time.Unix(0, r.uncoveredUntil))
 	}
 }
+
+// The ring keeps recorded_at in whole seconds: an id is still known (held,
+// or in a filter) at the very end of its window whatever its nanoseconds,
+// and the seq and digest come back exactly, past 32 bits too.
+func TestRecentIDsRingPacking(t *testing.T) {
+	for _, ns := range []int64{0, 1, 999_999_999} {
+		r := newRecentIDs()
+		first := time.Unix(1_800_000_000, ns)
+		const seq = 1<<40 + 7
+		r.add("e-first", seq, first)
+		if got, ok := r.lookup("e-first"); !ok || got != seq {
+			t.Fatalf("ns %d: lookup = %d %v, want %d", ns, got, ok, uint64(seq))
+		}
+		end := first.Add(IdempotencyWindow)
+		r.add("e-later", seq+1, end) // at the window's end: the first is inside it still
+		if _, ok := r.lookup("e-first"); !ok && !r.mayHold(digestID("e-first"), end) {
+			t.Fatalf("ns %d: e-first forgotten at the end of its window", ns)
+		}
+		if e := r.at(0); e.id != digestID("e-first") || e.seq != seq || e.at < first.UnixNano() || e.at >= first.UnixNano()+int64(time.Second) {
+			t.Fatalf("ns %d: entry %+v", ns, e)
+		}
+		r.add("e-much-later", seq+2, end.Add(2*time.Second)) // past it by more than the rounding
+		if _, ok := r.lookup("e-first"); ok {
+			t.Fatalf("ns %d: e-first still held 2 s past its window", ns)
+		}
+	}
+}

@@ -52,7 +52,7 @@ type snapshotJourney struct {
 
 // EncodeSnapshot encodes the state for the store.
 func (c *Customer) EncodeSnapshot() []byte {
-	profile, err := json.Marshal(c.Profile)
+	profile, err := json.Marshal(orEmpty(c.Profile)) // {} when nil, as snapshots always had
 	if err != nil {
 		panic(fmt.Sprintf("journey: snapshot profile of %s: %v", c.ID, err))
 	}
@@ -129,6 +129,9 @@ func DecodeSnapshot(data []byte) (*Customer, error) {
 		for i := range vals {
 			vals[i] = r.str()
 		}
+		if c.Identities == nil {
+			c.Identities = map[string][]string{}
+		}
 		c.Identities[kind] = vals
 	}
 	profile, extra := r.bytes(), r.bytes()
@@ -162,6 +165,9 @@ func DecodeSnapshot(data []byte) (*Customer, error) {
 	}
 	if err := json.Unmarshal(profile, &c.Profile); err != nil || c.Profile == nil {
 		return nil, fmt.Errorf("journey: decode snapshot profile: %v", err)
+	}
+	if len(c.Profile) == 0 {
+		c.Profile = nil // as NewCustomer's
 	}
 	var j snapshotJourney
 	if err := json.Unmarshal(extra, &j); err != nil {
