@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/throughline/throughline/persistence"
 )
 
 // The node's memory budget (node.memory_limit): the Go soft memory limit
@@ -134,6 +136,14 @@ func (n *NodeConfig) ResidentMax(memoryLimit int64) int {
 		return n.MaxResidentCustomers
 	}
 	return int(min(max(int64(float64(memoryLimit)*residentShare)/residentCustomerBytes, 1000), maxResidentMax))
+}
+
+// lastSeqsMax is how many customers' last seqs the store's writer
+// remembers (persistence.Options.LastSeqsMax): twice the resident
+// customers, so that those passivated lately are known too, and at least
+// 65,536 (~3 MB at most).
+func (n *NodeConfig) lastSeqsMax(memoryLimit int64) int {
+	return min(max(2*n.ResidentMax(memoryLimit), 1<<16), persistence.LastSeqsMaxMax)
 }
 
 func (c *Config) validateMemory() []error {

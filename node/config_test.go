@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/throughline/throughline/persistence"
 )
 
 func writeConfig(t *testing.T, text string) string {
@@ -258,6 +260,22 @@ func TestConfigMemoryLimit(t *testing.T) {
 	}
 	if got := (&NodeConfig{MaxResidentCustomers: 500}).ResidentMax(2 << 30); got != 500 {
 		t.Errorf("resident max set to 500: %d", got)
+	}
+	// The store writer remembers twice the resident customers' last seqs,
+	// at least 65,536, at most persistence's bound.
+	for _, c := range []struct {
+		n     NodeConfig
+		limit int64
+		want  int
+	}{
+		{NodeConfig{}, 2 << 30, 131072},
+		{NodeConfig{}, 64 << 20, 65536},
+		{NodeConfig{MaxResidentCustomers: 1_000_000}, 2 << 30, 2_000_000},
+		{NodeConfig{MaxResidentCustomers: maxResidentMax}, 2 << 30, persistence.LastSeqsMaxMax},
+	} {
+		if got := c.n.lastSeqsMax(c.limit); got != c.want {
+			t.Errorf("last seqs max for %d resident, %d bytes: %d, want %d", c.n.MaxResidentCustomers, c.limit, got, c.want)
+		}
 	}
 }
 

@@ -54,7 +54,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		// small machine.
 		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$|^/gc/pauses:seconds$`)},
 	)), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	opts := persistence.Options{Partitions: cfg.Node.Partitions, Logger: logger, Registerer: reg, FailSyncAfter: cfg.FailSyncAfter, DiskFullAfter: cfg.DiskFullAfter}
+	memoryLimit, err := cfg.Node.MemoryLimitBytes()
+	if err != nil {
+		return nil, fmt.Errorf("node.memory_limit: %w", err)
+	}
+	opts := persistence.Options{Partitions: cfg.Node.Partitions, Logger: logger, Registerer: reg, FailSyncAfter: cfg.FailSyncAfter, DiskFullAfter: cfg.DiskFullAfter,
+		LastSeqsMax: cfg.Node.lastSeqsMax(memoryLimit)}
 	if err := os.MkdirAll(cfg.Node.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}

@@ -619,6 +619,7 @@ type Stats struct {
 	Appends        uint64        // appends acknowledged durable
 	Events         uint64        // events in those appends
 	Conflicts      uint64        // appends refused with ErrConflict
+	SeqReads       uint64        // last seqs the writer read from Pebble, not remembering them (Options.LastSeqsMax)
 	BatchEventsMax uint64        // most events in one commit
 	SyncTotal      time.Duration // summed commit+sync latency of the commits
 	SyncMax        time.Duration // longest commit+sync
@@ -631,6 +632,7 @@ type Stats struct {
 
 type counters struct {
 	commits, appends, events, conflicts, batchEventsMax atomic.Uint64
+	seqReads                                            atomic.Uint64
 	syncNanos, syncMaxNanos                             atomic.Int64
 	stalls                                              atomic.Uint64
 	stallNanos, stallBegin                              atomic.Int64
@@ -661,6 +663,7 @@ func (c *counters) stats(queued int) Stats {
 		Appends:        c.appends.Load(),
 		Events:         c.events.Load(),
 		Conflicts:      c.conflicts.Load(),
+		SeqReads:       c.seqReads.Load(),
 		BatchEventsMax: c.batchEventsMax.Load(),
 		SyncTotal:      time.Duration(c.syncNanos.Load()),
 		SyncMax:        time.Duration(c.syncMaxNanos.Load()),

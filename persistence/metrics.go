@@ -18,6 +18,7 @@ type metrics struct {
 	commits         prometheus.Counter
 	writeStalls     prometheus.Counter
 	writeStallSecs  prometheus.Counter
+	seqReads        prometheus.Counter
 	registeredOnto  prometheus.Registerer
 	registeredColls []prometheus.Collector
 }
@@ -52,6 +53,11 @@ func newMetrics() *metrics {
 			Name: "throughline_store_write_stall_seconds_total",
 			Help: "Seconds Pebble spent in write stalls that have ended.",
 		}),
+		seqReads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "throughline_store_seq_reads_total",
+			Help: "Customers' last stored seqs the store writer read from Pebble, on its one goroutine, because it did not " +
+				"remember them: once per customer it has not seen, more when more customers are active than it remembers.",
+		}),
 	}
 }
 
@@ -61,7 +67,7 @@ func (m *metrics) register(r prometheus.Registerer, lsm lsmCollector) error {
 	if r == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{m.batchEvents, m.syncSeconds, m.queueSeconds, m.commits, m.writeStalls, m.writeStallSecs, lsm} {
+	for _, c := range []prometheus.Collector{m.batchEvents, m.syncSeconds, m.queueSeconds, m.commits, m.writeStalls, m.writeStallSecs, m.seqReads, lsm} {
 		if err := r.Register(c); err != nil {
 			m.unregister()
 			return fmt.Errorf("persistence: register metrics: %w", err)

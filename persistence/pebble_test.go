@@ -424,3 +424,42 @@ func TestEventValuesLiveInBlobFiles(t *testing.T) {
 	e = openPebble(t, fs, "db", Options{})
 	check("reopened", e.Store(0))
 }
+
+// The writer remembers at most LastSeqsMax customers' last seqs. With room
+// for every customer it reads each one's last seq from Pebble once; with
+// less, again after each time it forgot them, and the seq check stays
+// exact: a stale append is still a conflict, and nothing is stored twice.
+func TestWriterRemembersAtMostLastSeqsMax(t *testing.T) {
+	const customers, rounds = 10, 4
+	for _, remembered := range []int{64, 4} {
+		e := openPebble(t, vfs.NewMem(), "db", Options{Partitions: 1, LastSeqsMax: remembered})
+		s := e.Store(0)
+		for r := range rounds {
+			for c := range customers {
+				mustAppend(t, s, fmt.Sprintf("c%d", c), uint64(r), 1, t0)
+			}
+		}
+		reads := e.Stats().SeqReads
+		if remembered >= customers && reads != customers {
+			t.Errorf("LastSeqsMax %d: %d seq reads for %d customers, want one each", remembered, reads, customers)
+		}
+		if remembered < customers && reads <= customers {
+			t.Errorf("LastSeqsMax %d: %d seq reads for %d customers, want more than one each", remembered, reads, customers)
+		}
+		for c := range customers {
+			name := fmt.Sprintf("c%d", c)
+			err := appendWait(t, s, &AppendRequest{Customer: name, PrevSeq: rounds - 1, Events: events(name, rounds-1, 1, t0)})
+			if !errors.Is(err, ErrConflict) {
+				t.Errorf("LastSeqsMax %d: stale append of %s: %v, want ErrConflict", remembered, name, err)
+			}
+			if last, err := s.LastSeq(context.Background(), name); err != nil || last != rounds {
+				t.Errorf("LastSeqsMax %d: %s's last seq %d (%v), want %d", remembered, name, last, err, rounds)
+			}
+		}
+	}
+	bad := Options{LastSeqsMax: LastSeqsMaxMax + 1}
+	bad.EnsureDefaults()
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "last seqs max") {
+		t.Errorf("LastSeqsMax past its bound: %v", err)
+	}
+}

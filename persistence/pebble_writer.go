@@ -18,10 +18,10 @@ package persistence
 //
 // Per event the hot path writes two keys, the event and its dedup key; a
 // segment key only the first time the writer sees its (type, hour, customer)
-// (segmentSetMax), and the request's due-work deletes and adds.
+// (segmentsMax), and the request's due-work deletes and adds.
 //
 // Seq check: the writer knows each customer's last stored seq from a bounded
-// map (lastSeqCacheMax) keyed by a 128-bit hash of the customer (seqKey),
+// map (lastSeqMax) keyed by a 128-bit hash of the customer (seqKey),
 // reading the last event key on a miss; within a
 // group, appends of one customer chain (the second's PrevSeq is the first's
 // last seq). An append whose PrevSeq is not the last seq fails alone with
@@ -44,24 +44,21 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
-const (
-	// lastSeqCacheMax bounds the customers whose last seq the writer keeps;
-	// past it the map is cleared and misses read the DB.
-	lastSeqCacheMax = 1 << 18
-	// segmentSetMax bounds the segment keys the writer knows it has written
-	// (128-bit hashes, ~32 B each); past it the set is cleared and keys are
-	// written again, which is harmless.
-	segmentSetMax = 1 << 20
-)
-
 type writer struct {
-	e        *pebbleEngine
-	db       *pebble.DB
-	opts     *Options
-	lastSeq  map[seqKey]uint64
-	segments map[[2]uint64]struct{}
-	seeds    [2]maphash.Seed
-	carry    *op // an erasure that ended the previous group
+	e    *pebbleEngine
+	db   *pebble.DB
+	opts *Options
+	// lastSeq remembers customers' last stored seqs, at most lastSeqMax
+	// (Options.LastSeqsMax); past it the map is cleared and misses read
+	// the DB. segments are the segment keys the writer knows it has
+	// written (128-bit hashes, ~32 B each), at most segmentsMax (2x
+	// lastSeqMax); past it the set is cleared and keys are written again,
+	// which is harmless.
+	lastSeq                 map[seqKey]uint64
+	segments                map[[2]uint64]struct{}
+	lastSeqMax, segmentsMax int
+	seeds                   [2]maphash.Seed
+	carry                   *op // an erasure that ended the previous group
 	// slots holds a token per group applied and not reported, at most
 	// syncingMax; synced takes the groups to the completer; spare
 	// gives reported groups back to collect (emptied), small ones only
@@ -95,7 +92,7 @@ type group struct {
 }
 
 func newWriter(e *pebbleEngine) *writer {
-	return &writer{
+	w := &writer{
 		e:        e,
 		db:       e.db,
 		opts:     &e.opts,
@@ -104,6 +101,14 @@ func newWriter(e *pebbleEngine) *writer {
 		seeds:    [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
 		sync:     pebble.Sync,
 	}
+	return w.remembering(e.opts.LastSeqsMax)
+}
+
+// remembering sets how many customers' last seqs w remembers (and twice as
+// many segment keys).
+func (w *writer) remembering(customers int) *writer {
+	w.lastSeqMax, w.segmentsMax = customers, 2*customers
+	return w
 }
 
 // syncingMax bounds the groups applied and not yet reported: past it the
@@ -363,6 +368,8 @@ func (w *writer) storedLastSeq(ck seqKey, partition int, customer string) (uint6
 	if s, ok := w.lastSeq[ck]; ok {
 		return s, nil
 	}
+	w.e.counters.seqReads.Add(1)
+	w.e.metrics.seqReads.Inc()
 	s, err := readLastSeq(w.db, partition, customer)
 	if err == nil {
 		w.rememberSeq(ck, s)
@@ -374,7 +381,7 @@ func (w *writer) storedLastSeq(ck seqKey, partition int, customer string) (uint6
 // map is full: with customers past the CPU's caches each look-up misses them
 // (bench ingest with 100,000 customers), and every append remembers.
 func (w *writer) rememberSeq(ck seqKey, seq uint64) {
-	if len(w.lastSeq) >= lastSeqCacheMax {
+	if len(w.lastSeq) >= w.lastSeqMax {
 		if _, ok := w.lastSeq[ck]; !ok {
 			clear(w.lastSeq)
 		}
@@ -554,7 +561,7 @@ func (w *writer) segmentSeen(k []byte) bool {
 	if _, ok := w.segments[h]; ok {
 		return true
 	}
-	if len(w.segments) >= segmentSetMax {
+	if len(w.segments) >= w.segmentsMax {
 		clear(w.segments)
 	}
 	w.segments[h] = struct{}{}
