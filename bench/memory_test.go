@@ -25,6 +25,9 @@ func TestRunMemoryCountsResidentCustomers(t *testing.T) {
 	if row.Acked != 4000 || row.Rejected != 0 {
 		t.Errorf("acked %d, rejected %d: want 4000 acked", row.Acked, row.Rejected)
 	}
+	if row.Resident != 2000 || row.Evictions != 0 || len(r.Warnings) != 0 {
+		t.Errorf("%d resident, %d evicted, warnings %q: want every customer resident", row.Resident, row.Evictions, r.Warnings)
+	}
 	if row.BytesPerCust < 100 || row.HeapAfter <= row.HeapBefore {
 		t.Errorf("live heap %d -> %d, %.0f bytes per customer: resident customers must cost heap", row.HeapBefore, row.HeapAfter, row.BytesPerCust)
 	}
