@@ -300,3 +300,39 @@ func TestIdlePassivationIgnoresAClockSteppedBack(t *testing.T) {
 	back.Store(int64(time.Hour))
 	waitFor(t, func() bool { return rt.ActiveCustomers.Load() == 0 }, "the idle customer passivated")
 }
+
+// A partition may hold an eighth more than its share of ResidentMax while
+// the node holds fewer: customers hash unevenly, and one past its exact
+// share evicted while the others had room. Past the eighth, or once the
+// node is at its cap, it goes back to its share.
+func TestResidentShareHasSlackWhileTheNodeHasRoom(t *testing.T) {
+	const share = 64 // ResidentMax 512 over 8 partitions
+	rt, _ := startTest(t, Config{ResidentMax: 8 * share})
+	next := make([]int, rt.Partitions()) // the next customer number tried, by partition
+	add := func(p, n int) {
+		t.Helper()
+		for ; n > 0; n-- {
+			for {
+				c := fmt.Sprintf("p%d-c%d", p, next[p])
+				next[p]++
+				if rt.PartitionOf(c) == p {
+					if r := ingest(t, rt, c, c+"-first"); r.Reject != nil {
+						t.Fatal(r.Reject)
+					}
+					break
+				}
+			}
+		}
+	}
+	add(0, share+share/8) // 72: within the slack
+	if got, ev := rt.ActiveCustomers.Load(), rt.Evictions.Load(); got != share+share/8 || ev != 0 {
+		t.Fatalf("%d resident, %d evicted; want %d, none", got, ev, share+share/8)
+	}
+	add(0, 1) // 73: past it
+	waitFor(t, func() bool { return rt.ActiveCustomers.Load() == share }, "partition 0 back to its share")
+	for p := 1; p < rt.Partitions(); p++ {
+		add(p, share)
+	}
+	add(0, 4) // 68 in partition 0, within the slack, but the node is past its cap
+	waitFor(t, func() bool { return rt.ActiveCustomers.Load() == 8*share }, "the node back to its cap")
+}
