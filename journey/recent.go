@@ -90,8 +90,12 @@ func packEntry(e recentEntry) ringEntry {
 }
 
 func (p *ringEntry) entry() recentEntry {
-	return recentEntry{id: p.digest(), seq: p.seqOf(), at: (int64(p.at)+1)*int64(time.Second) - 1}
+	return recentEntry{id: p.digest(), seq: p.seqOf(), at: p.atNanos()}
 }
+
+// atNanos is recorded_at as the entry keeps it: its second's last
+// nanosecond.
+func (p *ringEntry) atNanos() int64 { return (int64(p.at)+1)*int64(time.Second) - 1 }
 
 func digestID(id string) idDigest {
 	sum := sha256.Sum256([]byte(id))
@@ -117,7 +121,7 @@ func (r *recentIDs) addDigest(e recentEntry) {
 	}
 	// Ids older than the window leave first, then the oldest beyond the
 	// count, to the filters; the store still knows them.
-	for r.n > 0 && e.at-r.ring[r.start].entry().at > int64(IdempotencyWindow) {
+	for r.n > 0 && e.at-r.ring[r.start].atNanos() > int64(IdempotencyWindow) {
 		r.dropOldest()
 	}
 	if r.n == RecentIDsMax {
