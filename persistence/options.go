@@ -83,8 +83,10 @@ type Options struct {
 	// 1,000,000 customers resident, `bench memory` ingested 23,000 events
 	// a second instead of ~125,000; README "Memory"). The writer also
 	// remembers up to 2x as many segment keys it wrote. A replicated
-	// partition's state machine remembers LastSeqsMax / Partitions
-	// customers (at least lastSeqsPartitionMin). At most LastSeqsMaxMax.
+	// partition's state machine remembers 4 x LastSeqsMax / Partitions
+	// customers, at least lastSeqsPartitionMin: a node applies the
+	// entries of every partition it holds a replica of, led here or not,
+	// and customers hash unevenly. At most LastSeqsMaxMax.
 	//
 	// The default value is 2^20 (1,048,576). A node sets it from its
 	// resident customers (node.max_resident_customers).
@@ -117,8 +119,8 @@ const (
 	// LastSeqsMaxMax bounds Options.LastSeqsMax (~850 MB of memory).
 	LastSeqsMaxMax = 1 << 24
 	// lastSeqsPartitionMin is the least a partition's state machine
-	// remembers.
-	lastSeqsPartitionMin = 1 << 12
+	// remembers (~3 MB at most).
+	lastSeqsPartitionMin = 1 << 16
 )
 
 // EnsureDefaults fills in every zero field with its default.
