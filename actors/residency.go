@@ -228,7 +228,8 @@ func (h *host) residentMax() int {
 
 // enforceResidentMax asks the least recently active customers to go while
 // the host holds more than its share, by more than an eighth of it
-// (residentSlack) while the node holds fewer than ResidentMax. Customers
+// (residentSlack) while the node holds at most 7/8 of ResidentMax (so the
+// hosts' slack cannot take the node past the cap). Customers
 // hash unevenly over the partitions: at its exact share, a host past it
 // evicted while others had room, and a round over every customer (a
 // bench, a broadcast, a morning) then loaded an evicted one back for
@@ -236,14 +237,15 @@ func (h *host) residentMax() int {
 func (h *host) enforceResidentMax(ctx actor.Context) {
 	share := h.residentMax()
 	over := h.resident() - share
-	if over <= 0 || over <= share/residentSlack && h.rt.ActiveCustomers.Load() <= int64(h.rt.cfg.ResidentMax) {
+	roomy := h.rt.ActiveCustomers.Load()+int64(h.rt.cfg.ResidentMax/residentSlack) <= int64(h.rt.cfg.ResidentMax)
+	if over <= 0 || over <= share/residentSlack && roomy {
 		return
 	}
 	h.evict(ctx, over)
 }
 
 // residentSlack: a host may hold its share and 1/residentSlack of it more
-// while the node is under its cap.
+// while the node is 1/residentSlack of its cap or more under it.
 const residentSlack = 8
 
 // evict asks up to n of the least recently active customers to passivate.

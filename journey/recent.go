@@ -65,8 +65,15 @@ type recentEntry struct {
 type ringEntry struct {
 	id  [4]uint32
 	seq [2]uint32
-	at  uint32 // unix seconds, rounded down; 0 before 1970, max past 2106
+	at  uint32 // seconds since ringEpoch, rounded down; 0 before it, max past 2156
 }
+
+// ringEpoch is 2020-01-01T00:00:00Z in unix seconds: a ring entry's time
+// counts from it, so it holds until 2156 (from 1970, 2106). A time before
+// it reads back as its first second, later than it was: the id is kept
+// longer, never shorter. Past 2156 every entry would read back as one
+// second, and the window would no longer hold.
+const ringEpoch = 1_577_836_800
 
 func packDigest(d idDigest) [4]uint32 {
 	return [4]uint32{uint32(d[0] >> 32), uint32(d[0]), uint32(d[1] >> 32), uint32(d[1])}
@@ -79,13 +86,10 @@ func (p *ringEntry) digest() idDigest {
 func (p *ringEntry) seqOf() uint64 { return uint64(p.seq[0])<<32 | uint64(p.seq[1]) }
 
 func packEntry(e recentEntry) ringEntry {
-	secs := e.at / int64(time.Second)
-	if e.at < 0 {
-		secs = 0
-	}
+	secs := e.at/int64(time.Second) - ringEpoch // rounded toward zero: down, past the epoch
 	return ringEntry{
 		id: packDigest(e.id), seq: [2]uint32{uint32(e.seq >> 32), uint32(e.seq)},
-		at: uint32(min(secs, math.MaxUint32)),
+		at: uint32(min(max(secs, 0), math.MaxUint32)),
 	}
 }
 
@@ -95,7 +99,7 @@ func (p *ringEntry) entry() recentEntry {
 
 // atNanos is recorded_at as the entry keeps it: its second's last
 // nanosecond.
-func (p *ringEntry) atNanos() int64 { return (int64(p.at)+1)*int64(time.Second) - 1 }
+func (p *ringEntry) atNanos() int64 { return (ringEpoch+int64(p.at)+1)*int64(time.Second) - 1 }
 
 func digestID(id string) idDigest {
 	sum := sha256.Sum256([]byte(id))

@@ -120,9 +120,10 @@ func TestRecentIDsFilters(t *testing.T) {
 // or in a filter) at the very end of its window whatever its nanoseconds,
 // and the seq and digest come back exactly, past 32 bits too.
 func TestRecentIDsRingPacking(t *testing.T) {
-	for _, ns := range []int64{0, 1, 999_999_999} {
+	for _, c := range []struct{ sec, ns int64 }{{1_800_000_000, 0}, {1_800_000_000, 1}, {1_800_000_000, 999_999_999}, {4_500_000_000, 999_999_999}} {
+		ns := c.ns
 		r := newRecentIDs()
-		first := time.Unix(1_800_000_000, ns)
+		first := time.Unix(c.sec, ns) // 2027, and 2112: past 32-bit unix seconds
 		const seq = 1<<40 + 7
 		r.add("e-first", seq, first)
 		if got, ok := r.lookup("e-first"); !ok || got != seq {
@@ -139,6 +140,35 @@ func TestRecentIDsRingPacking(t *testing.T) {
 		r.add("e-much-later", seq+2, end.Add(2*time.Second)) // past it by more than the rounding
 		if _, ok := r.lookup("e-first"); ok {
 			t.Fatalf("ns %d: e-first still held 2 s past its window", ns)
+		}
+	}
+}
+
+// A time before the ring's epoch reads back later than it was (the id is
+// kept longer), never earlier.
+func TestRecentIDsRingBeforeItsEpoch(t *testing.T) {
+	r := newRecentIDs()
+	at := time.Unix(1_500_000_000, 5) // 2017
+	r.add("e-old", 1, at)
+	if e := r.at(0); e.at < at.UnixNano() {
+		t.Fatalf("read back %d, before %d", e.at, at.UnixNano())
+	}
+	if _, ok := r.lookup("e-old"); !ok {
+		t.Fatal("e-old not held")
+	}
+}
+
+// The count-by-type times keep the latest CountPerTypeMax, oldest first,
+// in room for no more.
+func TestPushTimeKeepsTheLatest(t *testing.T) {
+	var times []int64
+	for i := range int64(3 * CountPerTypeMax) {
+		times = pushTime(times, i)
+		if want := min(int(i)+1, CountPerTypeMax); len(times) != want || times[len(times)-1] != i || times[0] != i+1-int64(want) {
+			t.Fatalf("after %d: %d times, %d..%d", i, len(times), times[0], times[len(times)-1])
+		}
+		if cap(times) > CountPerTypeMax {
+			t.Fatalf("after %d: room for %d", i, cap(times))
 		}
 	}
 }

@@ -55,8 +55,8 @@ func newMetrics() *metrics {
 		}),
 		seqReads: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "throughline_store_seq_reads_total",
-			Help: "Customers' last stored seqs the store writer read from Pebble, on its one goroutine, because it did not " +
-				"remember them: once per customer it has not seen, more when more customers are active than it remembers.",
+			Help: "Customers' last stored seqs the store writer (or a replicated partition's state machine) read from Pebble " +
+				"because it did not remember them: once per customer it has not seen, more when more customers are active than it remembers.",
 		}),
 	}
 }

@@ -80,13 +80,14 @@ type Options struct {
 	// and each customer's next append reads its last seq from Pebble on
 	// the writer's one goroutine: give it room for every customer that is
 	// active at once, or appends queue behind those reads (with 2^18 and
-	// 1,000,000 customers resident, `bench memory` ingested 23,000 events
-	// a second instead of ~125,000; README "Memory"). The writer also
-	// remembers up to 2x as many segment keys it wrote. A replicated
-	// partition's state machine remembers 4 x LastSeqsMax / Partitions
-	// customers, at least lastSeqsPartitionMin: a node applies the
-	// entries of every partition it holds a replica of, led here or not,
-	// and customers hash unevenly. At most LastSeqsMaxMax.
+	// 300,000 customers resident, `bench memory` took 85 s to ingest
+	// instead of 55 s; README "Benchmarking"). The writer also remembers
+	// up to 2x as many segment keys it wrote (at least 2^20). A
+	// replicated partition's state machine remembers 4 x LastSeqsMax /
+	// Partitions customers, at least lastSeqsPartitionMin and at most
+	// LastSeqsMaxMax: a node applies the entries of every partition it
+	// holds a replica of, led here or not, and customers hash unevenly.
+	// At most LastSeqsMaxMax.
 	//
 	// The default value is 2^20 (1,048,576). A node sets it from its
 	// resident customers (node.max_resident_customers).

@@ -52,7 +52,7 @@ type writer struct {
 	// (Options.LastSeqsMax); past it the map is cleared and misses read
 	// the DB. segments are the segment keys the writer knows it has
 	// written (128-bit hashes, ~32 B each), at most segmentsMax (2x
-	// lastSeqMax); past it the set is cleared and keys are written again,
+	// lastSeqMax, at least segmentsMin); past it the set is cleared and keys are written again,
 	// which is harmless.
 	lastSeq                 map[seqKey]uint64
 	segments                map[[2]uint64]struct{}
@@ -104,12 +104,16 @@ func newWriter(e *pebbleEngine) *writer {
 	return w.remembering(e.opts.LastSeqsMax)
 }
 
-// remembering sets how many customers' last seqs w remembers (and twice as
-// many segment keys).
+// remembering sets how many customers' last seqs w remembers, and twice as
+// many segment keys, at least segmentsMin.
 func (w *writer) remembering(customers int) *writer {
-	w.lastSeqMax, w.segmentsMax = customers, 2*customers
+	w.lastSeqMax, w.segmentsMax = customers, max(2*customers, segmentsMin)
 	return w
 }
+
+// segmentsMin is the least number of segment keys a writer remembers (the
+// fixed number before LastSeqsMax).
+const segmentsMin = 1 << 20
 
 // syncingMax bounds the groups applied and not yet reported: past it the
 // writer waits before it collects, and what is queued meanwhile joins the

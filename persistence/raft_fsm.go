@@ -53,7 +53,7 @@ type applyResult struct {
 var _ raft.BatchingFSM = (*partitionFSM)(nil)
 
 func newPartitionFSM(e *pebbleEngine, p int) (*partitionFSM, error) {
-	w := newWriter(e).remembering(max(4*e.opts.LastSeqsMax/e.opts.Partitions, lastSeqsPartitionMin))
+	w := newWriter(e).remembering(min(max(4*e.opts.LastSeqsMax/e.opts.Partitions, lastSeqsPartitionMin), LastSeqsMaxMax))
 	w.sync = pebble.NoSync
 	f := &partitionFSM{p: p, e: e, w: w}
 	err := getValue(e.db, appliedKey(p), func(v []byte) error {
