@@ -302,9 +302,9 @@ func TestIdlePassivationIgnoresAClockSteppedBack(t *testing.T) {
 }
 
 // A partition may hold an eighth more than its share of ResidentMax while
-// the node holds fewer: customers hash unevenly, and one past its exact
-// share evicted while the others had room. Past the eighth, or once the
-// node is at its cap, it goes back to its share.
+// the node is an eighth or more under it: customers hash unevenly, and one
+// past its exact share evicted while the others had room. Past the eighth,
+// or once the node is at its cap, it goes back to its share.
 func TestResidentShareHasSlackWhileTheNodeHasRoom(t *testing.T) {
 	const share = 64 // ResidentMax 512 over 8 partitions
 	rt, _ := startTest(t, Config{ResidentMax: 8 * share})

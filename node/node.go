@@ -74,7 +74,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
-	n, err := start(cfg, logger, reg, engine, cn)
+	n, err := start(cfg, memoryLimit, logger, reg, engine, cn)
 	if err != nil {
 		if cn != nil {
 			_ = cn.close()
@@ -85,8 +85,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// start wires actors and gateway over an open store.
-func start(cfg Config, logger *slog.Logger, reg *prometheus.Registry, engine persistence.Engine, cn *clusterNode) (*Node, error) {
+// start wires actors and gateway over an open store; memoryLimit is
+// node.memory_limit in bytes (Start read it for the store).
+func start(cfg Config, memoryLimit int64, logger *slog.Logger, reg *prometheus.Registry, engine persistence.Engine, cn *clusterNode) (*Node, error) {
 	activation := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "throughline_customer_activation_seconds",
 		Help:    "Time to activate a customer actor: load its snapshot and the events after it.",
@@ -109,10 +110,6 @@ func start(cfg Config, logger *slog.Logger, reg *prometheus.Registry, engine per
 		Policy:            policy, Deliver: outbound.Deliver, DeliverHere: outbound.DeliverIfServed, Desk: desks.Deliver,
 		Queues: queues, Agents: agents, DeskGrace: cfg.Node.DeskGrace, BroadcastRate: cfg.Broadcasts.Rate,
 		AuditRetention: cfg.Audit.Retention, AuditMax: cfg.Audit.MaxEntries,
-	}
-	memoryLimit, err := cfg.Node.MemoryLimitBytes()
-	if err != nil {
-		return nil, fmt.Errorf("node.memory_limit: %w", err)
 	}
 	acfg.Memory = actors.MemoryConfig{Limit: memoryLimit}
 	acfg.ResidentMax = cfg.Node.ResidentMax(memoryLimit)

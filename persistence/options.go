@@ -87,7 +87,7 @@ type Options struct {
 	// Partitions customers, at least lastSeqsPartitionMin and at most
 	// LastSeqsMaxMax: a node applies the entries of every partition it
 	// holds a replica of, led here or not, and customers hash unevenly.
-	// At most LastSeqsMaxMax.
+	// LastSeqsMax itself is at most LastSeqsMaxMax.
 	//
 	// The default value is 2^20 (1,048,576). A node sets it from its
 	// resident customers (node.max_resident_customers).

@@ -52,8 +52,8 @@ type writer struct {
 	// (Options.LastSeqsMax); past it the map is cleared and misses read
 	// the DB. segments are the segment keys the writer knows it has
 	// written (128-bit hashes, ~32 B each), at most segmentsMax (2x
-	// lastSeqMax, at least segmentsMin); past it the set is cleared and keys are written again,
-	// which is harmless.
+	// lastSeqMax, at least segmentsMin); past it the set is cleared and
+	// keys are written again, which is harmless.
 	lastSeq                 map[seqKey]uint64
 	segments                map[[2]uint64]struct{}
 	lastSeqMax, segmentsMax int
