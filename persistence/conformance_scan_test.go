@@ -382,6 +382,7 @@ func testSegmentBucketsRemembered(t *testing.T, open opener) {
 			}
 		}
 	}
+	add("t.a", at(11, 40)) // the customer's last segment key: t.a, hour 11
 	if err := s.Erase(ctx, "c", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -389,8 +390,14 @@ func testSegmentBucketsRemembered(t *testing.T, open opener) {
 		t.Fatalf("ScanSegment after erase = %v", got)
 	}
 	seq = 0
-	add("t.a", at(10, 30)) // a bucket the writer remembered before the erasure
-	if got := scanSegment(t, s, "t.a", at(10, 0), at(11, 0)); !slices.Equal(got, []string{"c"}) {
-		t.Errorf("ScanSegment after the customer came back = %v, want [c]", got)
+	add("t.a", at(11, 50)) // the bucket of the customer's last event before the erasure
+	add("t.b", at(10, 30)) // a bucket the writer remembered before the erasure
+	for _, c := range []struct {
+		typ  string
+		hour int
+	}{{"t.a", 11}, {"t.b", 10}} {
+		if got := scanSegment(t, s, c.typ, at(c.hour, 0), at(c.hour+1, 0)); !slices.Equal(got, []string{"c"}) {
+			t.Errorf("ScanSegment(%s, hour %d) after the customer came back = %v, want [c]", c.typ, c.hour, got)
+		}
 	}
 }
