@@ -92,7 +92,7 @@ func (r *Runtime) Erase(ctx context.Context, customer string) error {
 // until it stops.
 func (h *host) routeErase(ctx actor.Context, m *eraseMsg) {
 	id := m.customer
-	c, ok := h.children[id]
+	c, ok := h.children[h.key(id)]
 	if !ok {
 		if c = h.activate(ctx, id); c == nil {
 			m.answer(unavailable("customer could not be activated"))
