@@ -225,6 +225,13 @@ func (c *channelConn) readLoop() { c.readBursts(c.frame, c.draining.Load) }
 // to end.
 func (c *channelConn) frame(data []byte) bool {
 	start := time.Now()
+	if e, rej, ok := decodeEventFrame(data); ok {
+		if !c.spend(1) {
+			return false
+		}
+		c.handleEvent(e, rej, nil, 0, start)
+		return true
+	}
 	f := &c.frameBuf
 	// The frame's events point into data: not kept past its handling (a
 	// large batch's data is not pooled, and an idle connection would hold it).
@@ -303,6 +310,12 @@ func (c *channelConn) batch(f clientFrame, start time.Time) {
 // connection's order while earlier events resolve.
 func (c *channelConn) handle(raw []byte, b *batchWait, i int, start time.Time) {
 	e, rej := decodeEvent(raw)
+	c.handleEvent(e, rej, b, i, start)
+}
+
+// handleEvent is handle for an event decoded (rej: refused, e as far as
+// it was read).
+func (c *channelConn) handleEvent(e journey.Event, rej *journey.Rejection, b *batchWait, i int, start time.Time) {
 	if rej != nil {
 		c.result(b, i, e.ID, actors.Result{Reject: rej}, start)
 		return

@@ -1,7 +1,10 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/throughline/throughline/actors"
@@ -50,6 +53,43 @@ func TestDecodeFrameRejectsNonsense(t *testing.T) {
 	}
 }
 
+// An event frame is read in one pass when it starts with its type; any
+// frame the one pass might read otherwise than the two passes (no event,
+// a null or empty one, one without an id, invalid UTF-8, a field of the
+// wrong type) is left to them.
+func TestDecodeEventFrameInOnePass(t *testing.T) {
+	in := `{"type":"event","id":"f1","event":{"id":"e-1","customer":"c-1","identity":{"phone":"+15551230000"},"type":"message.received","channel":"sms","text":"hi","data":{"n":1},"time":"2026-11-22T10:00:00Z"}}`
+	e, rej, ok := decodeEventFrame([]byte(in))
+	if !ok || rej != nil {
+		t.Fatalf("decodeEventFrame = %v, %v", ok, rej)
+	}
+	fr, _ := decodeFrame([]byte(in))
+	want, _ := decodeEvent(fr.Event)
+	if !reflect.DeepEqual(e, want) {
+		t.Fatalf("one pass %+v, two %+v", e, want)
+	}
+	if _, rej, ok := decodeEventFrame([]byte(`{"type":"event","event":{"id":"e-2","customer":"c-1","type":"not a type"}}`)); !ok || rej == nil || rej.Code != journey.CodeBadRequest {
+		t.Errorf("a bad type: %v, %v; want read and refused", ok, rej)
+	}
+	for _, in := range []string{
+		`{"event":{"id":"e-1","customer":"c-1"},"type":"event"}`, // type not first
+		`{"type":"event","id":"f1"}`,
+		`{"type":"event","event":null}`,
+		`{"type":"event","event":{}}`,
+		`{"type":"event","event":{"customer":"c-1","text":"hi"}}`,
+		`{"type":"event","event":"e-1"}`,
+		`{"type":"event","event":{"id":"e-1","customer":"c-1","text":"\xff"}}`,
+		"{\"type\":\"event\",\"event\":{\"id\":\"e-1\",\"customer\":\"c-1\",\"text\":\"\xff\"}}",
+		`{"type":"event","channels":"sms","event":{"id":"e-1","customer":"c-1"}}`,
+		`{"type":"event","event":{"id":"e-1","customer":"c-1"}} trailing`,
+		`{"type":"event","event":{"id":"e-1","customer":"c-1","text":"` + strings.Repeat("x", journey.EventMaxBytes) + `"}}`,
+	} {
+		if _, _, ok := decodeEventFrame([]byte(in)); ok {
+			t.Errorf("decodeEventFrame(%.80q) read it; want it left to two passes", in)
+		}
+	}
+}
+
 // FuzzFrameDecode feeds real frames, split and mutated, to the frame and
 // event decoders: they must never panic, and whatever they accept must be a
 // valid event that re-encodes and decodes to the same event.
@@ -68,7 +108,19 @@ func FuzzFrameDecode(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		oneE, oneRej, one := decodeEventFrame(data)
 		fr, rej := decodeFrame(data)
+		if one && bytes.Count(data, []byte(`"event"`)) == 1 {
+			// What one pass reads, two read alike (decodeEventFrame's
+			// doc: but for a frame with the key "event" twice).
+			if rej != nil || fr.Type != "event" || len(fr.Event) == 0 {
+				t.Fatalf("one pass read %q, two refused it: %v", data, rej)
+			}
+			twoE, twoRej := decodeEvent(fr.Event)
+			if !reflect.DeepEqual(oneE, twoE) || !reflect.DeepEqual(oneRej, twoRej) {
+				t.Fatalf("%q: one pass %+v %v, two %+v %v", data, oneE, oneRej, twoE, twoRej)
+			}
+		}
 		if rej != nil {
 			return
 		}
