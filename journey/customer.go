@@ -59,13 +59,14 @@ func NewCustomer(id string) *Customer {
 
 // Apply changes the state by one stored event. Events must come in seq
 // order; Apply cannot fail (a broken invariant panics).
-func (c *Customer) Apply(e *Event) { c.apply(e, nil) }
+func (c *Customer) Apply(e *Event) { c.apply(e, nil, nil) }
 
 // apply is Apply given, when the event was recorded just now, the value its
 // data was encoded from: the decoders of a proactive.* and a message.sent
 // take it instead of decoding the data again (a broadcast records both for
-// every target).
-func (c *Customer) apply(e *Event, data any) {
+// every target); and given digest, the digest of a customer event's id
+// (Step's, from its decision: SHA-256 once an event, not twice).
+func (c *Customer) apply(e *Event, data any, digest *idDigest) {
 	if e.Seq != c.Seq+1 {
 		panic("journey: Apply out of order: customer " + c.ID)
 	}
@@ -76,7 +77,11 @@ func (c *Customer) apply(e *Event, data any) {
 	if e.Actor == ActorCustomer {
 		// Only clients' ids are idempotency keys; the runtime's own events
 		// carry ids of their own that no client can collide with.
-		c.recent.add(e.ID, e.Seq, e.RecordedAt)
+		if digest == nil {
+			c.recent.add(e.ID, e.Seq, e.RecordedAt)
+		} else {
+			c.recent.addDigest(recentEntry{id: *digest, seq: e.Seq, at: unixNanos(e.RecordedAt)})
+		}
 	}
 	c.timeline.push(e, c.ID)
 	if e.Actor == ActorCustomer && e.Channel != "" && e.Channel != c.LastChannel {

@@ -111,8 +111,13 @@ func Decide(c *Customer, in Input, now time.Time) Decision {
 }
 
 func decideInbound(c *Customer, in *Inbound, now time.Time) Decision {
+	return decideInboundDigest(c, in, now, digestID(in.Event.ID))
+}
+
+// decideInboundDigest is decideInbound given the digest of the event's id:
+// Step keeps it to add the id to the recent ids without hashing it again.
+func decideInboundDigest(c *Customer, in *Inbound, now time.Time, digest idDigest) Decision {
 	e := in.Event
-	digest := digestID(e.ID)
 	if seq, ok := c.recent.find(digest); ok {
 		return Decision{Ack: &Ack{ID: e.ID, Customer: c.ID, Seq: seq, Duplicate: true}}
 	}

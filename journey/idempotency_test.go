@@ -110,3 +110,27 @@ func TestDecideIdempotencyKeepsTheLatestIDs(t *testing.T) {
 		}
 	}
 }
+
+// Step adds an inbound event's id to the recent ids from the digest its
+// decision made: the customer it leaves is the one Decide and Apply make,
+// and a retry of any of its ids is known.
+func TestStepKeepsTheInboundIDs(t *testing.T) {
+	n := journey.RecentIDsMax + 40 // some ids leave the ring for the filters
+	stepped := journey.NewCustomer("c-42")
+	for i := range n {
+		at := t0.Add(time.Duration(i) * time.Second)
+		if d := journey.Step(nil, stepped, fresh(fmt.Sprintf("gw-%d", i)), at); d.Ack == nil || d.Ack.Duplicate {
+			t.Fatalf("gw-%d not stored: %+v", i, d)
+		}
+	}
+	if got, want := stepped.EncodeSnapshot(), customerWith(t, n).EncodeSnapshot(); string(got) != string(want) {
+		t.Fatal("Step and Decide with Apply left different customers")
+	}
+	later := t0.Add(time.Duration(n) * time.Second)
+	if got := answer(journey.Step(nil, stepped, inbound(fmt.Sprintf("gw-%d", n-1)), later)); got != fmt.Sprintf("dup %d", n) {
+		t.Errorf("retry of the newest id: %s, want dup %d", got, n)
+	}
+	if got := answer(journey.Step(nil, stepped, inbound("gw-0"), later)); got != "lookup" {
+		t.Errorf("retry of an id in a filter: %s, want lookup", got)
+	}
+}

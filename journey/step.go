@@ -19,12 +19,14 @@ import (
 func Step(p *Policy, c *Customer, in Input, now time.Time) Decision {
 	switch in := in.(type) {
 	case *Inbound:
-		d := decideInbound(c, in, now)
+		digest := digestID(in.Event.ID)
+		d := decideInboundDigest(c, in, now, digest)
 		if d.Reject != nil || d.NeedLookup || len(d.Events) == 0 {
 			return d
 		}
 		s := newStepper(p, c, now, d)
 		defer s.release()
+		s.inbound, s.hasInbound = digest, true
 		s.checkCode(&s.d.Events[len(s.d.Events)-1])
 		return s.applyAndReact()
 	case *ProfilePatch:
@@ -96,6 +98,10 @@ type stepper struct {
 	scratch []byte
 	// code is the verdict on a customer message carrying a workflow's code.
 	code *codeVerdict
+	// inbound is the digest of the inbound event's id (the last of the
+	// decided events) when hasInbound: the step is of an inbound event.
+	inbound    idDigest
+	hasInbound bool
 }
 
 // steppers are reused: one per Step was a tenth of the bytes an ingested
@@ -139,7 +145,11 @@ func (s *stepper) release() {
 func (s *stepper) applyAndReact() Decision {
 	n := len(s.d.Events)
 	for i := range n {
-		s.c.Apply(&s.d.Events[i])
+		if i == n-1 && s.hasInbound {
+			s.c.apply(&s.d.Events[i], nil, &s.inbound)
+		} else {
+			s.c.Apply(&s.d.Events[i])
+		}
 	}
 	for i := range n {
 		s.react(&s.d.Events[i]) // read only: what react records is appended
@@ -161,7 +171,7 @@ func (s *stepper) record(typ, actor string, data any, channel, text string) uint
 		ID: runtimeID(seq), Customer: s.c.ID, Type: typ, Channel: channel, Text: text,
 		Data: raw, Seq: seq, Actor: actor, RecordedAt: s.at,
 	}
-	s.c.apply(&e, data)
+	s.c.apply(&e, data, nil)
 	s.d.Events = append(s.d.Events, e)
 	s.routingEffects(&e)
 	s.noteMark(&e, data)
