@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -225,11 +226,26 @@ func (c *channelConn) readLoop() { c.readBursts(c.frame, c.draining.Load) }
 // to end.
 func (c *channelConn) frame(data []byte) bool {
 	start := time.Now()
-	if e, rej, ok := decodeEventFrame(data); ok {
-		if !c.spend(1) {
+	if w, ok := decodeFrameOnePass(data); ok {
+		defer w.release()
+		if w.Type == "event" {
+			if !c.spend(1) {
+				return false
+			}
+			e := w.one.event()
+			rej := journey.ValidateInbound(&e) // before e is passed: it sets fields
+			c.handleEvent(e, rej, nil, 0, start)
+			return true
+		}
+		if !c.spend(len(w.Events)) {
 			return false
 		}
-		c.handleEvent(e, rej, nil, 0, start)
+		b := c.newBatch(strings.Clone(w.ID), len(w.Events))
+		for i := range w.Events {
+			e := w.Events[i].event()
+			rej := journey.ValidateInbound(&e)
+			c.handleEvent(e, rej, b, i, start)
+		}
 		return true
 	}
 	f := &c.frameBuf
@@ -297,13 +313,20 @@ func (c *channelConn) batch(f clientFrame, start time.Time) {
 		c.enqueue(errorFrame(f.ID, journey.Rejectf(journey.CodeTooLarge, "batch of %d events; at most %d", n, journey.BatchMaxEvents)))
 		return
 	}
-	b := &batchWait{id: f.ID, ids: make([]string, n), results: make([]actors.Result, n), remaining: n}
-	c.mu.Lock()
-	c.mu.batches = append(c.mu.batches, b)
-	c.mu.Unlock()
+	b := c.newBatch(f.ID, n)
 	for i, raw := range f.Events {
 		c.handle(raw, b, i, start)
 	}
+}
+
+// newBatch is a batch of n events to answer in one frame, in order with
+// the connection's other batches.
+func (c *channelConn) newBatch(id string, n int) *batchWait {
+	b := &batchWait{id: id, ids: make([]string, n), results: make([]actors.Result, n), remaining: n}
+	c.mu.Lock()
+	c.mu.batches = append(c.mu.batches, b)
+	c.mu.Unlock()
+	return b
 }
 
 // handle decodes one event, takes a credit and hands it on, keeping the

@@ -53,23 +53,64 @@ func TestDecodeFrameRejectsNonsense(t *testing.T) {
 	}
 }
 
-// An event frame is read in one pass when it starts with its type; any
-// frame the one pass might read otherwise than the two passes (no event,
-// a null or empty one, one without an id, invalid UTF-8, a field of the
-// wrong type) is left to them.
-func TestDecodeEventFrameInOnePass(t *testing.T) {
-	in := `{"type":"event","id":"f1","event":{"id":"e-1","customer":"c-1","identity":{"phone":"+15551230000"},"type":"message.received","channel":"sms","text":"hi","data":{"n":1},"time":"2026-11-22T10:00:00Z"}}`
-	e, rej, ok := decodeEventFrame([]byte(in))
-	if !ok || rej != nil {
-		t.Fatalf("decodeEventFrame = %v, %v", ok, rej)
+// onePass is what decodeFrameOnePass reads of data: the frame's type and
+// its events, copied out and validated as the connection does.
+func onePass(data []byte) (typ string, events []journey.Event, rejs []*journey.Rejection, ok bool) {
+	w, ok := decodeFrameOnePass(data)
+	if !ok {
+		return "", nil, nil, false
 	}
-	fr, _ := decodeFrame([]byte(in))
-	want, _ := decodeEvent(fr.Event)
-	if !reflect.DeepEqual(e, want) {
-		t.Fatalf("one pass %+v, two %+v", e, want)
+	defer w.release()
+	wires := w.Events
+	if w.Type == "event" {
+		wires = []inboundWire{w.one}
 	}
-	if _, rej, ok := decodeEventFrame([]byte(`{"type":"event","event":{"id":"e-2","customer":"c-1","type":"not a type"}}`)); !ok || rej == nil || rej.Code != journey.CodeBadRequest {
-		t.Errorf("a bad type: %v, %v; want read and refused", ok, rej)
+	for i := range wires {
+		e := wires[i].event()
+		rej := journey.ValidateInbound(&e)
+		events, rejs = append(events, e), append(rejs, rej)
+	}
+	return w.Type, events, rejs, true
+}
+
+// twoPasses is what decodeFrame and decodeEvent read of data.
+func twoPasses(data []byte) (typ string, events []journey.Event, rejs []*journey.Rejection, frameRej *journey.Rejection) {
+	fr, rej := decodeFrame(data)
+	if rej != nil {
+		return "", nil, nil, rej
+	}
+	raws := fr.Events
+	if fr.Type == "event" {
+		raws = []json.RawMessage{fr.Event}
+	}
+	for _, raw := range raws {
+		e, rej := decodeEvent(raw)
+		events, rejs = append(events, e), append(rejs, rej)
+	}
+	return fr.Type, events, rejs, nil
+}
+
+// Event and batch frames are read in one pass when they start with their
+// type; any frame the one pass might read otherwise than the two passes
+// (no event, a null or empty one, one without an id, invalid UTF-8, a
+// field of the wrong type, a batch of none or too many) is left to them.
+func TestDecodeFrameOnePass(t *testing.T) {
+	for _, in := range []string{
+		`{"type":"event","id":"f1","event":{"id":"e-1","customer":"c-1","identity":{"phone":"+15551230000"},"type":"message.received","channel":"sms","text":"hi","data":{"n":1},"time":"2026-11-22T10:00:00Z"}}`,
+		`{"type":"event","event":{"id":"e-2","customer":"c-1","type":"not a type"}}`,
+		`{"type":"batch","id":"b1","events":[{"id":"a","customer":"c","text":"hi"},{"id":"b","identity":{"whatsapp":"15551230000"},"type":"page.viewed"},{"id":"c","type":"not a type"}]}`,
+	} {
+		typ, events, rejs, ok := onePass([]byte(in))
+		if !ok {
+			t.Fatalf("%.60s: not read in one pass", in)
+		}
+		typ2, events2, rejs2, _ := twoPasses([]byte(in))
+		if typ != typ2 || !reflect.DeepEqual(events, events2) || !reflect.DeepEqual(rejs, rejs2) {
+			t.Fatalf("%.60s: one pass %s %+v %v, two %s %+v %v", in, typ, events, rejs, typ2, events2, rejs2)
+		}
+		if bad := strings.Contains(in, "not a type"); bad != (rejs[len(rejs)-1] != nil) {
+			t.Errorf("%.60s: its last event refused %v, want %v", in, rejs[len(rejs)-1], bad)
+		}
 	}
 	for _, in := range []string{
 		`{"event":{"id":"e-1","customer":"c-1"},"type":"event"}`, // type not first
@@ -78,14 +119,37 @@ func TestDecodeEventFrameInOnePass(t *testing.T) {
 		`{"type":"event","event":{}}`,
 		`{"type":"event","event":{"customer":"c-1","text":"hi"}}`,
 		`{"type":"event","event":"e-1"}`,
-		`{"type":"event","event":{"id":"e-1","customer":"c-1","text":"\xff"}}`,
 		"{\"type\":\"event\",\"event\":{\"id\":\"e-1\",\"customer\":\"c-1\",\"text\":\"\xff\"}}",
 		`{"type":"event","channels":"sms","event":{"id":"e-1","customer":"c-1"}}`,
 		`{"type":"event","event":{"id":"e-1","customer":"c-1"}} trailing`,
 		`{"type":"event","event":{"id":"e-1","customer":"c-1","text":"` + strings.Repeat("x", journey.EventMaxBytes) + `"}}`,
+		`{"type":"batch","id":"b1","events":[]}`,
+		`{"type":"batch","id":"b1"}`,
+		`{"type":"batch","id":"b1","events":[{"id":"a","customer":"c"},{"customer":"c"}]}`,
+		`{"type":"batch","id":"b1","events":[{"id":"a","customer":"c"},"b"]}`,
+		`{"type":"batch","id":"b1","events":[` + strings.Repeat(`{"id":"a"},`, journey.BatchMaxEvents) + `{"id":"a"}]}`,
+		`{"type":"event","events":[{"id":"a","customer":"c"}]}`,
 	} {
-		if _, _, ok := decodeEventFrame([]byte(in)); ok {
-			t.Errorf("decodeEventFrame(%.80q) read it; want it left to two passes", in)
+		if _, _, _, ok := onePass([]byte(in)); ok {
+			t.Errorf("decodeFrameOnePass(%.80q) read it; want it left to two passes", in)
+		}
+	}
+}
+
+// A batch whose decode fails part way leaves nothing for the next frame:
+// its events written so far are cleared with the rest (the fuzzer found an
+// event taking the customer of the failed frame's event).
+func TestDecodeFrameOnePassAfterAFailedDecode(t *testing.T) {
+	for range 3 {
+		// The third event fails after its customer was written.
+		if _, _, _, ok := onePass([]byte(`{"type":"batch","id":"b1","events":[{"id":"a","customer":"c"},{"id":"b","customer":"c"},{"id":"z","customer":"c","text":5}]}`)); ok {
+			t.Fatal("a batch with a number for a text was read in one pass")
+		}
+		in := []byte(`{"type":"batch","id":"b2","events":[{"id":"a","customer":"d"},{"id":"b","customer":"d"},{"id":"y","identity":{"phone":"+15551230000"}}]}`)
+		_, events, rejs, ok := onePass(in)
+		_, events2, rejs2, _ := twoPasses(in)
+		if !ok || !reflect.DeepEqual(events, events2) || !reflect.DeepEqual(rejs, rejs2) {
+			t.Fatalf("one pass %+v %v, two %+v %v", events, rejs, events2, rejs2)
 		}
 	}
 }
@@ -108,19 +172,16 @@ func FuzzFrameDecode(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		oneE, oneRej, one := decodeEventFrame(data)
-		fr, rej := decodeFrame(data)
-		if one && bytes.Count(data, []byte(`"event"`)) == 1 {
-			// What one pass reads, two read alike (decodeEventFrame's
-			// doc: but for a frame with the key "event" twice).
-			if rej != nil || fr.Type != "event" || len(fr.Event) == 0 {
-				t.Fatalf("one pass read %q, two refused it: %v", data, rej)
-			}
-			twoE, twoRej := decodeEvent(fr.Event)
-			if !reflect.DeepEqual(oneE, twoE) || !reflect.DeepEqual(oneRej, twoRej) {
-				t.Fatalf("%q: one pass %+v %v, two %+v %v", data, oneE, oneRej, twoE, twoRej)
+		typ, events, rejs, one := onePass(data)
+		if one && bytes.Count(data, []byte(`"event"`)) <= 1 && bytes.Count(data, []byte(`"events"`)) <= 1 {
+			// What one pass reads, two read alike (decodeFrameOnePass's
+			// doc: but for a frame with the key "event" or "events" twice).
+			typ2, events2, rejs2, frameRej := twoPasses(data)
+			if frameRej != nil || typ != typ2 || !reflect.DeepEqual(events, events2) || !reflect.DeepEqual(rejs, rejs2) {
+				t.Fatalf("%q: one pass %s %+v %v, two %s %+v %v %v", data, typ, events, rejs, typ2, events2, rejs2, frameRej)
 			}
 		}
+		fr, rej := decodeFrame(data)
 		if rej != nil {
 			return
 		}

@@ -76,47 +76,92 @@ func (w *inboundWire) event() journey.Event {
 	return e
 }
 
-// eventFrameWire is an event frame read in one pass, its event with it:
-// clientFrame's fields, the event's decoded instead of kept raw.
-type eventFrameWire struct {
-	Type     string            `json:"type"`
-	ID       string            `json:"id"`
-	Event    *inboundWire      `json:"event"`
-	Events   []json.RawMessage `json:"events"`
-	Channels []string          `json:"channels"`
-	Reason   string            `json:"reason"`
+// frameWire is an event or a batch frame read in one pass, its events
+// with it: clientFrame's fields, the events decoded instead of kept raw.
+// An event frame's event is decoded into one.
+type frameWire struct {
+	Type     string        `json:"type"`
+	ID       string        `json:"id"`
+	Event    *inboundWire  `json:"event"`
+	Events   []inboundWire `json:"events"`
+	Channels []string      `json:"channels"`
+	Reason   string        `json:"reason"`
+	one      inboundWire
 }
 
-// eventFramePrefix starts the event frames decodeEventFrame reads: clients
-// write the type first, and a frame of any other shape takes the two passes.
-var eventFramePrefix = []byte(`{"type":"event",`)
+// frameWires are reused: a frameWire keeps the room of its events, up to
+// frameWireEventsKeepMax.
+var frameWires = sync.Pool{New: func() any { return new(frameWire) }}
 
-// decodeEventFrame reads an event frame and its event in one pass (two
-// passes, decodeFrameInto then decodeEvent, parsed every event twice and
-// scanned it three times more: segmentio's input check, twice, and the
-// UTF-8 check; ~4% of the server's CPU in bench ingest). ok is false for
-// a frame it does not read, to be decoded in two passes: one that does
-// not start with eventFramePrefix, is larger than an event may be, fails
-// to parse, has no event or one without an id, or holds invalid UTF-8.
-// The two passes tell each of those errors apart; a frame read here is
-// one they accept, and its event is the one they decode (but for a frame
-// with the key "event" twice: JSON leaves that to the reader, and here the
-// two objects' fields merge where decodeEvent takes the last).
-func decodeEventFrame(data []byte) (e journey.Event, rej *journey.Rejection, ok bool) {
-	if !bytes.HasPrefix(data, eventFramePrefix) || len(data) > journey.EventMaxBytes {
-		return e, nil, false
+const frameWireEventsKeepMax = 128
+
+// The frames decodeFrameOnePass reads start with their type: clients write
+// it first, and a frame of any other shape takes the two passes.
+var (
+	eventFramePrefix = []byte(`{"type":"event",`)
+	batchFramePrefix = []byte(`{"type":"batch",`)
+)
+
+// decodeFrameOnePass reads an event or a batch frame and its events in one
+// pass. Two passes (decodeFrameInto, then decodeEvent for each event)
+// parsed every event twice and scanned it three times more: segmentio's
+// input check, twice, and the UTF-8 check (~4% of the server's CPU in
+// bench ingest). ok is false for a frame it does not read, to be decoded
+// in two passes: one that does not start with eventFramePrefix or
+// batchFramePrefix, is larger than an event may be (so that no event of it
+// is), fails to parse, holds invalid UTF-8, is an event frame without an
+// event or a batch of none or of more than journey.BatchMaxEvents, or has
+// an event without an id. The two passes tell each of those errors apart;
+// a frame read here is one they accept, and its events are the ones they
+// decode, but for a frame with the key "event" twice: JSON leaves that to
+// the reader, and here the two objects' fields merge where decodeEvent
+// takes the last. The caller copies the events out (inboundWire.event)
+// while data lives, then gives f back (release).
+func decodeFrameOnePass(data []byte) (f *frameWire, ok bool) {
+	batch := bytes.HasPrefix(data, batchFramePrefix)
+	if !batch && !bytes.HasPrefix(data, eventFramePrefix) || len(data) > journey.EventMaxBytes {
+		return nil, false
 	}
-	w := wires.Get().(*inboundWire)
-	defer func() { *w = inboundWire{}; wires.Put(w) }()
-	f := eventFrameWire{Event: w}
-	if parseJSON(data, &f, json.ZeroCopy) != nil || f.Type != "event" || f.Event != w || w.ID == "" {
-		return e, nil, false
+	f = frameWires.Get().(*frameWire)
+	if !batch {
+		f.Event = &f.one
 	}
-	if journey.CheckJSONUTF8("", data) != nil {
-		return e, nil, false
+	if parseJSON(data, f, json.ZeroCopy) != nil || !f.whole(batch) || journey.CheckJSONUTF8("", data) != nil {
+		f.release()
+		return nil, false
 	}
-	e = w.event()
-	return e, journey.ValidateInbound(&e), true
+	return f, true
+}
+
+// whole: the frame decoded is of the type its prefix said, and every event
+// it holds has an id.
+func (f *frameWire) whole(batch bool) bool {
+	if !batch {
+		return f.Type == "event" && f.Event == &f.one && f.one.ID != ""
+	}
+	if f.Type != "batch" || len(f.Events) == 0 || len(f.Events) > journey.BatchMaxEvents {
+		return false
+	}
+	for i := range f.Events {
+		if f.Events[i].ID == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// release gives f back to frameWires, holding nothing of its frame. The
+// whole room of its events is cleared: a decode that failed may have
+// written events past the slice's length, and the next decode into the
+// room would merge its events' fields with them.
+func (f *frameWire) release() {
+	clear(f.Events[:cap(f.Events)])
+	events := f.Events[:0]
+	if cap(events) > frameWireEventsKeepMax {
+		events = nil
+	}
+	*f = frameWire{Events: events}
+	frameWires.Put(f)
 }
 
 // needsResolve: an event with identities must be resolved (or linked) by
