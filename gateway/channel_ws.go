@@ -228,22 +228,17 @@ func (c *channelConn) frame(data []byte) bool {
 	start := time.Now()
 	if w, ok := decodeFrameOnePass(data); ok {
 		defer w.release()
-		if w.Type == "event" {
-			if !c.spend(1) {
-				return false
-			}
-			e := w.one.event()
-			rej := journey.ValidateInbound(&e) // before e is passed: it sets fields
-			c.handleEvent(e, rej, nil, 0, start)
-			return true
-		}
-		if !c.spend(len(w.Events)) {
+		events := w.events()
+		if !c.spend(len(events)) {
 			return false
 		}
-		b := c.newBatch(strings.Clone(w.ID), len(w.Events))
-		for i := range w.Events {
-			e := w.Events[i].event()
-			rej := journey.ValidateInbound(&e)
+		var b *batchWait
+		if w.batch {
+			b = c.newBatch(strings.Clone(w.b.ID), len(events))
+		}
+		for i := range events {
+			e := events[i].event()
+			rej := journey.ValidateInbound(&e) // before e is passed: it sets fields
 			c.handleEvent(e, rej, b, i, start)
 		}
 		return true

@@ -77,23 +77,41 @@ func (w *inboundWire) event() journey.Event {
 }
 
 // frameWire is an event or a batch frame read in one pass, its events
-// with it: clientFrame's fields, the events decoded instead of kept raw.
-// An event frame's event is decoded into one.
+// with it: clientFrame's fields, the frame's events decoded instead of kept
+// raw, and the field its type ignores kept raw, as decodeFrameInto keeps
+// it (decoded, an ignored "events" of thousands of empty objects in an
+// event frame cost megabytes for one token of the connection's rate).
 type frameWire struct {
-	Type     string        `json:"type"`
-	ID       string        `json:"id"`
-	Event    *inboundWire  `json:"event"`
-	Events   []inboundWire `json:"events"`
-	Channels []string      `json:"channels"`
-	Reason   string        `json:"reason"`
-	one      inboundWire
+	batch bool
+	e     eventFrameWire
+	b     batchFrameWire
 }
 
-// frameWires are reused: a frameWire keeps the room of its events, up to
-// frameWireEventsKeepMax.
+type eventFrameWire struct {
+	Type     string            `json:"type"`
+	ID       string            `json:"id"`
+	Event    *inboundWire      `json:"event"`
+	Events   []json.RawMessage `json:"events"`
+	Channels []string          `json:"channels"`
+	Reason   string            `json:"reason"`
+	one      [1]inboundWire    // what Event points to
+}
+
+type batchFrameWire struct {
+	Type     string          `json:"type"`
+	ID       string          `json:"id"`
+	Event    json.RawMessage `json:"event"`
+	Events   []inboundWire   `json:"events"`
+	Channels []string        `json:"channels"`
+	Reason   string          `json:"reason"`
+}
+
+// frameWires are reused: a frameWire keeps the room of its batch's events
+// up to frameWireEventsKeepMax (the decoder grows it 10, 20, 40, 80, 160,
+// ...: a batch of 100 fills 160).
 var frameWires = sync.Pool{New: func() any { return new(frameWire) }}
 
-const frameWireEventsKeepMax = 128
+const frameWireEventsKeepMax = 160
 
 // The frames decodeFrameOnePass reads start with their type: clients write
 // it first, and a frame of any other shape takes the two passes.
@@ -113,9 +131,10 @@ var (
 // event or a batch of none or of more than journey.BatchMaxEvents, or has
 // an event without an id. The two passes tell each of those errors apart;
 // a frame read here is one they accept, and its events are the ones they
-// decode, but for a frame with the key "event" twice: JSON leaves that to
-// the reader, and here the two objects' fields merge where decodeEvent
-// takes the last. The caller copies the events out (inboundWire.event)
+// decode, but for a frame that names its "event" (or a batch its
+// "events") twice, in any case or spelling: JSON leaves duplicate names
+// to the reader, and here the objects' fields merge where the two passes
+// take the last. The caller copies the events out (inboundWire.event)
 // while data lives, then gives f back (release).
 func decodeFrameOnePass(data []byte) (f *frameWire, ok bool) {
 	batch := bytes.HasPrefix(data, batchFramePrefix)
@@ -123,10 +142,15 @@ func decodeFrameOnePass(data []byte) (f *frameWire, ok bool) {
 		return nil, false
 	}
 	f = frameWires.Get().(*frameWire)
-	if !batch {
-		f.Event = &f.one
+	f.batch = batch
+	var err error
+	if batch {
+		err = parseJSON(data, &f.b, json.ZeroCopy)
+	} else {
+		f.e.Event = &f.e.one[0]
+		err = parseJSON(data, &f.e, json.ZeroCopy)
 	}
-	if parseJSON(data, f, json.ZeroCopy) != nil || !f.whole(batch) || journey.CheckJSONUTF8("", data) != nil {
+	if err != nil || !f.whole() || journey.CheckJSONUTF8("", data) != nil {
 		f.release()
 		return nil, false
 	}
@@ -135,32 +159,40 @@ func decodeFrameOnePass(data []byte) (f *frameWire, ok bool) {
 
 // whole: the frame decoded is of the type its prefix said, and every event
 // it holds has an id.
-func (f *frameWire) whole(batch bool) bool {
-	if !batch {
-		return f.Type == "event" && f.Event == &f.one && f.one.ID != ""
+func (f *frameWire) whole() bool {
+	if !f.batch {
+		return f.e.Type == "event" && f.e.Event == &f.e.one[0] && f.e.one[0].ID != ""
 	}
-	if f.Type != "batch" || len(f.Events) == 0 || len(f.Events) > journey.BatchMaxEvents {
+	if f.b.Type != "batch" || len(f.b.Events) == 0 || len(f.b.Events) > journey.BatchMaxEvents {
 		return false
 	}
-	for i := range f.Events {
-		if f.Events[i].ID == "" {
+	for i := range f.b.Events {
+		if f.b.Events[i].ID == "" {
 			return false
 		}
 	}
 	return true
 }
 
-// release gives f back to frameWires, holding nothing of its frame. The
-// whole room of its events is cleared: a decode that failed may have
-// written events past the slice's length, and the next decode into the
-// room would merge its events' fields with them.
-func (f *frameWire) release() {
-	clear(f.Events[:cap(f.Events)])
-	events := f.Events[:0]
-	if cap(events) > frameWireEventsKeepMax {
-		events = nil
+// events are the frame's events: the batch's, or the event frame's one.
+func (f *frameWire) events() []inboundWire {
+	if f.batch {
+		return f.b.Events
 	}
-	*f = frameWire{Events: events}
+	return f.e.one[:]
+}
+
+// release gives f back to frameWires, holding nothing of its frame. The
+// whole room of its batch's events is cleared: a decode that failed may
+// have written events past the slice's length, and the next decode into
+// the room would merge its events' fields with them.
+func (f *frameWire) release() {
+	var events []inboundWire
+	if cap(f.b.Events) <= frameWireEventsKeepMax {
+		events = f.b.Events[:0]
+		clear(events[:cap(events)])
+	}
+	*f = frameWire{b: batchFrameWire{Events: events}}
 	frameWires.Put(f)
 }
 
