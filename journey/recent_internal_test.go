@@ -68,7 +68,7 @@ func TestRecentIDsAgainstAModel(t *testing.T) {
 }
 
 // Ids never stored are certainly new but for the filters' false positives
-// (about 1%), and the filters stay within RecentFilterBytesMax: past it the
+// (about 0.2% past 20,000 ids), and the filters stay within RecentFilterBytesMax: past it the
 // oldest give way, and until their ids leave the window every unknown id
 // may have been stored.
 func TestRecentIDsFilters(t *testing.T) {
@@ -85,8 +85,9 @@ func TestRecentIDsFilters(t *testing.T) {
 			maybe++
 		}
 	}
-	if maybe > 300 {
-		t.Errorf("%d of 10,000 ids never stored may be held: over 3%%", maybe)
+	t.Logf("%d of 10,000 ids never stored may be held", maybe)
+	if maybe > 40 {
+		t.Errorf("%d of 10,000 ids never stored may be held: over 0.4%% (at 16 bits an id, ~0.2%%)", maybe)
 	}
 	for seq := uint64(1); seq <= stored-RecentIDsMax; seq++ {
 		if !r.mayHold(digestID(fmt.Sprintf("e-%d", seq)), now) {
