@@ -12,15 +12,20 @@ import (
 	"github.com/throughline/throughline/journey"
 )
 
-// clientFrame is any frame a channel gateway sends (PROTOCOL section 2).
-type clientFrame struct {
-	Type     string            `json:"type"`
-	ID       string            `json:"id"`
-	Event    json.RawMessage   `json:"event"`
-	Events   []json.RawMessage `json:"events"`
-	Channels []string          `json:"channels"`
-	Reason   string            `json:"reason"`
+// frameFields are the fields of the frames a channel gateway sends
+// (PROTOCOL section 2), with the event of type E and the events of type Es:
+// raw (clientFrame), or one of them decoded with the frame (frameWire).
+type frameFields[E, Es any] struct {
+	Type     string   `json:"type"`
+	ID       string   `json:"id"`
+	Event    E        `json:"event"`
+	Events   Es       `json:"events"`
+	Channels []string `json:"channels"`
+	Reason   string   `json:"reason"`
 }
+
+// clientFrame is any frame a channel gateway sends, its events raw.
+type clientFrame = frameFields[json.RawMessage, []json.RawMessage]
 
 // decodeFrame parses a client frame. A frame that is not a JSON object, or
 // whose type is missing, is a bad_request.

@@ -77,33 +77,16 @@ func (w *inboundWire) event() journey.Event {
 }
 
 // frameWire is an event or a batch frame read in one pass, its events
-// with it: clientFrame's fields, the frame's events decoded instead of kept
-// raw, and the field its type ignores kept raw, as decodeFrameInto keeps
-// it (decoded, an ignored "events" of thousands of empty objects in an
-// event frame cost megabytes for one token of the connection's rate).
+// with it: the frame's events decoded instead of kept raw, and the field
+// its type ignores kept raw, as decodeFrameInto keeps it (decoded, an
+// ignored "events" of thousands of empty objects in an event frame cost
+// megabytes for one token of the connection's rate). An event frame's
+// event is decoded into one.
 type frameWire struct {
 	batch bool
-	e     eventFrameWire
-	b     batchFrameWire
-}
-
-type eventFrameWire struct {
-	Type     string            `json:"type"`
-	ID       string            `json:"id"`
-	Event    *inboundWire      `json:"event"`
-	Events   []json.RawMessage `json:"events"`
-	Channels []string          `json:"channels"`
-	Reason   string            `json:"reason"`
-	one      [1]inboundWire    // what Event points to
-}
-
-type batchFrameWire struct {
-	Type     string          `json:"type"`
-	ID       string          `json:"id"`
-	Event    json.RawMessage `json:"event"`
-	Events   []inboundWire   `json:"events"`
-	Channels []string        `json:"channels"`
-	Reason   string          `json:"reason"`
+	e     frameFields[*inboundWire, []json.RawMessage]
+	b     frameFields[json.RawMessage, []inboundWire]
+	one   [1]inboundWire
 }
 
 // frameWires are reused: a frameWire keeps the room of its batch's events
@@ -147,7 +130,7 @@ func decodeFrameOnePass(data []byte) (f *frameWire, ok bool) {
 	if batch {
 		err = parseJSON(data, &f.b, json.ZeroCopy)
 	} else {
-		f.e.Event = &f.e.one[0]
+		f.e.Event = &f.one[0]
 		err = parseJSON(data, &f.e, json.ZeroCopy)
 	}
 	if err != nil || !f.whole() || journey.CheckJSONUTF8("", data) != nil {
@@ -161,7 +144,7 @@ func decodeFrameOnePass(data []byte) (f *frameWire, ok bool) {
 // it holds has an id.
 func (f *frameWire) whole() bool {
 	if !f.batch {
-		return f.e.Type == "event" && f.e.Event == &f.e.one[0] && f.e.one[0].ID != ""
+		return f.e.Type == "event" && f.e.Event == &f.one[0] && f.one[0].ID != ""
 	}
 	if f.b.Type != "batch" || len(f.b.Events) == 0 || len(f.b.Events) > journey.BatchMaxEvents {
 		return false
@@ -179,7 +162,7 @@ func (f *frameWire) events() []inboundWire {
 	if f.batch {
 		return f.b.Events
 	}
-	return f.e.one[:]
+	return f.one[:]
 }
 
 // release gives f back to frameWires, holding nothing of its frame. The
@@ -192,7 +175,8 @@ func (f *frameWire) release() {
 		events = f.b.Events[:0]
 		clear(events[:cap(events)])
 	}
-	*f = frameWire{b: batchFrameWire{Events: events}}
+	*f = frameWire{}
+	f.b.Events = events
 	frameWires.Put(f)
 }
 
