@@ -98,17 +98,29 @@ func (t *timeline) push(e *Event, owner string) {
 	if len(t.buf)+need > cap(t.buf) {
 		t.makeRoom(need)
 	}
-	// The record is written after room for the longest length, then moved
-	// up to its length (EventRecordSize is an estimate).
+	// The record is written after room for its estimated length's varint
+	// (EventRecordSize is an estimate) and moved only when its length
+	// takes another number of bytes: moving every record to its length
+	// was a tenth of push's time.
 	at := len(t.buf)
-	t.buf = t.buf[:at+binary.MaxVarintLen32]
+	guess := uvarintLen(uint64(body))
+	t.buf = t.buf[:at+guess]
 	t.buf = append(t.buf, head[:1+len(codes)]...)
 	t.buf = AppendEventRecord(t.buf, &rec)
-	n := len(t.buf) - at - binary.MaxVarintLen32
-	w := binary.PutUvarint(t.buf[at:], uint64(n))
-	copy(t.buf[at+w:], t.buf[at+binary.MaxVarintLen32:])
-	t.buf = t.buf[:at+w+n]
+	n := len(t.buf) - at - guess
+	if w := uvarintLen(uint64(n)); w != guess {
+		t.buf = append(t.buf, make([]byte, max(w-guess, 0))...) // room to move up, within need
+		copy(t.buf[at+w:], t.buf[at+guess:at+guess+n])
+		guess = w
+	}
+	binary.PutUvarint(t.buf[at:], uint64(n))
+	t.buf = t.buf[:at+guess+n]
 	t.n++
+}
+
+// uvarintLen is how many bytes binary.PutUvarint writes for v.
+func uvarintLen(v uint64) int {
+	return (bits.Len64(v|1) + 6) / 7
 }
 
 // makeRoom makes room for need more bytes: by cutting the entries that

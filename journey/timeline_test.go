@@ -65,6 +65,31 @@ func TestTimelineKeepsTheLatestEventsWhole(t *testing.T) {
 	}
 }
 
+// An entry's length is written where its estimate put room for it: a
+// record whose length takes more or fewer varint bytes than its estimate's
+// (records near 128 bytes, with a client time the estimate leaves out) is
+// moved and still reads back whole.
+func TestTimelineEntriesAroundTheirLengthsVarintBoundary(t *testing.T) {
+	const owner = "c-1"
+	base := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	at := base.In(time.FixedZone("", 3600))
+	var tl timeline
+	var all []Event
+	for i := range 300 {
+		ev := Event{ID: "e" + strconv.Itoa(i), Customer: owner, Type: "payment.failed", Channel: "fax",
+			Text: strings.Repeat("x", i%160), Seq: 1<<40 + uint64(i), Actor: ActorRulePrefix + "r", RecordedAt: base}
+		if i%2 == 0 {
+			ev.Time = &at
+		}
+		tl.push(&ev, owner)
+		all = append(all, ev)
+		want := all[max(len(all)-TimelineMax, 0):]
+		if got := tl.last(ev.Seq, TimelineMax, owner); !reflect.DeepEqual(got, want) {
+			t.Fatalf("after %d events: the timeline reads back otherwise", i+1)
+		}
+	}
+}
+
 // BenchmarkTimelinePush: an event into a timeline growing from empty to
 // 20 events (a resident customer's early life), and into a full one.
 func BenchmarkTimelinePush(b *testing.B) {
