@@ -202,18 +202,19 @@ const (
 	// snapshots) skip the tables that lack the key. 10 bits per key: ~1%
 	// false positives.
 	bloomBitsPerKey = 10
-	// Pebble scores L0 at twice its sublevels over this threshold, so at 16
-	// an L0->Lbase compaction starts at 8 sublevels (Pebble's default, 4:
+	// Pebble scores L0 at twice its sublevels over this threshold, so at 32
+	// an L0->Lbase compaction starts at 16 sublevels (Pebble's default, 4:
 	// at 2): each one takes more of the append stream at once, so fewer,
 	// larger compactions (less write amplification) keep up with a steady
 	// log. The keys are customer-major, so each one rewrites all of Lbase's
-	// keys whatever L0 brings. 16 against 8, i.e. 8 sublevels against 4
-	// (README, stop 39; a 60 s run's L0 peaked at 9): bench ingest 90.6k against
-	// 88.2k acked events/s at 1,000 customers and 79.9k against 75.9k at
-	// 100,000 (medians of 60 s runs); over 10 minutes at 30k/s 141 s of
-	// compaction CPU against 155, ack p99 13.3 against 14.3 ms, and at 10k/s
-	// after it 4.25 against 4.43 ms.
-	l0CompactionThreshold = 16
+	// keys whatever L0 brings. Point reads pay with more L0 files to check
+	// (their Bloom filters skip most). README, stop 39: 16 against 8 (8
+	// sublevels against 4): bench ingest 90.6k against 88.2k acked events/s
+	// at 1,000 customers, 79.9k against 75.9k at 100,000 (60 s runs); 32
+	// against 16: 97.5k and 97.3k against 92.1k and 91.3k, and over 10
+	// minutes at 30k/s 112 s of compaction CPU against 163, ack p99 14.3
+	// against 15.0 ms, at 10k/s after it p99 4.16 against 4.50 ms.
+	l0CompactionThreshold = 32
 	// Stop writes only at 256 L0 sublevels instead of 12: a stall blocks every
 	// customer's acks at once, and admission upstream slows producers long
 	// before; reads pay for the extra sublevels, and bloom filters cut that.
