@@ -386,3 +386,15 @@ func (r *recentIDs) at(i int) recentEntry {
 // recentEntryMaxBytes bounds an entry's size in a snapshot: the digest, and
 // the seq and time as varints.
 const recentEntryMaxBytes = 16 + 2*binary.MaxVarintLen64
+
+// DedupID is an id that left a customer's memory inside the idempotency
+// window, as a dedup block keeps it in the store: the first 128 bits of
+// its SHA-256 (IDDigest), its event's seq and recorded_at (unix ns).
+type DedupID struct {
+	Digest     [2]uint64
+	Seq        uint64
+	RecordedAt int64
+}
+
+// IDDigest is the digest of an event id that DedupID holds.
+func IDDigest(id string) [2]uint64 { return digestID(id) }

@@ -34,6 +34,7 @@ func runConformance(t *testing.T, open opener) {
 		{"EventsPaging", testEventsPaging},
 		{"Snapshot", testSnapshot},
 		{"LookupEvent", testLookupEvent},
+		{"DedupBlocks", testDedupBlocks},
 		{"ClaimIdentity", testClaimIdentity},
 		{"ClaimRace", testClaimRace},
 		{"ScanSegment", testScanSegment},

@@ -7,6 +7,7 @@ package persistence
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,6 +82,7 @@ type appendOp struct {
 	dueAdd    []DueWork
 	dueDelete []DueWork
 	marks     []Mark
+	block     []journey.DedupID // AppendRequest.DedupBlock
 	done      func(error)
 	// err, when set, is the request's validation error: the writer completes
 	// it with err, in its turn, and stores nothing.
@@ -127,11 +129,13 @@ type storedEvent struct {
 	id string
 	// dedup: the id is an idempotency key (a client's event, actor
 	// customer) and gets a dedup key; the runtime's own events do not.
-	dedup      bool
-	eventType  string
-	seq        uint64
-	recordedAt time.Time
-	value      []byte
+	// inBlock: it is such a key, kept in a dedup block later instead
+	// (AppendRequest.IDsInBlocks).
+	dedup, inBlock bool
+	eventType      string
+	seq            uint64
+	recordedAt     time.Time
+	value          []byte
 	// buf, when set, is value's buffer from eventBufs: the node's writer
 	// gives it back once value is in a batch (releaseValue).
 	buf *[]byte
@@ -198,6 +202,7 @@ func (a *appendOp) size() int {
 	for i := range a.events {
 		n += len(a.events[i].value) + 2*(len(a.customer)+len(a.events[i].id)) + 64
 	}
+	n += 24 * len(a.block)
 	return n
 }
 
@@ -264,7 +269,14 @@ func prepareAppendInto(a *appendOp, p int, req *AppendRequest, done func(error))
 			a.err = fmt.Errorf("%w: %w", ErrInvalid, err)
 			return a
 		}
-		a.events[i] = storedEvent{id: ev.ID, dedup: ev.Actor == journey.ActorCustomer, eventType: ev.Type, seq: ev.Seq, recordedAt: ev.RecordedAt, value: value, buf: buf}
+		client := ev.Actor == journey.ActorCustomer
+		a.events[i] = storedEvent{
+			id: ev.ID, dedup: client && !req.IDsInBlocks, inBlock: client && req.IDsInBlocks,
+			eventType: ev.Type, seq: ev.Seq, recordedAt: ev.RecordedAt, value: value, buf: buf,
+		}
+	}
+	if len(req.DedupBlock) > 0 {
+		a.block = slices.Clone(req.DedupBlock)
 	}
 	a.dueAdd = normalizeDue(req.DueAdd)
 	a.dueDelete = normalizeDue(req.DueDelete)
@@ -291,6 +303,9 @@ func validateAppend(req *AppendRequest) error {
 		if err := validateEvent(req, i); err != nil {
 			return err
 		}
+	}
+	if err := validateDedupBlock(req); err != nil {
+		return err
 	}
 	for _, due := range [][]DueWork{req.DueAdd, req.DueDelete} {
 		for _, w := range due {
@@ -682,4 +697,19 @@ func conflict(prev, last uint64) error {
 // has enough.
 func limitReached(events []journey.Event, limit int) bool {
 	return limit > 0 && len(events) >= limit
+}
+
+// validateDedupBlock: a block's ids are of events stored before this
+// append, in seq order, at most DedupBlockMax.
+func validateDedupBlock(req *AppendRequest) error {
+	ids := req.DedupBlock
+	if len(ids) > DedupBlockMax {
+		return fmt.Errorf("%w: dedup block of %d ids (max %d)", ErrInvalid, len(ids), DedupBlockMax)
+	}
+	for i, id := range ids {
+		if id.Seq == 0 || id.Seq > req.PrevSeq || (i > 0 && id.Seq <= ids[i-1].Seq) {
+			return fmt.Errorf("%w: dedup block id of seq %d (stored up to %d, in seq order)", ErrInvalid, id.Seq, req.PrevSeq)
+		}
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ package persistence
 //	event      p 'e' customer seq            -> journey.Event (values.go)
 //	snapshot   p 's' customer                -> seq | data
 //	dedup      p 'd' customer event-id       -> seq | recorded_at
+//	dedup block p 'k' customer last-seq      -> ids that left the journey's memory (values.go)
 //	identity   p 'i' kind value              -> customer (p: the identity's partition)
 //	segment    p 'g' event-type hour customer -> recorded_at of one such event
 //	due work   p 'w' at customer kind ref    -> empty
@@ -53,6 +54,7 @@ const (
 	kindMark       byte = 'b'
 	kindDedup      byte = 'd'
 	kindEvent      byte = 'e'
+	kindDedupBlock byte = 'k'
 	kindSegment    byte = 'g'
 	kindIdentity   byte = 'i'
 	kindMeta       byte = 'm'
@@ -131,6 +133,8 @@ func (k *key) encode(dst []byte) []byte {
 		return appendSnapshotKey(dst, k.Partition, k.Customer)
 	case kindDedup:
 		return appendDedupKey(dst, k.Partition, k.Customer, k.EventID)
+	case kindDedupBlock:
+		return appendDedupBlockKey(dst, k.Partition, k.Customer, k.Seq)
 	case kindIdentity:
 		return appendIdentityKey(dst, k.Partition, k.IDKind, k.IDValue)
 	case kindSegment:
@@ -196,6 +200,8 @@ func decodeKey(b []byte) (key, error) {
 		k.Customer = d.string()
 	case kindDedup:
 		k.Customer, k.EventID = d.string(), d.string()
+	case kindDedupBlock:
+		k.Customer, k.Seq = d.string(), d.uint64()
 	case kindIdentity:
 		k.IDKind, k.IDValue = d.string(), d.string()
 	case kindSegment:
@@ -301,6 +307,16 @@ func appendDedupKey(dst []byte, p int, customer, eventID string) []byte {
 
 func dedupPrefix(p int, customer string) []byte {
 	return appendString(appendHead(nil, p, kindDedup), customer)
+}
+
+// appendDedupBlockKey is the key of the customer's dedup block whose
+// newest id is of event lastSeq: a customer's blocks sort by it.
+func appendDedupBlockKey(dst []byte, p int, customer string, lastSeq uint64) []byte {
+	return binary.BigEndian.AppendUint64(appendString(appendHead(dst, p, kindDedupBlock), customer), lastSeq)
+}
+
+func dedupBlockPrefix(p int, customer string) []byte {
+	return appendString(appendHead(nil, p, kindDedupBlock), customer)
 }
 
 func identityKey(p int, kind, value string) []byte {

@@ -19,6 +19,7 @@ func sampleKeys() []key {
 		{Kind: kindEvent, Partition: PartitionsMax - 1, Customer: "a/b\x00c", Seq: math.MaxUint64},
 		{Kind: kindSnapshot, Partition: 7, Customer: ""},
 		{Kind: kindDedup, Partition: 63, Customer: "c/1", EventID: "gw-7f3a-000123"},
+		{Kind: kindDedupBlock, Partition: 63, Customer: "c/1", Seq: 1 << 40},
 		{Kind: kindIdentity, Partition: 12, IDKind: "phone", IDValue: "+15551230000"},
 		{Kind: kindSegment, Partition: 3, EventType: "payment.failed", Hour: 494000, Customer: "c-1"},
 		{Kind: kindDue, Partition: 256, At: 1_700_000_000_000_000_000, Customer: "c", DueKind: "offer", DueRef: "o/1"},
@@ -87,6 +88,8 @@ func TestKeysBuildersAndDecoders(t *testing.T) {
 			built = snapshotKey(k.Partition, k.Customer)
 		case kindDedup:
 			built = dedupKey(k.Partition, k.Customer, k.EventID)
+		case kindDedupBlock:
+			built = appendDedupBlockKey(nil, k.Partition, k.Customer, k.Seq)
 		case kindIdentity:
 			built = identityKey(k.Partition, k.IDKind, k.IDValue)
 		case kindSegment:
@@ -208,6 +211,7 @@ func keysOf(p int, s1, s2, s3 string, n uint64) []key {
 		{Kind: kindEvent, Partition: p, Customer: s1, Seq: n},
 		{Kind: kindSnapshot, Partition: p, Customer: s1},
 		{Kind: kindDedup, Partition: p, Customer: s1, EventID: s2},
+		{Kind: kindDedupBlock, Partition: p, Customer: s1, Seq: n},
 		{Kind: kindIdentity, Partition: p, IDKind: s1, IDValue: s2},
 		{Kind: kindSegment, Partition: p, EventType: s1, Hour: n, Customer: s2},
 		{Kind: kindDue, Partition: p, At: n, Customer: s1, DueKind: s2, DueRef: s3},

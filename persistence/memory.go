@@ -126,7 +126,7 @@ func (m *memEngine) applyAppend(a *appendOp) error {
 		// Kept at its size: a pooled buffer goes back (eventBufs).
 		c.events = append(c.events, bytes.Clone(ev.value))
 		ev.releaseValue()
-		if ev.dedup {
+		if ev.dedup || ev.inBlock { // exact: no blocks needed
 			c.dedup[ev.id] = dedupEntry{seq: ev.seq, recordedAt: ev.recordedAt}
 		}
 	}
@@ -334,6 +334,11 @@ func (s *memStore) SaveSnapshot(ctx context.Context, customer string, snap *Snap
 	}
 	c.snapshot = encodeSnapshot(snap)
 	return nil
+}
+
+// LookupEventIn is LookupEvent: the memory store keeps every id exactly.
+func (s *memStore) LookupEventIn(ctx context.Context, customer, eventID string, _, _ uint64) (uint64, bool, bool, error) {
+	return s.LookupEvent(ctx, customer, eventID)
 }
 
 func (s *memStore) LookupEvent(ctx context.Context, customer, eventID string) (uint64, bool, bool, error) {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/throughline/throughline/journey"
 )
 
 type segmentBucket struct {
@@ -92,31 +93,31 @@ func (w *writer) eraseEvents(b *pebble.Batch, p int, customer string) (map[segme
 	return buckets, broadcasts, nil
 }
 
-// eraseDedup replaces the customer's dedup keys with tombstones.
+// eraseDedup replaces the customer's dedup keys and blocks with
+// tombstones: one for each of its own events (actor customer), whose ids
+// are the idempotency keys, as the events say (a dedup block holds only
+// digests).
 func (w *writer) eraseDedup(b *pebble.Batch, p int, customer string, idTombstones bool) error {
-	prefix := dedupPrefix(p, customer)
-	end := prefixEnd(prefix)
-	err := scan(w.db, prefix, end, func(k, v []byte) error {
-		_, _, id, err := decodeDedupKey(k)
-		if err != nil {
-			return err
-		}
-		_, recordedAt, err := decodeDedup(v)
-		if err != nil {
+	prefix := eventPrefix(p, customer)
+	err := scan(w.db, prefix, prefixEnd(prefix), func(_, v []byte) error {
+		ev, err := decodeEvent(v)
+		if err != nil || ev.Actor != journey.ActorCustomer {
 			return err
 		}
 		// The tombstone keeps recorded_at, so that tombstones older than
 		// the idempotency window can be swept.
-		h := hashEventID(id)
+		h := hashEventID(ev.ID)
 		if idTombstones {
-			must(b.Set(erasedIDKey(erasedIDPartition(id, w.e.partitions), h), encodeTime(recordedAt), nil))
+			must(b.Set(erasedIDKey(erasedIDPartition(ev.ID, w.e.partitions), h), encodeTime(ev.RecordedAt), nil))
 		}
-		return b.Set(tombstoneKey(p, customer, h), encodeTime(recordedAt), nil)
+		return b.Set(tombstoneKey(p, customer, h), encodeTime(ev.RecordedAt), nil)
 	})
 	if err != nil {
 		return err
 	}
-	must(b.DeleteRange(prefix, end, nil))
+	for _, prefix := range [][]byte{dedupPrefix(p, customer), dedupBlockPrefix(p, customer)} {
+		must(b.DeleteRange(prefix, prefixEnd(prefix), nil))
+	}
 	return nil
 }
 

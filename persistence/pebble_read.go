@@ -141,6 +141,10 @@ func (s *pebbleStore) SaveSnapshot(ctx context.Context, customer string, snap *S
 }
 
 func (s *pebbleStore) LookupEvent(ctx context.Context, customer, eventID string) (seq uint64, found, erased bool, err error) {
+	return s.LookupEventIn(ctx, customer, eventID, 0, math.MaxUint64)
+}
+
+func (s *pebbleStore) LookupEventIn(ctx context.Context, customer, eventID string, from, to uint64) (seq uint64, found, erased bool, err error) {
 	if err := s.e.begin(ctx); err != nil {
 		return 0, false, false, err
 	}
@@ -155,6 +159,12 @@ func (s *pebbleStore) LookupEvent(ctx context.Context, customer, eventID string)
 	})
 	if err != nil || found {
 		return seq, found, false, err
+	}
+	if from <= to {
+		seq, found, err = lookupBlocks(ctx, s.e.db, s.p, customer, journey.IDDigest(eventID), from, to)
+		if err != nil || found {
+			return seq, found, false, err
+		}
 	}
 	err = getValue(s.e.db, tombstoneKey(s.p, customer, hashEventID(eventID)), func([]byte) error {
 		erased = true
@@ -240,4 +250,21 @@ func (s *pebbleStore) ScanDue(ctx context.Context, from DueWork, until time.Time
 		return fmt.Errorf("persistence: scan due: %w", err)
 	}
 	return nil
+}
+
+// lookupBlocks looks a digest up in the customer's dedup blocks that may
+// hold seqs from..to: a block's key is its last seq, its value starts with
+// its first.
+func lookupBlocks(ctx context.Context, db *pebble.DB, p int, customer string, digest [2]uint64, from, to uint64) (seq uint64, found bool, err error) {
+	prefix := dedupBlockPrefix(p, customer)
+	lower := appendDedupBlockKey(nil, p, customer, from)
+	err = scanDB(ctx, db, lower, prefixEnd(prefix), func(_, v []byte) (bool, error) {
+		first, err := dedupBlockFirst(v)
+		if err != nil || first > to {
+			return false, err
+		}
+		seq, found, err = findInDedupBlock(v, digest)
+		return !found, err
+	})
+	return seq, found, err
 }

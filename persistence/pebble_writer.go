@@ -311,6 +311,11 @@ func (w *writer) addAppend(g *group, a *appendOp) error {
 			memo.seg = h
 		}
 	}
+	if n := len(a.block); n > 0 {
+		w.key = appendDedupBlockKey(w.key[:0], p, a.customer, a.block[n-1].Seq)
+		w.val = appendDedupBlock(w.val[:0], a.block)
+		w.set(b, w.key, w.val)
+	}
 	// Deletes first: a request that deletes and adds one key keeps it.
 	for _, d := range a.dueDelete {
 		w.key = appendDueKey(w.key[:0], p, timeToNanos(d.At), d.Customer, d.Kind, d.Ref)

@@ -14,12 +14,15 @@ package persistence
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/throughline/throughline/journey"
 )
 
 const (
 	commandVersion = 1
 
 	tagAppend   byte = 'A'
+	tagAppendB  byte = 'B' // an append with a dedup block, after its marks
 	tagClaim    byte = 'C'
 	tagErase    byte = 'E'
 	tagRecords  byte = 'R'
@@ -79,14 +82,21 @@ func encodeOp(b []byte, o op) []byte {
 }
 
 func encodeAppendOp(b []byte, a *appendOp) []byte {
-	b = appendStr(append(b, tagAppend), a.customer)
+	tag := tagAppend
+	if len(a.block) > 0 {
+		tag = tagAppendB
+	}
+	b = appendStr(append(b, tag), a.customer)
 	b = binary.AppendUvarint(b, a.prevSeq)
 	b = binary.AppendUvarint(b, uint64(len(a.events)))
 	for i := range a.events {
 		ev := &a.events[i]
-		flag := byte(0)
-		if ev.dedup {
+		flag := byte(0) // 1: a dedup key; 2: in a dedup block later
+		switch {
+		case ev.dedup:
 			flag = 1
+		case ev.inBlock:
+			flag = 2
 		}
 		b = appendStr(append(appendStr(b, ev.id), flag), ev.eventType)
 		b = binary.AppendUvarint(binary.AppendUvarint(b, ev.seq), timeToNanos(ev.recordedAt))
@@ -102,6 +112,14 @@ func encodeAppendOp(b []byte, a *appendOp) []byte {
 	b = binary.AppendUvarint(b, uint64(len(a.marks)))
 	for _, m := range a.marks {
 		b = appendBytes(appendStr(b, m.Broadcast), m.Value)
+	}
+	if len(a.block) > 0 {
+		b = binary.AppendUvarint(b, uint64(len(a.block)))
+		for _, id := range a.block {
+			b = binary.BigEndian.AppendUint64(b, id.Digest[0])
+			b = binary.BigEndian.AppendUint64(b, id.Digest[1])
+			b = binary.AppendUvarint(binary.AppendUvarint(b, id.Seq), uint64(max(id.RecordedAt, 0)))
+		}
 	}
 	return b
 }
@@ -135,8 +153,8 @@ func decodeCommand(p int, data []byte) ([]op, error) {
 
 func decodeOp(p int, d *byteDecoder) op {
 	switch tag := d.byte(); tag {
-	case tagAppend:
-		return op{append: decodeAppendOp(p, d)}
+	case tagAppend, tagAppendB:
+		return op{append: decodeAppendOp(p, d, tag == tagAppendB)}
 	case tagClaim:
 		return op{claim: &claimOp{partition: p, kind: d.string(), value: d.string(), customer: d.string()}}
 	case tagErase:
@@ -162,10 +180,13 @@ func decodeOp(p int, d *byteDecoder) op {
 	}
 }
 
-func decodeAppendOp(p int, d *byteDecoder) *appendOp {
+func decodeAppendOp(p int, d *byteDecoder, withBlock bool) *appendOp {
 	a := &appendOp{partition: p, customer: d.string(), prevSeq: d.uvarint()}
 	for n := d.count(); n > 0 && !d.bad; n-- {
-		ev := storedEvent{id: d.string(), dedup: d.byte() == 1, eventType: d.string(), seq: d.uvarint()}
+		ev := storedEvent{id: d.string()}
+		flag := d.byte()
+		ev.dedup, ev.inBlock = flag == 1, flag == 2
+		ev.eventType, ev.seq = d.string(), d.uvarint()
 		ev.recordedAt = nanosToTime(d.uvarint())
 		ev.value = d.bytes()
 		a.events = append(a.events, ev)
@@ -178,6 +199,19 @@ func decodeAppendOp(p int, d *byteDecoder) *appendOp {
 	}
 	for n := d.count(); n > 0 && !d.bad; n-- {
 		a.marks = append(a.marks, Mark{Broadcast: d.string(), Value: d.bytes()})
+	}
+	if withBlock {
+		for n := d.count(); n > 0 && !d.bad; n-- {
+			var id journey.DedupID
+			if len(d.b) < 16 {
+				d.bad = true
+				break
+			}
+			id.Digest = [2]uint64{binary.BigEndian.Uint64(d.b), binary.BigEndian.Uint64(d.b[8:])}
+			d.b = d.b[16:]
+			id.Seq, id.RecordedAt = d.uvarint(), int64(d.uvarint())
+			a.block = append(a.block, id)
+		}
 	}
 	return a
 }

@@ -175,6 +175,14 @@ func (s *replicatedStore) LookupEvent(ctx context.Context, customer, eventID str
 	return s.local.LookupEvent(ctx, customer, eventID)
 }
 
+func (s *replicatedStore) LookupEventIn(ctx context.Context, customer, eventID string, from, to uint64) (uint64, bool, bool, error) {
+	if err := s.read(ctx); err != nil {
+		return 0, false, false, err
+	}
+	defer s.e.gate.leave()
+	return s.local.LookupEventIn(ctx, customer, eventID, from, to)
+}
+
 func (s *replicatedStore) LookupErasedID(ctx context.Context, eventID string) (bool, error) {
 	if err := s.read(ctx); err != nil {
 		return false, err

@@ -65,7 +65,13 @@ type Store interface {
 	// LookupEvent reports the seq an event id was stored under for this
 	// customer (found), or that the id belonged to an erased customer of that
 	// id (erased).
+	// It reads the id's dedup key, then the customer's dedup blocks.
 	LookupEvent(ctx context.Context, customer, eventID string) (seq uint64, found, erased bool, err error)
+
+	// LookupEventIn is LookupEvent reading only the dedup blocks that may
+	// hold seqs from..to (the journey's filters say which): a busy
+	// customer has hundreds.
+	LookupEventIn(ctx context.Context, customer, eventID string, from, to uint64) (seq uint64, found, erased bool, err error)
 
 	// LookupErasedID reports whether an erased customer, any customer, had
 	// an event of this id (an id-only tombstone): a late retry that reaches
@@ -148,7 +154,19 @@ type AppendRequest struct {
 	DueDelete []DueWork
 	// Marks set the customer's marks of broadcasts in the same batch.
 	Marks []Mark
+	// IDsInBlocks: the ids of the customer's own events (actor customer,
+	// idempotency keys) get no dedup key each; the journey holds them and
+	// hands them back in a DedupBlock, in this append or a later one, once
+	// they leave its memory. Without it each such id gets its dedup key.
+	IDsInBlocks bool
+	// DedupBlock, when not empty, is written as one dedup block: ids of
+	// events stored before (seq order, at most DedupBlockMax), looked up
+	// by LookupEventIn.
+	DedupBlock []journey.DedupID
 }
+
+// DedupBlockMax is the most ids a dedup block holds.
+const DedupBlockMax = 1024
 
 // Snapshot is a customer's state at Seq, encoded by journey.
 type Snapshot struct {

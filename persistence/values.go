@@ -110,6 +110,57 @@ func decodeDedup(b []byte) (seq uint64, recordedAt time.Time, err error) {
 	return binary.BigEndian.Uint64(b), nanosToTime(binary.BigEndian.Uint64(b[8:])), nil
 }
 
+// The dedup block value: the first seq, the count, then each id's digest
+// (two big-endian uint64s: the first 16 bytes of its SHA-256), its seq
+// after the previous one's (uvarint; the first's after the first seq) and
+// its recorded_at (unix ns, uvarint). Ids are in seq order. ~20 bytes an
+// id; 64 ids a block (journey.DedupBlockIDs).
+func appendDedupBlock(b []byte, ids []journey.DedupID) []byte {
+	b = binary.AppendUvarint(b, ids[0].Seq)
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	prev := ids[0].Seq
+	for _, id := range ids {
+		b = binary.BigEndian.AppendUint64(b, id.Digest[0])
+		b = binary.BigEndian.AppendUint64(b, id.Digest[1])
+		b = binary.AppendUvarint(b, id.Seq-prev)
+		b = binary.AppendUvarint(b, uint64(max(id.RecordedAt, 0)))
+		prev = id.Seq
+	}
+	return b
+}
+
+// dedupBlockFirst is the seq of a dedup block's first id.
+func dedupBlockFirst(b []byte) (uint64, error) {
+	first, n := binary.Uvarint(b)
+	if n <= 0 {
+		return 0, fmt.Errorf("%w: dedup block", errValue)
+	}
+	return first, nil
+}
+
+// findInDedupBlock looks digest up in a dedup block's ids.
+func findInDedupBlock(b []byte, digest [2]uint64) (seq uint64, found bool, err error) {
+	d := byteDecoder{b: b}
+	seq = d.uvarint()
+	for n := d.count(); n > 0 && !d.bad; n-- {
+		if len(d.b) < 16 {
+			d.bad = true
+			break
+		}
+		d0, d1 := binary.BigEndian.Uint64(d.b), binary.BigEndian.Uint64(d.b[8:])
+		d.b = d.b[16:]
+		seq += d.uvarint()
+		d.uvarint() // recorded_at
+		if d0 == digest[0] && d1 == digest[1] && !d.bad {
+			return seq, true, nil
+		}
+	}
+	if d.bad {
+		return 0, false, fmt.Errorf("%w: dedup block", errValue)
+	}
+	return 0, false, nil
+}
+
 // The snapshot value: seq | data.
 func encodeSnapshot(s *Snapshot) []byte {
 	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(s.Data)), s.Seq)
