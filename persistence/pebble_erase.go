@@ -44,10 +44,7 @@ func (w *writer) eraseBatch(o *eraseOp) (*pebble.Batch, error) {
 		}
 		return b, nil
 	}
-	buckets, broadcasts, err := w.eraseEvents(b, p, customer)
-	if err == nil {
-		err = w.eraseDedup(b, p, customer, o.idTombstones)
-	}
+	buckets, broadcasts, err := w.eraseEvents(b, p, customer, o.idTombstones)
 	if err == nil {
 		err = w.eraseDue(b, p, customer)
 	}
@@ -57,6 +54,9 @@ func (w *writer) eraseBatch(o *eraseOp) (*pebble.Batch, error) {
 	if err != nil {
 		_ = b.Close()
 		return nil, fmt.Errorf("persistence: erase: %w", err)
+	}
+	for _, prefix := range [][]byte{dedupPrefix(p, customer), dedupBlockPrefix(p, customer)} {
+		must(b.DeleteRange(prefix, prefixEnd(prefix), nil))
 	}
 	must(b.Delete(snapshotKey(p, customer), nil))
 	for bc := range broadcasts {
@@ -71,9 +71,11 @@ func (w *writer) eraseBatch(o *eraseOp) (*pebble.Batch, error) {
 	return b, nil
 }
 
-// eraseEvents deletes the customer's events and returns the segment buckets
-// they were indexed under and the broadcasts that marked the customer.
-func (w *writer) eraseEvents(b *pebble.Batch, p int, customer string) (map[segmentBucket]struct{}, map[string]struct{}, error) {
+// eraseEvents deletes the customer's events, leaves a tombstone for each
+// of its own (actor customer: their ids are the idempotency keys; a dedup
+// block holds only digests), and returns the segment buckets they were
+// indexed under and the broadcasts that marked the customer.
+func (w *writer) eraseEvents(b *pebble.Batch, p int, customer string, idTombstones bool) (map[segmentBucket]struct{}, map[string]struct{}, error) {
 	prefix := eventPrefix(p, customer)
 	end := prefixEnd(prefix)
 	buckets := make(map[segmentBucket]struct{})
@@ -84,6 +86,9 @@ func (w *writer) eraseEvents(b *pebble.Batch, p int, customer string) (map[segme
 			return err
 		}
 		buckets[segmentBucket{h.Type, hourOf(h.RecordedAt)}] = struct{}{}
+		if err := w.tombstone(b, p, customer, v, idTombstones); err != nil {
+			return err
+		}
 		return noteBroadcast(broadcasts, h.Type, v)
 	})
 	if err != nil {
@@ -93,32 +98,19 @@ func (w *writer) eraseEvents(b *pebble.Batch, p int, customer string) (map[segme
 	return buckets, broadcasts, nil
 }
 
-// eraseDedup replaces the customer's dedup keys and blocks with
-// tombstones: one for each of its own events (actor customer), whose ids
-// are the idempotency keys, as the events say (a dedup block holds only
-// digests).
-func (w *writer) eraseDedup(b *pebble.Batch, p int, customer string, idTombstones bool) error {
-	prefix := eventPrefix(p, customer)
-	err := scan(w.db, prefix, prefixEnd(prefix), func(_, v []byte) error {
-		ev, err := decodeEvent(v)
-		if err != nil || ev.Actor != journey.ActorCustomer {
-			return err
-		}
-		// The tombstone keeps recorded_at, so that tombstones older than
-		// the idempotency window can be swept.
-		h := hashEventID(ev.ID)
-		if idTombstones {
-			must(b.Set(erasedIDKey(erasedIDPartition(ev.ID, w.e.partitions), h), encodeTime(ev.RecordedAt), nil))
-		}
-		return b.Set(tombstoneKey(p, customer, h), encodeTime(ev.RecordedAt), nil)
-	})
-	if err != nil {
+// tombstone leaves the tombstones of a stored event's id, if the event is
+// the customer's own. A tombstone keeps recorded_at, so that tombstones
+// older than the idempotency window can be swept.
+func (w *writer) tombstone(b *pebble.Batch, p int, customer string, value []byte, idTombstones bool) error {
+	ev, err := decodeEvent(value)
+	if err != nil || ev.Actor != journey.ActorCustomer {
 		return err
 	}
-	for _, prefix := range [][]byte{dedupPrefix(p, customer), dedupBlockPrefix(p, customer)} {
-		must(b.DeleteRange(prefix, prefixEnd(prefix), nil))
+	h := hashEventID(ev.ID)
+	if idTombstones {
+		must(b.Set(erasedIDKey(erasedIDPartition(ev.ID, w.e.partitions), h), encodeTime(ev.RecordedAt), nil))
 	}
-	return nil
+	return b.Set(tombstoneKey(p, customer, h), encodeTime(ev.RecordedAt), nil)
 }
 
 // eraseDue deletes the customer's due work, scanning the partition's.
