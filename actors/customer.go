@@ -227,7 +227,7 @@ func (c *customer) ingest(ctx actor.Context, m *ingestMsg) {
 	}
 	d := journey.Step(policy, c.state, &m.in, c.rt.cfg.Now())
 	if d.NeedLookup {
-		seq, found, erased, err := c.store.LookupEvent(context.Background(), c.id, m.in.Event.ID)
+		seq, found, erased, err := c.store.LookupEventIn(context.Background(), c.id, m.in.Event.ID, d.LookupFrom, d.LookupTo)
 		if err != nil {
 			m.done(Result{Reject: unavailable("idempotency look-up failed")})
 			return
@@ -403,6 +403,7 @@ func (c *customer) commit(ctx actor.Context, d journey.Decision) {
 	req := appendRequests.Get().(*persistence.AppendRequest)
 	defer recycleAppendRequest(req)
 	req.Customer, req.PrevSeq, req.Events = c.id, c.state.Seq-uint64(len(d.Events)), d.Events
+	req.IDsInBlocks, req.DedupBlock = d.IDsInBlocks, d.DedupBlock
 	for _, m := range d.Marks {
 		req.Marks = append(req.Marks, persistence.Mark{Broadcast: m.Broadcast, Value: m.Value})
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"time"
 
@@ -32,7 +33,9 @@ type storeCeiling struct {
 // for Warmup+Duration. Each append is one event of one customer, as the
 // customer actor appends an event that decides nothing more (the started
 // server has no bot), so the store writes the same keys per event as the
-// server's store. The directory is removed afterwards.
+// server's store: the event, its segment key, and every
+// journey.DedupBlockIDs events past a customer's journey.RecentIDsMax a
+// dedup block of as many ids. The directory is removed afterwards.
 func runStoreCeiling(ctx context.Context, wc WindowedConfig, dataDir string) (*storeCeiling, error) {
 	dir, err := os.MkdirTemp(dataDir, "throughline-bench-store-")
 	if err != nil {
@@ -61,6 +64,8 @@ type storeSender struct {
 	engine persistence.Engine
 	req    persistence.AppendRequest
 	events [1]journey.Event
+	block  [journey.DedupBlockIDs]journey.DedupID
+	rng    *rand.PCG // the block's digests, as random as SHA-256's
 }
 
 func (s *storeSender) Send(ctx context.Context, e *Event, done func(error)) error {
@@ -69,7 +74,18 @@ func (s *storeSender) Send(ctx context.Context, e *Event, done func(error)) erro
 		ID: e.ID, Customer: e.Customer, Type: "message.received", Channel: "chat", Text: e.Text,
 		Seq: e.Seq, Actor: journey.ActorCustomer, RecordedAt: time.Now().UTC(),
 	}
-	s.req = persistence.AppendRequest{Customer: e.Customer, PrevSeq: e.Seq - 1, Events: s.events[:]}
+	s.req = persistence.AppendRequest{Customer: e.Customer, PrevSeq: e.Seq - 1, Events: s.events[:], IDsInBlocks: true}
+	if left := int64(e.Seq) - journey.RecentIDsMax; left > 0 && left%journey.DedupBlockIDs == 0 {
+		if s.rng == nil {
+			s.rng = rand.NewPCG(uint64(e.Seq), 1)
+		}
+		at := time.Now().UnixNano()
+		for i := range s.block {
+			seq := uint64(left) - journey.DedupBlockIDs + 1 + uint64(i)
+			s.block[i] = journey.DedupID{Digest: [2]uint64{s.rng.Uint64(), s.rng.Uint64()}, Seq: seq, RecordedAt: at}
+		}
+		s.req.DedupBlock = s.block[:]
+	}
 	s.engine.Store(p).Append(ctx, &s.req, done) // req may be reused once Append returns
 	return nil
 }

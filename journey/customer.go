@@ -58,8 +58,12 @@ func NewCustomer(id string) *Customer {
 }
 
 // Apply changes the state by one stored event. Events must come in seq
-// order; Apply cannot fail (a broken invariant panics).
-func (c *Customer) Apply(e *Event) { c.apply(e, nil, nil) }
+// order; Apply cannot fail (a broken invariant panics). The dedup block
+// the event sealed, if any, was stored with it (Step hands it over).
+func (c *Customer) Apply(e *Event) {
+	c.apply(e, nil, nil)
+	c.recent.stored()
+}
 
 // apply is Apply given, when the event was recorded just now, the value its
 // data was encoded from: the decoders of a proactive.* and a message.sent
@@ -80,7 +84,7 @@ func (c *Customer) apply(e *Event, data any, digest *idDigest) {
 		if digest == nil {
 			c.recent.add(e.ID, e.Seq, e.RecordedAt)
 		} else {
-			c.recent.addDigest(recentEntry{id: *digest, seq: e.Seq, at: unixNanos(e.RecordedAt)})
+			c.recent.addClient(recentEntry{id: *digest, seq: e.Seq, at: unixNanos(e.RecordedAt)})
 		}
 	}
 	c.timeline.push(e, c.ID)

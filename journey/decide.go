@@ -84,6 +84,16 @@ type Decision struct {
 	// Marks set the customer's marks of broadcasts in the same batch as
 	// Events (a mark may change with no event: a where that did not hold).
 	Marks []BroadcastMark
+	// LookupFrom..LookupTo, with NeedLookup: the seqs of the dedup blocks
+	// that may hold the id, besides its dedup key (From > To: none).
+	LookupFrom, LookupTo uint64
+	// DedupBlock holds ids that left the customer's memory inside the
+	// idempotency window, written as one dedup block in the same batch as
+	// Events (the ids of events stored before).
+	DedupBlock []DedupID
+	// IDsInBlocks: the client's event among Events gets no dedup key of its
+	// own; its id goes to a later DedupBlock.
+	IDsInBlocks bool
 }
 
 // Ack answers an inbound event once the events behind it are durable.
@@ -121,9 +131,12 @@ func decideInboundDigest(c *Customer, in *Inbound, now time.Time, digest idDiges
 	if seq, ok := c.recent.find(digest); ok {
 		return Decision{Ack: &Ack{ID: e.ID, Customer: c.ID, Seq: seq, Duplicate: true}}
 	}
-	if c.recent.mayHold(digest, now) {
+	if may, from, to := c.recent.mayHold(digest, now); may {
+		if seq, ok := c.recent.findLeft(digest); ok {
+			return Decision{Ack: &Ack{ID: e.ID, Customer: c.ID, Seq: seq, Duplicate: true}}
+		}
 		if in.Stored == nil {
-			return Decision{NeedLookup: true}
+			return Decision{NeedLookup: true, LookupFrom: from, LookupTo: to}
 		}
 		if in.Stored.Seq > 0 {
 			return Decision{Ack: &Ack{ID: e.ID, Customer: c.ID, Seq: in.Stored.Seq, Duplicate: true}}

@@ -39,7 +39,9 @@ func answer(d journey.Decision) string {
 
 func TestDecideIdempotencyWindow(t *testing.T) {
 	full := journey.RecentIDsMax // every id still in memory
-	over := journey.RecentIDsMax + 1
+	// gw-0 left the ring and memory: in the first of six dedup blocks
+	// (memory keeps the four written last, and the pending ids).
+	over := journey.RecentIDsMax + 6*journey.DedupBlockIDs + 1
 	tests := []struct {
 		name   string
 		events int
@@ -74,8 +76,8 @@ func TestDecideIdempotencyWindow(t *testing.T) {
 	}
 }
 
-// Ids older than the idempotency window (on recorded_at) leave the ring for
-// a filter; the store answers for them.
+// Ids older than the idempotency window (on recorded_at) leave the ring and
+// are forgotten: an event with such an id is a new one.
 func TestDecideIdempotencyWindowInTime(t *testing.T) {
 	c := journey.NewCustomer("c-42")
 	step(t, c, inbound("a"), t0)
@@ -84,7 +86,7 @@ func TestDecideIdempotencyWindowInTime(t *testing.T) {
 		t.Errorf("a at the window's edge: %s, want dup 1", got)
 	}
 	step(t, c, inbound("c"), t0.Add(journey.IdempotencyWindow+time.Second))
-	for id, want := range map[string]string{"a": "lookup", "b": "dup 2", "c": "dup 3", "d": "seq 4"} {
+	for id, want := range map[string]string{"a": "seq 4", "b": "dup 2", "c": "dup 3", "d": "seq 4"} {
 		if got := answer(journey.Decide(c, inbound(id), t0.Add(journey.IdempotencyWindow+time.Second))); got != want {
 			t.Errorf("%s: %s, want %s", id, got, want)
 		}
@@ -92,18 +94,24 @@ func TestDecideIdempotencyWindowInTime(t *testing.T) {
 }
 
 // Past twice RecentIDsMax ids the memory, and a snapshot of it, keeps
-// exactly the latest RecentIDsMax ids and forgets the others.
+// exactly the latest RecentIDsMax ids, the ids that left them and wait for
+// their dedup block (pending), and the last block handed to the store
+// (written: their appends may be in flight; the latest RecentIDsMax). The
+// store answers for the others.
 func TestDecideIdempotencyKeepsTheLatestIDs(t *testing.T) {
 	n := 2*journey.RecentIDsMax + 100
 	c := customerWith(t, n)
 	rebuilt := rebuild(t, c.ID, c.EncodeSnapshot(), nil)
-	oldest := n - journey.RecentIDsMax // the oldest id still in memory
+	left := n - journey.RecentIDsMax
+	inBlocks := left / journey.DedupBlockIDs * journey.DedupBlockIDs // the rest pending
 	for i := range n {
-		id, want := fmt.Sprintf("gw-%d", i), fmt.Sprintf("dup %d", i+1)
-		if i < oldest {
-			want = "lookup"
-		}
+		id := fmt.Sprintf("gw-%d", i)
 		for name, cust := range map[string]*journey.Customer{"live": c, "rebuilt": rebuilt} {
+			oldest := max(inBlocks-journey.RecentIDsMax, 0) // the oldest id still in memory: 256 written
+			want := fmt.Sprintf("dup %d", i+1)
+			if i < oldest {
+				want = "lookup"
+			}
 			if got := answer(journey.Decide(cust, inbound(id), t0)); got != want {
 				t.Fatalf("%s customer, %s: %s, want %s", name, id, got, want)
 			}
@@ -115,7 +123,7 @@ func TestDecideIdempotencyKeepsTheLatestIDs(t *testing.T) {
 // decision made: the customer it leaves is the one Decide and Apply make,
 // and a retry of any of its ids is known.
 func TestStepKeepsTheInboundIDs(t *testing.T) {
-	n := journey.RecentIDsMax + 40 // some ids leave the ring for the filters
+	n := 2*journey.RecentIDsMax + 2*journey.DedupBlockIDs + 40 // ids leave the ring, and memory, for the filters
 	stepped := journey.NewCustomer("c-42")
 	for i := range n {
 		at := t0.Add(time.Duration(i) * time.Second)
@@ -132,5 +140,64 @@ func TestStepKeepsTheInboundIDs(t *testing.T) {
 	}
 	if got := answer(journey.Step(nil, stepped, inbound("gw-0"), later)); got != "lookup" {
 		t.Errorf("retry of an id in a filter: %s, want lookup", got)
+	}
+}
+
+// Step hands over a dedup block with the event that filled it, and a
+// customer rebuilt from a snapshot and the events after it (the store's
+// view) goes on handing over exactly the blocks the live one does: the
+// pending ids are in the snapshot, the blocks sealed by the events after
+// it were stored with them. A retry of an id only a block holds is looked
+// up in blocks that hold its seq.
+func TestStepHandsOverDedupBlocks(t *testing.T) {
+	live := journey.NewCustomer("c-42")
+	var snap []byte
+	var after []journey.Event
+	var blocks [][]journey.DedupID
+	seqOf := map[string]uint64{}
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Second) }
+	const snapAt, n = 400, 700
+	for i := range snapAt + 150 {
+		if i == snapAt {
+			snap = live.EncodeSnapshot()
+		}
+		id := fmt.Sprintf("gw-%d", i)
+		d := journey.Step(nil, live, fresh(id), at(i))
+		if d.Ack == nil || d.Ack.Duplicate || !d.IDsInBlocks {
+			t.Fatalf("%s: %+v", id, d)
+		}
+		seqOf[id] = d.Ack.Seq
+		if i >= snapAt {
+			after = append(after, d.Events...)
+		}
+		if d.DedupBlock != nil {
+			blocks = append(blocks, d.DedupBlock)
+			if len(d.DedupBlock) != journey.DedupBlockIDs {
+				t.Fatalf("%s: a block of %d ids", id, len(d.DedupBlock))
+			}
+			first := len(blocks) - 1
+			if want := journey.IDDigest(fmt.Sprintf("gw-%d", first*journey.DedupBlockIDs)); d.DedupBlock[0].Digest != want {
+				t.Fatalf("%s: block %d starts with another id", id, first)
+			}
+		}
+	}
+	if len(blocks) != (snapAt+150-journey.RecentIDsMax)/journey.DedupBlockIDs {
+		t.Fatalf("%d blocks", len(blocks))
+	}
+	rebuilt := rebuild(t, "c-42", snap, after)
+	for i := snapAt + 150; i < n; i++ {
+		id := fmt.Sprintf("gw-%d", i)
+		dl := journey.Step(nil, live, fresh(id), at(i))
+		dr := journey.Step(nil, rebuilt, fresh(id), at(i))
+		if mustJSON(t, dl) != mustJSON(t, dr) {
+			t.Fatalf("%s: the live customer decided\n%s\nthe rebuilt one\n%s", id, mustJSON(t, dl), mustJSON(t, dr))
+		}
+	}
+	if string(live.EncodeSnapshot()) != string(rebuilt.EncodeSnapshot()) {
+		t.Error("the live and the rebuilt customers differ")
+	}
+	d := journey.Step(nil, live, inbound("gw-0"), at(n))
+	if !d.NeedLookup || d.LookupFrom > seqOf["gw-0"] || d.LookupTo < seqOf["gw-0"] {
+		t.Errorf("retry of gw-0 (seq %d): %+v", seqOf["gw-0"], d)
 	}
 }

@@ -104,7 +104,7 @@ func (c *Customer) applyOutbound(e *Event, data any) {
 			return
 		}
 		if d.Ref != "" && strings.HasPrefix(e.Actor, ActorAgentPrefix) {
-			c.recent.add(replyKey(strings.TrimPrefix(e.Actor, ActorAgentPrefix), d.Ref), e.Seq, e.RecordedAt)
+			c.recent.addLocal(replyKey(strings.TrimPrefix(e.Actor, ActorAgentPrefix), d.Ref), e.Seq, e.RecordedAt)
 		}
 		if len(c.Outbounds) >= OutboundsPendingMax {
 			c.Outbounds = append(c.Outbounds[:0], c.Outbounds[1:]...)

@@ -40,7 +40,70 @@ type recentIDs struct {
 	// the window then, or a snapshot before filters forgot some).
 	filters        []idFilter
 	uncoveredUntil int64
+	// left is nil until an id leaves the ring inside the window (most
+	// resident customers: a pointer, not its ~90 bytes).
+	left *leftIDs
 }
+
+// leftIDs is what a customer keeps of the ids that left its ring.
+type leftIDs struct {
+	// Ids of kind idInBlock that left the ring inside the window have no
+	// key of their own in the store: pending holds them until there are
+	// DedupBlockIDs, when they are sealed, and Step hands the sealed ones
+	// to the store as one dedup block with its events (Decision.DedupBlock)
+	// and keeps the latest writtenMax of them as written, so that a retry
+	// while their appends are in flight is still answered from memory.
+	// Sealed is empty between Steps; pending and written are in the
+	// snapshot.
+	pending, sealed, written []recentEntry
+	// uncoveredLo..uncoveredHi: the seqs of the uncovered ids in dedup
+	// blocks (lo > hi: none).
+	uncoveredLo, uncoveredHi uint64
+	// lastKind is the kind of the last client id added: Step tells the
+	// store whether it gets a dedup key (Decision.IDsInBlocks).
+	lastKind idKind
+}
+
+// leftOf is r.left, made when first needed.
+func (r *recentIDs) leftOf() *leftIDs {
+	if r.left == nil {
+		r.left = &leftIDs{uncoveredLo: math.MaxUint64}
+	}
+	return r.left
+}
+
+// lastKind is the kind of the last client id added.
+func (r *recentIDs) lastKind() idKind {
+	if r.left == nil {
+		return idInBlock // the filters had room: there were none
+	}
+	return r.left.lastKind
+}
+
+// uncoveredSeqs are the seqs of the uncovered ids in dedup blocks.
+func (r *recentIDs) uncoveredSeqs() (lo, hi uint64) {
+	if r.left == nil {
+		return math.MaxUint64, 0
+	}
+	return r.left.uncoveredLo, r.left.uncoveredHi
+}
+
+// idKind says where an id held is found once it leaves the ring.
+type idKind uint8
+
+const (
+	// idInBlock: a client's id in a dedup block (pending until then). The
+	// customer's filters hold it until it leaves the window: its kind is
+	// chosen only while they have room (blockRoom).
+	idInBlock idKind = iota
+	// idKeyed: a client's id with a dedup key of its own in the store (ids
+	// stored before dedup blocks, and a customer's whose filters are short
+	// of room).
+	idKeyed
+	// idLocal: an id only memory answers (an agent reply's ref): it is
+	// forgotten when it leaves the ring.
+	idLocal
+)
 
 // recentLinearMax is how many ids are found by a scan of the ring before a
 // map indexes them.
@@ -51,9 +114,10 @@ type idDigest [2]uint64
 // recentEntry is an id held: its digest, and the seq and recorded_at of
 // its event.
 type recentEntry struct {
-	id  idDigest
-	seq uint64
-	at  int64 // recorded_at, unix nanoseconds
+	id   idDigest
+	seq  uint64
+	at   int64 // recorded_at, unix nanoseconds
+	kind idKind
 }
 
 // ringEntry is a recentEntry as the ring keeps it: 28 bytes instead of 32,
@@ -64,9 +128,11 @@ type recentEntry struct {
 // filter, up to a second longer than its window, never shorter.
 type ringEntry struct {
 	id  [4]uint32
-	seq [2]uint32
-	at  uint32 // seconds since ringEpoch, rounded down; 0 before it, max past 2156
+	seq [2]uint32 // the kind in the top two bits (seqs are below 2^62)
+	at  uint32    // seconds since ringEpoch, rounded down; 0 before it, max past 2156
 }
+
+const ringKindShift = 30 // of seq[0]
 
 // ringEpoch is 2020-01-01T00:00:00Z in unix seconds: a ring entry's time
 // counts from it, so it holds until 2156 (from 1970, 2106). A time before
@@ -83,18 +149,23 @@ func (p *ringEntry) digest() idDigest {
 	return idDigest{uint64(p.id[0])<<32 | uint64(p.id[1]), uint64(p.id[2])<<32 | uint64(p.id[3])}
 }
 
-func (p *ringEntry) seqOf() uint64 { return uint64(p.seq[0])<<32 | uint64(p.seq[1]) }
+func (p *ringEntry) seqOf() uint64 {
+	return uint64(p.seq[0]&(1<<ringKindShift-1))<<32 | uint64(p.seq[1])
+}
+
+func (p *ringEntry) kind() idKind { return idKind(p.seq[0] >> ringKindShift) }
 
 func packEntry(e recentEntry) ringEntry {
 	secs := e.at/int64(time.Second) - ringEpoch // rounded toward zero: down, past the epoch
 	return ringEntry{
-		id: packDigest(e.id), seq: [2]uint32{uint32(e.seq >> 32), uint32(e.seq)},
-		at: uint32(min(max(secs, 0), math.MaxUint32)),
+		id:  packDigest(e.id),
+		seq: [2]uint32{uint32(e.seq>>32) | uint32(e.kind)<<ringKindShift, uint32(e.seq)},
+		at:  uint32(min(max(secs, 0), math.MaxUint32)),
 	}
 }
 
 func (p *ringEntry) entry() recentEntry {
-	return recentEntry{id: p.digest(), seq: p.seqOf(), at: p.atNanos()}
+	return recentEntry{id: p.digest(), seq: p.seqOf(), at: p.atNanos(), kind: p.kind()}
 }
 
 // atNanos is recorded_at as the entry keeps it: its second's last
@@ -115,21 +186,44 @@ func newRecentIDs() recentIDs {
 	return recentIDs{}
 }
 
+// add adds a client's id (a customer event's).
 func (r *recentIDs) add(id string, seq uint64, at time.Time) {
-	r.addDigest(recentEntry{id: digestID(id), seq: seq, at: unixNanos(at)})
+	r.addClient(recentEntry{id: digestID(id), seq: seq, at: unixNanos(at)})
+}
+
+// addLocal adds an id only memory answers, forgotten once it leaves the ring.
+func (r *recentIDs) addLocal(id string, seq uint64, at time.Time) {
+	r.addDigest(recentEntry{id: digestID(id), seq: seq, at: unixNanos(at), kind: idLocal})
+}
+
+// addClient adds a client's id: in a dedup block later while the filters
+// have room for it, else with a dedup key of its own.
+func (r *recentIDs) addClient(e recentEntry) {
+	r.expireFilters(e.at)
+	e.kind = idInBlock
+	if !r.blockRoom() {
+		e.kind = idKeyed
+	}
+	if e.kind != idInBlock || r.left != nil {
+		r.leftOf().lastKind = e.kind
+	}
+	r.addDigest(e)
 }
 
 func (r *recentIDs) addDigest(e recentEntry) {
 	if _, ok := r.find(e.id); ok {
 		return
 	}
-	// Ids older than the window leave first, then the oldest beyond the
-	// count, to the filters; the store still knows them.
+	// Ids older than the window leave first, and filters of such ids:
+	// nothing needs them. Then the oldest beyond the count, to the
+	// filters; the store knows it, or will once its dedup block is
+	// written.
+	r.expireFilters(e.at)
 	for r.n > 0 && e.at-r.ring[r.start].atNanos() > int64(IdempotencyWindow) {
-		r.dropOldest()
+		r.dropOldest(false)
 	}
 	if r.n == RecentIDsMax {
-		r.dropOldest()
+		r.dropOldest(true)
 	}
 	if r.n == len(r.ring) {
 		r.grow()
@@ -187,14 +281,16 @@ func (r *recentIDs) grow() {
 	}
 }
 
-func (r *recentIDs) dropOldest() {
+func (r *recentIDs) dropOldest(inWindow bool) {
 	old := r.ring[r.start].entry()
 	if r.index != nil {
 		r.indexDelete(old.id)
 	}
 	r.start = (r.start + 1) % len(r.ring)
 	r.n--
-	r.remember(old)
+	if inWindow && old.kind != idLocal {
+		r.remember(old)
+	}
 }
 
 // The index: open addressing with linear probing over recentIndexSlots
@@ -275,26 +371,148 @@ func (r *recentIDs) reindex() {
 	}
 }
 
-// remember puts an id that left the ring in the filling filter. Filters
-// whose newest id is older than the window go; a new filter is twice the
-// last one's size, up to recentFilterMaxBits, and the oldest give way (their
-// ids uncovered for the rest of the window) to keep RecentFilterBytesMax.
+// remember puts an id that left the ring in the filling filter, and an
+// id of kind idInBlock in the pending block too. Filters whose newest id
+// is older than the window go; a new filter is twice the last one's size,
+// up to recentFilterMaxBits, within RecentFilterBytesMax; a filter is
+// never given up inside the window. An id with no room left is not added:
+// it is uncovered, and every new id is looked up in the store (its dedup
+// key, and the blocks of seqs uncoveredLo..uncoveredHi) while it is inside
+// the window. blockRoom chooses the kind idInBlock only while the filters
+// have room for it, so that a busy customer's look-ups read dedup keys,
+// not a day of blocks.
 func (r *recentIDs) remember(e recentEntry) {
-	for len(r.filters) > 0 && e.at-r.filters[0].newest > int64(IdempotencyWindow) {
-		r.dropFilter()
+	if e.kind == idInBlock {
+		l := r.leftOf()
+		l.pending = append(l.pending, e)
+		if len(l.pending) == DedupBlockIDs {
+			l.seal()
+		}
 	}
 	if len(r.filters) == 0 || r.filters[len(r.filters)-1].full() {
-		bits := recentFilterMinBits
-		if len(r.filters) > 0 {
-			bits = min(2*r.filters[len(r.filters)-1].bits(), recentFilterMaxBits)
-		}
-		for len(r.filters) > 0 && r.filterBits()+bits > 8*RecentFilterBytesMax {
-			r.uncoveredUntil = max(r.uncoveredUntil, r.filters[0].newest+int64(IdempotencyWindow))
-			r.dropFilter()
+		bits := r.nextFilterBits()
+		if r.filterBits()+bits > 8*RecentFilterBytesMax {
+			r.uncover(e)
+			return
 		}
 		r.filters = append(r.filters, newIDFilter(bits))
 	}
 	r.filters[len(r.filters)-1].add(e)
+}
+
+// expireFilters drops the filters whose newest id left the window by at.
+func (r *recentIDs) expireFilters(at int64) {
+	for len(r.filters) > 0 && at-r.filters[0].newest > int64(IdempotencyWindow) {
+		r.dropFilter()
+	}
+}
+
+// uncover notes an id the filters have no room for.
+func (r *recentIDs) uncover(e recentEntry) {
+	l := r.leftOf()
+	if e.at >= r.uncoveredUntil { // what was uncovered left the window
+		l.uncoveredLo, l.uncoveredHi = math.MaxUint64, 0
+	}
+	r.uncoveredUntil = max(r.uncoveredUntil, e.at+int64(IdempotencyWindow))
+	if e.kind == idInBlock {
+		l.uncoveredLo, l.uncoveredHi = min(l.uncoveredLo, e.seq), max(l.uncoveredHi, e.seq)
+	}
+}
+
+// nextFilterBits is the size of the next filter.
+func (r *recentIDs) nextFilterBits() int {
+	if len(r.filters) == 0 {
+		return recentFilterMinBits
+	}
+	return min(2*r.filters[len(r.filters)-1].bits(), recentFilterMaxBits)
+}
+
+// blockRoom says whether the filters can take every id the ring holds and
+// one more, as they leave it, within RecentFilterBytesMax: the room left
+// in the filling filter and in the filters that can follow it. An id
+// that leaves the ring takes one id of room, and ids leave in the order
+// they came, so an id given the kind idInBlock now finds room when it
+// leaves.
+func (r *recentIDs) blockRoom() bool {
+	need := r.n + 1
+	room, bits, used := 0, recentFilterMinBits, r.filterBits()
+	if k := len(r.filters); k > 0 {
+		last := &r.filters[k-1]
+		room = max(last.bits()/filterBitsPerID-last.n, 0)
+		bits = r.nextFilterBits()
+	}
+	for room < need && used+bits <= 8*RecentFilterBytesMax {
+		room += bits / filterBitsPerID
+		used += bits
+		bits = min(2*bits, recentFilterMaxBits)
+	}
+	return room >= need
+}
+
+// seal moves the pending ids to the sealed ones. A Step seals a block at
+// most every DedupBlockIDs ids that leave the ring (one a client's event),
+// and hands it over (handOver) or, applying stored events, forgets it
+// (stored).
+func (l *leftIDs) seal() {
+	l.sealed = append(l.sealed, l.pending...)
+	l.pending = l.pending[:0]
+}
+
+// handOver gives the sealed ids to the store as a dedup block and keeps
+// them as written until the next block.
+func (r *recentIDs) handOver() []DedupID {
+	l := r.left
+	if l == nil || len(l.sealed) == 0 {
+		return nil
+	}
+	block := make([]DedupID, len(l.sealed))
+	for i, e := range l.sealed {
+		block[i] = DedupID{Digest: e.id, Seq: e.seq, RecordedAt: e.at}
+	}
+	l.wrote()
+	return block
+}
+
+// writtenMax is how many of the ids last handed to the store a customer
+// keeps: an id is answered from memory for at least RecentIDsMax +
+// writtenMax of the customer's ids, so a retry finds it in memory unless
+// as many of its events are in flight (a dedup key, before blocks, was
+// read after RecentIDsMax).
+const writtenMax = RecentIDsMax
+
+// wrote moves the sealed ids to the written ones, the oldest going past
+// writtenMax.
+func (l *leftIDs) wrote() {
+	l.written = append(l.written, l.sealed...)
+	if drop := len(l.written) - writtenMax; drop > 0 {
+		l.written = append(l.written[:0], l.written[drop:]...)
+	}
+	l.sealed = l.sealed[:0]
+}
+
+// stored takes the sealed ids as written once a stored event was applied:
+// the store has their block, in the event's append.
+func (r *recentIDs) stored() {
+	if l := r.left; l != nil && len(l.sealed) > 0 {
+		l.wrote()
+	}
+}
+
+// findLeft is the seq of an id that left the ring and that no dedup
+// block in the store holds yet, or holds in an append maybe in flight.
+func (r *recentIDs) findLeft(d idDigest) (uint64, bool) {
+	l := r.left
+	if l == nil {
+		return 0, false
+	}
+	for _, list := range [][]recentEntry{l.pending, l.sealed, l.written} {
+		for i := range list {
+			if list[i].id == d {
+				return list[i].seq, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // dropFilter drops the oldest filter; slices.Delete clears the freed slot,
@@ -311,17 +529,23 @@ func (r *recentIDs) filterBits() int {
 
 // mayHold says whether the id may have been stored inside the window before
 // now though the ring does not hold it: a filter may hold it, or the
-// filters do not cover now. False is certain.
-func (r *recentIDs) mayHold(d idDigest, now time.Time) bool {
+// filters do not cover now. False is certain. from..to are the seqs of the
+// dedup blocks that may hold it (from > to: none, only a dedup key).
+func (r *recentIDs) mayHold(d idDigest, now time.Time) (may bool, from, to uint64) {
+	from, to = math.MaxUint64, 0
 	if unixNanos(now) < r.uncoveredUntil {
-		return true
+		may = true
+		from, to = r.uncoveredSeqs()
 	}
 	for i := range r.filters {
-		if r.filters[i].has(d) {
-			return true
+		if f := &r.filters[i]; f.has(d) {
+			may = true
+			if f.lo <= f.hi {
+				from, to = min(from, f.lo), max(to, f.hi)
+			}
 		}
 	}
-	return false
+	return may, from, to
 }
 
 // Sizes of the filters: the first holds 512 ids in 1 KiB, the largest
@@ -346,9 +570,13 @@ type idFilter struct {
 	words  []uint64
 	n      int   // ids added
 	newest int64 // recorded_at of the newest id added, unix ns
+	// lo..hi are the seqs of its ids in dedup blocks (lo > hi: none).
+	lo, hi uint64
 }
 
-func newIDFilter(bits int) idFilter { return idFilter{words: make([]uint64, bits/64)} }
+func newIDFilter(bits int) idFilter {
+	return idFilter{words: make([]uint64, bits/64), lo: math.MaxUint64}
+}
 
 func (f *idFilter) bits() int  { return 64 * len(f.words) }
 func (f *idFilter) full() bool { return f.n >= f.bits()/filterBitsPerID }
@@ -361,6 +589,9 @@ func (f *idFilter) add(e recentEntry) {
 	}
 	f.n++
 	f.newest = max(f.newest, e.at)
+	if e.kind == idInBlock {
+		f.lo, f.hi = min(f.lo, e.seq), max(f.hi, e.seq)
+	}
 }
 
 func (f *idFilter) has(d idDigest) bool {

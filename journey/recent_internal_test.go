@@ -61,7 +61,7 @@ func TestRecentIDsAgainstAModel(t *testing.T) {
 	// Every id that left the ring inside the window is in a filter: a
 	// filter has no false negatives.
 	for id, first := range addedAt {
-		if _, held := model[id]; !held && at.Sub(first) <= IdempotencyWindow && !r.mayHold(digestID(id), at) {
+		if _, held := model[id]; !held && at.Sub(first) <= IdempotencyWindow && !r.mayHoldAny(digestID(id), at) {
 			t.Fatalf("%s left the ring but no filter may hold it", id)
 		}
 	}
@@ -81,7 +81,7 @@ func TestRecentIDsFilters(t *testing.T) {
 	now := at.Add(time.Minute)
 	maybe := 0
 	for i := range 10_000 {
-		if r.mayHold(digestID(fmt.Sprintf("never-%d", i)), now) {
+		if r.mayHoldAny(digestID(fmt.Sprintf("never-%d", i)), now) {
 			maybe++
 		}
 	}
@@ -90,7 +90,7 @@ func TestRecentIDsFilters(t *testing.T) {
 		t.Errorf("%d of 10,000 ids never stored may be held: over 0.4%% (at 16 bits an id, ~0.2%%)", maybe)
 	}
 	for seq := uint64(1); seq <= stored-RecentIDsMax; seq++ {
-		if !r.mayHold(digestID(fmt.Sprintf("e-%d", seq)), now) {
+		if !r.mayHoldAny(digestID(fmt.Sprintf("e-%d", seq)), now) {
 			t.Fatalf("e-%d stored, not in the ring, and no filter may hold it", seq)
 		}
 	}
@@ -104,10 +104,10 @@ func TestRecentIDsFilters(t *testing.T) {
 	if got := r.filterBits() / 8; got > RecentFilterBytesMax {
 		t.Errorf("filters of %d bytes, over %d", got, RecentFilterBytesMax)
 	}
-	if !r.mayHold(digestID("never"), now) {
+	if !r.mayHoldAny(digestID("never"), now) {
 		t.Error("filters gave up ids inside the window, yet an unknown id is certainly new")
 	}
-	if r.mayHold(digestID("e-1"), at.Add(2*IdempotencyWindow)) {
+	if r.mayHoldAny(digestID("e-1"), at.Add(2*IdempotencyWindow)) {
 		// uncoveredUntil passed and e-1's filter is long gone: a false
 		// positive of the remaining filters is the only way to true.
 		t.Log("e-1 may be held after twice the window (a false positive)")
@@ -132,7 +132,7 @@ func TestRecentIDsRingPacking(t *testing.T) {
 		}
 		end := first.Add(IdempotencyWindow)
 		r.add("e-later", seq+1, end) // at the window's end: the first is inside it still
-		if _, ok := r.lookup("e-first"); !ok && !r.mayHold(digestID("e-first"), end) {
+		if _, ok := r.lookup("e-first"); !ok && !r.mayHoldAny(digestID("e-first"), end) {
 			t.Fatalf("ns %d: e-first forgotten at the end of its window", ns)
 		}
 		if e := r.at(0); e.id != digestID("e-first") || e.seq != seq || e.at < first.UnixNano() || e.at >= first.UnixNano()+int64(time.Second) {
@@ -171,5 +171,71 @@ func TestPushTimeKeepsTheLatest(t *testing.T) {
 		if cap(times) > CountPerTypeMax {
 			t.Fatalf("after %d: room for %d", i, cap(times))
 		}
+	}
+}
+
+// mayHoldAny is mayHold's answer without the seqs of the blocks.
+func (r *recentIDs) mayHoldAny(d idDigest, now time.Time) bool {
+	may, _, _ := r.mayHold(d, now)
+	return may
+}
+
+// Every client id that left memory inside the window is found in the
+// store: by its dedup key (kind idKeyed), or in a dedup block handed over
+// (idInBlock), whose seq the filters' or the uncovered range holds. Past
+// the filters' room new ids get dedup keys, and the filters stay within
+// RecentFilterBytesMax.
+func TestRecentIDsDedupBlocksCoverEveryID(t *testing.T) {
+	r := newRecentIDs()
+	at := time.Unix(1_800_000_000, 0)
+	const n = 45_000
+	kinds := make([]idKind, n+1)
+	inBlock := map[uint64]bool{}
+	lastBlockEnd := uint64(0)
+	for seq := uint64(1); seq <= n; seq++ {
+		r.add(fmt.Sprintf("e-%d", seq), seq, at.Add(time.Duration(seq)*time.Millisecond))
+		kinds[seq] = r.lastKind()
+		if block := r.handOver(); block != nil {
+			if len(block) != DedupBlockIDs {
+				t.Fatalf("block of %d ids", len(block))
+			}
+			for i, id := range block {
+				if id.Seq <= lastBlockEnd || (i > 0 && id.Seq <= block[i-1].Seq) || kinds[id.Seq] != idInBlock {
+					t.Fatalf("block id of seq %d (kind %d) after %d", id.Seq, kinds[id.Seq], lastBlockEnd)
+				}
+				if id.Digest != digestID(fmt.Sprintf("e-%d", id.Seq)) {
+					t.Fatalf("block id of seq %d: another digest", id.Seq)
+				}
+				inBlock[id.Seq] = true
+				lastBlockEnd = id.Seq
+			}
+		}
+		if got := r.filterBits() / 8; got > RecentFilterBytesMax {
+			t.Fatalf("after %d ids, filters of %d bytes", seq, got)
+		}
+	}
+	keyed := 0
+	now := at.Add(n*time.Millisecond + time.Second)
+	for seq := uint64(1); seq <= n; seq++ {
+		d := digestID(fmt.Sprintf("e-%d", seq))
+		if _, ok := r.find(d); ok {
+			continue
+		}
+		if _, ok := r.findLeft(d); ok {
+			continue
+		}
+		may, from, to := r.mayHold(d, now)
+		switch {
+		case !may:
+			t.Fatalf("e-%d left memory; nothing may hold it", seq)
+		case kinds[seq] == idKeyed:
+			keyed++
+		case !inBlock[seq] || seq < from || seq > to:
+			t.Fatalf("e-%d: in a block %v, looked up in blocks of %d..%d", seq, inBlock[seq], from, to)
+		}
+	}
+	t.Logf("%d of %d ids keyed, %d in blocks", keyed, n, len(inBlock))
+	if keyed == 0 || len(inBlock) < 30_000 {
+		t.Errorf("%d ids keyed, %d in blocks: the filters' room should hold ~32,000", keyed, len(inBlock))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"time"
 )
@@ -22,14 +23,21 @@ import (
 //	journey: bytes (JSON of the conversation, cases, last agent, tags,
 //	  stage, pending outbounds, timers, held messages and derived counts)
 //	timeline: uvarint count, then per event: bytes (its event record)
-//	recent ids: uvarint count, then per id: 16-byte digest, seq uvarint, at varint
-//	uncovered until: varint unix nanos
+//	recent ids: uvarint count, then per id: 16-byte digest, seq<<2 | kind
+//	  uvarint, at varint
+//	uncovered until: varint unix nanos, then the seqs of its ids in dedup
+//	  blocks: lo uvarint, hi uvarint
 //	recent filters: uvarint count, then per filter: ids uvarint, newest
-//	  varint unix nanos, uvarint words, words (8 bytes each)
+//	  varint unix nanos, lo uvarint, hi uvarint (seqs of its ids in dedup
+//	  blocks), uvarint words, words (8 bytes each)
+//	pending and written dedup blocks (recentIDs): each a uvarint count,
+//	  then per id: 16-byte digest, seq uvarint, at varint
 //
-// Version 4 had a byte instead of the last two: 1 when no id had left
-// memory yet. It is still read.
-const snapshotVersion byte = 5
+// Versions 4 and 5 are still read: their ids all had dedup keys (kind
+// idKeyed), their filters no seqs, and no block was pending. Version 5
+// had no seq in an id's kind, no lo and hi. Version 4 had a byte instead
+// of uncovered until and the filters: 1 when no id had left memory yet.
+const snapshotVersion byte = 6
 
 // snapshotJourney is the part of a snapshot kept as JSON: small, and shaped
 // by the conversation and case rules that change with the product.
@@ -65,7 +73,11 @@ func (c *Customer) EncodeSnapshot() []byte {
 		panic(fmt.Sprintf("journey: snapshot of %s: %v", c.ID, err))
 	}
 	timeline := c.timeline.last(c.Seq, TimelineMax, c.ID)
-	size := 1024 + len(profile) + len(extra) + c.recent.n*recentEntryMaxBytes + 8*c.recent.filterBits()/64 + 32*len(c.recent.filters)
+	var pending, written []recentEntry
+	if l := c.recent.left; l != nil {
+		pending, written = l.pending, l.written
+	}
+	size := 1024 + len(profile) + len(extra) + (c.recent.n+len(pending)+len(written))*recentEntryMaxBytes + 8*c.recent.filterBits()/64 + 64*len(c.recent.filters)
 	for i := range timeline {
 		size += binary.MaxVarintLen64 + EventRecordSize(&timeline[i])
 	}
@@ -96,17 +108,29 @@ func (c *Customer) EncodeSnapshot() []byte {
 		e := c.recent.at(i)
 		b = binary.BigEndian.AppendUint64(b, e.id[0])
 		b = binary.BigEndian.AppendUint64(b, e.id[1])
-		b = binary.AppendUvarint(b, e.seq)
+		b = binary.AppendUvarint(b, e.seq<<2|uint64(e.kind))
 		b = binary.AppendVarint(b, e.at)
 	}
 	b = binary.AppendVarint(b, c.recent.uncoveredUntil)
+	lo, hi := c.recent.uncoveredSeqs()
+	b = binary.AppendUvarint(binary.AppendUvarint(b, lo), hi)
 	b = binary.AppendUvarint(b, uint64(len(c.recent.filters)))
 	for _, f := range c.recent.filters {
 		b = binary.AppendUvarint(b, uint64(f.n))
 		b = binary.AppendVarint(b, f.newest)
+		b = binary.AppendUvarint(binary.AppendUvarint(b, f.lo), f.hi)
 		b = binary.AppendUvarint(b, uint64(len(f.words)))
 		for _, w := range f.words {
 			b = binary.BigEndian.AppendUint64(b, w)
+		}
+	}
+	for _, list := range [][]recentEntry{pending, written} {
+		b = binary.AppendUvarint(b, uint64(len(list)))
+		for _, e := range list {
+			b = binary.BigEndian.AppendUint64(b, e.id[0])
+			b = binary.BigEndian.AppendUint64(b, e.id[1])
+			b = binary.AppendUvarint(b, e.seq)
+			b = binary.AppendVarint(b, e.at)
 		}
 	}
 	return b
@@ -117,7 +141,7 @@ func (c *Customer) EncodeSnapshot() []byte {
 func DecodeSnapshot(data []byte) (*Customer, error) {
 	r := recordReader{b: data}
 	v := r.byte()
-	if v != snapshotVersion && v != 4 {
+	if v != snapshotVersion && v != 5 && v != 4 {
 		return nil, fmt.Errorf("journey: snapshot version %d, want %d", v, snapshotVersion)
 	}
 	c := NewCustomer(r.str())
@@ -144,18 +168,35 @@ func DecodeSnapshot(data []byte) (*Customer, error) {
 		c.timeline.push(&ev, c.ID)
 	}
 	for range r.count() {
-		var e recentEntry
+		e := recentEntry{kind: idKeyed}
 		e.id[0], e.id[1] = r.uint64(), r.uint64()
 		e.seq, e.at = r.uvarint(), r.varint()
+		if v >= 6 {
+			e.seq, e.kind = e.seq>>2, idKind(e.seq&3)
+			if e.kind > idLocal {
+				r.fail("recent id of an unknown kind")
+			}
+		}
 		c.recent.addDigest(e)
 	}
-	if v == 4 {
+	switch v {
+	case 4:
 		if r.byte() != 1 { // some ids left memory, unrecorded: all of them before LastAt
 			c.recent.uncoveredUntil = unixNanos(c.LastAt) + int64(IdempotencyWindow)
 		}
-	} else {
+	case 5:
 		c.recent.uncoveredUntil = r.varint()
-		r.filters(&c.recent)
+		r.filters(&c.recent, false)
+	default:
+		c.recent.uncoveredUntil = r.varint()
+		lo, hi := r.uvarint(), r.uvarint()
+		r.filters(&c.recent, true)
+		pending := r.dedupBlock(DedupBlockIDs - 1)
+		written := r.dedupBlock(writtenMax)
+		if lo <= hi || len(pending) > 0 || len(written) > 0 || len(c.recent.filters) > 0 {
+			l := c.recent.leftOf()
+			l.uncoveredLo, l.uncoveredHi, l.pending, l.written = lo, hi, pending, written
+		}
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("trailing bytes")
@@ -262,12 +303,33 @@ func (c *Customer) Context(upTo uint64) Context {
 	}
 }
 
+// dedupBlock reads a snapshot's list of ids for a dedup block, of at most
+// max.
+func (r *recordReader) dedupBlock(max int) []recentEntry {
+	n := r.count()
+	if n > max {
+		r.fail("dedup block over its size")
+		return nil
+	}
+	var list []recentEntry
+	for range n {
+		e := recentEntry{kind: idInBlock}
+		e.id[0], e.id[1] = r.uint64(), r.uint64()
+		e.seq, e.at = r.uvarint(), r.varint()
+		list = append(list, e)
+	}
+	return list
+}
+
 // filters reads a snapshot's recent-id filters into rec; sizes past the
 // limits fail the snapshot.
-func (r *recordReader) filters(rec *recentIDs) {
+func (r *recordReader) filters(rec *recentIDs, seqs bool) {
 	total := 0
 	for range r.count() {
-		f := idFilter{n: int(r.uvarint()), newest: r.varint()}
+		f := idFilter{n: int(r.uvarint()), newest: r.varint(), lo: math.MaxUint64}
+		if seqs {
+			f.lo, f.hi = r.uvarint(), r.uvarint()
+		}
 		words := r.uvarint()
 		total += int(min(words, 1<<32)) * 64
 		if r.err != nil || words == 0 || words > recentFilterMaxBits/64 || total > 8*RecentFilterBytesMax || words*8 > uint64(len(r.b)) {

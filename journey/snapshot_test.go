@@ -59,7 +59,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	tests := []struct {
 		events     int
 		incomplete bool // ids have left the ring: one of them needs a look-up, an unknown id none
-	}{{0, false}, {1, false}, {30, false}, {journey.TimelineMax + 50, false}, {journey.RecentIDsMax * 6 / 5, true}}
+	}{{0, false}, {1, false}, {30, false}, {journey.TimelineMax + 50, false}, {2*journey.RecentIDsMax + 4*journey.DedupBlockIDs, true}}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.events), func(t *testing.T) {
 			c, _ := history(t, tt.events)

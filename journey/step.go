@@ -17,6 +17,13 @@ import (
 //
 // Step changes c; it has no goroutines, clock or I/O: now is the time.
 func Step(p *Policy, c *Customer, in Input, now time.Time) Decision {
+	d := step(p, c, in, now)
+	d.DedupBlock = c.recent.handOver()
+	d.IDsInBlocks = c.recent.lastKind() == idInBlock
+	return d
+}
+
+func step(p *Policy, c *Customer, in Input, now time.Time) Decision {
 	switch in := in.(type) {
 	case *Inbound:
 		digest := digestID(in.Event.ID)
@@ -148,7 +155,7 @@ func (s *stepper) applyAndReact() Decision {
 		if i == n-1 && s.hasInbound {
 			s.c.apply(&s.d.Events[i], nil, &s.inbound)
 		} else {
-			s.c.Apply(&s.d.Events[i])
+			s.c.apply(&s.d.Events[i], nil, nil)
 		}
 	}
 	for i := range n {

@@ -6,7 +6,8 @@
 // The key codec (keys.go: every key begins with its partition, string parts
 // are length-prefixed, numbers big-endian) and the value codec (values.go:
 // events are JSON of journey.Event); the per-customer event log with gapless
-// seqs; snapshots; the dedup index of event ids and the tombstones of erased
+// seqs; snapshots; the dedup index of event ids (a key an id, or blocks of
+// the ids that left the journey's memory) and the tombstones of erased
 // customers' ids; the identity index; the segment index (event type, hour,
 // customer); the due-work index; erasure. Two engines implement it: Pebble
 // (Open: one database per node, one group-commit writer) and memory

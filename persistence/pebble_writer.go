@@ -16,9 +16,12 @@ package persistence
 // An append's wait in the queue is throughline_store_queue_seconds; its
 // group's apply and sync, throughline_store_sync_seconds.
 //
-// Per event the hot path writes two keys, the event and its dedup key; a
-// segment key only the first time the writer sees its (type, hour, customer)
-// (segmentsMax), and the request's due-work deletes and adds.
+// Per event the hot path writes one key, the event (a client's event whose
+// id goes to a dedup block, AppendRequest.IDsInBlocks; else its dedup key
+// too); a dedup block with an append that carries one (one a
+// journey.DedupBlockIDs events of a busy customer); a segment key only the
+// first time the writer sees its (type, hour, customer) (segmentsMax); and
+// the request's due-work deletes and adds.
 //
 // Seq check: the writer knows each customer's last stored seq from a bounded
 // map (lastSeqMax) keyed by a 128-bit hash of the customer (seqKey),
