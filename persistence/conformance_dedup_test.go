@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -73,5 +74,40 @@ func testDedupBlocks(t *testing.T, open opener) {
 		if _, found, erased, err := s.LookupEvent(ctx, "c", id); err != nil || found || !erased {
 			t.Errorf("LookupEvent(%s) after erase: found %v erased %v %v", id, found, erased, err)
 		}
+	}
+}
+
+// LastDedupBlock is the last seq of the customer's last block: 0 before
+// any, MaxUint64 from the memory store, which keeps every id exactly.
+func testLastDedupBlock(t *testing.T, open opener) {
+	e := open(t, 1)
+	s := e.Store(0)
+	ctx := context.Background()
+	_, exact := e.(*memEngine)
+	want := func(w uint64) uint64 {
+		if exact {
+			return math.MaxUint64
+		}
+		return w
+	}
+	if last, err := s.LastDedupBlock(ctx, "c"); err != nil || last != want(0) {
+		t.Fatalf("before any block: %d %v", last, err)
+	}
+	first := events("c", 0, 8, t0)
+	if err := appendWait(t, s, &AppendRequest{Customer: "c", Events: first, IDsInBlocks: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range [][]journey.Event{first[0:3], first[3:5]} {
+		prev, _ := s.LastSeq(ctx, "c")
+		req := &AppendRequest{Customer: "c", PrevSeq: prev, Events: events("c", prev, 1, t0), IDsInBlocks: true, DedupBlock: dedupIDs(b)}
+		if err := appendWait(t, s, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if last, err := s.LastDedupBlock(ctx, "c"); err != nil || last != want(5) {
+		t.Fatalf("after blocks to seq 5: %d %v", last, err)
+	}
+	if last, err := s.LastDedupBlock(ctx, "b"); err != nil || last != want(0) {
+		t.Fatalf("another customer: %d %v", last, err)
 	}
 }

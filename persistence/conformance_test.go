@@ -35,6 +35,7 @@ func runConformance(t *testing.T, open opener) {
 		{"Snapshot", testSnapshot},
 		{"LookupEvent", testLookupEvent},
 		{"DedupBlocks", testDedupBlocks},
+		{"LastDedupBlock", testLastDedupBlock},
 		{"ClaimIdentity", testClaimIdentity},
 		{"ClaimRace", testClaimRace},
 		{"ScanSegment", testScanSegment},

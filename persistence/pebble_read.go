@@ -252,6 +252,32 @@ func (s *pebbleStore) ScanDue(ctx context.Context, from DueWork, until time.Time
 	return nil
 }
 
+func (s *pebbleStore) LastDedupBlock(ctx context.Context, customer string) (last uint64, err error) {
+	if err := s.e.begin(ctx); err != nil {
+		return 0, err
+	}
+	defer s.e.end()
+	if err := checkParts(customer); err != nil {
+		return 0, err
+	}
+	prefix := dedupBlockPrefix(s.p, customer)
+	it, err := s.e.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return 0, fmt.Errorf("persistence: last dedup block: %w", err)
+	}
+	if it.Last() {
+		k, err := decodeKey(it.Key())
+		if err != nil {
+			return 0, errors.Join(err, it.Close())
+		}
+		last = k.Seq
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return 0, fmt.Errorf("persistence: last dedup block: %w", err)
+	}
+	return last, nil
+}
+
 // lookupBlocks looks a digest up in the customer's dedup blocks that may
 // hold seqs from..to: a block's key is its last seq, its value starts with
 // its first.

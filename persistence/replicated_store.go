@@ -183,6 +183,14 @@ func (s *replicatedStore) LookupEventIn(ctx context.Context, customer, eventID s
 	return s.local.LookupEventIn(ctx, customer, eventID, from, to)
 }
 
+func (s *replicatedStore) LastDedupBlock(ctx context.Context, customer string) (uint64, error) {
+	if err := s.read(ctx); err != nil {
+		return 0, err
+	}
+	defer s.e.gate.leave()
+	return s.local.LastDedupBlock(ctx, customer)
+}
+
 func (s *replicatedStore) LookupErasedID(ctx context.Context, eventID string) (bool, error) {
 	if err := s.read(ctx); err != nil {
 		return false, err

@@ -73,6 +73,11 @@ type Store interface {
 	// customer has hundreds.
 	LookupEventIn(ctx context.Context, customer, eventID string, from, to uint64) (seq uint64, found, erased bool, err error)
 
+	// LastDedupBlock is the last seq of the customer's last dedup block (0:
+	// none; math.MaxUint64 from a store that keeps every id exactly), for
+	// journey.RebuildFrom.
+	LastDedupBlock(ctx context.Context, customer string) (uint64, error)
+
 	// LookupErasedID reports whether an erased customer, any customer, had
 	// an event of this id (an id-only tombstone): a late retry that reaches
 	// a new customer by its identity is refused with it. Asked of the store
