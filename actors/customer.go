@@ -196,13 +196,19 @@ func (c *customer) load() (err error) {
 	if snap != nil {
 		data, snapshotAt = snap.Data, snap.Seq
 	}
-	state, err := journey.Rebuild(c.id, data, events)
+	// The last dedup block, in case the replay seals ids elsewhere than
+	// the live customer did (journey.RebuildFrom).
+	blocksTo, err := c.store.LastDedupBlock(ctx, c.id)
+	if err != nil {
+		return fmt.Errorf("load customer: %w", err)
+	}
+	state, err := journey.RebuildFrom(c.id, data, events, blocksTo)
 	if errors.Is(err, journey.ErrGap) {
 		if events, err = c.store.Events(ctx, c.id, 0, 0); err != nil {
 			return fmt.Errorf("load customer: %w", err)
 		}
 		snapshotAt = 0 // write one this version can read
-		state, err = journey.Rebuild(c.id, nil, events)
+		state, err = journey.RebuildFrom(c.id, nil, events, blocksTo)
 	}
 	if err != nil {
 		return fmt.Errorf("load customer: %w", err)
@@ -476,6 +482,7 @@ func (c *customer) appendDone(ctx actor.Context, m *appendDone) {
 		return
 	}
 	c.durable = m.lastSeq
+	c.state.Durable(m.lastSeq)
 	c.release()
 	if c.durable-c.snapshotAt >= uint64(c.rt.cfg.SnapshotEvery) && c.pending == 0 {
 		c.saveSnapshot()

@@ -2,6 +2,7 @@ package journey
 
 import (
 	"encoding/json"
+	"math"
 	"time"
 )
 
@@ -62,8 +63,13 @@ func NewCustomer(id string) *Customer {
 // the event sealed, if any, was stored with it (Step hands it over).
 func (c *Customer) Apply(e *Event) {
 	c.apply(e, nil, nil)
-	c.recent.stored()
+	c.recent.stored(e.Seq, math.MaxUint64)
 }
+
+// Durable tells the customer its events up to seq are durable: the dedup
+// blocks their appends carried are in the store, which answers for their
+// ids from now on.
+func (c *Customer) Durable(seq uint64) { c.recent.landed(seq) }
 
 // apply is Apply given, when the event was recorded just now, the value its
 // data was encoded from: the decoders of a proactive.* and a message.sent

@@ -39,9 +39,8 @@ func answer(d journey.Decision) string {
 
 func TestDecideIdempotencyWindow(t *testing.T) {
 	full := journey.RecentIDsMax // every id still in memory
-	// gw-0 left the ring and memory: in the first of six dedup blocks
-	// (memory keeps the four written last, and the pending ids).
-	over := journey.RecentIDsMax + 6*journey.DedupBlockIDs + 1
+	// gw-0 left the ring and memory: in the first of two dedup blocks.
+	over := journey.RecentIDsMax + 2*journey.DedupBlockIDs + 1
 	tests := []struct {
 		name   string
 		events int
@@ -94,10 +93,8 @@ func TestDecideIdempotencyWindowInTime(t *testing.T) {
 }
 
 // Past twice RecentIDsMax ids the memory, and a snapshot of it, keeps
-// exactly the latest RecentIDsMax ids, the ids that left them and wait for
-// their dedup block (pending), and the last block handed to the store
-// (written: their appends may be in flight; the latest RecentIDsMax). The
-// store answers for the others.
+// exactly the latest RecentIDsMax ids and the ids that left them and wait
+// for their dedup block (pending). The store answers for the others.
 func TestDecideIdempotencyKeepsTheLatestIDs(t *testing.T) {
 	n := 2*journey.RecentIDsMax + 100
 	c := customerWith(t, n)
@@ -107,7 +104,7 @@ func TestDecideIdempotencyKeepsTheLatestIDs(t *testing.T) {
 	for i := range n {
 		id := fmt.Sprintf("gw-%d", i)
 		for name, cust := range map[string]*journey.Customer{"live": c, "rebuilt": rebuilt} {
-			oldest := max(inBlocks-journey.RecentIDsMax, 0) // the oldest id still in memory: 256 written
+			oldest := inBlocks // the oldest id still in memory
 			want := fmt.Sprintf("dup %d", i+1)
 			if i < oldest {
 				want = "lookup"
@@ -127,9 +124,11 @@ func TestStepKeepsTheInboundIDs(t *testing.T) {
 	stepped := journey.NewCustomer("c-42")
 	for i := range n {
 		at := t0.Add(time.Duration(i) * time.Second)
-		if d := journey.Step(nil, stepped, fresh(fmt.Sprintf("gw-%d", i)), at); d.Ack == nil || d.Ack.Duplicate {
+		d := journey.Step(nil, stepped, fresh(fmt.Sprintf("gw-%d", i)), at)
+		if d.Ack == nil || d.Ack.Duplicate {
 			t.Fatalf("gw-%d not stored: %+v", i, d)
 		}
+		stepped.Durable(d.Ack.Seq)
 	}
 	if got, want := stepped.EncodeSnapshot(), customerWith(t, n).EncodeSnapshot(); string(got) != string(want) {
 		t.Fatal("Step and Decide with Apply left different customers")
@@ -166,6 +165,7 @@ func TestStepHandsOverDedupBlocks(t *testing.T) {
 		if d.Ack == nil || d.Ack.Duplicate || !d.IDsInBlocks {
 			t.Fatalf("%s: %+v", id, d)
 		}
+		live.Durable(d.Ack.Seq) // as the customer actor says once the append is
 		seqOf[id] = d.Ack.Seq
 		if i >= snapAt {
 			after = append(after, d.Events...)
@@ -189,6 +189,8 @@ func TestStepHandsOverDedupBlocks(t *testing.T) {
 		id := fmt.Sprintf("gw-%d", i)
 		dl := journey.Step(nil, live, fresh(id), at(i))
 		dr := journey.Step(nil, rebuilt, fresh(id), at(i))
+		live.Durable(dl.Ack.Seq)
+		rebuilt.Durable(dr.Ack.Seq)
 		if mustJSON(t, dl) != mustJSON(t, dr) {
 			t.Fatalf("%s: the live customer decided\n%s\nthe rebuilt one\n%s", id, mustJSON(t, dl), mustJSON(t, dr))
 		}
@@ -199,5 +201,57 @@ func TestStepHandsOverDedupBlocks(t *testing.T) {
 	d := journey.Step(nil, live, inbound("gw-0"), at(n))
 	if !d.NeedLookup || d.LookupFrom > seqOf["gw-0"] || d.LookupTo < seqOf["gw-0"] {
 		t.Errorf("retry of gw-0 (seq %d): %+v", seqOf["gw-0"], d)
+	}
+}
+
+// A replay from a state of another version may seal ids elsewhere than the
+// live customer did: RebuildFrom, told where the store's dedup blocks end,
+// puts the ids sealed past it back in pending, and drops the pending ids
+// the store's blocks hold, so the next block takes exactly the ids no block
+// holds.
+func TestRebuildFromWhereTheBlocksEnd(t *testing.T) {
+	c := journey.NewCustomer("c-42")
+	var events []journey.Event
+	const n = journey.RecentIDsMax + journey.DedupBlockIDs + 36 // one block, 36 pending
+	for i := range n {
+		d := journey.Step(nil, c, fresh(fmt.Sprintf("gw-%d", i)), t0.Add(time.Duration(i)*time.Second))
+		c.Durable(d.Ack.Seq)
+		events = append(events, d.Events...)
+	}
+	next := func(c *journey.Customer) journey.Decision {
+		d := journey.Step(nil, c, fresh("gw-next"), t0.Add(time.Hour))
+		if d.Ack == nil || d.Ack.Duplicate {
+			t.Fatalf("gw-next: %+v", d)
+		}
+		return d
+	}
+	for _, tt := range []struct {
+		name      string
+		blocksTo  uint64
+		wantFirst uint64 // the next block's first seq; 0: no block
+		wantLen   int
+	}{
+		{"every block stored", journey.DedupBlockIDs, 0, 0},
+		{"no block stored", 0, 1, journey.DedupBlockIDs + 37},
+		{"blocks past the first", journey.DedupBlockIDs + 20, 0, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := journey.RebuildFrom("c-42", nil, events, tt.blocksTo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := next(r)
+			switch {
+			case tt.wantFirst == 0 && d.DedupBlock != nil:
+				t.Fatalf("a block of %d ids from seq %d", len(d.DedupBlock), d.DedupBlock[0].Seq)
+			case tt.wantFirst != 0 && (len(d.DedupBlock) != tt.wantLen || d.DedupBlock[0].Seq != tt.wantFirst):
+				t.Fatalf("a block of %d ids, want %d from seq %d: %+v", len(d.DedupBlock), tt.wantLen, tt.wantFirst, d.DedupBlock)
+			}
+			// gw-70 is pending unless the store's blocks hold it.
+			got := answer(journey.Decide(r, inbound("gw-70"), t0.Add(time.Hour)))
+			if want := map[bool]string{true: "lookup", false: "dup 71"}[tt.blocksTo >= 71]; got != want && tt.wantFirst == 0 {
+				t.Errorf("gw-70: %s, want %s", got, want)
+			}
+		})
 	}
 }

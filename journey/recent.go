@@ -51,17 +51,29 @@ type leftIDs struct {
 	// key of their own in the store: pending holds them until there are
 	// DedupBlockIDs, when they are sealed, and Step hands the sealed ones
 	// to the store as one dedup block with its events (Decision.DedupBlock)
-	// and keeps the latest writtenMax of them as written, so that a retry
-	// while their appends are in flight is still answered from memory.
-	// Sealed is empty between Steps; pending and written are in the
-	// snapshot.
-	pending, sealed, written []recentEntry
+	// and keeps them in flying until the customer actor says the append is
+	// durable (Customer.Durable): a retry is answered from memory until
+	// the store can answer it. Sealed is empty between Steps, flying when
+	// nothing is in flight (a snapshot's time); pending is in the snapshot.
+	pending, sealed []recentEntry
+	flying          []flyingBlock
+	durable         uint64 // the last seq known durable
+	// unstored: ids a replay sealed that the store's blocks do not hold
+	// (RebuildFrom), pending again once it ends.
+	unstored []recentEntry
 	// uncoveredLo..uncoveredHi: the seqs of the uncovered ids in dedup
 	// blocks (lo > hi: none).
 	uncoveredLo, uncoveredHi uint64
 	// lastKind is the kind of the last client id added: Step tells the
 	// store whether it gets a dedup key (Decision.IDsInBlocks).
 	lastKind idKind
+}
+
+// flyingBlock is a dedup block handed to the store: its ids, and the seq
+// of the last event of the append that carries it.
+type flyingBlock struct {
+	ids []recentEntry
+	seq uint64
 }
 
 // leftOf is r.left, made when first needed.
@@ -385,7 +397,7 @@ func (r *recentIDs) remember(e recentEntry) {
 	if e.kind == idInBlock {
 		l := r.leftOf()
 		l.pending = append(l.pending, e)
-		if len(l.pending) == DedupBlockIDs {
+		if len(l.pending) >= DedupBlockIDs {
 			l.seal()
 		}
 	}
@@ -451,51 +463,98 @@ func (r *recentIDs) blockRoom() bool {
 
 // seal moves the pending ids to the sealed ones. A Step seals a block at
 // most every DedupBlockIDs ids that leave the ring (one a client's event),
-// and hands it over (handOver) or, applying stored events, forgets it
-// (stored).
+// and hands it over (handOver); applying stored events, the block is in
+// the store (stored).
 func (l *leftIDs) seal() {
 	l.sealed = append(l.sealed, l.pending...)
 	l.pending = l.pending[:0]
 }
 
-// handOver gives the sealed ids to the store as a dedup block and keeps
-// them as written until the next block.
-func (r *recentIDs) handOver() []DedupID {
+// pendingMax bounds the pending ids: fewer than DedupBlockIDs but after a
+// replay that sealed ids elsewhere than the live customer did (replayed),
+// up to the ids the filters hold, handed over dedupBlockMax a Step.
+const pendingMax = 8*RecentFilterBytesMax/filterBitsPerID + dedupBlockMax
+
+// dedupBlockMax is the most ids a block handed over holds
+// (persistence.DedupBlockMax): more sealed wait for the next Step.
+const dedupBlockMax = 1024
+
+// handOver gives the sealed ids to the store as a dedup block carried by
+// the append whose last event is seq, and keeps them as flying until it
+// is durable.
+func (r *recentIDs) handOver(seq uint64) []DedupID {
 	l := r.left
 	if l == nil || len(l.sealed) == 0 {
 		return nil
 	}
-	block := make([]DedupID, len(l.sealed))
-	for i, e := range l.sealed {
+	n := min(len(l.sealed), dedupBlockMax)
+	block := make([]DedupID, n)
+	ids := make([]recentEntry, n)
+	for i, e := range l.sealed[:n] {
 		block[i] = DedupID{Digest: e.id, Seq: e.seq, RecordedAt: e.at}
+		ids[i] = e
 	}
-	l.wrote()
+	l.sealed = append(l.sealed[:0], l.sealed[n:]...)
+	l.flying = append(l.flying, flyingBlock{ids: ids, seq: seq})
 	return block
 }
 
-// writtenMax is how many of the ids last handed to the store a customer
-// keeps: an id is answered from memory for at least RecentIDsMax +
-// writtenMax of the customer's ids, so a retry finds it in memory unless
-// as many of its events are in flight (a dedup key, before blocks, was
-// read after RecentIDsMax).
-const writtenMax = RecentIDsMax
+// landed forgets the flying blocks whose appends are durable.
+func (r *recentIDs) landed(durable uint64) {
+	l := r.left
+	if l == nil {
+		return
+	}
+	l.durable = max(l.durable, durable)
+	n := 0
+	for n < len(l.flying) && l.flying[n].seq <= l.durable {
+		n++
+	}
+	if n > 0 {
+		l.flying = append(l.flying[:0], l.flying[n:]...)
+		clear(l.flying[len(l.flying):cap(l.flying)])
+	}
+}
 
-// wrote moves the sealed ids to the written ones, the oldest going past
-// writtenMax.
-func (l *leftIDs) wrote() {
-	l.written = append(l.written, l.sealed...)
-	if drop := len(l.written) - writtenMax; drop > 0 {
-		l.written = append(l.written[:0], l.written[drop:]...)
+// stored forgets the sealed ids once the stored event that sealed them
+// was applied: its append carried their block, unless the store's blocks
+// end before them (blocksTo, StoredBlocks: a replay that seals elsewhere
+// than the live customer did, from a state of another version), when
+// they are pending again.
+func (r *recentIDs) stored(seq, blocksTo uint64) {
+	l := r.left
+	if l == nil {
+		return
+	}
+	l.durable = max(l.durable, seq)
+	if len(l.sealed) == 0 {
+		return
+	}
+	for _, e := range l.sealed {
+		if e.seq > blocksTo {
+			l.unstored = append(l.unstored, e)
+		}
 	}
 	l.sealed = l.sealed[:0]
 }
 
-// stored takes the sealed ids as written once a stored event was applied:
-// the store has their block, in the event's append.
-func (r *recentIDs) stored() {
-	if l := r.left; l != nil && len(l.sealed) > 0 {
-		l.wrote()
+// replayed ends a replay told that the store's blocks end at blocksTo:
+// the ids it sealed past blocksTo and still inside the window at now are
+// pending again, before the pending ones, and the pending ids the store's
+// blocks hold already are dropped, so that no two blocks hold one id.
+func (r *recentIDs) replayed(blocksTo uint64, now int64) {
+	l := r.left
+	if l == nil {
+		return
 	}
+	l.unstored = slices.DeleteFunc(l.unstored, func(e recentEntry) bool { return now-e.at > int64(IdempotencyWindow) })
+	l.pending = slices.DeleteFunc(l.pending, func(e recentEntry) bool { return e.seq <= blocksTo })
+	if len(l.unstored) > 0 {
+		l.pending = append(l.unstored, l.pending...)
+		l.unstored = nil
+	}
+	// Still pending, and so in a snapshot: the next id to leave the ring
+	// seals them.
 }
 
 // findLeft is the seq of an id that left the ring and that no dedup
@@ -505,11 +564,23 @@ func (r *recentIDs) findLeft(d idDigest) (uint64, bool) {
 	if l == nil {
 		return 0, false
 	}
-	for _, list := range [][]recentEntry{l.pending, l.sealed, l.written} {
-		for i := range list {
-			if list[i].id == d {
-				return list[i].seq, true
-			}
+	for _, list := range [][]recentEntry{l.pending, l.sealed} {
+		if seq, ok := findIn(list, d); ok {
+			return seq, true
+		}
+	}
+	for _, b := range l.flying {
+		if seq, ok := findIn(b.ids, d); ok {
+			return seq, true
+		}
+	}
+	return 0, false
+}
+
+func findIn(list []recentEntry, d idDigest) (uint64, bool) {
+	for i := range list {
+		if list[i].id == d {
+			return list[i].seq, true
 		}
 	}
 	return 0, false

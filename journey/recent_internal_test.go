@@ -195,7 +195,9 @@ func TestRecentIDsDedupBlocksCoverEveryID(t *testing.T) {
 	for seq := uint64(1); seq <= n; seq++ {
 		r.add(fmt.Sprintf("e-%d", seq), seq, at.Add(time.Duration(seq)*time.Millisecond))
 		kinds[seq] = r.lastKind()
-		if block := r.handOver(); block != nil {
+		block := r.handOver(seq)
+		r.landed(seq)
+		if block != nil {
 			if len(block) != DedupBlockIDs {
 				t.Fatalf("block of %d ids", len(block))
 			}

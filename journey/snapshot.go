@@ -30,8 +30,8 @@ import (
 //	recent filters: uvarint count, then per filter: ids uvarint, newest
 //	  varint unix nanos, lo uvarint, hi uvarint (seqs of its ids in dedup
 //	  blocks), uvarint words, words (8 bytes each)
-//	pending and written dedup blocks (recentIDs): each a uvarint count,
-//	  then per id: 16-byte digest, seq uvarint, at varint
+//	pending dedup block ids (recentIDs): a uvarint count, then per id:
+//	  16-byte digest, seq uvarint, at varint
 //
 // Versions 4 and 5 are still read: their ids all had dedup keys (kind
 // idKeyed), their filters no seqs, and no block was pending. Version 5
@@ -73,11 +73,11 @@ func (c *Customer) EncodeSnapshot() []byte {
 		panic(fmt.Sprintf("journey: snapshot of %s: %v", c.ID, err))
 	}
 	timeline := c.timeline.last(c.Seq, TimelineMax, c.ID)
-	var pending, written []recentEntry
+	var pending []recentEntry
 	if l := c.recent.left; l != nil {
-		pending, written = l.pending, l.written
+		pending = l.pending
 	}
-	size := 1024 + len(profile) + len(extra) + (c.recent.n+len(pending)+len(written))*recentEntryMaxBytes + 8*c.recent.filterBits()/64 + 64*len(c.recent.filters)
+	size := 1024 + len(profile) + len(extra) + (c.recent.n+len(pending))*recentEntryMaxBytes + 8*c.recent.filterBits()/64 + 64*len(c.recent.filters)
 	for i := range timeline {
 		size += binary.MaxVarintLen64 + EventRecordSize(&timeline[i])
 	}
@@ -124,14 +124,12 @@ func (c *Customer) EncodeSnapshot() []byte {
 			b = binary.BigEndian.AppendUint64(b, w)
 		}
 	}
-	for _, list := range [][]recentEntry{pending, written} {
-		b = binary.AppendUvarint(b, uint64(len(list)))
-		for _, e := range list {
-			b = binary.BigEndian.AppendUint64(b, e.id[0])
-			b = binary.BigEndian.AppendUint64(b, e.id[1])
-			b = binary.AppendUvarint(b, e.seq)
-			b = binary.AppendVarint(b, e.at)
-		}
+	b = binary.AppendUvarint(b, uint64(len(pending)))
+	for _, e := range pending {
+		b = binary.BigEndian.AppendUint64(b, e.id[0])
+		b = binary.BigEndian.AppendUint64(b, e.id[1])
+		b = binary.AppendUvarint(b, e.seq)
+		b = binary.AppendVarint(b, e.at)
 	}
 	return b
 }
@@ -191,11 +189,10 @@ func DecodeSnapshot(data []byte) (*Customer, error) {
 		c.recent.uncoveredUntil = r.varint()
 		lo, hi := r.uvarint(), r.uvarint()
 		r.filters(&c.recent, true)
-		pending := r.dedupBlock(DedupBlockIDs - 1)
-		written := r.dedupBlock(writtenMax)
-		if lo <= hi || len(pending) > 0 || len(written) > 0 || len(c.recent.filters) > 0 {
+		pending := r.dedupBlock(pendingMax)
+		if lo <= hi || len(pending) > 0 || len(c.recent.filters) > 0 {
 			l := c.recent.leftOf()
-			l.uncoveredLo, l.uncoveredHi, l.pending, l.written = lo, hi, pending, written
+			l.uncoveredLo, l.uncoveredHi, l.pending, l.durable = lo, hi, pending, c.Seq
 		}
 	}
 	if r.err == nil && len(r.b) != 0 {
@@ -250,6 +247,19 @@ var ErrGap = errors.New("journey: events do not follow the state")
 // older format, another customer, corrupt) is ignored; then the events must
 // start at seq 1, or Rebuild answers ErrGap.
 func Rebuild(id string, snap []byte, events []Event) (*Customer, error) {
+	return RebuildFrom(id, snap, events, math.MaxUint64)
+}
+
+// RebuildFrom is Rebuild given blocksTo, the last seq of the customer's
+// last dedup block in the store (0: none; math.MaxUint64, as Rebuild: the
+// store keeps every id exactly, or the events are replayed on a state of
+// the live customer's version, and nothing needs reconciling). The events replayed seal the blocks their appends
+// carried, unless the state they start from is of another version than
+// the one the live customer had (a snapshot it could not read, or of the
+// version before blocks): then the ids sealed past blocksTo are pending
+// again, and those before it dropped, so that the store's blocks and the
+// customer's agree.
+func RebuildFrom(id string, snap []byte, events []Event, blocksTo uint64) (*Customer, error) {
 	var c *Customer
 	if snap != nil {
 		if s, err := DecodeSnapshot(snap); err == nil && s.ID == id {
@@ -266,7 +276,11 @@ func Rebuild(id string, snap []byte, events []Event) (*Customer, error) {
 		case events[i].Seq != c.Seq+1:
 			return nil, fmt.Errorf("%w: customer at seq %d, next stored event %d", ErrGap, c.Seq, events[i].Seq)
 		}
-		c.Apply(&events[i])
+		c.apply(&events[i], nil, nil)
+		c.recent.stored(events[i].Seq, blocksTo)
+	}
+	if blocksTo != math.MaxUint64 {
+		c.recent.replayed(blocksTo, unixNanos(c.LastAt))
 	}
 	return c, nil
 }

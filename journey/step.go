@@ -18,7 +18,7 @@ import (
 // Step changes c; it has no goroutines, clock or I/O: now is the time.
 func Step(p *Policy, c *Customer, in Input, now time.Time) Decision {
 	d := step(p, c, in, now)
-	d.DedupBlock = c.recent.handOver()
+	d.DedupBlock = c.recent.handOver(c.Seq)
 	d.IDsInBlocks = c.recent.lastKind() == idInBlock
 	return d
 }
