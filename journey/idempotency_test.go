@@ -2,6 +2,8 @@ package journey_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -253,5 +255,50 @@ func TestRebuildFromWhereTheBlocksEnd(t *testing.T) {
 				t.Errorf("gw-70: %s, want %s", got, want)
 			}
 		})
+	}
+}
+
+// A snapshot of version 5 (testdata/snapshot-v5.bin: stop 39's binary,
+// 300 ids gw-0..gw-299, one a second from t0) is read with its ids keyed:
+// a retry of one that left the ring reads its dedup key and no block, and
+// only the ids after it go to blocks.
+func TestSnapshotOfVersion5(t *testing.T) {
+	snap, err := os.ReadFile(filepath.Join("testdata", "snapshot-v5.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := journey.DecodeSnapshot(snap)
+	if err != nil || c.Seq != 300 {
+		t.Fatalf("decode: %v, seq %d", err, c.Seq)
+	}
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Second) }
+	for id, want := range map[string]string{"gw-299": "dup 300", "gw-100": "dup 101", "never-sent": "seq 301"} {
+		if got := answer(journey.Decide(c, inbound(id), at(300))); got != want {
+			t.Errorf("%s: %s, want %s", id, got, want)
+		}
+	}
+	if d := journey.Decide(c, inbound("gw-0"), at(300)); !d.NeedLookup || d.LookupFrom <= d.LookupTo {
+		t.Errorf("gw-0, keyed: %+v", d)
+	}
+	var blocks [][]journey.DedupID
+	for i := 300; i < 700; i++ {
+		d := journey.Step(nil, c, fresh(fmt.Sprintf("gw-%d", i)), at(i))
+		if d.Ack == nil || d.Ack.Duplicate || !d.IDsInBlocks {
+			t.Fatalf("gw-%d: %+v", i, d)
+		}
+		c.Durable(d.Ack.Seq)
+		if d.DedupBlock != nil {
+			blocks = append(blocks, d.DedupBlock)
+		}
+	}
+	if len(blocks) != 2 || blocks[0][0].Seq != 301 || blocks[1][0].Seq != 301+journey.DedupBlockIDs {
+		t.Fatalf("%d blocks after the v5 ids: %+v", len(blocks), blocks)
+	}
+	// gw-10 shares its filter with ids in blocks: its key is read first.
+	if d := journey.Decide(c, inbound("gw-10"), at(700)); !d.NeedLookup {
+		t.Errorf("gw-10, keyed: %+v", d)
+	}
+	if d := journey.Decide(c, inbound("gw-300"), at(700)); !d.NeedLookup || d.LookupFrom > 301 || d.LookupTo < 301 {
+		t.Errorf("gw-300, in a block: %+v", d)
 	}
 }
