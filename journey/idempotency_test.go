@@ -302,3 +302,41 @@ func TestSnapshotOfVersion5(t *testing.T) {
 		t.Errorf("gw-300, in a block: %+v", d)
 	}
 }
+
+// Past a replay that put more ids back in pending than a block holds, the
+// next Steps hand them over a block of at most 1,024 at a time, and a
+// snapshot in between keeps every one.
+func TestManyPendingIDsGoOutABlockAtATime(t *testing.T) {
+	c := journey.NewCustomer("c-42")
+	var events []journey.Event
+	const left = 1500
+	for i := range journey.RecentIDsMax + left {
+		d := journey.Step(nil, c, fresh(fmt.Sprintf("gw-%d", i)), t0.Add(time.Duration(i)*time.Second))
+		c.Durable(d.Ack.Seq)
+		events = append(events, d.Events...)
+	}
+	r, err := journey.RebuildFrom("c-42", nil, events, 0) // the store has no block
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = rebuild(t, "c-42", r.EncodeSnapshot(), nil)
+	var sizes []int
+	next := uint64(1)
+	for i := range 3 {
+		d := journey.Step(nil, r, fresh(fmt.Sprintf("new-%d", i)), t0.Add(time.Hour))
+		if d.Ack == nil || d.Ack.Duplicate {
+			t.Fatalf("new-%d: %+v", i, d)
+		}
+		r.Durable(d.Ack.Seq)
+		if d.DedupBlock != nil {
+			if d.DedupBlock[0].Seq != next {
+				t.Fatalf("block from seq %d, want %d", d.DedupBlock[0].Seq, next)
+			}
+			next = d.DedupBlock[len(d.DedupBlock)-1].Seq + 1
+		}
+		sizes = append(sizes, len(d.DedupBlock))
+	}
+	if want := []int{1024, left + 2 - 1024, 0}; fmt.Sprint(sizes) != fmt.Sprint(want) {
+		t.Fatalf("blocks of %v ids, want %v", sizes, want)
+	}
+}

@@ -465,36 +465,52 @@ func (r *recentIDs) blockRoom() bool {
 // most every DedupBlockIDs ids that leave the ring (one a client's event),
 // and hands it over (handOver); applying stored events, the block is in
 // the store (stored).
+//
+// A block holds at most dedupBlockMax ids, and a block sealed and not
+// handed over yet seals no other: past a replay that sealed elsewhere than
+// the live customer did, thousands may be pending (replayed); they stay
+// pending, in the snapshot, until later ids leaving the ring seal them a
+// block at a time.
 func (l *leftIDs) seal() {
-	l.sealed = append(l.sealed, l.pending...)
-	l.pending = l.pending[:0]
+	if len(l.sealed) > 0 {
+		return
+	}
+	n := min(len(l.pending), dedupBlockMax)
+	l.sealed = append(l.sealed, l.pending[:n]...)
+	l.pending = append(l.pending[:0], l.pending[n:]...)
 }
+
+// unstoredMax is how many of the ids a replay sealed past the store's last
+// block it keeps, the newest: the live customer had at most its pending
+// ids there (fewer than DedupBlockIDs, or after a replay like this one
+// fewer than unstoredMax); the others were keyed (a store written before
+// blocks: every id).
+const unstoredMax = 2 * dedupBlockMax
 
 // pendingMax bounds the pending ids: fewer than DedupBlockIDs but after a
 // replay that sealed ids elsewhere than the live customer did (replayed),
-// up to the ids the filters hold, handed over dedupBlockMax a Step.
-const pendingMax = 8*RecentFilterBytesMax/filterBitsPerID + dedupBlockMax
+// handed over dedupBlockMax a Step.
+const pendingMax = unstoredMax + DedupBlockIDs
 
 // dedupBlockMax is the most ids a block handed over holds
 // (persistence.DedupBlockMax): more sealed wait for the next Step.
 const dedupBlockMax = 1024
 
 // handOver gives the sealed ids to the store as a dedup block carried by
-// the append whose last event is seq, and keeps them as flying until it
+// the append whose last event is seq (a Step's with events: sealing
+// happens only as events are applied), and keeps them as flying until it
 // is durable.
 func (r *recentIDs) handOver(seq uint64) []DedupID {
 	l := r.left
 	if l == nil || len(l.sealed) == 0 {
 		return nil
 	}
-	n := min(len(l.sealed), dedupBlockMax)
-	block := make([]DedupID, n)
-	ids := make([]recentEntry, n)
-	for i, e := range l.sealed[:n] {
+	block := make([]DedupID, len(l.sealed))
+	ids := slices.Clone(l.sealed)
+	for i, e := range l.sealed {
 		block[i] = DedupID{Digest: e.id, Seq: e.seq, RecordedAt: e.at}
-		ids[i] = e
 	}
-	l.sealed = append(l.sealed[:0], l.sealed[n:]...)
+	l.sealed = l.sealed[:0]
 	l.flying = append(l.flying, flyingBlock{ids: ids, seq: seq})
 	return block
 }
@@ -536,6 +552,9 @@ func (r *recentIDs) stored(seq, blocksTo uint64) {
 		}
 	}
 	l.sealed = l.sealed[:0]
+	if len(l.unstored) > 2*unstoredMax {
+		l.unstored = append(l.unstored[:0], l.unstored[len(l.unstored)-unstoredMax:]...)
+	}
 }
 
 // replayed ends a replay told that the store's blocks end at blocksTo:
@@ -548,6 +567,9 @@ func (r *recentIDs) replayed(blocksTo uint64, now int64) {
 		return
 	}
 	l.unstored = slices.DeleteFunc(l.unstored, func(e recentEntry) bool { return now-e.at > int64(IdempotencyWindow) })
+	if n := len(l.unstored); n > unstoredMax {
+		l.unstored = l.unstored[n-unstoredMax:]
+	}
 	l.pending = slices.DeleteFunc(l.pending, func(e recentEntry) bool { return e.seq <= blocksTo })
 	if len(l.unstored) > 0 {
 		l.pending = append(l.unstored, l.pending...)

@@ -75,7 +75,12 @@ func (c *Customer) EncodeSnapshot() []byte {
 	timeline := c.timeline.last(c.Seq, TimelineMax, c.ID)
 	var pending []recentEntry
 	if l := c.recent.left; l != nil {
+		// Sealed is empty between Steps; were it not, its ids are pending
+		// as much as the others (first: they are older).
 		pending = l.pending
+		if len(l.sealed) > 0 {
+			pending = append(slices.Clone(l.sealed), l.pending...)
+		}
 	}
 	size := 1024 + len(profile) + len(extra) + (c.recent.n+len(pending))*recentEntryMaxBytes + 8*c.recent.filterBits()/64 + 64*len(c.recent.filters)
 	for i := range timeline {

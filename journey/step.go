@@ -18,7 +18,9 @@ import (
 // Step changes c; it has no goroutines, clock or I/O: now is the time.
 func Step(p *Policy, c *Customer, in Input, now time.Time) Decision {
 	d := step(p, c, in, now)
-	d.DedupBlock = c.recent.handOver(c.Seq)
+	if len(d.Events) > 0 { // appended: the block goes with its events
+		d.DedupBlock = c.recent.handOver(c.Seq)
+	}
 	d.IDsInBlocks = c.recent.lastKind() == idInBlock
 	return d
 }
