@@ -101,6 +101,13 @@ func TestRepeatedKills(t *testing.T) {
 	repeatedKills(t, newWorkload("rk", 3, 400, 10), []float64{0.25, 0.5, 0.75})
 }
 
+// TestRepeatedKillsOfBusyCustomers: one customer a connection, 500 events
+// each, so that most of their ids leave the ring for dedup blocks before
+// the resends that follow each kill ask for them again.
+func TestRepeatedKillsOfBusyCustomers(t *testing.T) {
+	repeatedKills(t, newWorkload("rkb", 2, 500, 1), []float64{0.4, 0.8})
+}
+
 // TestSoakKills is the long version, for `make integ`: 50,000 events over 8
 // connections, killed -9 at twenty points of successive resends.
 func TestSoakKills(t *testing.T) {
