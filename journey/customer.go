@@ -63,7 +63,7 @@ func NewCustomer(id string) *Customer {
 // the event sealed, if any, was stored with it (Step hands it over).
 func (c *Customer) Apply(e *Event) {
 	c.apply(e, nil, nil)
-	c.recent.stored(e.Seq, math.MaxUint64)
+	c.recent.stored(math.MaxUint64)
 }
 
 // Durable tells the customer its events up to seq are durable: the dedup

@@ -57,7 +57,6 @@ type leftIDs struct {
 	// nothing is in flight (a snapshot's time); pending is in the snapshot.
 	pending, sealed []recentEntry
 	flying          []flyingBlock
-	durable         uint64 // the last seq known durable
 	// unstored: ids a replay sealed that the store's blocks do not hold
 	// (RebuildFrom), pending again once it ends.
 	unstored []recentEntry
@@ -69,10 +68,11 @@ type leftIDs struct {
 	lastKind idKind
 }
 
-// flyingBlock is a dedup block handed to the store: its ids, and the seq
-// of the last event of the append that carries it.
+// flyingBlock is a dedup block handed to the store (the Decision's, read
+// only): its ids, and the seq of the last event of the append that
+// carries it.
 type flyingBlock struct {
-	ids []recentEntry
+	ids []DedupID
 	seq uint64
 }
 
@@ -205,13 +205,15 @@ func (r *recentIDs) add(id string, seq uint64, at time.Time) {
 
 // addLocal adds an id only memory answers, forgotten once it leaves the ring.
 func (r *recentIDs) addLocal(id string, seq uint64, at time.Time) {
-	r.addDigest(recentEntry{id: digestID(id), seq: seq, at: unixNanos(at), kind: idLocal})
+	e := recentEntry{id: digestID(id), seq: seq, at: unixNanos(at), kind: idLocal}
+	r.expireFilters(e.at)
+	r.addDigest(e)
 }
 
 // addClient adds a client's id: in a dedup block later while the filters
 // have room for it, else with a dedup key of its own.
 func (r *recentIDs) addClient(e recentEntry) {
-	r.expireFilters(e.at)
+	r.expireFilters(e.at) // first: blockRoom counts what is left
 	e.kind = idInBlock
 	if !r.blockRoom() {
 		e.kind = idKeyed
@@ -226,11 +228,10 @@ func (r *recentIDs) addDigest(e recentEntry) {
 	if _, ok := r.find(e.id); ok {
 		return
 	}
-	// Ids older than the window leave first, and filters of such ids:
-	// nothing needs them. Then the oldest beyond the count, to the
-	// filters; the store knows it, or will once its dedup block is
-	// written.
-	r.expireFilters(e.at)
+	// Ids older than the window leave first (as filters of such ids did,
+	// addClient, addLocal): nothing needs them. Then the oldest beyond the
+	// count, to the filters; the store knows it, or will once its dedup
+	// block is written.
 	for r.n > 0 && e.at-r.ring[r.start].atNanos() > int64(IdempotencyWindow) {
 		r.dropOldest(false)
 	}
@@ -475,7 +476,7 @@ func (l *leftIDs) seal() {
 	if len(l.sealed) > 0 {
 		return
 	}
-	n := min(len(l.pending), dedupBlockMax)
+	n := min(len(l.pending), DedupBlockMax)
 	l.sealed = append(l.sealed, l.pending[:n]...)
 	l.pending = append(l.pending[:0], l.pending[n:]...)
 }
@@ -485,16 +486,16 @@ func (l *leftIDs) seal() {
 // ids there (fewer than DedupBlockIDs, or after a replay like this one
 // fewer than unstoredMax); the others were keyed (a store written before
 // blocks: every id).
-const unstoredMax = 2 * dedupBlockMax
+const unstoredMax = 2 * DedupBlockMax
 
 // pendingMax bounds the pending ids: fewer than DedupBlockIDs but after a
 // replay that sealed ids elsewhere than the live customer did (replayed),
-// handed over dedupBlockMax a Step.
+// handed over DedupBlockMax a Step.
 const pendingMax = unstoredMax + DedupBlockIDs
 
-// dedupBlockMax is the most ids a block handed over holds
-// (persistence.DedupBlockMax): more sealed wait for the next Step.
-const dedupBlockMax = 1024
+// DedupBlockMax is the most ids a dedup block holds: the store refuses a
+// larger one, and more pending ids wait for the next Step.
+const DedupBlockMax = 1024
 
 // handOver gives the sealed ids to the store as a dedup block carried by
 // the append whose last event is seq (a Step's with events: sealing
@@ -506,12 +507,11 @@ func (r *recentIDs) handOver(seq uint64) []DedupID {
 		return nil
 	}
 	block := make([]DedupID, len(l.sealed))
-	ids := slices.Clone(l.sealed)
 	for i, e := range l.sealed {
 		block[i] = DedupID{Digest: e.id, Seq: e.seq, RecordedAt: e.at}
 	}
 	l.sealed = l.sealed[:0]
-	l.flying = append(l.flying, flyingBlock{ids: ids, seq: seq})
+	l.flying = append(l.flying, flyingBlock{ids: block, seq: seq})
 	return block
 }
 
@@ -521,9 +521,8 @@ func (r *recentIDs) landed(durable uint64) {
 	if l == nil {
 		return
 	}
-	l.durable = max(l.durable, durable)
 	n := 0
-	for n < len(l.flying) && l.flying[n].seq <= l.durable {
+	for n < len(l.flying) && l.flying[n].seq <= durable {
 		n++
 	}
 	if n > 0 {
@@ -534,16 +533,12 @@ func (r *recentIDs) landed(durable uint64) {
 
 // stored forgets the sealed ids once the stored event that sealed them
 // was applied: its append carried their block, unless the store's blocks
-// end before them (blocksTo, StoredBlocks: a replay that seals elsewhere
+// end before them (blocksTo, RebuildFrom: a replay that seals elsewhere
 // than the live customer did, from a state of another version), when
 // they are pending again.
-func (r *recentIDs) stored(seq, blocksTo uint64) {
+func (r *recentIDs) stored(blocksTo uint64) {
 	l := r.left
-	if l == nil {
-		return
-	}
-	l.durable = max(l.durable, seq)
-	if len(l.sealed) == 0 {
+	if l == nil || len(l.sealed) == 0 {
 		return
 	}
 	for _, e := range l.sealed {
@@ -592,8 +587,10 @@ func (r *recentIDs) findLeft(d idDigest) (uint64, bool) {
 		}
 	}
 	for _, b := range l.flying {
-		if seq, ok := findIn(b.ids, d); ok {
-			return seq, true
+		for i := range b.ids {
+			if b.ids[i].Digest == d {
+				return b.ids[i].Seq, true
+			}
 		}
 	}
 	return 0, false

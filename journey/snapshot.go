@@ -197,7 +197,7 @@ func DecodeSnapshot(data []byte) (*Customer, error) {
 		pending := r.dedupBlock(pendingMax)
 		if lo <= hi || len(pending) > 0 || len(c.recent.filters) > 0 {
 			l := c.recent.leftOf()
-			l.uncoveredLo, l.uncoveredHi, l.pending, l.durable = lo, hi, pending, c.Seq
+			l.uncoveredLo, l.uncoveredHi, l.pending = lo, hi, pending
 		}
 	}
 	if r.err == nil && len(r.b) != 0 {
@@ -282,7 +282,7 @@ func RebuildFrom(id string, snap []byte, events []Event, blocksTo uint64) (*Cust
 			return nil, fmt.Errorf("%w: customer at seq %d, next stored event %d", ErrGap, c.Seq, events[i].Seq)
 		}
 		c.apply(&events[i], nil, nil)
-		c.recent.stored(events[i].Seq, blocksTo)
+		c.recent.stored(blocksTo)
 	}
 	if blocksTo != math.MaxUint64 {
 		c.recent.replayed(blocksTo, unixNanos(c.LastAt))
@@ -323,10 +323,10 @@ func (c *Customer) Context(upTo uint64) Context {
 }
 
 // dedupBlock reads a snapshot's list of ids for a dedup block, of at most
-// max.
-func (r *recordReader) dedupBlock(max int) []recentEntry {
+// limit.
+func (r *recordReader) dedupBlock(limit int) []recentEntry {
 	n := r.count()
-	if n > max {
+	if n > limit {
 		r.fail("dedup block over its size")
 		return nil
 	}

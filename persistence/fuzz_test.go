@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/throughline/throughline/journey"
 )
 
 // FuzzRaftCommand feeds raft entries' commands, real and mutated, to the
@@ -13,8 +14,9 @@ import (
 // must never panic, and what it accepts re-encodes to the same bytes.
 func FuzzRaftCommand(f *testing.F) {
 	req := &AppendRequest{Customer: "c/1", PrevSeq: 4, Events: events("c/1", 4, 2, t0),
-		DueAdd: []DueWork{{At: t0.Add(time.Hour), Customer: "c/1", Kind: "offer", Ref: "o"}},
-		Marks:  []Mark{{Broadcast: "bc", Value: []byte("sent")}}}
+		DueAdd:      []DueWork{{At: t0.Add(time.Hour), Customer: "c/1", Kind: "offer", Ref: "o"}},
+		Marks:       []Mark{{Broadcast: "bc", Value: []byte("sent")}},
+		IDsInBlocks: true, DedupBlock: []journey.DedupID{{Digest: [2]uint64{1, 2}, Seq: 3, RecordedAt: 7}}}
 	a := prepareAppend(3, req, func(error) {})
 	a.done = nil
 	seed := encodeCommand(nil, []op{

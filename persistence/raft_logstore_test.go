@@ -10,6 +10,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/hashicorp/raft"
+	"github.com/throughline/throughline/journey"
 )
 
 // The raft log and stable stores keep each partition's entries apart,
@@ -101,7 +102,9 @@ func TestCommandRoundTrip(t *testing.T) {
 	req := &AppendRequest{Customer: "c/1", PrevSeq: 4, Events: events("c/1", 4, 2, t0),
 		DueAdd:    []DueWork{{At: t0.Add(time.Hour), Customer: "c/1", Kind: "offer", Ref: "o"}},
 		DueDelete: []DueWork{{At: t0, Customer: "c/1", Kind: "after", Ref: ""}},
-		Marks:     []Mark{{Broadcast: "bc", Value: []byte("sent")}}}
+		Marks:     []Mark{{Broadcast: "bc", Value: []byte("sent")}},
+		// Its ids in dedup blocks, and one (tag 'B'), with recorded_at.
+		IDsInBlocks: true, DedupBlock: []journey.DedupID{{Digest: [2]uint64{1, 2}, Seq: 2, RecordedAt: 7}, {Digest: [2]uint64{3, 4}, Seq: 4, RecordedAt: 9}}}
 	a := prepareAppend(3, req, func(error) {})
 	a.done = nil
 	ops := []op{

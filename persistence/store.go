@@ -170,8 +170,8 @@ type AppendRequest struct {
 	DedupBlock []journey.DedupID
 }
 
-// DedupBlockMax is the most ids a dedup block holds.
-const DedupBlockMax = 1024
+// DedupBlockMax is the most ids a dedup block holds (journey's).
+const DedupBlockMax = journey.DedupBlockMax
 
 // Snapshot is a customer's state at Seq, encoded by journey.
 type Snapshot struct {
