@@ -91,6 +91,10 @@ type appendOp struct {
 	// many, when there are more, kept by a recycled op.
 	one  [1]storedEvent
 	many []storedEvent
+	// values holds the events' encodings, one after another: each
+	// event's value is a slice of it. A recycled op keeps it (up to
+	// appendOpKeepBytes), so an append allocates no buffer of its own.
+	values []byte
 	// pooled: the op came from appendOps and goes back once completed.
 	pooled bool
 	// queued is when submit queued it (throughline_store_queue_seconds).
@@ -104,8 +108,12 @@ type appendOp struct {
 // it has completed it (writer.report): nothing holds it after its done.
 var appendOps = sync.Pool{New: func() any { return new(appendOp) }}
 
-// appendOpKeepEvents is the most events a recycled op's many keeps room for.
-const appendOpKeepEvents = 8
+// appendOpKeepEvents is the most events a recycled op's many keeps room
+// for, and appendOpKeepBytes the most bytes of encodings its values does.
+const (
+	appendOpKeepEvents = 8
+	appendOpKeepBytes  = 4 << 10
+)
 
 // recycle gives a completed op back to appendOps when it came from there.
 func (a *appendOp) recycle() {
@@ -115,14 +123,19 @@ func (a *appendOp) recycle() {
 	}
 }
 
-// reset empties a, keeping room for up to appendOpKeepEvents events.
+// reset empties a, keeping room for up to appendOpKeepEvents events and
+// appendOpKeepBytes of their encodings.
 func (a *appendOp) reset() {
-	many := a.many
+	many, values := a.many, a.values
 	if cap(many) > appendOpKeepEvents {
 		many = nil
 	}
+	if cap(values) > appendOpKeepBytes {
+		values = nil
+	}
 	clear(many[:cap(many)])
-	*a = appendOp{many: many[:0]}
+	clear(values) // nothing of a customer's events stays in the pool
+	*a = appendOp{many: many[:0], values: values[:0]}
 }
 
 type storedEvent struct {
@@ -135,60 +148,7 @@ type storedEvent struct {
 	eventType      string
 	seq            uint64
 	recordedAt     time.Time
-	value          []byte
-	// buf, when set, is value's buffer from eventBufs: the node's writer
-	// gives it back once value is in a batch (releaseValue).
-	buf *[]byte
-}
-
-// eventBufs recycles the buffers of encoded events of up to eventBufMax
-// bytes. pebble.Batch.Set copies a value, so the node's writer gives an
-// event's buffer back as soon as the event is in its group's batch: the
-// encodings were a tenth of the bytes a broadcast allocated (58 of 606 MB
-// in 8 s of bench broadcast), and every byte allocated brings the Go
-// collector's next mark closer. The memory engine keeps a copy at its
-// size, and a partition's raft group proposes a command that holds a copy,
-// so both give the buffer back too. Only buffers taken here go back (the
-// values a raft command decodes to are its log entry's).
-var eventBufs = sync.Pool{New: func() any { b := make([]byte, 0, eventBufMax); return &b }}
-
-const eventBufMax = 1024
-
-// encodePooled is encodeEvent into a buffer from eventBufs when the
-// event's encoding fits one (buf nil: it did not, value is its own).
-func encodePooled(ev *journey.Event) (value []byte, buf *[]byte, err error) {
-	if journey.EventRecordSize(ev) > eventBufMax {
-		value, err = encodeEvent(ev)
-		return value, nil, err
-	}
-	buf = eventBufs.Get().(*[]byte)
-	if value, err = appendEncodedEvent((*buf)[:0], ev); err != nil {
-		eventBufs.Put(buf)
-		return nil, nil, err
-	}
-	return value, buf, nil
-}
-
-// releaseValue gives the event's buffer back to eventBufs (a value that
-// outgrew it goes back in its place while at most twice its size); the
-// event has no value after.
-func (ev *storedEvent) releaseValue() {
-	if ev.buf == nil {
-		return
-	}
-	if cap(ev.value) <= 2*eventBufMax {
-		*ev.buf = ev.value[:0]
-		eventBufs.Put(ev.buf)
-	}
-	ev.buf, ev.value = nil, nil
-}
-
-// releaseValues gives every event's buffer back once a copy of the values
-// is taken (a batch, a raft command); the events have no values after.
-func (a *appendOp) releaseValues() {
-	for i := range a.events {
-		a.events[i].releaseValue()
-	}
+	value          []byte // a slice of the op's values
 }
 
 // lastSeq is the seq the customer's stored events end at once op is stored.
@@ -262,17 +222,26 @@ func prepareAppendInto(a *appendOp, p int, req *AppendRequest, done func(error))
 		a.many = make([]storedEvent, n)
 		a.events = a.many
 	}
+	// Room for every encoding first, so that the values' array does not
+	// move under the slices taken of it (EventRecordSize is at least an
+	// encoding's size; were it not, a value would keep the array before).
+	size := 0
+	for i := range req.Events {
+		size += journey.EventRecordSize(&req.Events[i])
+	}
+	a.values = slices.Grow(a.values[:0], size)
 	for i := range req.Events {
 		ev := &req.Events[i]
-		value, buf, err := encodePooled(ev)
-		if err != nil {
+		from := len(a.values)
+		var err error
+		if a.values, err = appendEncodedEvent(a.values, ev); err != nil {
 			a.err = fmt.Errorf("%w: %w", ErrInvalid, err)
 			return a
 		}
 		client := ev.Actor == journey.ActorCustomer
 		a.events[i] = storedEvent{
 			id: ev.ID, dedup: client && !req.IDsInBlocks, inBlock: client && req.IDsInBlocks,
-			eventType: ev.Type, seq: ev.Seq, recordedAt: ev.RecordedAt, value: value, buf: buf,
+			eventType: ev.Type, seq: ev.Seq, recordedAt: ev.RecordedAt, value: a.values[from:len(a.values):len(a.values)],
 		}
 	}
 	if len(req.DedupBlock) > 0 {

@@ -124,9 +124,9 @@ func (m *memEngine) applyAppend(a *appendOp) error {
 	}
 	for i := range a.events {
 		ev := &a.events[i]
-		// Kept at its size: a pooled buffer goes back (eventBufs).
+		// Kept at its size, apart from the op's values (a recycled op
+		// reuses them).
 		c.events = append(c.events, bytes.Clone(ev.value))
-		ev.releaseValue()
 		if ev.dedup || ev.inBlock { // exact: no blocks needed
 			c.dedup[ev.id] = dedupEntry{seq: ev.seq, recordedAt: ev.recordedAt}
 		}

@@ -336,7 +336,6 @@ func (w *writer) addAppend(g *group, a *appendOp) error {
 	g.seqs[ck] = memo
 	g.events += len(a.events)
 	g.bytes += a.size()
-	a.releaseValues() // the batch holds a copy
 	return nil
 }
 

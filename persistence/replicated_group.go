@@ -262,11 +262,6 @@ func (g *replicaGroup) propose(batch []op) proposal {
 	if len(valid) > 0 {
 		pr.future = g.raft.Apply(encodeCommand(nil, valid), applyEnqueueTimeout)
 		g.proposals.Add(1)
-		for _, o := range valid {
-			if o.append != nil {
-				o.append.releaseValues() // the command holds a copy
-			}
-		}
 	}
 	return pr
 }
