@@ -457,6 +457,28 @@ func TestWriterRemembersAtMostLastSeqsMax(t *testing.T) {
 			}
 		}
 	}
+	// Chained appends in flight at once (groups of many customers, more
+	// than it remembers): each one's PrevSeq is the one before's last seq,
+	// which no group may forget before it commits.
+	e := openPebble(t, vfs.NewMem(), "db", Options{Partitions: 1, LastSeqsMax: 2})
+	s := e.Store(0)
+	errs := make(chan error, customers*rounds)
+	for r := range rounds {
+		for c := range customers {
+			name := fmt.Sprintf("q%d", c)
+			s.Append(context.Background(), &AppendRequest{Customer: name, PrevSeq: uint64(r), Events: events(name, uint64(r), 1, t0)}, func(err error) { errs <- err })
+		}
+	}
+	for range customers * rounds {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatalf("chained append in flight, LastSeqsMax 2: %v", err)
+			}
+		case <-time.After(waitMax):
+			t.Fatal("append not completed")
+		}
+	}
 	bad := Options{LastSeqsMax: LastSeqsMaxMax + 1}
 	bad.EnsureDefaults()
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "last seqs max") {

@@ -52,8 +52,12 @@ type writer struct {
 	db   *pebble.DB
 	opts *Options
 	// lastSeq remembers customers' last stored seqs (and last segment
-	// keys: seqMemo), at most lastSeqMax (Options.LastSeqsMax); past it
-	// the map is cleared and misses read the DB. segments are the segment
+	// keys: seqMemo), once their append is in a group: a group that
+	// fails to commit latches the engine failed, so nothing reads a memo
+	// ahead of the store. At most lastSeqMax (Options.LastSeqsMax) plus a
+	// group's appends: a group that finds it past lastSeqMax clears it
+	// first (forgetMemos), and misses read the DB. Never within a group,
+	// whose appends are not in the DB yet. segments are the segment
 	// keys the writer knows it has written (segmentHash, ~32 B each), at
 	// most segmentsMax (2x lastSeqMax, at least segmentsMin); past it the
 	// set is cleared and keys are written again, which is harmless.
@@ -85,8 +89,7 @@ type group struct {
 	ops        []op
 	owners     []string
 	errs       []error
-	seqs       map[seqKey]seqMemo // customers appended in the group: their memo after it
-	identities map[string]string  // identity key -> owner, claimed in the group
+	identities map[string]string // identity key -> owner, claimed in the group
 	bytes      int
 	events     int
 	start      time.Time // applied
@@ -181,10 +184,18 @@ func (w *writer) next() (op, bool) {
 
 func (w *writer) newGroup() *group {
 	return &group{
-		batch:      w.db.NewBatch(),
-		seqs:       make(map[seqKey]seqMemo),
+		batch:      w.forgetMemos().db.NewBatch(),
 		identities: make(map[string]string),
 	}
+}
+
+// forgetMemos clears the memos when they are lastSeqMax or more; a new
+// group calls it, before its first append.
+func (w *writer) forgetMemos() *writer {
+	if len(w.lastSeq) >= w.lastSeqMax {
+		clear(w.lastSeq)
+	}
+	return w
 }
 
 // groupKeep is the most requests, customers and identities of a group
@@ -200,7 +211,7 @@ const groupKeep = 128
 // the room of the most entries it held, so a group that held more than
 // groupKeep is let go.
 func (g *group) small() bool {
-	return cap(g.ops) <= groupKeep && len(g.seqs) <= groupKeep && len(g.identities) <= groupKeep
+	return cap(g.ops) <= groupKeep && len(g.identities) <= groupKeep
 }
 
 // emptied is a group for the node writer's next commit: a reported one,
@@ -214,7 +225,7 @@ func (w *writer) emptied() *group {
 	default:
 		return w.newGroup()
 	}
-	g.batch = w.db.NewBatch()
+	g.batch = w.forgetMemos().db.NewBatch()
 	return g
 }
 
@@ -226,9 +237,8 @@ func (g *group) empty() {
 	clear(g.ops)
 	clear(g.owners)
 	clear(g.errs)
-	clear(g.seqs)
 	clear(g.identities)
-	*g = group{ops: g.ops[:0], owners: g.owners[:0], errs: g.errs[:0], seqs: g.seqs, identities: g.identities}
+	*g = group{ops: g.ops[:0], owners: g.owners[:0], errs: g.errs[:0], identities: g.identities}
 }
 
 // collect makes a group of first and what is already queued.
@@ -284,12 +294,9 @@ func (w *writer) addAppend(g *group, a *appendOp) error {
 		return a.err
 	}
 	ck := w.seqKey(a.partition, a.customer)
-	memo, ok := g.seqs[ck]
-	if !ok {
-		var err error
-		if memo, err = w.storedMemo(ck, a.partition, a.customer); err != nil {
-			return fmt.Errorf("%w: %w", ErrUnavailable, err)
-		}
+	memo, err := w.storedMemo(ck, a.partition, a.customer)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if a.prevSeq != memo.seq {
 		w.e.counters.conflicts.Add(1)
@@ -333,7 +340,7 @@ func (w *writer) addAppend(g *group, a *appendOp) error {
 		w.set(b, w.key, m.Value)
 	}
 	memo.seq = a.lastSeq()
-	g.seqs[ck] = memo
+	w.lastSeq[ck] = memo
 	g.events += len(a.events)
 	g.bytes += a.size()
 	return nil
@@ -398,22 +405,7 @@ func (w *writer) storedMemo(ck seqKey, partition int, customer string) (seqMemo,
 	w.e.counters.seqReads.Add(1)
 	w.e.metrics.seqReads.Inc()
 	s, err := readLastSeq(w.db, partition, customer)
-	if err == nil {
-		w.remember(ck, seqMemo{seq: s})
-	}
 	return seqMemo{seq: s}, err
-}
-
-// remember keeps ck's memo. It looks the customer up only when the map is
-// full: with customers past the CPU's caches each look-up misses them
-// (bench ingest with 100,000 customers), and every append remembers.
-func (w *writer) remember(ck seqKey, m seqMemo) {
-	if len(w.lastSeq) >= w.lastSeqMax {
-		if _, ok := w.lastSeq[ck]; !ok {
-			clear(w.lastSeq)
-		}
-	}
-	w.lastSeq[ck] = m
 }
 
 func (w *writer) addClaim(g *group, c *claimOp) (string, error) {
@@ -456,11 +448,6 @@ func (w *writer) commit(g *group) {
 		if err != nil {
 			w.failed(err)
 			g.err = w.unavailable()
-		}
-	}
-	if g.err == nil {
-		for ck, memo := range g.seqs {
-			w.remember(ck, memo)
 		}
 	}
 	w.synced <- g // never blocks: the group holds a slot
@@ -554,9 +541,6 @@ func (w *writer) commitGroup(g *group) error {
 		if o.append != nil && g.errs[i] == nil {
 			w.e.counters.appends.Add(1)
 		}
-	}
-	for ck, memo := range g.seqs {
-		w.remember(ck, memo)
 	}
 	return nil
 }
