@@ -3,6 +3,7 @@ package journey
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -162,15 +163,34 @@ func TestRecentIDsRingBeforeItsEpoch(t *testing.T) {
 // The count-by-type times keep the latest CountPerTypeMax, oldest first,
 // in room for no more.
 func TestPushTimeKeepsTheLatest(t *testing.T) {
-	var times []int64
+	var tt typeTimes
 	for i := range int64(3 * CountPerTypeMax) {
-		times = pushTime(times, i)
-		if want := min(int(i)+1, CountPerTypeMax); len(times) != want || times[len(times)-1] != i || times[0] != i+1-int64(want) {
-			t.Fatalf("after %d: %d times, %d..%d", i, len(times), times[0], times[len(times)-1])
+		tt.push(i)
+		if i%7 == 0 || i == CountPerTypeMax+5 {
+			tt.ordered() // a snapshot's, between pushes
 		}
-		if cap(times) > CountPerTypeMax {
-			t.Fatalf("after %d: room for %d", i, cap(times))
+		ordered := tt
+		ordered.Times = slices.Clone(tt.Times)
+		ordered.ordered()
+		times := ordered.Times
+		want := min(int(i)+1, CountPerTypeMax)
+		if len(times) != want || cap(tt.Times) > CountPerTypeMax {
+			t.Fatalf("after %d: %d times in room for %d", i, len(times), cap(tt.Times))
 		}
+		for j, got := range times {
+			if got != i+1-int64(want)+int64(j) {
+				t.Fatalf("after %d: times %v", i, times)
+			}
+		}
+	}
+	// A snapshot's times past the bound (oldest first): the latest stay.
+	tt = typeTimes{Times: make([]int64, CountPerTypeMax+10)}
+	for i := range tt.Times {
+		tt.Times[i] = int64(i)
+	}
+	tt.push(1000)
+	if len(tt.Times) != CountPerTypeMax || tt.Times[0] != 11 || tt.Times[CountPerTypeMax-1] != 1000 {
+		t.Fatalf("a snapshot's %d times and one more: %v", CountPerTypeMax+10, tt.Times)
 	}
 }
 

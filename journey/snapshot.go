@@ -64,6 +64,7 @@ func (c *Customer) EncodeSnapshot() []byte {
 	if err != nil {
 		panic(fmt.Sprintf("journey: snapshot profile of %s: %v", c.ID, err))
 	}
+	c.counts.ordered()
 	extra, err := json.Marshal(snapshotJourney{
 		Conversation: c.Conversation, Cases: c.Cases, LastAgent: c.LastAgent, Tags: c.Tags, Stage: c.Stage,
 		LastChannel: c.LastChannel, Outbounds: redacted(c.Outbounds), Timers: c.Timers, Held: c.Held, Workflow: c.Workflow,
