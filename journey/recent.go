@@ -654,8 +654,15 @@ const (
 	filterHashes    = 10
 )
 
+// Filters' sizes are powers of two: the least, and the largest, which a
+// filter twice the last one's size reaches.
+var _ = [1]struct{}{}[recentFilterMinBits&(recentFilterMinBits-1)|recentFilterMaxBits&(recentFilterMaxBits-1)]
+
 // idFilter is a Bloom filter of id digests: the two halves of a digest are
-// the two hashes its positions are made of (Kirsch and Mitzenmacher).
+// the two hashes its positions are made of (Kirsch and Mitzenmacher). Its
+// size in bits is a power of two (a snapshot's filter of another size
+// fails it), so a position is masked, not divided: ten 64-bit divisions
+// were most of an add.
 type idFilter struct {
 	words  []uint64
 	n      int   // ids added
@@ -672,9 +679,9 @@ func (f *idFilter) bits() int  { return 64 * len(f.words) }
 func (f *idFilter) full() bool { return f.n >= f.bits()/filterBitsPerID }
 
 func (f *idFilter) add(e recentEntry) {
-	m := uint64(f.bits())
+	mask := uint64(f.bits() - 1)
 	for i := range uint64(filterHashes) {
-		p := (e.id[0] + i*(e.id[1]|1)) % m
+		p := (e.id[0] + i*(e.id[1]|1)) & mask
 		f.words[p/64] |= 1 << (p % 64)
 	}
 	f.n++
@@ -685,9 +692,9 @@ func (f *idFilter) add(e recentEntry) {
 }
 
 func (f *idFilter) has(d idDigest) bool {
-	m := uint64(f.bits())
+	mask := uint64(f.bits() - 1)
 	for i := range uint64(filterHashes) {
-		p := (d[0] + i*(d[1]|1)) % m
+		p := (d[0] + i*(d[1]|1)) & mask
 		if f.words[p/64]&(1<<(p%64)) == 0 {
 			return false
 		}

@@ -1,6 +1,7 @@
 package journey
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -259,5 +260,26 @@ func TestRecentIDsDedupBlocksCoverEveryID(t *testing.T) {
 	t.Logf("%d of %d ids keyed, %d in blocks", keyed, n, len(inBlock))
 	if keyed == 0 || len(inBlock) < 30_000 {
 		t.Errorf("%d ids keyed, %d in blocks: the filters' room should hold ~32,000", keyed, len(inBlock))
+	}
+}
+
+// A snapshot's filter whose size is not a power of two fails the snapshot
+// (its positions are masked); one of a power of two is read.
+func TestSnapshotFilterSizeIsAPowerOfTwo(t *testing.T) {
+	for _, words := range []int{128, 3, 96} {
+		b := binary.AppendUvarint(nil, 1) // one filter
+		b = binary.AppendUvarint(b, 5)    // ids
+		b = binary.AppendVarint(b, 1)     // newest
+		b = binary.AppendUvarint(binary.AppendUvarint(b, 1), 5)
+		b = binary.AppendUvarint(b, uint64(words))
+		for range words {
+			b = binary.BigEndian.AppendUint64(b, 1)
+		}
+		r := recordReader{b: b}
+		var rec recentIDs
+		r.filters(&rec, true)
+		if pow2 := words&(words-1) == 0; (r.err == nil) != pow2 || pow2 && len(rec.filters) != 1 {
+			t.Errorf("a filter of %d words: err %v, %d filters", words, r.err, len(rec.filters))
+		}
 	}
 }

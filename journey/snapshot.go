@@ -342,7 +342,7 @@ func (r *recordReader) dedupBlock(limit int) []recentEntry {
 }
 
 // filters reads a snapshot's recent-id filters into rec; sizes past the
-// limits fail the snapshot.
+// limits, or not a power of two, fail the snapshot.
 func (r *recordReader) filters(rec *recentIDs, seqs bool) {
 	total := 0
 	for range r.count() {
@@ -352,7 +352,7 @@ func (r *recordReader) filters(rec *recentIDs, seqs bool) {
 		}
 		words := r.uvarint()
 		total += int(min(words, 1<<32)) * 64
-		if r.err != nil || words == 0 || words > recentFilterMaxBits/64 || total > 8*RecentFilterBytesMax || words*8 > uint64(len(r.b)) {
+		if r.err != nil || words == 0 || words&(words-1) != 0 || words > recentFilterMaxBits/64 || total > 8*RecentFilterBytesMax || words*8 > uint64(len(r.b)) {
 			r.fail("recent filter over the limits")
 			return
 		}
