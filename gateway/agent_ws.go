@@ -51,9 +51,9 @@ type agentConn struct {
 // a desk connection was sent, so that an event that reaches it twice is
 // sent once: an agent assigned to a customer it also subscribes to gets
 // the customer's events as desk pushes (Desks.Deliver) and through the
-// subscription (TestClusterDeskAcrossNodes saw seq 13 twice after a
-// failover). A replay's stored events always go (replayEvent): the desk
-// asked for them.
+// subscription, its replay included (TestClusterDeskAcrossNodes saw seq 13
+// twice after a failover: pushed to the new connection before its
+// subscribe was read, and replayed).
 type sentEvents struct {
 	mu sync.Mutex
 	by map[string]*[sentSeqsKept]uint64 // slot seq % sentSeqsKept
@@ -104,13 +104,11 @@ func (a *agentConn) sendEvent(customer string, e *journey.Event) {
 	}
 }
 
-// replayEvent sends a stored event a subscription's after asked for, even
-// one pushed to the desk before it subscribed (the desk asked for every
-// event past after), and records it as sent: a push or live event of it
-// still to come goes no more.
+// replayEvent sends a stored event a subscription's after asked for
+// unless this connection was sent it already (pushed before the subscribe
+// was read): every event past after reaches the desk, once.
 func (a *agentConn) replayEvent(customer string, e *journey.Event) {
-	a.sent.first(customer, e.Seq)
-	a.enqueue(eventFrame(customer, e))
+	a.sendEvent(customer, e)
 }
 
 // pushEvent sends an assigned customer's event pushed to the desk
