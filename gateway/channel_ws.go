@@ -338,9 +338,7 @@ func (c *channelConn) handleEvent(e journey.Event, rej *journey.Rejection, b *ba
 		c.result(b, i, e.ID, actors.Result{Reject: rej}, start)
 		return
 	}
-	select {
-	case c.credit <- struct{}{}:
-	case <-c.closed:
+	if !c.takeCredit() {
 		return
 	}
 	id := e.ID
@@ -357,6 +355,28 @@ func (c *channelConn) handleEvent(e journey.Event, rej *journey.Rejection, b *ba
 		return
 	}
 	c.s.deliver(c.ctx, e, c.id, false, done)
+}
+
+// takeCredit takes a token of the connection's credit, waiting while it
+// has none; false once the connection closed. Most events find credit: a
+// send alone locks one channel, where a select locks both.
+func (c *channelConn) takeCredit() bool {
+	select {
+	case <-c.closed:
+		return false
+	default:
+	}
+	select {
+	case c.credit <- struct{}{}:
+		return true
+	default:
+	}
+	select {
+	case c.credit <- struct{}{}:
+		return true
+	case <-c.closed:
+		return false
+	}
 }
 
 // resolveLoop resolves events one at a time, in the order they arrived.

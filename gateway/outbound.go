@@ -262,9 +262,7 @@ func (c *channelConn) receipt(f clientFrame) {
 		return
 	}
 	c.confirmed(f.ID)
-	select {
-	case c.credit <- struct{}{}:
-	case <-c.closed:
+	if !c.takeCredit() {
 		return
 	}
 	id := f.ID
