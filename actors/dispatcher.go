@@ -171,6 +171,7 @@ type customerMailbox struct {
 	scheduled bool               // on a queue or running
 	suspended bool
 	stopped   bool // asked to stop: post refuses (host.route refuses the message)
+	live      bool // a host's: runs on the pool whatever woke it
 	invoker   actor.MessageInvoker
 	d         *poolDispatcher
 }
@@ -198,7 +199,8 @@ func (m *customerMailbox) PostUserMessage(message any) {
 }
 
 // post is PostUserMessage for the customer's host, which keeps the mailbox
-// and so skips protoactor's PID and process look-ups (cache misses on every
+// (and for the runtime, which keeps its hosts': Runtime.ingest), and so
+// skips protoactor's PID and process look-ups (cache misses on every
 // event once customers outnumber the CPU's caches: bench ingest with
 // 100,000 customers). False when the actor was asked to stop (its
 // supervisor stops it with a system message only, leaving its process
@@ -245,7 +247,7 @@ func (m *customerMailbox) wake(message any) {
 	}
 	m.scheduled = true
 	m.mu.Unlock()
-	if isElastic(actor.UnwrapEnvelopeMessage(message)) {
+	if !m.live && isElastic(actor.UnwrapEnvelopeMessage(message)) {
 		m.d.schedule(m.d.elastic, m)
 		return
 	}

@@ -27,6 +27,8 @@ var (
 // partitionActors are the actors of one hosted partition.
 type partitionActors struct {
 	host, ident *actor.PID
+	// hostMailbox is the host's: Runtime.ingest posts to it directly.
+	hostMailbox *customerMailbox
 }
 
 // hostOf is the host of partition p, nil when p is not hosted here.
@@ -83,19 +85,25 @@ func (r *Runtime) hostPartition(p int) error {
 	if r.parts[p].Load() != nil {
 		return fmt.Errorf("%w: %d", ErrHosted, p)
 	}
+	// The host's mailbox is the runtime's own (customerMailbox), always on
+	// the pool: a broadcast's message to it is live work for the host.
+	var mailbox *customerMailbox
 	props := actor.PropsFromProducer(func() actor.Actor { return newHost(r, p) },
 		actor.WithSupervisor(actor.NewOneForOneStrategy(restartsMax, time.Second, restartCustomer)),
-		actor.WithDispatcher(r.dispatch))
+		actor.WithDispatcher(r.dispatch), actor.WithMailbox(r.dispatch.customerMailboxes(func(m *customerMailbox) {
+			m.live, mailbox = true, m
+		})))
 	// The analytics runner loads the partition's projection before any
 	// event of its customers reaches its queue.
 	r.analytics.enqueue(func() { r.analytics.host(p) })
 	store := r.engine.Store(p)
 	pa := &partitionActors{
-		host: r.system.Root.Spawn(props),
+		host: r.system.Root.Spawn(props), // makes its mailbox
 		ident: r.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 			return &identityActor{store: store}
 		}, actor.WithDispatcher(r.dispatch))),
 	}
+	pa.hostMailbox = mailbox
 	r.parts[p].Store(pa)
 	r.hostedN.Add(1)
 	if p == auditPartition && r.audit != nil {

@@ -329,8 +329,8 @@ func (r *Runtime) ingest(customer string, in journey.Inbound, conn uint64, forwa
 		return
 	}
 	p := r.PartitionOf(customer)
-	h := r.hostOf(p)
-	if h == nil {
+	pa := r.parts[p].Load()
+	if pa == nil {
 		if forwarded || !r.forward(p, fwdIngest, fwdIngestBody{Customer: customer, In: in}, func(rep *remotepb.Reply) {
 			if rej := replyRejection(rep); rej != nil {
 				done(Result{Reject: rej})
@@ -353,7 +353,12 @@ func (r *Runtime) ingest(customer string, in journey.Inbound, conn uint64, forwa
 		done(Result{Reject: unavailable("the partition's leader is past its memory budget; nothing was stored, retry later")})
 		return
 	}
-	r.system.Root.Send(h, &ingestMsg{customer: customer, in: in, conn: conn, done: done})
+	// Posted to the host's mailbox (bench ingest: RootContext.Send to the
+	// host, its middleware, PID and process look-ups and protoactor's
+	// queue, took 0.33 s of the server's 16 s; the post takes 0.23 s).
+	if !pa.hostMailbox.post(&ingestMsg{customer: customer, in: in, conn: conn, done: done}) {
+		done(Result{Reject: unavailable("the partition is no longer hosted here; retry")})
+	}
 }
 
 // Receipt hands a channel gateway's receipt to the outbound's customer.
