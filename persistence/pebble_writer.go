@@ -252,7 +252,8 @@ func (w *writer) collect(first op) *group {
 				return g
 			}
 			if o.erase != nil {
-				w.carry = &o
+				carry := o // not &o, which put every op received here on the heap
+				w.carry = &carry
 				return g
 			}
 			w.add(g, o)
