@@ -31,22 +31,24 @@ import (
 // several lines and 10 KiB; a cache-cold look-up and add cost about a
 // quarter less with the index).
 type recentIDs struct {
-	index    []uint32    // nil while n <= recentLinearMax (recentIndexSlots)
-	ring     []ringEntry // circular: n entries from start, oldest first
+	index    *[recentIndexSlots]uint32 // nil while n <= recentLinearMax
+	ring     []ringEntry               // circular: n entries from start, oldest first
 	start, n int
-	// filters hold the ids that left the ring, oldest filter first; the
-	// last one fills. uncoveredUntil (unix ns): before it, an id in neither
-	// may still have been stored (the filters gave up ids that were inside
-	// the window then, or a snapshot before filters forgot some).
-	filters        []idFilter
+	// uncoveredUntil (unix ns): before it, an id in neither the ring nor
+	// a filter may still have been stored (the filters gave up ids that
+	// were inside the window then, or a snapshot before filters forgot
+	// some).
 	uncoveredUntil int64
 	// left is nil until an id leaves the ring inside the window (most
-	// resident customers: a pointer, not its ~90 bytes).
+	// resident customers: a pointer, not its 144 bytes).
 	left *leftIDs
 }
 
 // leftIDs is what a customer keeps of the ids that left its ring.
 type leftIDs struct {
+	// filters hold the ids that left the ring, oldest filter first; the
+	// last one fills (filterList).
+	filters []idFilter
 	// Ids of kind idInBlock that left the ring inside the window have no
 	// key of their own in the store: pending holds them until there are
 	// DedupBlockIDs, when they are sealed, and Step hands the sealed ones
@@ -74,6 +76,14 @@ type leftIDs struct {
 type flyingBlock struct {
 	ids []DedupID
 	seq uint64
+}
+
+// filterList is the filters, none while no id left the ring.
+func (r *recentIDs) filterList() []idFilter {
+	if r.left == nil {
+		return nil
+	}
+	return r.left.filters
 }
 
 // leftOf is r.left, made when first needed.
@@ -374,9 +384,9 @@ func (r *recentIDs) indexDelete(d idDigest) {
 // reindex builds the index of every id held.
 func (r *recentIDs) reindex() {
 	if r.index == nil {
-		r.index = make([]uint32, recentIndexSlots)
+		r.index = new([recentIndexSlots]uint32)
 	} else {
-		clear(r.index)
+		clear(r.index[:])
 	}
 	for i := range r.n {
 		pos := (r.start + i) % len(r.ring)
@@ -402,20 +412,23 @@ func (r *recentIDs) remember(e recentEntry) {
 			l.seal()
 		}
 	}
-	if len(r.filters) == 0 || r.filters[len(r.filters)-1].full() {
+	fs := r.filterList()
+	if len(fs) == 0 || fs[len(fs)-1].full() {
 		bits := r.nextFilterBits()
 		if r.filterBits()+bits > 8*RecentFilterBytesMax {
 			r.uncover(e)
 			return
 		}
-		r.filters = append(r.filters, newIDFilter(bits))
+		l := r.leftOf()
+		l.filters = append(l.filters, newIDFilter(bits))
+		fs = l.filters
 	}
-	r.filters[len(r.filters)-1].add(e)
+	fs[len(fs)-1].add(e)
 }
 
 // expireFilters drops the filters whose newest id left the window by at.
 func (r *recentIDs) expireFilters(at int64) {
-	for len(r.filters) > 0 && at-r.filters[0].newest > int64(IdempotencyWindow) {
+	for fs := r.filterList(); len(fs) > 0 && at-fs[0].newest > int64(IdempotencyWindow); fs = r.filterList() {
 		r.dropFilter()
 	}
 }
@@ -434,10 +447,11 @@ func (r *recentIDs) uncover(e recentEntry) {
 
 // nextFilterBits is the size of the next filter.
 func (r *recentIDs) nextFilterBits() int {
-	if len(r.filters) == 0 {
+	fs := r.filterList()
+	if len(fs) == 0 {
 		return recentFilterMinBits
 	}
-	return min(2*r.filters[len(r.filters)-1].bits(), recentFilterMaxBits)
+	return min(2*fs[len(fs)-1].bits(), recentFilterMaxBits)
 }
 
 // blockRoom says whether the filters can take every id the ring holds and
@@ -449,8 +463,8 @@ func (r *recentIDs) nextFilterBits() int {
 func (r *recentIDs) blockRoom() bool {
 	need := r.n + 1
 	room, bits, used := 0, recentFilterMinBits, r.filterBits()
-	if k := len(r.filters); k > 0 {
-		last := &r.filters[k-1]
+	if fs := r.filterList(); len(fs) > 0 {
+		last := &fs[len(fs)-1]
 		room = max(last.bits()/filterBitsPerID-last.n, 0)
 		bits = r.nextFilterBits()
 	}
@@ -607,12 +621,13 @@ func findIn(list []recentEntry, d idDigest) (uint64, bool) {
 
 // dropFilter drops the oldest filter; slices.Delete clears the freed slot,
 // so its words are not kept reachable behind the slice's start.
-func (r *recentIDs) dropFilter() { r.filters = slices.Delete(r.filters, 0, 1) }
+func (r *recentIDs) dropFilter() { r.left.filters = slices.Delete(r.left.filters, 0, 1) }
 
 func (r *recentIDs) filterBits() int {
 	n := 0
-	for i := range r.filters {
-		n += r.filters[i].bits()
+	fs := r.filterList()
+	for i := range fs {
+		n += fs[i].bits()
 	}
 	return n
 }
@@ -627,8 +642,9 @@ func (r *recentIDs) mayHold(d idDigest, now time.Time) (may bool, from, to uint6
 		may = true
 		from, to = r.uncoveredSeqs()
 	}
-	for i := range r.filters {
-		if f := &r.filters[i]; f.has(d) {
+	fs := r.filterList()
+	for i := range fs {
+		if f := &fs[i]; f.has(d) {
 			may = true
 			if f.lo <= f.hi {
 				from, to = min(from, f.lo), max(to, f.hi)

@@ -278,8 +278,8 @@ func TestSnapshotFilterSizeIsAPowerOfTwo(t *testing.T) {
 		r := recordReader{b: b}
 		var rec recentIDs
 		r.filters(&rec, true)
-		if pow2 := words&(words-1) == 0; (r.err == nil) != pow2 || pow2 && len(rec.filters) != 1 {
-			t.Errorf("a filter of %d words: err %v, %d filters", words, r.err, len(rec.filters))
+		if pow2 := words&(words-1) == 0; (r.err == nil) != pow2 || pow2 && len(rec.filterList()) != 1 {
+			t.Errorf("a filter of %d words: err %v, %d filters", words, r.err, len(rec.filterList()))
 		}
 	}
 }

@@ -83,7 +83,7 @@ func (c *Customer) EncodeSnapshot() []byte {
 			pending = append(slices.Clone(l.sealed), l.pending...)
 		}
 	}
-	size := 1024 + len(profile) + len(extra) + (c.recent.n+len(pending))*recentEntryMaxBytes + 8*c.recent.filterBits()/64 + 64*len(c.recent.filters)
+	size := 1024 + len(profile) + len(extra) + (c.recent.n+len(pending))*recentEntryMaxBytes + 8*c.recent.filterBits()/64 + 64*len(c.recent.filterList())
 	for i := range timeline {
 		size += binary.MaxVarintLen64 + EventRecordSize(&timeline[i])
 	}
@@ -120,8 +120,8 @@ func (c *Customer) EncodeSnapshot() []byte {
 	b = binary.AppendVarint(b, c.recent.uncoveredUntil)
 	lo, hi := c.recent.uncoveredSeqs()
 	b = binary.AppendUvarint(binary.AppendUvarint(b, lo), hi)
-	b = binary.AppendUvarint(b, uint64(len(c.recent.filters)))
-	for _, f := range c.recent.filters {
+	b = binary.AppendUvarint(b, uint64(len(c.recent.filterList())))
+	for _, f := range c.recent.filterList() {
 		b = binary.AppendUvarint(b, uint64(f.n))
 		b = binary.AppendVarint(b, f.newest)
 		b = binary.AppendUvarint(binary.AppendUvarint(b, f.lo), f.hi)
@@ -196,7 +196,7 @@ func DecodeSnapshot(data []byte) (*Customer, error) {
 		lo, hi := r.uvarint(), r.uvarint()
 		r.filters(&c.recent, true)
 		pending := r.dedupBlock(pendingMax)
-		if lo <= hi || len(pending) > 0 || len(c.recent.filters) > 0 {
+		if lo <= hi || len(pending) > 0 || len(c.recent.filterList()) > 0 {
 			l := c.recent.leftOf()
 			l.uncoveredLo, l.uncoveredHi, l.pending = lo, hi, pending
 		}
@@ -360,6 +360,7 @@ func (r *recordReader) filters(rec *recentIDs, seqs bool) {
 		for i := range f.words {
 			f.words[i] = r.uint64()
 		}
-		rec.filters = append(rec.filters, f)
+		l := rec.leftOf()
+		l.filters = append(l.filters, f)
 	}
 }
