@@ -30,13 +30,18 @@ const (
 	MemoryInFlightMax = 65_536
 	// memoryIdleTimeout keeps every customer resident for the run.
 	memoryIdleTimeout = 24 * time.Hour
+	// The warm-up before the heap is first read: memoryWarmEvents events
+	// for each of memoryWarmCustomers customers of its own.
+	memoryWarmCustomers = 16
+	memoryWarmEvents    = 256
 )
 
 // MemoryConfig is one `throughline bench memory` run: how much live heap a
 // resident customer costs. For each count N of Customers it starts the
 // customer runtime in this process (actors over a fresh Pebble store under
-// DataDir, no gateway, no bench client in the way), forces a GC and reads
-// the live heap, ingests Events events for each of N customers (nobody is
+// DataDir, no gateway, no bench client in the way), warms the store with
+// the same load on 16 customers of its own, forces a GC and reads the live
+// heap, ingests Events events for each of N customers (nobody is
 // passivated: the idle timeout is a day), forces a GC again and reports
 // (after - before) / N. Start from DefaultMemory; cmd/ binds flags.
 type MemoryConfig struct {
@@ -168,7 +173,7 @@ func measureMemory(ctx context.Context, cfg *MemoryConfig, dataDir string, n int
 	// least recently active, which a round over every customer then
 	// loads again (with the default cap of 1,000,000, a run of 1,000,000
 	// customers spent 70% of its CPU loading evicted customers).
-	rt, err := actors.Start(actors.Config{IdleTimeout: memoryIdleTimeout, Logger: quiet, ResidentMax: 2 * n}, engine)
+	rt, err := actors.Start(actors.Config{IdleTimeout: memoryIdleTimeout, Logger: quiet, ResidentMax: 2 * (n + memoryWarmCustomers)}, engine)
 	if err != nil {
 		return nil, fmt.Errorf("bench memory: start: %w", err)
 	}
@@ -180,15 +185,27 @@ func measureMemory(ctx context.Context, cfg *MemoryConfig, dataDir string, n int
 		}
 	}()
 
+	// The store's own buffers (the WAL's blocks, its batches) grow to
+	// what the load keeps in flight, the same whatever the number of
+	// customers: the same load on a few customers of their own, resident
+	// before and after, grows them before the heap is read, so that the
+	// difference is the measured customers'. Without it the 1,000-customer
+	// figure moved by ±300 bytes a customer from run to run.
+	warm := *cfg
+	warm.Events = memoryWarmEvents
+	if err := fillCustomers(ctx, rt, &warm, memoryWarmCustomers, "warm-", &MemoryRow{}); err != nil {
+		return nil, err
+	}
 	row = &MemoryRow{Customers: n}
 	row.HeapBefore, row.RSSBefore = liveHeap(), rss()
 	before := heapShape()
 	start := time.Now()
-	if err := fillCustomers(ctx, rt, cfg, n, row); err != nil {
+	if err := fillCustomers(ctx, rt, cfg, n, "c-", row); err != nil {
 		return nil, err
 	}
 	row.IngestSeconds = time.Since(start).Seconds()
-	row.Resident, row.Evictions = rt.ActiveCustomers.Load(), rt.Evictions.Load()
+	// The warm-up's customers are resident before and after: not counted.
+	row.Resident, row.Evictions = rt.ActiveCustomers.Load()-memoryWarmCustomers, rt.Evictions.Load()
 	row.HeapAfter, row.RSSAfter = liveHeap(), rss()
 	after := heapShape()
 	runtime.KeepAlive(rt)
@@ -201,9 +218,10 @@ func measureMemory(ctx context.Context, cfg *MemoryConfig, dataDir string, n int
 	return row, nil
 }
 
-// fillCustomers ingests cfg.Events events for each of n customers, one
-// round over every customer per event, at most cfg.InFlight unanswered.
-func fillCustomers(ctx context.Context, rt *actors.Runtime, cfg *MemoryConfig, n int, row *MemoryRow) error {
+// fillCustomers ingests cfg.Events events for each of n customers (named
+// prefix and a number), one round over every customer per event, at most
+// cfg.InFlight unanswered.
+func fillCustomers(ctx context.Context, rt *actors.Runtime, cfg *MemoryConfig, n int, prefix string, row *MemoryRow) error {
 	slots := make(chan struct{}, cfg.InFlight)
 	var mu sync.Mutex
 	text := string(randomText(1, cfg.EventBytes))
@@ -224,7 +242,7 @@ func fillCustomers(ctx context.Context, rt *actors.Runtime, cfg *MemoryConfig, n
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			customer := "c-" + strconv.Itoa(i)
+			customer := prefix + strconv.Itoa(i)
 			ev := journey.Event{
 				ID: "m-" + strconv.Itoa(i) + "-" + strconv.Itoa(round), Customer: customer,
 				Type: "message.received", Channel: "chat", Text: text,
