@@ -104,13 +104,6 @@ func (a *agentConn) sendEvent(customer string, e *journey.Event) {
 	}
 }
 
-// replayEvent sends a stored event a subscription's after asked for
-// unless this connection was sent it already (pushed before the subscribe
-// was read): every event past after reaches the desk, once.
-func (a *agentConn) replayEvent(customer string, e *journey.Event) {
-	a.sendEvent(customer, e)
-}
-
 // pushEvent sends an assigned customer's event pushed to the desk
 // (Desks.Deliver). While a subscription to the customer replays from the
 // store, the push waits with the subscription's live events and goes out
@@ -383,8 +376,11 @@ func (a *agentConn) replay(f agentFrame, sub *subscription, seq uint64) {
 				a.close() // the desk reconnects and subscribes again
 				return
 			}
+			// An event this connection was sent already (pushed before
+			// the subscribe was read) is not sent again: every event past
+			// after reaches the desk, once.
 			for i := range events {
-				a.replayEvent(sub.customer, &events[i])
+				a.sendEvent(sub.customer, &events[i])
 			}
 			after = events[len(events)-1].Seq
 		}

@@ -183,19 +183,19 @@ func (w *writer) next() (op, bool) {
 }
 
 func (w *writer) newGroup() *group {
+	w.forgetMemos()
 	return &group{
-		batch:      w.forgetMemos().db.NewBatch(),
+		batch:      w.db.NewBatch(),
 		identities: make(map[string]string),
 	}
 }
 
 // forgetMemos clears the memos when they are lastSeqMax or more; a new
 // group calls it, before its first append.
-func (w *writer) forgetMemos() *writer {
+func (w *writer) forgetMemos() {
 	if len(w.lastSeq) >= w.lastSeqMax {
 		clear(w.lastSeq)
 	}
-	return w
 }
 
 // groupKeep is the most requests, customers and identities of a group
@@ -225,7 +225,8 @@ func (w *writer) emptied() *group {
 	default:
 		return w.newGroup()
 	}
-	g.batch = w.forgetMemos().db.NewBatch()
+	w.forgetMemos()
+	g.batch = w.db.NewBatch()
 	return g
 }
 
