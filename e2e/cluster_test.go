@@ -476,7 +476,7 @@ func TestClusterJoinAndLeave(t *testing.T) {
 				for _, p := range v.Partitions {
 					if p.Leader == "" {
 						leaderless.Add(1)
-						t.Logf("partition %d without a leader: %+v", p.ID, p)
+						t.Logf("partition %d without a leader: %+v (members as n2 sees them: %+v)", p.ID, p, v.Nodes)
 					}
 				}
 			}

@@ -463,6 +463,14 @@ type lastLeader struct {
 
 // LeaderOf is actors.ClusterSource's: the leader raft knows (or knew
 // within leaderGrace), else none.
+//
+// The leader raft knows now is named even when gossip has it dead: raft
+// hears from its leader every heartbeat and forgets it within a heartbeat
+// timeout, while gossip, with its 200 ms probes, can take a node starved
+// of CPU for a moment for dead (CI failed on TestClusterJoinAndLeave with
+// a partition led all along reported leaderless for 13 samples). A
+// request forwarded to a node that is really gone is answered unavailable
+// once its endpoint is down. A leader only remembered must still be alive.
 func (cn *clusterNode) LeaderOf(p int) (node, remote string, ok bool) {
 	var leader string
 	if cn.repl.Replicates(p) {
@@ -471,6 +479,9 @@ func (cn *clusterNode) LeaderOf(p int) (node, remote string, ok bool) {
 		now := time.Now()
 		if leader != "" {
 			cn.lastLeaders[p].Store(&lastLeader{node: leader, at: now})
+			if m, found := cn.members.Members()[leader]; found && m.Meta.Remote != "" {
+				return leader, m.Meta.Remote, true
+			}
 		} else if last := cn.lastLeaders[p].Load(); last != nil && now.Sub(last.at) < leaderGrace {
 			leader = last.node
 		}
