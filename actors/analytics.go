@@ -107,9 +107,89 @@ type analyticsPart struct {
 	nextSave time.Time // a changed projection is saved from then on
 }
 
+// analyticsQueue is the runner's queue: a slice under a lock that the
+// runner takes whole, woken only when it was empty. A channel woke the
+// runner for nearly every event (it keeps up, so it was parked): at 93,000
+// events/s the sends and wake-ups were 3% of the server's CPU.
+type analyticsQueue struct {
+	mu     sync.Mutex
+	items  []analyticsMsg
+	closed bool          // the runner has stopped: nothing more is taken
+	room   chan struct{} // closed when the runner takes the items (nil: no one waits)
+	wake   chan struct{} // 1: the items went from none to some
+}
+
+// push queues m; false when the queue is full or closed.
+func (q *analyticsQueue) push(m analyticsMsg) bool {
+	q.mu.Lock()
+	if q.closed || len(q.items) >= analyticsQueueMax {
+		q.mu.Unlock()
+		return false
+	}
+	q.items = append(q.items, m)
+	first := len(q.items) == 1
+	q.mu.Unlock()
+	if first {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// pushWait queues m, waiting for room; false when the runner stopped or
+// ctx ended first.
+func (q *analyticsQueue) pushWait(ctx context.Context, done <-chan struct{}, m analyticsMsg) bool {
+	for !q.push(m) {
+		q.mu.Lock()
+		if q.closed {
+			q.mu.Unlock()
+			return false
+		}
+		if len(q.items) < analyticsQueueMax {
+			q.mu.Unlock()
+			continue
+		}
+		if q.room == nil {
+			q.room = make(chan struct{})
+		}
+		room := q.room
+		q.mu.Unlock()
+		select {
+		case <-room:
+		case <-done:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// take swaps the queued items for spare (emptied) and returns them.
+func (q *analyticsQueue) take(spare []analyticsMsg) []analyticsMsg {
+	q.mu.Lock()
+	items := q.items
+	q.items = spare[:0]
+	if q.room != nil {
+		close(q.room)
+		q.room = nil
+	}
+	q.mu.Unlock()
+	return items
+}
+
+// close refuses what is pushed from now on.
+func (q *analyticsQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+}
+
 type analyticsRunner struct {
 	rt    *Runtime
-	queue chan analyticsMsg
+	queue analyticsQueue
 	stop  chan struct{}
 	done  chan struct{}
 
@@ -126,8 +206,9 @@ type analyticsRunner struct {
 }
 
 func newAnalyticsRunner(rt *Runtime) *analyticsRunner {
-	a := &analyticsRunner{rt: rt, queue: make(chan analyticsMsg, analyticsQueueMax), stop: make(chan struct{}),
+	a := &analyticsRunner{rt: rt, stop: make(chan struct{}),
 		done: make(chan struct{}), parts: map[int]*analyticsPart{}, dropped: map[int]time.Time{}, droppedOf: map[string]droppedEvents{}}
+	a.queue.wake = make(chan struct{}, 1)
 	go a.loop()
 	return a
 }
@@ -138,9 +219,7 @@ func (a *analyticsRunner) observe(partition int, events []journey.Event) {
 	if len(events) == 0 {
 		return
 	}
-	select {
-	case a.queue <- analyticsMsg{partition: partition, events: events}:
-	default:
+	if !a.queue.push(analyticsMsg{partition: partition, events: events}) {
 		a.rt.AnalyticsDropped.Add(int64(len(events)))
 		a.mu.Lock()
 		customer := events[0].Customer
@@ -160,21 +239,14 @@ func (a *analyticsRunner) observe(partition int, events []journey.Event) {
 // queued before it, without waiting for it to run (a stopped runner runs
 // nothing).
 func (a *analyticsRunner) enqueue(f func()) {
-	select {
-	case a.queue <- analyticsMsg{run: f}:
-	case <-a.done:
-	}
+	a.queue.pushWait(context.Background(), a.done, analyticsMsg{run: f})
 }
 
 // do runs f on the runner goroutine, after the events queued before it;
 // false when the runner has stopped.
 func (a *analyticsRunner) do(ctx context.Context, f func()) bool {
 	done := make(chan struct{})
-	select {
-	case a.queue <- analyticsMsg{run: func() { f(); close(done) }}:
-	case <-a.done:
-		return false
-	case <-ctx.Done():
+	if !a.queue.pushWait(ctx, a.done, analyticsMsg{run: func() { f(); close(done) }}) {
 		return false
 	}
 	select {
@@ -191,10 +263,19 @@ func (a *analyticsRunner) loop() {
 	defer close(a.done)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	var spare []analyticsMsg
+	handleAll := func() {
+		items := a.queue.take(spare)
+		for i := range items {
+			a.handle(items[i])
+		}
+		clear(items) // the events are not kept past their handling
+		spare = items
+	}
 	for {
 		select {
-		case m := <-a.queue:
-			a.handle(m)
+		case <-a.queue.wake:
+			handleAll()
 		case <-tick.C:
 			a.reconcile()
 			now := time.Now()
@@ -204,15 +285,8 @@ func (a *analyticsRunner) loop() {
 				}
 			}
 		case <-a.stop:
-			for {
-				select {
-				case m := <-a.queue:
-					a.handle(m)
-					continue
-				default:
-				}
-				break
-			}
+			a.queue.close()
+			handleAll()
 			a.fillSomeDropped(math.MaxInt, -1)
 			a.reconcile()
 			a.saveAll()

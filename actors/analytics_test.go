@@ -178,8 +178,9 @@ func TestAnalyticsDropSeenBeforeTheNextEvent(t *testing.T) {
 	st := engine.Store(0)
 	at := time.Now().Add(-time.Hour).Truncate(time.Hour)
 	events := storeJourney(t, st, "late", at, 10)
-	// No queue: every observe is a drop.
+	// A closed queue: every observe is a drop.
 	a := &analyticsRunner{rt: &Runtime{cfg: Config{Logger: slog.Default(), Now: time.Now}}, parts: map[int]*analyticsPart{}, dropped: map[int]time.Time{}, droppedOf: map[string]droppedEvents{}}
+	a.queue.close()
 	pp := &analyticsPart{proj: analytics.New(), store: st}
 	a.parts[0] = pp
 	a.observe(0, events[:9])
@@ -228,11 +229,12 @@ func TestAnalyticsDroppedCustomersReadBackAtTheTick(t *testing.T) {
 	at := time.Now().Add(-time.Hour).Truncate(time.Hour)
 	a := &analyticsRunner{rt: &Runtime{cfg: Config{Logger: slog.Default(), Now: time.Now}}, parts: map[int]*analyticsPart{},
 		dropped: map[int]time.Time{}, droppedOf: map[string]droppedEvents{}}
+	a.queue.close()
 	pp := &analyticsPart{proj: analytics.New(), store: st}
 	a.parts[0] = pp
 	for i := range 5 {
 		events := storeJourney(t, st, fmt.Sprintf("d-%d", i), at, 4)
-		a.observe(0, events[:2]) // no queue: dropped
+		a.observe(0, events[:2]) // a closed queue: dropped
 		a.observe(0, events[2:])
 	}
 	a.reconcile()
