@@ -17,7 +17,7 @@ const (
 	ProfileMaxBytes      = 64 << 10 // a profile, encoded
 	TimelineMax          = 50       // stored events kept in memory, newest last (the context shows them)
 	RecentIDsMax         = 256      // event ids kept exactly in memory for idempotency; older ones in RecentFilterBytesMax
-	RecentFilterBytesMax = 64 << 10 // Bloom filters of the ids that left RecentIDsMax (about 32,000 ids), per customer
+	RecentFilterBytesMax = 64 << 10 // Bloom filters of the ids that left RecentIDsMax (about 25,000 ids), per customer
 	DedupBlockIDs        = 64       // ids that left RecentIDsMax written to the store as one dedup block
 	IdempotencyWindow    = 24 * time.Hour
 	BatchMaxEvents       = 1000 // events in one batch frame or request

@@ -654,19 +654,22 @@ func (r *recentIDs) mayHold(d idDigest, now time.Time) (may bool, from, to uint6
 	return may, from, to
 }
 
-// Sizes of the filters: the first holds 512 ids in 1 KiB, the largest
-// 16,384 in 32 KiB.
+// Sizes of the filters: the first holds 409 ids in 1 KiB, the largest
+// 13,107 in 32 KiB.
 const (
 	recentFilterMinBits = 8 << 10
 	recentFilterMaxBits = 256 << 10
-	// 16 bits an id with filterHashes: ~0.05% false positives a full
-	// filter, ~0.12% at 14. Past a customer's 2,500 ids (256 of them in
-	// the ring), 0.25% of new ids were looked up in the store at 14 bits,
-	// 0.10% at 16 (past 30,000: 0.63% and 0.26%); RecentFilterBytesMax
-	// holds an eighth fewer ids. With 1,000 busy customers in bench ingest
-	// the look-ups took 0.18-0.19 us of the server's ~17 us an event at 14,
-	// 0.13-0.16 at 16 (a 25 s run: most customers are short of 2,500 ids).
-	filterBitsPerID = 16
+	// 20 bits an id with filterHashes: ~0.009% false positives a full
+	// filter, against ~0.05% at 16 and ~0.12% at 14. Each false positive
+	// is a store read on the customer's turn (its dedup key, up to a
+	// filter's range of dedup blocks, and its tombstone key): ~430 us in
+	// bench ingest with 1,000 customers, where 0.06% of new ids were
+	// looked up at 16 bits 25 s into the run (more filters fill as a run
+	// goes on: ~0.17% by 60 s), 3% of the server's CPU. RecentFilterBytesMax
+	// holds ~25,000 ids at 20 bits, ~31,500 at 16. Only full() and
+	// blockRoom read it: a snapshot's filter filled at 16 is read as it is,
+	// and the next one is filled at 20.
+	filterBitsPerID = 20
 	filterHashes    = 10
 )
 
