@@ -542,10 +542,10 @@ func (c *customer) effects(d journey.Decision) {
 // queueOutbounds puts outbounds in the outbox: each goes to the gateways
 // once the events up to its message.sent are durable.
 func (c *customer) queueOutbounds(obs []journey.Outbound) {
-	deliver := c.rt.cfg.Deliver
-	if deliver == nil {
-		return
+	if len(obs) == 0 || c.rt.cfg.Deliver == nil {
+		return // before deliver is taken: the closures' variable is on the heap
 	}
+	deliver := c.rt.cfg.Deliver
 	if c.rt.cd != nil && c.rt.cfg.DeliverHere != nil {
 		deliver = c.rt.deliverInCluster
 	}
