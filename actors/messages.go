@@ -24,6 +24,7 @@ type ingestMsg struct {
 	in       journey.Inbound
 	conn     uint64 // the channel connection that carried it; 0: none (HTTP)
 	done     func(Result)
+	ack      *journey.Ack // its answer once durable (the customer's outbox)
 }
 
 // patchMsg merges a profile patch.
