@@ -14,13 +14,15 @@ package persistence
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/throughline/throughline/journey"
 )
 
 const (
 	commandVersion = 1
 
 	tagAppend   byte = 'A'
-	tagAppendB  byte = 'B' // an append with a dedup block (values.go's encoding) after its marks
+	tagAppendB  byte = 'B' // an append with a dedup block after its marks: a count, then each id's digest, seq and recorded_at (raft logs hold it: never change it)
 	tagClaim    byte = 'C'
 	tagErase    byte = 'E'
 	tagRecords  byte = 'R'
@@ -112,7 +114,12 @@ func encodeAppendOp(b []byte, a *appendOp) []byte {
 		b = appendBytes(appendStr(b, m.Broadcast), m.Value)
 	}
 	if len(a.block) > 0 {
-		b = appendBytes(b, appendDedupBlock(nil, a.block))
+		b = binary.AppendUvarint(b, uint64(len(a.block)))
+		for _, id := range a.block {
+			b = binary.BigEndian.AppendUint64(b, id.Digest[0])
+			b = binary.BigEndian.AppendUint64(b, id.Digest[1])
+			b = binary.AppendUvarint(binary.AppendUvarint(b, id.Seq), uint64(max(id.RecordedAt, 0)))
+		}
 	}
 	return b
 }
@@ -194,9 +201,19 @@ func decodeAppendOp(p int, d *byteDecoder, withBlock bool) *appendOp {
 		a.marks = append(a.marks, Mark{Broadcast: d.string(), Value: d.bytes()})
 	}
 	if withBlock {
-		var err error
-		if a.block, err = decodeDedupBlock(d.bytes()); err != nil || len(a.block) == 0 {
+		n := d.count()
+		if n == 0 || n > DedupBlockMax {
 			d.bad = true
+		}
+		for ; n > 0 && !d.bad; n-- {
+			if len(d.b) < 16 {
+				d.bad = true
+				break
+			}
+			id := journey.DedupID{Digest: [2]uint64{binary.BigEndian.Uint64(d.b), binary.BigEndian.Uint64(d.b[8:])}}
+			d.b = d.b[16:]
+			id.Seq, id.RecordedAt = d.uvarint(), int64(d.uvarint())
+			a.block = append(a.block, id)
 		}
 	}
 	return a

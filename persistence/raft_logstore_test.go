@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"reflect"
 	"slices"
@@ -115,6 +116,17 @@ func TestCommandRoundTrip(t *testing.T) {
 		{erase: &eraseOp{partition: 3, customer: "c/1", identities: []IdentityKey{{"email", "a@b"}}, identitiesOnly: true}},
 	}
 	b := encodeCommand(nil, ops)
+	// The block is in the encoding raft logs already hold: a count, then
+	// each id's digest, seq and recorded_at.
+	var block []byte
+	block = binary.AppendUvarint(block, 2)
+	for _, id := range req.DedupBlock {
+		block = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(block, id.Digest[0]), id.Digest[1])
+		block = binary.AppendUvarint(binary.AppendUvarint(block, id.Seq), uint64(id.RecordedAt))
+	}
+	if one := encodeCommand(nil, ops[:1]); !bytes.HasSuffix(one, block) {
+		t.Errorf("an append's block is not in its logged encoding: %x", one)
+	}
 	got, err := decodeCommand(3, b)
 	if err != nil {
 		t.Fatal(err)

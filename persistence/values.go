@@ -138,50 +138,27 @@ func dedupBlockFirst(b []byte) (uint64, error) {
 	return first, nil
 }
 
-// eachInDedupBlock calls fn with a dedup block's ids in order until it
-// returns false.
-func eachInDedupBlock(b []byte, fn func(journey.DedupID) bool) error {
+// findInDedupBlock looks digest up in a dedup block's ids.
+func findInDedupBlock(b []byte, digest [2]uint64) (seq uint64, found bool, err error) {
 	d := byteDecoder{b: b}
-	seq := d.uvarint()
+	seq = d.uvarint()
 	for n := d.count(); n > 0 && !d.bad; n-- {
 		if len(d.b) < 16 {
 			d.bad = true
 			break
 		}
-		id := journey.DedupID{Digest: [2]uint64{binary.BigEndian.Uint64(d.b), binary.BigEndian.Uint64(d.b[8:])}}
+		d0, d1 := binary.BigEndian.Uint64(d.b), binary.BigEndian.Uint64(d.b[8:])
 		d.b = d.b[16:]
 		seq += d.uvarint()
-		id.Seq, id.RecordedAt = seq, int64(d.uvarint())
-		if !d.bad && !fn(id) {
-			return nil
+		d.uvarint() // recorded_at
+		if d0 == digest[0] && d1 == digest[1] && !d.bad {
+			return seq, true, nil
 		}
 	}
 	if d.bad || len(d.b) != 0 {
-		return fmt.Errorf("%w: dedup block", errValue)
+		return 0, false, fmt.Errorf("%w: dedup block", errValue)
 	}
-	return nil
-}
-
-// findInDedupBlock looks digest up in a dedup block's ids.
-func findInDedupBlock(b []byte, digest [2]uint64) (seq uint64, found bool, err error) {
-	err = eachInDedupBlock(b, func(id journey.DedupID) bool {
-		seq, found = id.Seq, id.Digest == digest
-		return !found
-	})
-	if err != nil || !found {
-		return 0, false, err
-	}
-	return seq, true, nil
-}
-
-// decodeDedupBlock is a dedup block's ids.
-func decodeDedupBlock(b []byte) ([]journey.DedupID, error) {
-	var ids []journey.DedupID
-	err := eachInDedupBlock(b, func(id journey.DedupID) bool {
-		ids = append(ids, id)
-		return true
-	})
-	return ids, err
+	return 0, false, nil
 }
 
 // The snapshot value: seq | data.
