@@ -164,8 +164,20 @@ func decideInboundDigest(c *Customer, in *Inbound, now time.Time, digest idDiges
 	}
 	seq++
 	e.Customer, e.Seq, e.Actor, e.RecordedAt = c.ID, seq, ActorCustomer, at
+	if len(events) == 0 {
+		// Most inbound events store themselves alone: the event and its ack
+		// in one allocation instead of two (every event had both).
+		one := &eventAck{events: [1]Event{e}, ack: Ack{ID: e.ID, Customer: c.ID, Seq: seq}}
+		return Decision{Events: one.events[:], Ack: &one.ack}
+	}
 	events = append(events, e)
 	return Decision{Events: events, Ack: &Ack{ID: e.ID, Customer: c.ID, Seq: seq}}
+}
+
+// eventAck is an inbound event that is stored alone, with its ack.
+type eventAck struct {
+	events [1]Event
+	ack    Ack
 }
 
 func decideProfile(c *Customer, in *ProfilePatch, now time.Time) Decision {
