@@ -42,7 +42,19 @@ type recentIDs struct {
 	// left is nil until an id leaves the ring inside the window (most
 	// resident customers: a pointer, not its 144 bytes).
 	left *leftIDs
+	// held sketches the ids in the ring while it has no index: the bit
+	// heldBit of each (and of some that left: a superset). An id whose bit
+	// is clear is not in the ring, and the scan is skipped: with 100,000
+	// customers of a few dozen ids the ring is cold, and its scan was a
+	// cache miss on each of its lines, twice an event (decide, then add),
+	// for an id that is new nearly every time (with 20 ids, ~73% of new
+	// ids find their bit clear).
+	held uint64
 }
+
+// heldBit is an id's bit in recentIDs.held: the top six bits of its
+// digest (the index keys on the low ones).
+func heldBit(d idDigest) uint64 { return 1 << (d[0] >> 58) }
 
 // leftIDs is what a customer keeps of the ids that left its ring.
 type leftIDs struct {
@@ -242,8 +254,13 @@ func (r *recentIDs) addDigest(e recentEntry) {
 	// addClient, addLocal): nothing needs them. Then the oldest beyond the
 	// count, to the filters; the store knows it, or will once its dedup
 	// block is written.
+	expired := false
 	for r.n > 0 && e.at-r.ring[r.start].atNanos() > int64(IdempotencyWindow) {
 		r.dropOldest(false)
+		expired = true
+	}
+	if expired && r.index == nil {
+		r.resketch() // without the bits of the ids that left
 	}
 	if r.n == RecentIDsMax {
 		r.dropOldest(true)
@@ -253,6 +270,7 @@ func (r *recentIDs) addDigest(e recentEntry) {
 	}
 	pos := (r.start + r.n) % len(r.ring)
 	r.ring[pos] = packEntry(e)
+	r.held |= heldBit(e.id)
 	r.n++
 	switch {
 	case r.index != nil:
@@ -268,6 +286,9 @@ func (r *recentIDs) find(d idDigest) (uint64, bool) {
 		if pos, _, ok := r.indexFind(d); ok {
 			return r.ring[pos].seqOf(), true
 		}
+		return 0, false
+	}
+	if r.held&heldBit(d) == 0 {
 		return 0, false
 	}
 	p := packDigest(d)
@@ -301,6 +322,14 @@ func (r *recentIDs) grow() {
 	r.ring, r.start = ring, 0
 	if r.index != nil {
 		r.reindex() // positions moved
+	}
+}
+
+// resketch sets held to the bits of the ids in the ring.
+func (r *recentIDs) resketch() {
+	r.held = 0
+	for i := range r.n {
+		r.held |= heldBit(r.ring[(r.start+i)%len(r.ring)].digest())
 	}
 }
 

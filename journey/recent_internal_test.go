@@ -283,3 +283,32 @@ func TestSnapshotFilterSizeIsAPowerOfTwo(t *testing.T) {
 		}
 	}
 }
+
+// A ring too small to need its index finds the ids that wrapped around
+// its end and those that stayed when others left with the window (its
+// sketch of the ids held is redone without those), and not the ones that
+// left.
+func TestRecentIDsFindAcrossTheRingsEnd(t *testing.T) {
+	r := newRecentIDs()
+	t0 := time.Unix(1_800_000_000, 0)
+	seq := uint64(0)
+	add := func(at time.Time, n int) {
+		for range n {
+			seq++
+			r.add(fmt.Sprintf("e-%d", seq), seq, at)
+		}
+	}
+	add(t0, 6)                                  // leave with the window
+	add(t0.Add(IdempotencyWindow-time.Hour), 4) // stay
+	size := len(r.ring)
+	add(t0.Add(IdempotencyWindow+time.Hour), size-4) // the first six leave; these wrap
+	if r.index != nil || len(r.ring) != size || r.start+r.n <= len(r.ring) {
+		t.Fatalf("ring of %d, start %d, %d held, index %v: the test needs a wrapped ring without an index", len(r.ring), r.start, r.n, r.index != nil)
+	}
+	for s := uint64(1); s <= seq+1; s++ {
+		got, ok := r.find(digestID(fmt.Sprintf("e-%d", s)))
+		if want := s > 6 && s <= seq; ok != want || ok && got != s {
+			t.Errorf("find(e-%d) = %d %v, want held %v", s, got, ok, want)
+		}
+	}
+}
