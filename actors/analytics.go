@@ -107,16 +107,16 @@ type analyticsPart struct {
 	nextSave time.Time // a changed projection is saved from then on
 }
 
-// analyticsQueue is the runner's queue: a slice under a lock that the
-// runner takes whole, woken only when it was empty. A channel woke the
-// runner for nearly every event (it keeps up, so it was parked): at 93,000
-// events/s the sends and wake-ups were 3% of the server's CPU.
-// analyticsSpareKeep is the largest array the runner keeps for the next
-// take: the queue and its spare each keep the capacity they grew to, and
+// analyticsSpareKeep is the largest array the queue keeps for the next
+// items (take): the queue and its spare each kept the capacity they grew to, and
 // after a burst of thousands of events that was hundreds of kilobytes for
 // good (bench memory at 1,000 customers read it as ~0.5 KiB a customer).
 const analyticsSpareKeep = 256
 
+// analyticsQueue is the runner's queue: a slice under a lock that the
+// runner takes whole, woken only when it was empty. A channel woke the
+// runner for nearly every event (it keeps up, so it was parked): at 93,000
+// events/s the sends and wake-ups were 3% of the server's CPU.
 type analyticsQueue struct {
 	mu     sync.Mutex
 	items  []analyticsMsg
@@ -173,8 +173,12 @@ func (q *analyticsQueue) pushWait(ctx context.Context, done <-chan struct{}, m a
 	return true
 }
 
-// take swaps the queued items for spare (emptied) and returns them.
+// take swaps the queued items for spare (emptied; let go if a burst grew
+// it past analyticsSpareKeep) and returns them.
 func (q *analyticsQueue) take(spare []analyticsMsg) []analyticsMsg {
+	if cap(spare) > analyticsSpareKeep {
+		spare = nil
+	}
 	q.mu.Lock()
 	items := q.items
 	q.items = spare[:0]
@@ -277,9 +281,6 @@ func (a *analyticsRunner) loop() {
 		}
 		clear(items) // the events are not kept past their handling
 		spare = items
-		if cap(spare) > analyticsSpareKeep {
-			spare = nil // a burst's array is let go, not kept for good
-		}
 	}
 	for {
 		select {

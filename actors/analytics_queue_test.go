@@ -61,3 +61,26 @@ func TestAnalyticsQueueBoundWakeAndClose(t *testing.T) {
 		t.Fatal("a closed queue took an item")
 	}
 }
+
+// A burst's array is not kept: the queue takes a spare back only up to
+// analyticsSpareKeep items of room, so what a burst grew is let go.
+func TestAnalyticsQueueLetsABurstsArrayGo(t *testing.T) {
+	q := analyticsQueue{wake: make(chan struct{}, 1)}
+	for i := range 10 * analyticsSpareKeep {
+		q.push(analyticsMsg{partition: i})
+	}
+	burst := q.take(nil)
+	clear(burst)
+	q.take(burst) // the runner gives the burst's array back as its spare
+	q.push(analyticsMsg{partition: -1})
+	if got := q.take(nil); len(got) != 1 || cap(got) > analyticsSpareKeep {
+		t.Fatalf("after a burst of %d: the next item came in an array of %d, want at most %d", len(burst), cap(got), analyticsSpareKeep)
+	}
+	small := make([]analyticsMsg, 0, analyticsSpareKeep)
+	q.push(analyticsMsg{partition: -2})
+	q.take(small)
+	q.push(analyticsMsg{partition: -3})
+	if got := q.take(nil); cap(got) != analyticsSpareKeep {
+		t.Fatalf("a spare of %d was not kept: the next items came in an array of %d", analyticsSpareKeep, cap(got))
+	}
+}
