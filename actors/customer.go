@@ -256,7 +256,7 @@ func (c *customer) ingest(ctx actor.Context, m *ingestMsg) {
 	c.commit(ctx, d)
 	m.ack = ack
 	c.outbox.pushAnswer(ack.Seq, m)
-	c.effects(d)
+	c.effectsAnswered(d, m)
 	c.release()
 }
 
@@ -506,7 +506,12 @@ func (c *customer) release() { c.outbox.release(c.durable) }
 // events up to it are durable: outbounds to the gateways, routing changes
 // to the routing actor, frames to agents' desks, and the events themselves
 // to the desks that follow the customer.
-func (c *customer) effects(d journey.Decision) {
+func (c *customer) effects(d journey.Decision) { c.effectsAnswered(d, nil) }
+
+// effectsAnswered is effects for a decision that answers an ingest
+// (answered, whose answer is in the outbox): its events go to analytics
+// with the answer when they end at the answer's seq.
+func (c *customer) effectsAnswered(d journey.Decision, answered *ingestMsg) {
 	c.queueOutbounds(d.Outbounds)
 	if len(d.Routing) > 0 || len(d.Desk) > 0 {
 		routing, desk := d.Routing, d.Desk
@@ -525,13 +530,24 @@ func (c *customer) effects(d journey.Decision) {
 	c.publish(d.Events)
 	c.countOfferResponses(d.Events)
 	if n := len(d.Events); n > 0 {
-		events, partition := d.Events, c.store.Partition()
-		c.outbox.push(events[n-1].Seq, func(err error) {
-			if err == nil {
-				c.rt.analytics.observe(partition, events)
-			}
-		})
+		if m := answered; m != nil && m.ack != nil && m.ack.Seq == d.Events[n-1].Seq {
+			m.observed, m.analytics, m.partition = d.Events, c.rt.analytics, c.store.Partition()
+			return
+		}
+		c.observeOnceDurable(d.Events)
 	}
+}
+
+// observeOnceDurable hands events to analytics once they are durable (a
+// function of its own: the closure's variables, declared in effects, were
+// on the heap for every decision).
+func (c *customer) observeOnceDurable(events []journey.Event) {
+	partition := c.store.Partition()
+	c.outbox.push(events[len(events)-1].Seq, func(err error) {
+		if err == nil {
+			c.rt.analytics.observe(partition, events)
+		}
+	})
 }
 
 // queueOutbounds puts outbounds in the outbox: each goes to the gateways
@@ -623,7 +639,11 @@ func (it *outboxItem) run(err error) {
 	case err != nil:
 		it.answer.done(Result{Reject: asRejection(err)})
 	default:
-		it.answer.done(Result{Ack: it.answer.ack})
+		m := it.answer
+		m.done(Result{Ack: m.ack})
+		if m.observed != nil {
+			m.analytics.observe(m.partition, m.observed)
+		}
 	}
 }
 

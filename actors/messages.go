@@ -25,6 +25,12 @@ type ingestMsg struct {
 	conn     uint64 // the channel connection that carried it; 0: none (HTTP)
 	done     func(Result)
 	ack      *journey.Ack // its answer once durable (the customer's outbox)
+	// observed are the decision's events, handed to analytics (of
+	// partition) with the answer: most ingests store one event, whose seq
+	// is the answer's, and a closure of their own was an object an event.
+	observed  []journey.Event
+	analytics *analyticsRunner
+	partition int
 }
 
 // patchMsg merges a profile patch.
