@@ -253,7 +253,7 @@ func (c *customer) ingest(ctx actor.Context, m *ingestMsg) {
 		c.noteConn(m.in.Event.Channel, m.conn)
 	}
 	ack := d.Ack
-	c.commit(ctx, d)
+	c.commitInto(ctx, d, &m.appended)
 	m.ack = ack
 	c.outbox.pushAnswer(ack.Seq, m)
 	c.effectsAnswered(d, m)
@@ -388,7 +388,11 @@ func (c *customer) noteConn(channel string, conn uint64) { c.lastConn.note(chann
 // due work changes, to the store, and asks the bot at once. The caller
 // queues its reply, then the outbounds (queueOutbounds): an ack goes out
 // before the messages its event caused.
-func (c *customer) commit(ctx actor.Context, d journey.Decision) {
+func (c *customer) commit(ctx actor.Context, d journey.Decision) { c.commitInto(ctx, d, nil) }
+
+// commitInto is commit with the append's completion posted in done, when
+// given (an ingest's own, ingestMsg.appended), else in a new one.
+func (c *customer) commitInto(ctx actor.Context, d journey.Decision, done *appendDone) {
 	for _, req := range d.Bot {
 		c.rt.tasks.bot(req)
 	}
@@ -436,9 +440,13 @@ func (c *customer) commit(ctx actor.Context, d journey.Decision) {
 		if host != nil && err == nil {
 			rt.tellDue(host, p, earliest)
 		}
-		done := &appendDone{incarnation: inc, lastSeq: last, err: err, elastic: elastic}
-		if mailbox == nil || !mailbox.post(done) {
-			root.Send(self, done)
+		msg := done
+		if msg == nil {
+			msg = new(appendDone)
+		}
+		*msg = appendDone{incarnation: inc, lastSeq: last, err: err, elastic: elastic}
+		if mailbox == nil || !mailbox.post(msg) {
+			root.Send(self, msg)
 		}
 	})
 }

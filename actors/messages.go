@@ -31,6 +31,10 @@ type ingestMsg struct {
 	observed  []journey.Event
 	analytics *analyticsRunner
 	partition int
+	// appended is the completion of the ingest's append, posted to the
+	// customer (commitInto): the message lives until it is answered
+	// anyway, and a completion of its own was another object an event.
+	appended appendDone
 }
 
 // patchMsg merges a profile patch.
