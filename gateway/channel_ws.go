@@ -395,6 +395,13 @@ func (c *channelConn) resolveLoop() {
 }
 
 func (c *channelConn) result(b *batchWait, i int, id string, r actors.Result, start time.Time) {
+	if b == nil && r.Reject == nil {
+		// The writer writes and counts it (outFrame.ack).
+		if !c.enqueueFrame(outFrame{ack: r.Ack, at: monoOf(start)}) {
+			c.s.count(r, start)
+		}
+		return
+	}
 	c.s.count(r, start)
 	if b == nil {
 		buf := outBufs.get()

@@ -224,15 +224,15 @@ func (s *Server) deliver(ctx context.Context, e journey.Event, conn uint64, admi
 	s.rt.IngestFrom(customer, journey.Inbound{Event: e, Linked: linked}, conn, done)
 }
 
-// count records the outcome of an event in the metrics.
+// count records the outcome of an event in the metrics. (A channel
+// WebSocket's acks are counted by its writer: ackTally.)
 func (s *Server) count(r actors.Result, start time.Time) {
-	switch {
-	case r.Reject != nil:
+	var t ackTally
+	if r.Reject != nil {
 		s.metrics.rejected.WithLabelValues(string(r.Reject.Code)).Inc()
-	case r.Ack.Duplicate:
-		s.metrics.duplicates.Inc()
-	default:
-		s.metrics.ingested.Inc()
+		t.latency(time.Since(start))
+	} else {
+		t.ack(r.Ack.Duplicate, time.Since(start))
 	}
-	s.metrics.ackLatency.Observe(time.Since(start).Seconds())
+	s.metrics.acks.add(&t)
 }

@@ -186,3 +186,53 @@ func TestOwnedAckFramesArriveIntact(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Answers are counted in /metrics whichever way they go out: a WebSocket's
+// acks by its writer, its errors and HTTP's answers as they are made.
+func TestAnswersAreCounted(t *testing.T) {
+	addr := startServer(t)
+	ws := dialChannel(t, addr)
+	frames := []string{
+		`{"type":"event","event":{"id":"m-1","customer":"c-1","text":"a"}}`,
+		`{"type":"event","event":{"id":"m-2","customer":"c-2","text":"b"}}`,
+		`{"type":"event","event":{"id":"m-1","customer":"c-1","text":"a"}}`, // a duplicate
+		`{"type":"event","event":{"customer":"c-1","text":"no id"}}`,        // refused
+		`{"type":"event","event":{"id":"m-3","customer":"c-1","text":"c"}}`,
+	}
+	code := ""
+	for _, f := range frames {
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(f)); err != nil {
+			t.Fatal(err)
+		}
+		_, msg, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a struct{ Type, Code string }
+		if err := json.Unmarshal(msg, &a); err != nil {
+			t.Fatalf("frame %q: %v", msg, err)
+		}
+		if a.Type == "error" {
+			code = a.Code
+		}
+	}
+	if code == "" {
+		t.Fatal("the event without an id was not refused")
+	}
+	if status, body := postEvent(t, addr, "m-4", "c-3"); status != http.StatusAccepted && status != http.StatusOK {
+		t.Fatalf("POST: %d %s", status, body)
+	}
+	for name, want := range map[string]float64{
+		"throughline_events_ingested_total":                      4,
+		"throughline_events_duplicate_total":                     1,
+		`throughline_events_rejected_total{code="` + code + `"}`: 1,
+		"throughline_ack_latency_seconds_count":                  6,
+	} {
+		if got := metric(t, addr, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if got := metric(t, addr, "throughline_ack_latency_seconds_bucket{le=\"+Inf\"}"); got != 6 {
+		t.Errorf("the latency's +Inf bucket holds %v answers, want 6", got)
+	}
+}

@@ -250,19 +250,22 @@ func (c *wsPeer) enqueue(frame []byte) { c.enqueueFrame(outFrame{b: frame}) }
 // of it.
 func (c *wsPeer) enqueueOwned(buf *[]byte) { c.enqueueFrame(outFrame{b: *buf, owned: buf}) }
 
-func (c *wsPeer) enqueueFrame(frame outFrame) {
+// enqueueFrame is false when the frame was not queued: the connection
+// closed, or closes now, too slow.
+func (c *wsPeer) enqueueFrame(frame outFrame) bool {
 	select {
 	case <-c.closed:
-		return
+		return false
 	default:
 	}
 	if !c.send.push(frame) {
 		c.s.metrics.slowClosed.Inc()
 		c.s.log.Warn(c.kind+" connection too slow: closing", "queued", c.send.len())
 		c.close()
-		return
+		return false
 	}
 	c.kick()
+	return true
 }
 
 // writeLoop writes what is queued, as many frames per syscall as are
@@ -270,13 +273,20 @@ func (c *wsPeer) enqueueFrame(frame outFrame) {
 // writerIdle for more; when the connection ends it writes a close frame
 // and closes the socket.
 func (c *wsPeer) writeLoop() {
-	w := &frameWriter{conn: c.conn, timeout: c.s.cfg.WriteTimeout}
+	w := &frameWriter{conn: c.conn, timeout: c.s.cfg.WriteTimeout, stats: c.s.metrics.acks}
 	idle := time.NewTimer(writerIdle)
 	defer idle.Stop()
 	for {
 		select {
 		case <-c.send.ready:
 		case <-c.closed:
+			// Acks left unwritten are counted: their events were stored.
+			now := monoNow()
+			for f, ok := c.send.pop(); ok; f, ok = c.send.pop() {
+				if f.ack != nil {
+					w.tally.ack(f.ack.Duplicate, now-f.at)
+				}
+			}
 			code, reason := websocket.CloseGoingAway, "closing"
 			if c.closeCode != 0 {
 				code, reason = c.closeCode, c.closeReason
@@ -300,10 +310,15 @@ func (c *wsPeer) writeLoop() {
 		for p, ok := c.pongs.pop(); ok; p, ok = c.pongs.pop() {
 			w.add(opPong, p)
 		}
+		now := monoNow()
 		for len(w.buf) < writeBatchBytes {
 			f, ok := c.send.pop()
 			if !ok {
 				break
+			}
+			if f.ack != nil {
+				w.addAck(f.ack, f.at, now)
+				continue
 			}
 			w.add(opText, f.b)
 			if f.owned != nil {

@@ -5,6 +5,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/throughline/throughline/journey"
 )
 
 // Server-to-client frames are written here, not through gorilla's writer:
@@ -47,12 +49,19 @@ type frameWriter struct {
 	buf     []byte
 	timeout time.Duration
 	texts   int // text frames in buf
+	// The acks in buf (addAck), added to stats as the batch is written.
+	stats *ackStats
+	tally ackTally
+	ack   []byte // an ack's payload, formatted before its frame's header
 }
 
 // write sends the frames in one syscall (for a batch under writeBatchBytes).
 func (w *frameWriter) flush() error {
 	if len(w.buf) == 0 {
 		return nil
+	}
+	if w.tally.n > 0 {
+		w.stats.add(&w.tally) // before the client may read them
 	}
 	_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
 	_, err := w.conn.Write(w.buf)
@@ -76,6 +85,16 @@ func (w *frameWriter) add(opcode byte, payload []byte) {
 	}
 }
 
+// addAck appends the frame of an ack whose event arrived at (monoOf), and
+// counts it: now is monoNow() as the writer took its batch.
+func (w *frameWriter) addAck(a *journey.Ack, at, now time.Duration) {
+	w.ack = append(w.ack[:0], `{"type":"ack",`...)
+	w.ack = appendAckFields(w.ack, a)
+	w.ack = append(w.ack, '}')
+	w.add(opText, w.ack)
+	w.tally.ack(a.Duplicate, now-at)
+}
+
 // outFrame is a frame queued for a connection's writer. owned, when set,
 // is the frame's buffer from outBufs, given back once the writer has
 // copied the frame into its batch: the frames written per event (an ack,
@@ -83,10 +102,29 @@ func (w *frameWriter) add(opcode byte, payload []byte) {
 // allocated per event (README, Benchmarking, stop 36), each one garbage
 // as soon as it was written. A frame shared by several connections (a
 // desk's event frames) is never owned.
+//
+// An event frame's ack is queued as the ack itself (ack, and at: when its
+// event arrived, monoOf), and the writer formats it into its batch and
+// counts it: formatting it in an owned buffer on the core that answered,
+// and counting it in the metrics there, cost a buffer from outBufs that the
+// writer's core gave back, and atomic adds on the metrics' lines, shared
+// by both cores, for every ack.
 type outFrame struct {
 	b     []byte
 	owned *[]byte
+	ack   *journey.Ack
+	at    time.Duration
 }
+
+// monoBase is the origin of monoOf: an outFrame keeps an event's arrival
+// as 8 bytes of the monotonic clock, not a time.Time's 24.
+var monoBase = time.Now()
+
+// monoOf is t on the monotonic clock, from monoBase.
+func monoOf(t time.Time) time.Duration { return t.Sub(monoBase) }
+
+// monoNow is now on the monotonic clock, from monoBase.
+func monoNow() time.Duration { return time.Since(monoBase) }
 
 // outBufs recycles owned frames' buffers of up to 4 KiB.
 var outBufs = newBytePool(256, 4<<10)
