@@ -111,13 +111,11 @@ func (c *wsPeer) readFrame(handle func([]byte) bool) bool {
 }
 
 // readBursts waits for the client's bytes, and hands each burst of them to
-// a goroutine of its own (burst), which reads and handles frames while
-// bytes wait in the reader's buffer. Handling a frame grows a goroutine's
-// stack to 4 KiB or more, and Go never halves it again for a goroutine
-// blocked in the poller (wsreader.go): this one waits with the 2 KiB it
-// started with, and an idle connection costs ~1.6 KB less RSS (bench
-// idle). A busy connection's bursts are long (a read takes in every frame
-// waiting), so the goroutines started are few: ingest unchanged. It
+// a runner (runBurst, burst), which reads and handles frames while bytes
+// wait in the reader's buffer. Handling a frame grows a goroutine's stack
+// to 4 KiB or more, and Go never halves it again for a goroutine blocked
+// in the poller (wsreader.go): this one waits with the 2 KiB it started
+// with, and an idle connection costs ~1.6 KB less RSS (bench idle). It
 // returns when reading ended, or stop says so between bursts.
 func (c *wsPeer) readBursts(handle func([]byte) bool, stop func() bool) {
 	done := make(chan bool, 1)
@@ -127,7 +125,7 @@ func (c *wsPeer) readBursts(handle func([]byte) bool, stop func() bool) {
 			c.readEnded(err)
 			return
 		}
-		go c.burst(handle, stop, done)
+		runBurst(burstJob{c: c, handle: handle, stop: stop, done: done})
 		if !<-done {
 			return
 		}
@@ -144,6 +142,52 @@ func (c *wsPeer) burst(handle func([]byte) bool, stop func() bool, done chan<- b
 		}
 		if c.rd.buf == nil || stop() {
 			done <- true
+			return
+		}
+	}
+}
+
+// burstJob is a connection's burst for a runner (runBurst).
+type burstJob struct {
+	c      *wsPeer
+	handle func([]byte) bool
+	stop   func() bool
+	done   chan<- bool
+}
+
+// burstJobs hands a burst to a runner that waits for one: unbuffered, so
+// a send goes through only to a runner waiting.
+var burstJobs = make(chan burstJob)
+
+// runnerIdle is how long a burst runner waits for the next burst before
+// it ends.
+const runnerIdle = time.Second
+
+// runBurst runs j on a runner: one that waits, or a new one. Runners are
+// goroutines shared by every connection and kept while bursts come: a
+// goroutine started for each burst grew its stack from 2 KiB to what
+// handling a frame takes every time (runtime.newstack, ~1% of the server's
+// CPU in bench ingest), where a runner keeps the stack it grew. Bursts
+// run at most one a connection, so the runners are at most the
+// connections reading at once, and end when idle.
+func runBurst(j burstJob) {
+	select {
+	case burstJobs <- j:
+	default:
+		go burstRunner(j)
+	}
+}
+
+func burstRunner(j burstJob) {
+	idle := time.NewTimer(runnerIdle)
+	defer idle.Stop()
+	for {
+		j.c.burst(j.handle, j.stop, j.done)
+		j = burstJob{} // holds no connection while it waits
+		idle.Reset(runnerIdle)
+		select {
+		case j = <-burstJobs:
+		case <-idle.C:
 			return
 		}
 	}
