@@ -445,7 +445,15 @@ func (c *customer) commitInto(ctx actor.Context, d journey.Decision, done *appen
 			msg = new(appendDone)
 		}
 		*msg = appendDone{incarnation: inc, lastSeq: last, err: err, elastic: elastic}
-		if mailbox == nil || !mailbox.post(msg) {
+		posted := false
+		switch {
+		case mailbox == nil:
+		case elastic: // on the elastic workers, after live work
+			posted = mailbox.post(msg)
+		default:
+			posted = mailbox.postHere(msg)
+		}
+		if !posted {
 			root.Send(self, msg)
 		}
 	})
@@ -479,6 +487,13 @@ func (c *customer) appendDone(ctx actor.Context, m *appendDone) {
 	if m.incarnation != c.incarnation {
 		return
 	}
+	if m.here && c.waitsForStore(m) {
+		// On the store's completion goroutine (postHere): a worker takes
+		// it, after what was posted meanwhile.
+		m.here = false
+		c.mailbox.post(m)
+		return
+	}
 	c.pending--
 	if m.err != nil {
 		c.appendFailed(ctx, m.err)
@@ -491,6 +506,14 @@ func (c *customer) appendDone(ctx actor.Context, m *appendDone) {
 		c.saveSnapshot()
 	}
 	c.maybeStop(ctx)
+}
+
+// waitsForStore says whether the completion m would have the customer
+// wait for the store: to reload it after a failure, to save a snapshot,
+// or to stop or erase it (maybeStop).
+func (c *customer) waitsForStore(m *appendDone) bool {
+	last := c.pending == 1
+	return m.err != nil || last && (m.lastSeq-c.snapshotAt >= uint64(c.rt.cfg.SnapshotEvery) || c.erasing != nil || c.passivating)
 }
 
 // appendFailed: the state now holds events the store does not. Whoever

@@ -216,6 +216,48 @@ func (m *customerMailbox) post(message any) bool {
 	return true
 }
 
+// postHere is post for an append's completion, on the store's completion
+// goroutine: when the mailbox is idle, holds nothing and is not suspended,
+// the message runs here and now (appendDone.here), as the mailbox's run
+// would, instead of waking a worker for it (a schedule on the pool's queue
+// and a worker woken, for most events). Only that message: what is posted
+// meanwhile waits, and is scheduled on the pool after it, so the
+// completion goroutine runs no ingest (an append from it could wait for
+// the store's queue, which waits for completions); and the customer puts
+// the completion back in its mailbox, for a worker, when it would wait for
+// the store (customer.appendDone).
+func (m *customerMailbox) postHere(message *appendDone) bool {
+	m.mu.Lock()
+	if m.stopped {
+		m.mu.Unlock()
+		return false
+	}
+	if m.scheduled || m.n > 0 || len(m.system) > 0 || m.suspended {
+		message.here = false
+		m.push(message)
+		return true
+	}
+	m.scheduled = true // the mailbox runs, here
+	m.mu.Unlock()
+	message.here = true
+	m.invoke(message, false)
+	m.mu.Lock()
+	if m.n == 0 && len(m.system) == 0 || m.suspended && len(m.system) == 0 {
+		m.scheduled = false
+		m.mu.Unlock()
+		return true
+	}
+	var next any
+	if len(m.system) > 0 {
+		next = m.system[0]
+	} else {
+		next = m.user[m.head]
+	}
+	m.scheduled = false
+	m.wake(next)
+	return true
+}
+
 // push queues a user message and wakes the mailbox. Called with m.mu held;
 // returns with it released.
 func (m *customerMailbox) push(message any) {

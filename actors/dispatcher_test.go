@@ -242,3 +242,82 @@ type benchInvoker chan struct{}
 func (c benchInvoker) InvokeSystemMessage(any)  {}
 func (c benchInvoker) InvokeUserMessage(any)    { c <- struct{}{} }
 func (c benchInvoker) EscalateFailure(any, any) {}
+
+// hereInvoker records on which goroutine (the caller's or a worker) each
+// message ran: a message posted while the first runs must not run on the
+// caller's goroutine.
+type hereInvoker struct {
+	m      *customerMailbox
+	caller chan struct{} // closed once postHere returned
+	ran    chan string
+}
+
+func (h *hereInvoker) InvokeSystemMessage(any) {}
+func (h *hereInvoker) InvokeUserMessage(msg any) {
+	switch msg := msg.(type) {
+	case *appendDone:
+		where := "worker"
+		if msg.here {
+			where = "here"
+		}
+		if msg.lastSeq == 1 {
+			h.m.post("ingest") // arrives while the completion runs here
+		}
+		h.ran <- where
+	case string:
+		select {
+		case <-h.caller:
+			h.ran <- msg
+		case <-time.After(5 * time.Second):
+			h.ran <- msg + " on the caller's goroutine"
+		}
+	}
+}
+func (h *hereInvoker) EscalateFailure(any, any) {}
+
+// TestPostHere: an append's completion runs on the poster's goroutine when
+// the mailbox is idle and empty, and what is posted meanwhile goes to a
+// worker; a completion that finds the mailbox busy waits its turn there.
+func TestPostHere(t *testing.T) {
+	d := newPoolDispatcher(1, 16, 3)
+	defer d.close()
+	m := d.customerMailboxes(nil)().(*customerMailbox)
+	h := &hereInvoker{m: m, caller: make(chan struct{}), ran: make(chan string, 10)}
+	m.RegisterHandlers(h, d)
+
+	if !m.postHere(&appendDone{lastSeq: 1}) {
+		t.Fatal("postHere refused an idle mailbox's message")
+	}
+	select {
+	case got := <-h.ran:
+		if got != "here" {
+			t.Fatalf("the completion ran on a %s, want here", got)
+		}
+	default:
+		t.Fatal("postHere returned before the completion ran")
+	}
+	close(h.caller)
+	if got := <-h.ran; got != "ingest" {
+		t.Fatalf("the message posted meanwhile: %s", got)
+	}
+	waitIdle(t, m)
+
+	// Busy: the worker is held, the mailbox scheduled behind it.
+	block := make(chan struct{})
+	d.Schedule(func() { <-block })
+	m.post("queued")
+	if !m.postHere(&appendDone{lastSeq: 2}) {
+		t.Fatal("postHere refused a busy mailbox's message")
+	}
+	select {
+	case got := <-h.ran:
+		t.Fatalf("%s ran while the mailbox waited for a worker", got)
+	default:
+	}
+	close(block)
+	for _, want := range []string{"queued", "worker"} {
+		if got := <-h.ran; got != want {
+			t.Fatalf("ran %s, want %s", got, want)
+		}
+	}
+}

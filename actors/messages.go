@@ -101,6 +101,9 @@ type appendDone struct {
 	lastSeq     uint64
 	err         error
 	elastic     bool // the append was elastic work's (dispatcher.go)
+	// here: run on the store's completion goroutine (postHere), where the
+	// customer does nothing that waits for the store.
+	here bool
 }
 
 // passivateReq is a customer asking its host to stop forwarding to it; pid

@@ -3,6 +3,8 @@ package actors
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -527,4 +529,26 @@ func TestDueScansAreSpaced(t *testing.T) {
 	if scans > most {
 		t.Errorf("%d due scans for %d items due over %v, want at most %d", scans, customers, spread, most)
 	}
+}
+
+// A completion the store's completion goroutine runs (postHere) that
+// would save a snapshot goes to a worker instead: snapshots are still
+// saved every SnapshotEvery events, and the customer answers on. (On
+// Pebble, whose writer completes appends on a goroutine of its own.)
+func TestSnapshotsAreSavedWhenCompletionsRunHere(t *testing.T) {
+	engine, err := persistence.Open(t.TempDir(), persistence.Options{Partitions: 4, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := startTestOn(t, Config{SnapshotEvery: 3}, engine)
+	for i := range 7 {
+		if r := ingest(t, rt, "c-snap", fmt.Sprintf("e-%d", i)); r.Reject != nil || r.Ack.Seq != uint64(i+1) {
+			t.Fatalf("event %d: %+v %v", i, r.Ack, r.Reject)
+		}
+	}
+	store := engine.Store(rt.PartitionOf("c-snap"))
+	waitFor(t, func() bool {
+		snap, _, err := store.Load(context.Background(), "c-snap")
+		return err == nil && snap != nil && snap.Seq >= 6
+	}, "a snapshot at seq 6")
 }
