@@ -487,7 +487,7 @@ func (c *customer) appendDone(ctx actor.Context, m *appendDone) {
 	if m.incarnation != c.incarnation {
 		return
 	}
-	if m.here && c.waitsForStore(m) {
+	if m.here && c.staysOffCompletions(m) {
 		// On the store's completion goroutine (postHere): a worker takes
 		// it, after what was posted meanwhile.
 		m.here = false
@@ -508,12 +508,17 @@ func (c *customer) appendDone(ctx actor.Context, m *appendDone) {
 	c.maybeStop(ctx)
 }
 
-// waitsForStore says whether the completion m would have the customer
-// wait for the store: to reload it after a failure, to save a snapshot,
-// or to stop or erase it (maybeStop).
-func (c *customer) waitsForStore(m *appendDone) bool {
+// staysOffCompletions says whether the completion m is a worker's to
+// run, not the store's completion goroutine's: it would wait for the
+// store (to reload the customer after a failure, to save a snapshot, to
+// stop or erase it: maybeStop), or it releases an effect, not only
+// answers (an effect may wait: a web chat visitor's outbound is written
+// to its socket at once, up to its write timeout). Answers only queue
+// (Runtime.Ingest's done must not block).
+func (c *customer) staysOffCompletions(m *appendDone) bool {
 	last := c.pending == 1
-	return m.err != nil || last && (m.lastSeq-c.snapshotAt >= uint64(c.rt.cfg.SnapshotEvery) || c.erasing != nil || c.passivating)
+	return m.err != nil || last && (m.lastSeq-c.snapshotAt >= uint64(c.rt.cfg.SnapshotEvery) || c.erasing != nil || c.passivating) ||
+		!c.outbox.onlyAnswers(m.lastSeq)
 }
 
 // appendFailed: the state now holds events the store does not. Whoever
@@ -676,6 +681,17 @@ func (it *outboxItem) run(err error) {
 			m.analytics.observe(m.partition, m.observed)
 		}
 	}
+}
+
+// onlyAnswers says whether every item release(durable) would run is an
+// ingest's answer.
+func (o *outbox) onlyAnswers(durable uint64) bool {
+	for i := o.head; i < len(o.items) && o.items[i].seq <= durable; i++ {
+		if o.items[i].answer == nil {
+			return false
+		}
+	}
+	return true
 }
 
 func (o *outbox) release(durable uint64) {

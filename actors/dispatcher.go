@@ -225,7 +225,7 @@ func (m *customerMailbox) post(message any) bool {
 // completion goroutine runs no ingest (an append from it could wait for
 // the store's queue, which waits for completions); and the customer puts
 // the completion back in its mailbox, for a worker, when it would wait for
-// the store (customer.appendDone).
+// the store or release more than answers (customer.staysOffCompletions).
 func (m *customerMailbox) postHere(message *appendDone) bool {
 	m.mu.Lock()
 	if m.stopped {

@@ -321,3 +321,27 @@ func TestPostHere(t *testing.T) {
 		}
 	}
 }
+
+// A completion runs on the store's completion goroutine only when what it
+// releases is answers: an effect (an outbound's delivery, which may write
+// to a web chat visitor's socket) is a worker's.
+func TestOutboxOnlyAnswers(t *testing.T) {
+	var o outbox
+	answered := func(Result) {}
+	if !o.onlyAnswers(10) {
+		t.Fatal("an empty outbox releases an effect")
+	}
+	o.pushAnswer(1, &ingestMsg{done: answered})
+	o.push(2, func(error) {})
+	o.pushAnswer(3, &ingestMsg{done: answered})
+	if !o.onlyAnswers(1) {
+		t.Fatal("up to seq 1 only an answer is released")
+	}
+	if o.onlyAnswers(2) || o.onlyAnswers(3) {
+		t.Fatal("up to seq 2 an effect is released")
+	}
+	o.release(2)
+	if !o.onlyAnswers(3) {
+		t.Fatal("after the effect, up to seq 3 only an answer is released")
+	}
+}

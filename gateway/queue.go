@@ -14,6 +14,8 @@ type queue[T any] struct {
 	head  int // items[head:] wait
 	max   int
 	ready chan struct{}
+	// closed: drained for good (drainClosed); push refuses.
+	closed bool
 }
 
 // queueKeep is the capacity an emptied queue keeps for its next items;
@@ -30,11 +32,12 @@ func newQueueOn[T any](max int, ready chan struct{}) *queue[T] {
 	return &queue[T]{max: max, ready: ready}
 }
 
-// push adds v unless max items wait already (false).
+// push adds v unless max items wait already, or the queue was closed
+// (false).
 func (q *queue[T]) push(v T) bool {
 	q.mu.Lock()
 	n := len(q.items) - q.head
-	if n >= q.max {
+	if n >= q.max || q.closed {
 		q.mu.Unlock()
 		return false
 	}
@@ -70,6 +73,19 @@ func (q *queue[T]) pop() (T, bool) {
 		q.head = 0
 	}
 	return v, true
+}
+
+// drainClosed closes the queue, so that push refuses from now on, and
+// hands each item that waits to fn, oldest first.
+func (q *queue[T]) drainClosed(fn func(T)) {
+	q.mu.Lock()
+	q.closed = true
+	items := q.items[q.head:]
+	q.items, q.head = nil, 0
+	q.mu.Unlock()
+	for _, v := range items {
+		fn(v)
+	}
 }
 
 // len is how many items wait.

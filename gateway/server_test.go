@@ -236,3 +236,22 @@ func TestAnswersAreCounted(t *testing.T) {
 		t.Errorf("the latency's +Inf bucket holds %v answers, want 6", got)
 	}
 }
+
+// A connection's queue, drained as its writer ends, refuses what comes
+// after: the answerer counts such an ack itself (channelConn.result).
+func TestQueueRefusesAfterItsLastDrain(t *testing.T) {
+	q := newQueue[int](4)
+	q.push(1)
+	q.push(2)
+	var got []int
+	q.drainClosed(func(v int) { got = append(got, v) })
+	if len(got) != 2 || got[0] != 1 || got[1] != 2 {
+		t.Fatalf("drained %v, want [1 2]", got)
+	}
+	if q.push(3) {
+		t.Fatal("a closed queue took an item")
+	}
+	if q.len() != 0 {
+		t.Fatalf("%d items wait in a closed queue", q.len())
+	}
+}

@@ -303,6 +303,11 @@ func (c *wsPeer) enqueueFrame(frame outFrame) bool {
 	default:
 	}
 	if !c.send.push(frame) {
+		select {
+		case <-c.closed:
+			return false // the writer closed the queue as it ended
+		default:
+		}
 		c.s.metrics.slowClosed.Inc()
 		c.s.log.Warn(c.kind+" connection too slow: closing", "queued", c.send.len())
 		c.close()
@@ -325,12 +330,14 @@ func (c *wsPeer) writeLoop() {
 		case <-c.send.ready:
 		case <-c.closed:
 			// Acks left unwritten are counted: their events were stored.
+			// The queue is closed as it is drained, so an answer queued
+			// after this is refused, and counted by its answerer.
 			now := monoNow()
-			for f, ok := c.send.pop(); ok; f, ok = c.send.pop() {
+			c.send.drainClosed(func(f outFrame) {
 				if f.ack != nil {
 					w.tally.ack(f.ack.Duplicate, now-f.at)
 				}
-			}
+			})
 			code, reason := websocket.CloseGoingAway, "closing"
 			if c.closeCode != 0 {
 				code, reason = c.closeCode, c.closeReason
