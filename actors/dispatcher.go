@@ -227,22 +227,35 @@ func (m *customerMailbox) post(message any) bool {
 // the completion back in its mailbox, for a worker, when it would wait for
 // the store or release more than answers (customer.staysOffCompletions).
 func (m *customerMailbox) postHere(message *appendDone) bool {
+	return m.postOrRun(message, &message.here)
+}
+
+// postOrRun posts message, or, when the mailbox is idle, holds nothing
+// and is not suspended, runs it here and now as the mailbox's run would
+// (and sets *here, when here is not nil; false when it was posted). Only
+// that message runs here: what is posted meanwhile is scheduled on the
+// pool after it.
+func (m *customerMailbox) postOrRun(message any, here *bool) bool {
 	m.mu.Lock()
 	if m.stopped {
 		m.mu.Unlock()
 		return false
 	}
 	if m.scheduled || m.n > 0 || len(m.system) > 0 || m.suspended {
-		message.here = false
+		if here != nil {
+			*here = false
+		}
 		m.push(message)
 		return true
 	}
 	m.scheduled = true // the mailbox runs, here
 	m.mu.Unlock()
-	message.here = true
+	if here != nil {
+		*here = true
+	}
 	m.invoke(message, false)
 	m.mu.Lock()
-	if m.n == 0 && len(m.system) == 0 || m.suspended && len(m.system) == 0 {
+	if len(m.system) == 0 && (m.n == 0 || m.suspended) {
 		m.scheduled = false
 		m.mu.Unlock()
 		return true
