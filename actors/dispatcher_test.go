@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -343,5 +344,61 @@ func TestOutboxOnlyAnswers(t *testing.T) {
 	o.release(2)
 	if !o.onlyAnswers(3) {
 		t.Fatal("after the effect, up to seq 3 only an answer is released")
+	}
+}
+
+// flagInvoker records each message with whether it ran while the test's
+// goroutine was inside postOrRun (on it, since nothing else runs then).
+type flagInvoker struct {
+	inCaller *atomic.Bool
+	ran      chan string
+}
+
+func (f *flagInvoker) InvokeSystemMessage(any) {}
+func (f *flagInvoker) InvokeUserMessage(m any) {
+	where := "worker"
+	if f.inCaller.Load() {
+		where = "caller"
+	}
+	f.ran <- m.(string) + " on the " + where
+}
+func (f *flagInvoker) EscalateFailure(any, any) {}
+
+// TestPostOrRunKeepsOrder: a message runs on the caller's goroutine only
+// when the mailbox is idle and empty; one posted while earlier ones wait
+// for a worker waits behind them, so the order of posts is the order of
+// runs (a host routes a connection's events in the order read).
+func TestPostOrRunKeepsOrder(t *testing.T) {
+	d := newPoolDispatcher(1, 16, 3)
+	defer d.close()
+	m := d.customerMailboxes(nil)().(*customerMailbox)
+	var inCaller atomic.Bool
+	f := &flagInvoker{inCaller: &inCaller, ran: make(chan string, 10)}
+	m.RegisterHandlers(f, d)
+	post := func(msg string) {
+		inCaller.Store(true)
+		defer inCaller.Store(false)
+		if !m.postOrRun(msg, nil) {
+			t.Fatalf("%s refused", msg)
+		}
+	}
+	post("a")
+	if got := <-f.ran; got != "a on the caller" {
+		t.Fatalf("ran %q, want a on the caller", got)
+	}
+	block := make(chan struct{})
+	d.Schedule(func() { <-block }) // the only worker is held
+	m.post("b")                    // scheduled behind it
+	post("c")
+	close(block)
+	for _, want := range []string{"b on the worker", "c on the worker"} {
+		if got := <-f.ran; got != want {
+			t.Fatalf("ran %q, want %q", got, want)
+		}
+	}
+	waitIdle(t, m)
+	post("d")
+	if got := <-f.ran; got != "d on the caller" {
+		t.Fatalf("ran %q, want d on the caller", got)
 	}
 }

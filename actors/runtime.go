@@ -308,8 +308,10 @@ func (r *Runtime) PartitionOf(customer string) int {
 }
 
 // Ingest hands a validated, resolved inbound event to its customer. done is
-// called exactly once, from an actor goroutine or the store's completion
-// goroutine (customerMailbox.postHere), and must not block. The
+// called exactly once, from an actor goroutine, the store's completion
+// goroutine (customerMailbox.postHere) or the caller's own before Ingest
+// returns (a refusal, also by the partition's host routing on the caller's
+// goroutine: postOrRun), and must not block. The
 // caller has admitted the event (connection credit or Admit).
 func (r *Runtime) Ingest(customer string, in journey.Inbound, done func(Result)) {
 	r.IngestFrom(customer, in, 0, done)
