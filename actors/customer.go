@@ -164,7 +164,7 @@ func (c *customer) activate(ctx actor.Context) {
 	if c.rt.cfg.ObserveActivation != nil {
 		c.rt.cfg.ObserveActivation(time.Since(start))
 	}
-	if c.failed == nil && c.durable-c.snapshotAt >= uint64(c.rt.cfg.SnapshotEvery) {
+	if c.failed == nil && c.snapshotDue(c.durable) {
 		c.saveSnapshot()
 	}
 	if c.failed == nil {
@@ -502,7 +502,7 @@ func (c *customer) appendDone(ctx actor.Context, m *appendDone) {
 	c.durable = m.lastSeq
 	c.state.Durable(m.lastSeq)
 	c.release()
-	if c.durable-c.snapshotAt >= uint64(c.rt.cfg.SnapshotEvery) && c.pending == 0 {
+	if c.snapshotDue(c.durable) && c.pending == 0 {
 		c.saveSnapshot()
 	}
 	c.maybeStop(ctx)
@@ -517,8 +517,14 @@ func (c *customer) appendDone(ctx actor.Context, m *appendDone) {
 // (Runtime.Ingest's done must not block).
 func (c *customer) staysOffCompletions(m *appendDone) bool {
 	last := c.pending == 1
-	return m.err != nil || last && (m.lastSeq-c.snapshotAt >= uint64(c.rt.cfg.SnapshotEvery) || c.erasing != nil || c.passivating) ||
+	return m.err != nil || last && (c.snapshotDue(m.lastSeq) || c.erasing != nil || c.passivating) ||
 		!c.outbox.onlyAnswers(m.lastSeq)
+}
+
+// snapshotDue says whether a snapshot is due once the events up to seq
+// are durable: SnapshotEvery of them since the last one.
+func (c *customer) snapshotDue(seq uint64) bool {
+	return seq-c.snapshotAt >= uint64(c.rt.cfg.SnapshotEvery)
 }
 
 // appendFailed: the state now holds events the store does not. Whoever

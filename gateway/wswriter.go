@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/throughline/throughline/actors"
 	"github.com/throughline/throughline/journey"
 )
 
@@ -88,9 +89,7 @@ func (w *frameWriter) add(opcode byte, payload []byte) {
 // addAck appends the frame of an ack whose event arrived at (monoOf), and
 // counts it: now is monoNow() as the writer took its batch.
 func (w *frameWriter) addAck(a *journey.Ack, at, now time.Duration) {
-	w.ack = append(w.ack[:0], `{"type":"ack",`...)
-	w.ack = appendAckFields(w.ack, a)
-	w.ack = append(w.ack, '}')
+	w.ack = appendAckFrame(w.ack[:0], a.ID, actors.Result{Ack: a})
 	w.add(opText, w.ack)
 	w.tally.ack(a.Duplicate, now-at)
 }
