@@ -196,7 +196,7 @@ func (h *host) route(ctx actor.Context, m customerMsg) {
 	switch {
 	case c.mailbox == nil:
 		ctx.Send(c.pid, m)
-	case !c.mailbox.post(m):
+	case !h.post(c.mailbox, m):
 		// Stopped by its supervisor (past restartsMax): its process is
 		// still registered until it has stopped, so a message sent
 		// through the PID would wait in a mailbox that never runs again.
@@ -207,6 +207,22 @@ func (h *host) route(ctx actor.Context, m customerMsg) {
 	if !ok {
 		h.enforceResidentMax(ctx)
 	}
+}
+
+// post posts m to the customer's mailbox. An ingest the host routes on
+// the caller's goroutine (ingestMsg.here) runs there too when the
+// customer's mailbox is idle: the gateway's goroutine decides and appends,
+// instead of a worker woken for it. The host is held meanwhile (a few
+// microseconds; an ingest that reads the store, the first of a customer
+// with no events or one whose id the filter cannot rule out, holds it for
+// the read), and its messages posted meanwhile wait for a worker. An
+// ingest routed on a worker is only posted: the host's worker does not run
+// its customers' work.
+func (h *host) post(mb *customerMailbox, m customerMsg) bool {
+	if im, ok := m.(*ingestMsg); ok && im.here {
+		return mb.postOrRun(m, nil)
+	}
+	return mb.post(m)
 }
 
 // activate spawns the customer, named by its id and the activation's

@@ -24,7 +24,11 @@ type ingestMsg struct {
 	in       journey.Inbound
 	conn     uint64 // the channel connection that carried it; 0: none (HTTP)
 	done     func(Result)
-	ack      *journey.Ack // its answer once durable (the customer's outbox)
+	// here: its host routes it on the caller's goroutine (Runtime.ingest),
+	// which then runs the customer's ingest too when the customer's
+	// mailbox is idle (host.route).
+	here bool
+	ack  *journey.Ack // its answer once durable (the customer's outbox)
 	// observed are the decision's events, handed to analytics (of
 	// partition) with the answer: most ingests store one event, whose seq
 	// is the answer's, and a closure of their own was an object an event.

@@ -310,8 +310,9 @@ func (r *Runtime) PartitionOf(customer string) int {
 // Ingest hands a validated, resolved inbound event to its customer. done is
 // called exactly once, from an actor goroutine, the store's completion
 // goroutine (customerMailbox.postHere) or the caller's own before Ingest
-// returns (a refusal, also by the partition's host routing on the caller's
-// goroutine: postOrRun), and must not block. The
+// returns (a refusal; or any answer the customer gives at once, a retry's,
+// when its host and it run on the caller's goroutine: postOrRun,
+// host.post), and must not block. The
 // caller has admitted the event (connection credit or Admit).
 func (r *Runtime) Ingest(customer string, in journey.Inbound, done func(Result)) {
 	r.IngestFrom(customer, in, 0, done)
@@ -362,8 +363,10 @@ func (r *Runtime) ingest(customer string, in journey.Inbound, conn uint64, forwa
 	// routed here and now when the host is idle (postOrRun): routing an
 	// ingest waits for nothing (it may spawn the customer, whose activation
 	// runs on its own mailbox), and a host of 64 is idle nearly always, so
-	// this spares a worker woken for each event.
-	if !pa.hostMailbox.postOrRun(&ingestMsg{customer: customer, in: in, conn: conn, done: done}, nil) {
+	// this spares a worker woken for each event. The customer's ingest runs
+	// here too when its mailbox is idle (host.post).
+	m := &ingestMsg{customer: customer, in: in, conn: conn, done: done}
+	if !pa.hostMailbox.postOrRun(m, &m.here) {
 		done(Result{Reject: unavailable("the partition is no longer hosted here; retry")})
 	}
 }

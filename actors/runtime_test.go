@@ -552,3 +552,34 @@ func TestSnapshotsAreSavedWhenCompletionsRunHere(t *testing.T) {
 		return err == nil && snap != nil && snap.Seq >= 6
 	}, "a snapshot at seq 6")
 }
+
+// An ingest whose host and customer are idle runs on the caller's
+// goroutine (host.post): a retry of a stored id is answered before Ingest
+// returns, by the customer, with nothing to wait for. The host may be busy
+// now and then (its idle sweep, a due tick), so one retry of twenty so
+// answered is enough; with the customer's ingest on a worker none is.
+func TestAnIdleCustomerIngestsOnTheCallersGoroutine(t *testing.T) {
+	rt, _ := startTest(t, Config{})
+	if r := ingest(t, rt, "c-1", "e-1"); r.Reject != nil {
+		t.Fatal(r.Reject)
+	}
+	e := journey.Event{ID: "e-1", Customer: "c-1", Text: "hello"}
+	if rej := journey.ValidateInbound(&e); rej != nil {
+		t.Fatal(rej)
+	}
+	here := 0
+	for range 20 {
+		var answered atomic.Bool
+		ch := make(chan Result, 1)
+		rt.Ingest("c-1", journey.Inbound{Event: e}, func(r Result) { answered.Store(true); ch <- r })
+		if answered.Load() {
+			here++
+		}
+		if r := <-ch; r.Reject != nil || !r.Ack.Duplicate || r.Ack.Seq != 1 {
+			t.Fatalf("retry: %+v %v", r.Ack, r.Reject)
+		}
+	}
+	if here == 0 {
+		t.Fatal("no retry was answered on the caller's goroutine")
+	}
+}
