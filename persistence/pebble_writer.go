@@ -42,6 +42,7 @@ package persistence
 import (
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -243,8 +244,19 @@ func (g *group) empty() {
 }
 
 // collect makes a group of first and what is already queued.
+//
+// The group's slices get room for what is queued now at once: grown by
+// append from a new (or a kept, groupKeep) group's, a group of hundreds
+// of ops copied them eight times and more (with 100,000 customers, where
+// groups of 512 to 1,024 ops are common, the growth was ~2% of the
+// server's CPU in bench ingest).
 func (w *writer) collect(first op) *group {
 	g := w.emptied()
+	if n := min(len(w.e.queue)+1, w.opts.BatchAppendsMax); cap(g.ops) < n {
+		g.ops = slices.Grow(g.ops, n)
+		g.owners = slices.Grow(g.owners, n)
+		g.errs = slices.Grow(g.errs, n)
+	}
 	w.add(g, first)
 	for len(g.ops) < w.opts.BatchAppendsMax && g.bytes < w.opts.BatchBytesMax {
 		select {
