@@ -231,6 +231,7 @@ func (c *customer) ingest(ctx actor.Context, m *ingestMsg) {
 			return
 		}
 	}
+	m.in.Into = &m.room
 	d := journey.Step(policy, c.state, &m.in, c.rt.cfg.Now())
 	if d.NeedLookup {
 		seq, found, erased, err := c.store.LookupEventIn(context.Background(), c.id, m.in.Event.ID, d.LookupFrom, d.LookupTo)

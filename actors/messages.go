@@ -35,6 +35,10 @@ type ingestMsg struct {
 	observed  []journey.Event
 	analytics *analyticsRunner
 	partition int
+	// room holds the decision's event and ack (journey.Inbound.Into): the
+	// message lives until it is answered, and an object of their own for
+	// most events was one more allocation an event.
+	room journey.EventAck
 	// appended is the completion of the ingest's append, posted to the
 	// customer (commitInto): the message lives until it is answered
 	// anyway, and a completion of its own was another object an event.

@@ -25,6 +25,11 @@ type Inbound struct {
 	// Stored is the store's idempotency verdict for Event.ID, filled in by
 	// the actor when a Decision asked for it (NeedLookup).
 	Stored *StoredID
+	// Into, when set, is where the decision puts the event and its ack
+	// when the event is stored alone (most are): the caller's room, which
+	// it keeps until the event is answered, instead of an allocation of
+	// their own.
+	Into *EventAck `json:"-"`
 }
 
 // StoredID is what the store knows of an event id for this customer.
@@ -166,18 +171,23 @@ func decideInboundDigest(c *Customer, in *Inbound, now time.Time, digest idDiges
 	e.Customer, e.Seq, e.Actor, e.RecordedAt = c.ID, seq, ActorCustomer, at
 	if len(events) == 0 {
 		// Most inbound events store themselves alone: the event and its ack
-		// in one allocation instead of two (every event had both).
-		one := &eventAck{events: [1]Event{e}, ack: Ack{ID: e.ID, Customer: c.ID, Seq: seq}}
-		return Decision{Events: one.events[:], Ack: &one.ack}
+		// in one allocation instead of two (every event had both), or in
+		// the caller's room (Inbound.Into).
+		one := in.Into
+		if one == nil {
+			one = new(EventAck)
+		}
+		*one = EventAck{Events: [1]Event{e}, Ack: Ack{ID: e.ID, Customer: c.ID, Seq: seq}}
+		return Decision{Events: one.Events[:], Ack: &one.Ack}
 	}
 	events = append(events, e)
 	return Decision{Events: events, Ack: &Ack{ID: e.ID, Customer: c.ID, Seq: seq}}
 }
 
-// eventAck is an inbound event that is stored alone, with its ack.
-type eventAck struct {
-	events [1]Event
-	ack    Ack
+// EventAck is an inbound event that is stored alone, with its ack.
+type EventAck struct {
+	Events [1]Event
+	Ack    Ack
 }
 
 func decideProfile(c *Customer, in *ProfilePatch, now time.Time) Decision {

@@ -201,3 +201,22 @@ func TestApplyOutOfOrderPanics(t *testing.T) {
 		}()
 	}
 }
+
+// An inbound stored alone goes into the caller's room when it gives one
+// (Inbound.Into): the decision's event and ack are the room's.
+func TestDecideIntoTheCallersRoom(t *testing.T) {
+	c := journey.NewCustomer("c-42")
+	var room journey.EventAck
+	in := inbound("gw-1")
+	in.Into = &room
+	d := step(t, c, in, t0)
+	if d.Reject != nil || len(d.Events) != 1 || d.Ack == nil {
+		t.Fatalf("decision: %+v", d)
+	}
+	if &d.Events[0] != &room.Events[0] || d.Ack != &room.Ack {
+		t.Fatal("the decision's event and ack are not in the room")
+	}
+	if room.Ack.Seq != 1 || room.Events[0].Seq != 1 || room.Events[0].Customer != "c-42" {
+		t.Fatalf("room: %+v", room)
+	}
+}
