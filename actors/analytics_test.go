@@ -2,7 +2,9 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -301,5 +303,65 @@ func TestAnalyticsSeeAnIngestWithItsAnswer(t *testing.T) {
 			t.Fatalf("the projection's last seq of c-1 is %d, the last ingest's %d", seen, last)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// gatedStore is a store whose WriteRecords waits for release, then fails
+// with fail when set: a slow or failing disk under the periodic save.
+type gatedStore struct {
+	persistence.Store
+	release chan struct{}
+	fail    error
+}
+
+func (s *gatedStore) WriteRecords(ctx context.Context, collection string, puts []persistence.Record, deletes []string) error {
+	<-s.release
+	if s.fail != nil {
+		return s.fail
+	}
+	return s.Store.WriteRecords(ctx, collection, puts, deletes)
+}
+
+// The periodic save does not hold the runner while it is written
+// (saveLater): the runner goes on, takes the outcome once it is written
+// (settle), and a failed save leaves the projection to save again; a save
+// that waits (a partition leaving) comes after the one in flight.
+func TestAnalyticsSaveLaterDoesNotHoldTheRunner(t *testing.T) {
+	engine := persistence.NewMemory(1)
+	defer engine.Close()
+	st := &gatedStore{Store: engine.Store(0), release: make(chan struct{})}
+	a := &analyticsRunner{rt: &Runtime{cfg: Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now}}, parts: map[int]*analyticsPart{},
+		dropped: map[int]time.Time{}, droppedOf: map[string]droppedEvents{}}
+	pp := &analyticsPart{proj: analytics.New(), store: st, dirty: true}
+	a.parts[0] = pp
+	saved := func() bool {
+		found := false
+		if err := engine.Store(0).ScanRecords(context.Background(), analyticsCollection, "", func(key string, _ []byte) bool {
+			found = found || key == analyticsStateKey
+			return true
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+
+	st.fail = errors.New("disk on fire")
+	a.saveLater(pp) // returns while the write waits
+	if a.settle(pp, false) {
+		t.Fatal("settled while the write waits")
+	}
+	close(st.release)
+	if !a.settle(pp, true) || !pp.dirty || pp.saving != nil {
+		t.Fatalf("after a failed save: dirty %v, saving %v", pp.dirty, pp.saving)
+	}
+	if saved() {
+		t.Fatal("a failed save stored the state")
+	}
+
+	st.fail = nil
+	a.saveLater(pp)
+	a.save(pp) // waits for the one in flight, then writes
+	if pp.dirty || pp.saving != nil || !saved() {
+		t.Fatalf("after the saves: dirty %v, saving %v, stored %v", pp.dirty, pp.saving, saved())
 	}
 }
