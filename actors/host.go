@@ -175,6 +175,9 @@ func (h *host) route(ctx actor.Context, m customerMsg) {
 		return
 	}
 	if buf, ok := h.stopping[id]; ok {
+		if im, ok := m.(*ingestMsg); ok {
+			im.here = false // routed again once the customer stopped, on the host's worker
+		}
 		h.stopping[id] = append(buf, m)
 		return
 	}
@@ -220,6 +223,7 @@ func (h *host) route(ctx actor.Context, m customerMsg) {
 // its customers' work.
 func (h *host) post(mb *customerMailbox, m customerMsg) bool {
 	if im, ok := m.(*ingestMsg); ok && im.here {
+		im.here = false
 		return mb.postOrRun(m, nil)
 	}
 	return mb.post(m)
