@@ -462,7 +462,7 @@ type lastLeader struct {
 }
 
 // LeaderOf is actors.ClusterSource's: the leader raft knows (or knew
-// within leaderGrace), else the placement's (tableLeader).
+// within leaderGrace), else none.
 //
 // The leader raft knows now is named even when gossip has it dead: raft
 // hears from its leader every heartbeat and forgets it within a heartbeat
@@ -471,15 +471,6 @@ type lastLeader struct {
 // a partition led all along reported leaderless for 13 samples). A
 // request forwarded to a node that is really gone is answered unavailable
 // once its endpoint is down. A leader only remembered must still be alive.
-//
-// A replica whose raft knows no leader, and knew none alive within
-// leaderGrace (a replica just added, whose group has not heard from its
-// leader yet; an election after the leader left), names the placement's
-// as a node that replicates nothing does: a request sent to a replica
-// that does not lead is answered unavailable, safe to send again. (Without
-// it, one run in six of TestClusterJoinAndLeave saw a partition whose
-// replicas were all alive reported leaderless for half a second while its
-// leader handed it over.)
 func (cn *clusterNode) LeaderOf(p int) (node, remote string, ok bool) {
 	var leader string
 	if cn.repl.Replicates(p) {
@@ -494,58 +485,33 @@ func (cn *clusterNode) LeaderOf(p int) (node, remote string, ok bool) {
 		} else if last := cn.lastLeaders[p].Load(); last != nil && now.Sub(last.at) < leaderGrace {
 			leader = last.node
 		}
-		if node, remote, ok := cn.alive(leader); ok {
-			return node, remote, true
-		}
-		leader = cn.tableLeader(p, false)
-	} else {
-		leader = cn.tableLeader(p, true)
-	}
-	return cn.alive(leader)
-}
-
-// tableLeader is the first alive of: the placement's leader of p (then
-// remembered, when remember is set, for a time the table names none); the
-// last leader named, while it is one of the table's replicas; the table's
-// replicas in order. None without a table.
-func (cn *clusterNode) tableLeader(p int, remember bool) string {
-	pl := cn.placement.Load()
-	if pl == nil {
-		return ""
-	}
-	if leader := pl.Partitions[p].Leader; leader != "" {
-		if remember {
+	} else if pl := cn.placement.Load(); pl != nil {
+		// Not a replica: the table's desired leader, else the last one
+		// named, else the first live replica (a request sent to a replica
+		// that does not lead is answered unavailable, safe to send again).
+		leader = pl.Partitions[p].Leader
+		if leader != "" {
 			cn.lastLeaders[p].Store(&lastLeader{node: leader, at: time.Now()})
-		}
-		if _, _, ok := cn.alive(leader); ok {
-			return leader
-		}
-	}
-	if last := cn.lastLeaders[p].Load(); last != nil && slices.Contains(pl.Partitions[p].Replicas, last.node) {
-		if _, _, ok := cn.alive(last.node); ok {
-			return last.node
-		}
-	}
-	members := cn.members.Members()
-	for _, r := range pl.Partitions[p].Replicas {
-		if members[r].State == cluster.Alive {
-			return r
+		} else if last := cn.lastLeaders[p].Load(); last != nil && slices.Contains(pl.Partitions[p].Replicas, last.node) {
+			leader = last.node
+		} else {
+			members := cn.members.Members()
+			for _, r := range pl.Partitions[p].Replicas {
+				if members[r].State == cluster.Alive {
+					leader = r
+					break
+				}
+			}
 		}
 	}
-	return ""
-}
-
-// alive is node and its remote address when it is a member neither dead
-// nor gone, with an address.
-func (cn *clusterNode) alive(node string) (string, string, bool) {
-	if node == "" {
+	if leader == "" {
 		return "", "", false
 	}
-	m, found := cn.members.Members()[node]
+	m, found := cn.members.Members()[leader]
 	if !found || m.State == cluster.Dead || m.State == cluster.Left || m.Meta.Remote == "" {
 		return "", "", false
 	}
-	return node, m.Meta.Remote, true
+	return leader, m.Meta.Remote, true
 }
 
 // Peers is actors.ClusterSource's: the other alive members' remote
