@@ -75,8 +75,12 @@ type clusterNode struct {
 	kick    chan struct{} // a new table arrived: reconcile now
 	// lastLeaders are the partitions' leaders as last seen (LeaderOf).
 	lastLeaders []atomic.Pointer[lastLeader]
-	stop        chan struct{}
-	wg          sync.WaitGroup
+	// dropped are the partitions the table no longer gives this node while
+	// it still runs their replica, since when (reconcile's goroutine only:
+	// stillCounted).
+	dropped map[int]time.Time
+	stop    chan struct{}
+	wg      sync.WaitGroup
 
 	leaving  atomic.Bool
 	left     chan struct{} // closed once a leaving node holds no replica
