@@ -26,7 +26,7 @@ type ingestMsg struct {
 	done     func(Result)
 	// here: its host routes it on the caller's goroutine (Runtime.ingest),
 	// which then runs the customer's ingest too when the customer's
-	// mailbox is idle (host.route).
+	// mailbox is idle (host.post, which clears it: used once).
 	here bool
 	ack  *journey.Ack // its answer once durable (the customer's outbox)
 	// observed are the decision's events, handed to analytics (of
