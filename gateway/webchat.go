@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -28,6 +29,11 @@ const (
 	webchatFrameMax    = journey.WebchatFrameMaxBytes
 	webchatWriteWait   = 10 * time.Second
 	webchatBodyMax     = journey.WebchatBodyMaxBytes
+	// webchatQueueMax bounds the frames waiting for a visitor's socket:
+	// a reconnect's history and then some. A visitor whose socket is
+	// that far behind is too slow: it is closed, and its next connection
+	// gets the history.
+	webchatQueueMax = 2 * webchatHistoryMax
 )
 
 //go:embed webchat/widget.js
@@ -77,23 +83,40 @@ func (h *webchatHub) remove(c *visitorConn) {
 }
 
 // deliver shows an outbound in the customer's open chats (delivered), or
-// keeps it for the history of the next one (accepted).
+// keeps it for the history of the next one (accepted). It never blocks:
+// the outbound router calls it for the customer's actor. Each socket's
+// writer shows it, and the receipt comes once every one of them has
+// written it or failed to.
 func (h *webchatHub) deliver(o journey.Outbound, receipt func(journey.Receipt)) {
 	h.mu.Lock()
 	cs := slices.Clone(h.conns[o.Customer])
 	h.mu.Unlock()
-	f := webchatMessage{Type: "message", ID: o.ID, From: fromOf(o.Actor), Text: o.Text, Seq: o.Seq}
-	shown := false
-	for _, c := range cs {
-		if c.write(f) == nil {
-			shown = true
+	if len(cs) == 0 {
+		receipt(journey.Receipt{Outbound: o.ID, Kind: journey.ReceiptAccepted})
+		return
+	}
+	frame, err := json.Marshal(webchatMessage{Type: "message", ID: o.ID, From: fromOf(o.Actor), Text: o.Text, Seq: o.Seq})
+	if err != nil {
+		panic("gateway: a web chat message does not encode: " + err.Error()) // strings and a number
+	}
+	var left atomic.Int32
+	var shown atomic.Bool
+	left.Store(int32(len(cs)))
+	done := func(ok bool) {
+		if ok {
+			shown.Store(true)
+		}
+		if left.Add(-1) == 0 {
+			kind := journey.ReceiptAccepted
+			if shown.Load() {
+				kind = journey.ReceiptDelivered
+			}
+			receipt(journey.Receipt{Outbound: o.ID, Kind: kind})
 		}
 	}
-	kind := journey.ReceiptAccepted
-	if shown {
-		kind = journey.ReceiptDelivered
+	for _, c := range cs {
+		c.post(frame, done)
 	}
-	receipt(journey.Receipt{Outbound: o.ID, Kind: kind})
 }
 
 func (h *webchatHub) closeAll() {
@@ -130,17 +153,121 @@ func fromOf(actor string) string {
 	return "system"
 }
 
+// visitorConn is a visitor's socket. Its writer goroutine writes the
+// frames queued for it in order, so that no caller waits for a slow
+// browser: an outbound's delivery posts (never blocks; a full queue closes
+// the socket), the visitor's own reader queues its acks and waits for
+// room.
 type visitorConn struct {
 	ws       *websocket.Conn
 	customer string
-	mu       sync.Mutex // one writer
+
+	mu     sync.Mutex // closed, and post's sends on out (done is told once)
+	closed bool
+	out    chan visitorFrame
+	quit   chan struct{} // closed by stop
+	ended  chan struct{} // closed by the writer as it returns
 }
 
-func (c *visitorConn) write(v any) error {
+// visitorFrame is an encoded frame and who waits to hear it was written.
+type visitorFrame struct {
+	b    []byte
+	done func(written bool) // nil: nobody
+}
+
+func newVisitorConn(ws *websocket.Conn, customer string) *visitorConn {
+	c := &visitorConn{ws: ws, customer: customer, out: make(chan visitorFrame, webchatQueueMax),
+		quit: make(chan struct{}), ended: make(chan struct{})}
+	go c.writer()
+	return c
+}
+
+// writer writes the queued frames until stop. After a failed write it
+// writes no more (the socket is closed); every frame's done is told.
+func (c *visitorConn) writer() {
+	defer close(c.ended)
+	failed := false
+	for {
+		select {
+		case f := <-c.out:
+			if !failed {
+				_ = c.ws.SetWriteDeadline(time.Now().Add(webchatWriteWait))
+				if err := c.ws.WriteMessage(websocket.TextMessage, f.b); err != nil {
+					failed = true
+					_ = c.ws.Close() // the reader ends, and the handler stops this writer
+				}
+			}
+			if f.done != nil {
+				f.done(!failed)
+			}
+		case <-c.quit:
+			for {
+				select {
+				case f := <-c.out:
+					if f.done != nil {
+						f.done(false)
+					}
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// post queues a frame without waiting. A socket closed, or too slow to
+// have room, does not show it: done(false), and a slow one is closed.
+func (c *visitorConn) post(b []byte, done func(bool)) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	_ = c.ws.SetWriteDeadline(time.Now().Add(webchatWriteWait))
-	return c.ws.WriteJSON(v)
+	queued := false
+	if !c.closed {
+		select {
+		case c.out <- visitorFrame{b: b, done: done}:
+			queued = true
+		default:
+		}
+	}
+	closed := c.closed
+	c.mu.Unlock()
+	if queued {
+		return
+	}
+	if !closed {
+		_ = c.ws.Close() // too slow
+	}
+	if done != nil {
+		done(false)
+	}
+}
+
+// send queues v's frame, waiting for room: the visitor's own goroutines
+// (the reader's acks, a reconnect's history) wait for its socket. False:
+// the socket is closed. (A frame queued as the writer stops is dropped
+// with the connection: nobody waits for it.)
+func (c *visitorConn) send(v any) bool {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("gateway: a web chat frame does not encode: " + err.Error())
+	}
+	select {
+	case c.out <- visitorFrame{b: b}:
+		return true
+	case <-c.quit:
+		return false
+	}
+}
+
+// stop ends the writer once the socket is closed (a write in progress
+// ends with it), and tells the frames still queued that they were not
+// written.
+func (c *visitorConn) stop() {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		close(c.quit)
+	}
+	c.mu.Unlock()
+	<-c.ended
 }
 
 // serveWidget is GET /v1/webchat/widget.js.
@@ -229,11 +356,12 @@ func (p *providers) serveWebchatWS(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(webchatFrameMax)
 	keep, stopPings := p.keepWebchatAlive(ws)
 	defer stopPings()
-	c := &visitorConn{ws: ws, customer: customer}
+	c := newVisitorConn(ws, customer)
 	p.webchat.add(c)
 	defer func() {
 		p.webchat.remove(c)
 		_ = ws.Close()
+		c.stop()
 	}()
 	p.sendHistory(r.Context(), c, v.ID)
 	for {
@@ -248,15 +376,15 @@ func (p *providers) serveWebchatWS(w http.ResponseWriter, r *http.Request) {
 			err = rej
 		}
 		if err != nil {
-			_ = c.write(map[string]string{"type": "error", "code": string(journey.CodeBadRequest), "message": err.Error()})
+			c.send(map[string]string{"type": "error", "code": string(journey.CodeBadRequest), "message": err.Error()})
 			continue
 		}
 		res := p.ingest(r.Context(), channels.WebchatEvent(v, f))
 		if res.Reject != nil {
-			_ = c.write(map[string]string{"type": "error", "id": f.ID, "code": string(res.Reject.Code), "message": res.Reject.Message})
+			c.send(map[string]string{"type": "error", "id": f.ID, "code": string(res.Reject.Code), "message": res.Reject.Message})
 			continue
 		}
-		_ = c.write(map[string]any{"type": "ack", "id": f.ID, "seq": res.Ack.Seq, "duplicate": res.Ack.Duplicate})
+		c.send(map[string]any{"type": "ack", "id": f.ID, "seq": res.Ack.Seq, "duplicate": res.Ack.Duplicate})
 	}
 }
 
@@ -291,7 +419,7 @@ func (p *providers) sendHistory(ctx context.Context, c *visitorConn, visitor str
 		msgs = msgs[len(msgs)-webchatHistoryMax:]
 	}
 	for _, m := range msgs {
-		if c.write(m) != nil {
+		if !c.send(m) {
 			return
 		}
 	}
