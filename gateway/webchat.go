@@ -34,6 +34,10 @@ const (
 	// that far behind is too slow: it is closed, and its next connection
 	// gets the history.
 	webchatQueueMax = 2 * webchatHistoryMax
+	// webchatSocketsMax bounds a customer's open visitor sockets (tabs,
+	// devices): every outbound is written to each. A socket past it
+	// closes the customer's oldest.
+	webchatSocketsMax = 8
 )
 
 //go:embed webchat/widget.js
@@ -61,14 +65,25 @@ func (h *webchatHub) knows(customer string) bool {
 	return ok || len(h.conns[customer]) > 0
 }
 
+// add puts a visitor's socket on the hub; past webchatSocketsMax of the
+// customer's it closes the oldest (its handler then removes it).
 func (h *webchatHub) add(c *visitorConn) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.conns[c.customer] = append(h.conns[c.customer], c)
+	cs := append(h.conns[c.customer], c)
+	var oldest *visitorConn
+	if len(cs) > webchatSocketsMax {
+		oldest = cs[0]
+		cs = slices.Delete(cs, 0, 1)
+	}
+	h.conns[c.customer] = cs
 	if len(h.seen) >= webchatSeenMax {
 		clear(h.seen) // forgotten customers' outbounds go to gateways until they chat again
 	}
 	h.seen[c.customer] = struct{}{}
+	h.mu.Unlock()
+	if oldest != nil {
+		_ = oldest.ws.Close()
+	}
 }
 
 func (h *webchatHub) remove(c *visitorConn) {

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -145,5 +147,39 @@ func TestWebchatSlowVisitorDoesNotBlockDelivery(t *testing.T) {
 	defer hub.mu.Unlock()
 	if len(hub.conns["c-1"]) > 0 {
 		t.Errorf("the closed socket is still on the hub")
+	}
+}
+
+// A customer's visitor sockets are at most webchatSocketsMax: one more
+// closes the oldest, and outbounds go to the ones left.
+func TestWebchatSocketsPerCustomerAreBounded(t *testing.T) {
+	hub := newWebchatHub()
+	var browsers []*websocket.Conn
+	for range webchatSocketsMax + 2 {
+		b, _ := visitorPair(t, hub, "c-1")
+		browsers = append(browsers, b)
+	}
+	hub.mu.Lock()
+	n := len(hub.conns["c-1"])
+	hub.mu.Unlock()
+	if n != webchatSocketsMax {
+		t.Fatalf("%d sockets on the hub, want %d", n, webchatSocketsMax)
+	}
+	rs := &receipts{got: map[string]string{}}
+	hub.deliver(journey.Outbound{ID: "o-1", Customer: "c-1", Text: "hi", Seq: 1}, rs.add)
+	for i, b := range browsers {
+		_ = b.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var m webchatMessage
+		err := b.ReadJSON(&m)
+		var timeout net.Error
+		switch {
+		case i < 2 && (err == nil || errors.As(err, &timeout) && timeout.Timeout()):
+			t.Errorf("socket %d, one of the oldest, was not closed: read %+v, %v", i, m, err)
+		case i >= 2 && (err != nil || m.ID != "o-1"):
+			t.Errorf("socket %d: %+v, %v", i, m, err)
+		}
+	}
+	if got := rs.wait(t, 1); got["o-1"] != journey.ReceiptDelivered {
+		t.Errorf("receipt %q", got["o-1"])
 	}
 }
