@@ -271,6 +271,21 @@ func (m *customerMailbox) postOrRun(message any, here *bool) bool {
 	return true
 }
 
+// requeue puts message back at the front of the user messages, from the
+// message running now on the caller's goroutine (postOrRun): the mailbox
+// is scheduled meanwhile, so postOrRun wakes a worker for it when the
+// message returns.
+func (m *customerMailbox) requeue(message any) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.n == len(m.user) {
+		m.grow()
+	}
+	m.head = (m.head - 1 + len(m.user)) % len(m.user)
+	m.user[m.head] = message
+	m.n++
+}
+
 // push queues a user message and wakes the mailbox. Called with m.mu held;
 // returns with it released.
 func (m *customerMailbox) push(message any) {

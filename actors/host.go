@@ -216,15 +216,15 @@ func (h *host) route(ctx actor.Context, m customerMsg) {
 // the caller's goroutine (ingestMsg.here) runs there too when the
 // customer's mailbox is idle: the gateway's goroutine decides and appends,
 // instead of a worker woken for it. The host is held meanwhile (a few
-// microseconds; an ingest that reads the store, the first of a customer
-// with no events or one whose id the filter cannot rule out, holds it for
-// the read), and its messages posted meanwhile wait for a worker. An
-// ingest routed on a worker is only posted: the host's worker does not run
-// its customers' work.
+// microseconds), and its messages posted meanwhile wait for a worker. An
+// ingest that would read the store (the first of a customer with no
+// events, or one whose id the filters cannot rule out) goes to a worker
+// instead (ingestMsg.inline). An ingest routed on a worker is only
+// posted: the host's worker does not run its customers' work.
 func (h *host) post(mb *customerMailbox, m customerMsg) bool {
 	if im, ok := m.(*ingestMsg); ok && im.here {
 		im.here = false
-		return mb.postOrRun(m, nil)
+		return mb.postOrRun(m, &im.inline)
 	}
 	return mb.post(m)
 }

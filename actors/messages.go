@@ -28,7 +28,12 @@ type ingestMsg struct {
 	// which then runs the customer's ingest too when the customer's
 	// mailbox is idle (host.post, which clears it: used once).
 	here bool
-	ack  *journey.Ack // its answer once durable (the customer's outbox)
+	// inline: the customer's ingest runs on the caller's goroutine (set
+	// by host.post's postOrRun). An ingest that would read the store
+	// there goes back to the front of the mailbox instead, for a worker
+	// (customer.ingest).
+	inline bool
+	ack    *journey.Ack // its answer once durable (the customer's outbox)
 	// observed are the decision's events, handed to analytics (of
 	// partition) with the answer: most ingests store one event, whose seq
 	// is the answer's, and a closure of their own was an object an event.

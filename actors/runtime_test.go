@@ -583,3 +583,73 @@ func TestAnIdleCustomerIngestsOnTheCallersGoroutine(t *testing.T) {
 		t.Fatal("no retry was answered on the caller's goroutine")
 	}
 }
+
+// lookupGate is an engine whose stores' LookupEventIn waits while the gate
+// is shut: a slow read of the idempotency blocks.
+type lookupGate struct {
+	persistence.Engine
+	shut    atomic.Bool
+	open    chan struct{}
+	entered chan struct{}
+}
+
+func (g *lookupGate) Store(p int) persistence.Store {
+	return &lookupGateStore{Store: g.Engine.Store(p), g: g}
+}
+
+type lookupGateStore struct {
+	persistence.Store
+	g *lookupGate
+}
+
+func (s *lookupGateStore) LookupEventIn(ctx context.Context, customer, id string, from, to uint64) (uint64, bool, bool, error) {
+	if s.g.shut.Load() {
+		s.g.entered <- struct{}{}
+		<-s.g.open
+	}
+	return s.Store.LookupEventIn(ctx, customer, id, from, to)
+}
+
+// An ingest that would read the store does not read it on the caller's
+// goroutine (customer.toWorker): the gateway's connection and the
+// partition's host are not held for the read, which under compaction can
+// take tens of milliseconds. A retry of an id that left the ring for the
+// filters needs a look-up: with the read gated, Ingest returns, and the
+// retry is answered once the read is let go. (Read on the caller's
+// goroutine, Ingest waits for the gate.)
+func TestAnIngestThatReadsTheStoreLeavesTheCallersGoroutine(t *testing.T) {
+	g := &lookupGate{Engine: persistence.NewMemory(8), open: make(chan struct{}), entered: make(chan struct{}, 1)}
+	rt := startTestOn(t, Config{}, g)
+	for i := range journey.RecentIDsMax + 2*journey.DedupBlockIDs + 1 { // e-0 left the ring, and its dedup block is stored
+		if r := ingest(t, rt, "c-1", fmt.Sprintf("e-%d", i)); r.Reject != nil {
+			t.Fatal(r.Reject)
+		}
+	}
+	e := journey.Event{ID: "e-0", Customer: "c-1", Text: "hello"}
+	if rej := journey.ValidateInbound(&e); rej != nil {
+		t.Fatal(rej)
+	}
+	g.shut.Store(true)
+	for try := range 5 {
+		ch := make(chan Result, 1)
+		returned := make(chan struct{})
+		go func() {
+			rt.Ingest("c-1", journey.Inbound{Event: e}, func(r Result) { ch <- r })
+			close(returned)
+		}()
+		select {
+		case <-g.entered:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("try %d: the retry was not looked up", try)
+		}
+		select {
+		case <-returned:
+		case <-time.After(2 * time.Second):
+			t.Fatalf("try %d: Ingest waited for the store's read", try)
+		}
+		g.open <- struct{}{}
+		if r := <-ch; r.Reject != nil || !r.Ack.Duplicate || r.Ack.Seq != 1 {
+			t.Fatalf("try %d: retry answered %+v %v", try, r.Ack, r.Reject)
+		}
+	}
+}
