@@ -577,10 +577,7 @@ func (a *analyticsRunner) save(pp *analyticsPart) {
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), analyticsTimeout)
-	err := pp.store.WriteRecords(ctx, analyticsCollection, []persistence.Record{{Key: analyticsStateKey, Value: b}}, nil)
-	cancel()
-	if err != nil {
+	if err := writeState(pp.store, b); err != nil {
 		a.rt.cfg.Logger.Warn("analytics: saving", "partition", pp.store.Partition(), "err", err)
 		return
 	}
@@ -605,10 +602,15 @@ func (a *analyticsRunner) saveLater(pp *analyticsPart) {
 	pp.saving = done
 	go func() {
 		defer close(done)
-		ctx, cancel := context.WithTimeout(context.Background(), analyticsTimeout)
-		defer cancel()
-		pp.saveErr = pp.store.WriteRecords(ctx, analyticsCollection, []persistence.Record{{Key: analyticsStateKey, Value: b}}, nil)
+		pp.saveErr = writeState(pp.store, b)
 	}()
+}
+
+// writeState writes an encoded projection as its partition's state.
+func writeState(st persistence.Store, b []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), analyticsTimeout)
+	defer cancel()
+	return st.WriteRecords(ctx, analyticsCollection, []persistence.Record{{Key: analyticsStateKey, Value: b}}, nil)
 }
 
 // settle takes the outcome of pp's save in flight once it is written,

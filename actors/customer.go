@@ -223,9 +223,8 @@ func (c *customer) ingest(ctx actor.Context, m *ingestMsg) {
 		return
 	}
 	policy := c.rt.cfg.Policy
-	if m.inline && c.mailbox != nil && c.state.Seq == 0 {
-		c.toWorker(m) // lookupErased reads the store
-		return
+	if c.state.Seq == 0 && c.toWorker(m) {
+		return // lookupErased reads the store
 	}
 	if c.state.Seq == 0 {
 		// A customer with no events may have been erased: its tombstones
@@ -237,9 +236,8 @@ func (c *customer) ingest(ctx actor.Context, m *ingestMsg) {
 	}
 	m.in.Into = &m.room
 	d := journey.Step(policy, c.state, &m.in, c.rt.cfg.Now())
-	if d.NeedLookup && m.inline && c.mailbox != nil {
-		c.toWorker(m) // Step changed nothing: a worker steps it again
-		return
+	if d.NeedLookup && c.toWorker(m) {
+		return // Step changed nothing: a worker steps it again
 	}
 	if d.NeedLookup {
 		seq, found, erased, err := c.store.LookupEventIn(context.Background(), c.id, m.in.Event.ID, d.LookupFrom, d.LookupTo)
@@ -271,13 +269,18 @@ func (c *customer) ingest(ctx actor.Context, m *ingestMsg) {
 
 // toWorker puts an ingest running on the caller's goroutine back at the
 // front of the customer's mailbox, ahead of what was posted meanwhile: a
-// worker runs it once the caller's turn ends. A store read on the
-// caller's goroutine held the gateway's connection and the partition's
-// host for its time, and under compaction a read can take tens of
-// milliseconds (README "Benchmarking", stop 46).
-func (c *customer) toWorker(m *ingestMsg) {
+// worker runs it once the caller's turn ends. False: it runs on a worker
+// already, and goes on. A store read on the caller's goroutine held the
+// gateway's connection and the partition's host for its time, and under
+// compaction a read can take tens of milliseconds (README
+// "Benchmarking", stop 46).
+func (c *customer) toWorker(m *ingestMsg) bool {
+	if !m.inline || c.mailbox == nil {
+		return false
+	}
 	m.inline = false
 	c.mailbox.requeue(m)
+	return true
 }
 
 // lookupErased asks the store whether the event's id belonged to this
