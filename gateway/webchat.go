@@ -35,8 +35,10 @@ const (
 	// gets the history.
 	webchatQueueMax = 2 * webchatHistoryMax
 	// webchatSocketsMax bounds a customer's open visitor sockets (tabs,
-	// devices): every outbound is written to each. A socket past it
-	// closes the customer's oldest.
+	// devices): every outbound is written to each. One more is refused
+	// (429 rate_limited), not put in place of the oldest: the widget
+	// reconnects half a second after a close, so evicting would have a
+	// customer's tabs take each other's place for as long as they are open.
 	webchatSocketsMax = 8
 )
 
@@ -65,25 +67,27 @@ func (h *webchatHub) knows(customer string) bool {
 	return ok || len(h.conns[customer]) > 0
 }
 
-// add puts a visitor's socket on the hub; past webchatSocketsMax of the
-// customer's it closes the oldest (its handler then removes it).
-func (h *webchatHub) add(c *visitorConn) {
+// full says the customer has webchatSocketsMax sockets open.
+func (h *webchatHub) full(customer string) bool {
 	h.mu.Lock()
-	cs := append(h.conns[c.customer], c)
-	var oldest *visitorConn
-	if len(cs) > webchatSocketsMax {
-		oldest = cs[0]
-		cs = slices.Delete(cs, 0, 1)
+	defer h.mu.Unlock()
+	return len(h.conns[customer]) >= webchatSocketsMax
+}
+
+// add puts a visitor's socket on the hub; false, and not put, when the
+// customer has webchatSocketsMax already (one that opened since full).
+func (h *webchatHub) add(c *visitorConn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.conns[c.customer]) >= webchatSocketsMax {
+		return false
 	}
-	h.conns[c.customer] = cs
+	h.conns[c.customer] = append(h.conns[c.customer], c)
 	if len(h.seen) >= webchatSeenMax {
 		clear(h.seen) // forgotten customers' outbounds go to gateways until they chat again
 	}
 	h.seen[c.customer] = struct{}{}
-	h.mu.Unlock()
-	if oldest != nil {
-		_ = oldest.ws.Close()
-	}
+	return true
 }
 
 func (h *webchatHub) remove(c *visitorConn) {
@@ -363,16 +367,25 @@ func (p *providers) serveWebchatWS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if p.webchat.full(customer) {
+		writeError(w, journey.Rejectf(journey.CodeRateLimited, "this visitor has %d web chat sockets open already", webchatSocketsMax))
+		return
+	}
 	up := websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024, CheckOrigin: p.originAllowed}
 	ws, err := up.Upgrade(w, r, nil)
 	if err != nil {
 		return
 	}
 	ws.SetReadLimit(webchatFrameMax)
+	c := newVisitorConn(ws, customer)
+	if !p.webchat.add(c) {
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "too many web chat sockets"), time.Now().Add(webchatWriteWait))
+		_ = ws.Close()
+		c.stop()
+		return
+	}
 	keep, stopPings := p.keepWebchatAlive(ws)
 	defer stopPings()
-	c := newVisitorConn(ws, customer)
-	p.webchat.add(c)
 	defer func() {
 		p.webchat.remove(c)
 		_ = ws.Close()

@@ -26,7 +26,12 @@ func visitorPair(t *testing.T, hub *webchatHub, customer string) (browser *webso
 			return
 		}
 		c := newVisitorConn(ws, customer)
-		hub.add(c)
+		if !hub.add(c) { // as serveWebchatWS: refused
+			_ = ws.Close()
+			c.stop()
+			conns <- c
+			return
+		}
 		conns <- c
 		for { // the handler's reader, as serveWebchatWS's
 			if _, _, err := ws.ReadMessage(); err != nil {
@@ -150,8 +155,9 @@ func TestWebchatSlowVisitorDoesNotBlockDelivery(t *testing.T) {
 	}
 }
 
-// A customer's visitor sockets are at most webchatSocketsMax: one more
-// closes the oldest, and outbounds go to the ones left.
+// A customer's visitor sockets are at most webchatSocketsMax: the hub
+// refuses more (serveWebchatWS answers 429 before the upgrade when it can
+// tell), and outbounds go to the ones open.
 func TestWebchatSocketsPerCustomerAreBounded(t *testing.T) {
 	hub := newWebchatHub()
 	var browsers []*websocket.Conn
@@ -162,7 +168,7 @@ func TestWebchatSocketsPerCustomerAreBounded(t *testing.T) {
 	hub.mu.Lock()
 	n := len(hub.conns["c-1"])
 	hub.mu.Unlock()
-	if n != webchatSocketsMax {
+	if n != webchatSocketsMax || !hub.full("c-1") || hub.full("c-2") {
 		t.Fatalf("%d sockets on the hub, want %d", n, webchatSocketsMax)
 	}
 	rs := &receipts{got: map[string]string{}}
@@ -173,9 +179,9 @@ func TestWebchatSocketsPerCustomerAreBounded(t *testing.T) {
 		err := b.ReadJSON(&m)
 		var timeout net.Error
 		switch {
-		case i < 2 && (err == nil || errors.As(err, &timeout) && timeout.Timeout()):
-			t.Errorf("socket %d, one of the oldest, was not closed: read %+v, %v", i, m, err)
-		case i >= 2 && (err != nil || m.ID != "o-1"):
+		case i >= webchatSocketsMax && (err == nil || errors.As(err, &timeout) && timeout.Timeout()):
+			t.Errorf("socket %d, past the bound, was not closed: read %+v, %v", i, m, err)
+		case i < webchatSocketsMax && (err != nil || m.ID != "o-1"):
 			t.Errorf("socket %d: %+v, %v", i, m, err)
 		}
 	}

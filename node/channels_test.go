@@ -470,6 +470,17 @@ func TestWebchatEndToEnd(t *testing.T) {
 	if mine["id"] != "m1" || bot["id"] != answer["id"] || bot["history"] != true {
 		t.Errorf("history %v %v, answer %v", mine, bot, answer)
 	}
+	// A visitor with 8 sockets open is refused a ninth (429 rate_limited).
+	var open []*websocket.Conn
+	for range 7 {
+		open = append(open, dial())
+	}
+	if _, resp, err := websocket.DefaultDialer.Dial(wsURL, http.Header{"Origin": {"https://shop.example.com"}}); err == nil || resp == nil || resp.StatusCode != 429 {
+		t.Errorf("a ninth socket was not refused with 429")
+	}
+	for _, o := range open {
+		o.Close()
+	}
 	if code, body := c.do("GET", "/v1/webchat/widget.js", "", "", "", nil); code != 200 || !strings.Contains(body, "/v1/webchat/ws?token=") || strings.Contains(body, "import(") {
 		t.Errorf("widget %d", code)
 	}
