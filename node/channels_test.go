@@ -471,9 +471,13 @@ func TestWebchatEndToEnd(t *testing.T) {
 		t.Errorf("history %v %v, answer %v", mine, bot, answer)
 	}
 	// A visitor with 8 sockets open is refused a ninth (429 rate_limited).
+	// Each socket's history comes once the hub holds it: read, the eight
+	// are counted before the ninth dials.
 	var open []*websocket.Conn
 	for range 7 {
-		open = append(open, dial())
+		o := dial()
+		read(o, func(f map[string]any) bool { return f["type"] == "message" && f["history"] == true })
+		open = append(open, o)
 	}
 	if _, resp, err := websocket.DefaultDialer.Dial(wsURL, http.Header{"Origin": {"https://shop.example.com"}}); err == nil || resp == nil || resp.StatusCode != 429 {
 		t.Errorf("a ninth socket was not refused with 429")
