@@ -10,7 +10,10 @@ import (
 // BenchmarkRecentIDsBusyCustomers is what a new event costs the recent ids
 // of one of 1,000 customers holding 20,000 ids each (~64 MiB of filters,
 // past the caches): the look-up of its id in the ring and the filters,
-// then its add. go test ./journey -run - -bench RecentIDsBusy
+// then its add. Run it for a fixed count (go test ./journey -run -
+// -bench RecentIDsBusy -benchtime=1000000x): every op adds an id, and
+// past ~10 million ops the customers' filters are out of room and every
+// id is uncovered, another path.
 func BenchmarkRecentIDsBusyCustomers(b *testing.B) {
 	const customers, held = 1000, 20_000
 	at := time.Unix(1_800_000_000, 0)
