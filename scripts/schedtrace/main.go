@@ -23,11 +23,20 @@ import (
 	"golang.org/x/exp/trace"
 )
 
-// span is a stretch of one goroutine (or processor) in one state.
+// span is a stretch of one goroutine (or processor) in one state; root
+// names it for the report.
 type span struct {
 	a, b trace.Time
 	g    trace.GoID
 	root string
+}
+
+// named sets each span's root to prefix and its goroutine's start, once
+// the whole trace is read: a goroutine's first stacks may be empty.
+func named(xs []span, prefix string, root map[trace.GoID]string) {
+	for i := range xs {
+		xs[i].root = prefix + root[xs[i].g]
+	}
 }
 
 func (s span) d() time.Duration { return s.b.Sub(s.a) }
@@ -110,7 +119,7 @@ func main() {
 			continue
 		}
 		g := st.Resource.Goroutine()
-		if root[g] == "" || root[g] == "?" { // a goroutine's first stack may be empty
+		if root[g] == "" || root[g] == "?" { // its first stacks may be empty
 			root[g] = startOf(st.Stack)
 		}
 		from, to := st.Goroutine()
@@ -119,7 +128,7 @@ func main() {
 			runnableAt[g] = t
 		case trace.GoRunning:
 			if at, ok := runnableAt[g]; ok && from == trace.GoRunnable {
-				waits = append(waits, span{at, t, g, root[g]})
+				waits = append(waits, span{a: at, b: t, g: g})
 			}
 			runningAt[g] = t
 		case trace.GoSyscall:
@@ -127,17 +136,20 @@ func main() {
 		}
 		if from == trace.GoRunning && to != trace.GoRunning {
 			if at, ok := runningAt[g]; ok {
-				runs = append(runs, span{at, t, g, root[g]})
+				runs = append(runs, span{a: at, b: t, g: g})
 				delete(runningAt, g)
 			}
 		}
 		if from == trace.GoSyscall && to != trace.GoSyscall {
 			if at, ok := syscallAt[g]; ok {
-				sys = append(sys, span{at, t, g, "syscall " + root[g]})
+				sys = append(sys, span{a: at, b: t, g: g})
 				delete(syscallAt, g)
 			}
 		}
 	}
+	named(waits, "", root)
+	named(runs, "", root)
+	named(sys, "syscall ", root)
 	if len(waits) == 0 {
 		fail(fmt.Errorf("no goroutine waited in %s", os.Args[1]))
 	}
