@@ -184,6 +184,61 @@ func TestPebbleManyEvents(t *testing.T) {
 	}
 }
 
+// The blob metrics see what blob files hold: two customers' snapshots
+// (values over valueSeparationMin) flushed into one blob file, then one of
+// them overwritten, leave its first bytes in a live blob file, unreferenced
+// once a compaction drops the key that pointed there.
+func TestPebbleBlobMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e := openPebble(t, vfs.NewMem(), "db", Options{Registerer: reg})
+	db := e.(*pebbleEngine).db
+	blob := func() (values, referenced float64) {
+		t.Helper()
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			switch f.GetName() {
+			case "throughline_store_blob_value_bytes":
+				values = f.GetMetric()[0].GetGauge().GetValue()
+			case "throughline_store_blob_referenced_bytes":
+				referenced = f.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		return values, referenced
+	}
+	if v, r := blob(); v != 0 || r != 0 {
+		t.Fatalf("empty store: blob values %v, referenced %v", v, r)
+	}
+	const size = 4 * valueSeparationMin
+	save := func(customer string, seq uint64) {
+		t.Helper()
+		data := []byte(strings.Repeat(customer, size))
+		if err := e.Store(0).SaveSnapshot(context.Background(), customer, &Snapshot{Seq: seq, Data: data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	save("a", 1)
+	save("b", 1)
+	if err := db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	save("a", 2)
+	if err := db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if v, r := blob(); v < 3*size || r != v {
+		t.Errorf("three snapshots flushed: blob values %v, referenced %v; want both at least %d", v, r, 3*size)
+	}
+	if err := db.Compact(context.Background(), []byte{0}, []byte{0xff, 0xff, 0xff}, true); err != nil {
+		t.Fatal(err)
+	}
+	if v, r := blob(); r < 2*size || r > v-size {
+		t.Errorf("after a compaction: blob values %v, referenced %v; want a's first %d bytes unreferenced", v, r, size)
+	}
+}
+
 // Metrics are registered under their names and count commits; a closed
 // engine's metrics leave the registry.
 func TestPebbleMetrics(t *testing.T) {
@@ -223,7 +278,8 @@ func TestPebbleMetrics(t *testing.T) {
 		"throughline_store_commits_total", "throughline_store_write_stalls_total", "throughline_store_write_stall_seconds_total",
 		"throughline_store_compaction_debt_bytes", "throughline_store_compactions_running", "throughline_store_compaction_seconds_total",
 		"throughline_store_compacted_bytes_total", "throughline_store_flushed_bytes_total", "throughline_store_l0_sublevels",
-		"throughline_store_wal_bytes_total", "throughline_store_read_amplification"} {
+		"throughline_store_wal_bytes_total", "throughline_store_read_amplification", "throughline_store_blob_rewrites_total",
+		"throughline_store_blob_value_bytes", "throughline_store_blob_referenced_bytes"} {
 		if !found[name] {
 			t.Errorf("metric %s not registered", name)
 		}
