@@ -141,7 +141,7 @@ var (
 	lsmDebt        = prometheus.NewDesc("throughline_store_compaction_debt_bytes", "Pebble's estimate of the bytes compactions must rewrite to bring the LSM back into shape.", nil, nil)
 	lsmRunning     = prometheus.NewDesc("throughline_store_compactions_running", "Pebble compactions in progress.", nil, nil)
 	lsmCompactSecs = prometheus.NewDesc("throughline_store_compaction_seconds_total", "Seconds Pebble spent in compactions since the store opened (concurrent ones add up).", nil, nil)
-	lsmCompacted   = prometheus.NewDesc("throughline_store_compacted_bytes_total", "Bytes of sstables and blob files written by Pebble's compactions since the store opened.", nil, nil)
+	lsmCompacted   = prometheus.NewDesc("throughline_store_compacted_bytes_total", "Bytes of sstables and blob files written by Pebble's compactions since the store opened (blob file rewrites are not counted: throughline_store_blob_rewrites_total counts them).", nil, nil)
 	lsmFlushed     = prometheus.NewDesc("throughline_store_flushed_bytes_total", "Bytes of sstables and blob files written by Pebble's memtable flushes since the store opened.", nil, nil)
 	lsmWAL         = prometheus.NewDesc("throughline_store_wal_bytes_total", "Bytes written to Pebble's write-ahead log since the store opened.", nil, nil)
 	lsmL0          = prometheus.NewDesc("throughline_store_l0_sublevels", "Pebble's L0 sublevels: every read may look in each.", nil, nil)
