@@ -15,7 +15,12 @@ package persistence
 //	event      p 'e' customer seq            -> journey.Event (values.go)
 //	snapshot   p 's' customer                -> seq | data
 //	dedup      p 'd' customer event-id       -> seq | recorded_at
-//	dedup block p 'k' customer last-seq      -> ids that left the journey's memory (values.go)
+//	dedup block p 'k' customer last-seq first-seq filter
+//	                                         -> ids that left the journey's memory (values.go);
+//	                                            the filter (dedupfilter.go) says which ids
+//	                                            the block may hold without reading it. Stores
+//	                                            written before it have blocks keyed by
+//	                                            last-seq alone, and those are read.
 //	identity   p 'i' kind value              -> customer (p: the identity's partition)
 //	segment    p 'g' event-type hour customer -> recorded_at of one such event
 //	due work   p 'w' at customer kind ref    -> empty
@@ -44,6 +49,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+
+	"github.com/throughline/throughline/journey"
 )
 
 // Key kinds: the byte after the partition.
@@ -103,7 +110,7 @@ type key struct {
 	Kind      byte
 	Partition int
 	Customer  string // event, snapshot, dedup, segment, due, tombstone
-	Seq       uint64 // event
+	Seq       uint64 // event; dedup block: its last id's
 	EventID   string // dedup
 	IDKind    string // identity
 	IDValue   string // identity
@@ -118,6 +125,11 @@ type key struct {
 	RecKey    string // record: key
 	Index     uint64 // raft log: entry index
 	VarName   string // raft stable: value name
+	// A dedup block's first seq and the filter of its ids
+	// (dedupFilterBytes); both zero in a block keyed the old way (its last
+	// seq alone).
+	BlockFirst  uint64
+	BlockFilter string
 }
 
 // encode appends the key to dst. It panics on a partition out of range or a
@@ -134,7 +146,14 @@ func (k *key) encode(dst []byte) []byte {
 	case kindDedup:
 		return appendDedupKey(dst, k.Partition, k.Customer, k.EventID)
 	case kindDedupBlock:
-		return appendDedupBlockKey(dst, k.Partition, k.Customer, k.Seq)
+		dst = appendDedupBlockKey(dst, k.Partition, k.Customer, k.Seq)
+		if k.BlockFilter == "" {
+			return dst
+		}
+		if len(k.BlockFilter) != dedupFilterBytes {
+			panic(fmt.Sprintf("persistence: dedup block filter of %d bytes", len(k.BlockFilter)))
+		}
+		return append(appendUint64(dst, k.BlockFirst), k.BlockFilter...)
 	case kindIdentity:
 		return appendIdentityKey(dst, k.Partition, k.IDKind, k.IDValue)
 	case kindSegment:
@@ -202,6 +221,9 @@ func decodeKey(b []byte) (key, error) {
 		k.Customer, k.EventID = d.string(), d.string()
 	case kindDedupBlock:
 		k.Customer, k.Seq = d.string(), d.uint64()
+		if len(d.b) > 0 {
+			k.BlockFirst, k.BlockFilter = d.uint64(), string(d.bytes(dedupFilterBytes))
+		}
 	case kindIdentity:
 		k.IDKind, k.IDValue = d.string(), d.string()
 	case kindSegment:
@@ -309,10 +331,35 @@ func dedupPrefix(p int, customer string) []byte {
 	return appendString(appendHead(nil, p, kindDedup), customer)
 }
 
-// appendDedupBlockKey is the key of the customer's dedup block whose
-// newest id is of event lastSeq: a customer's blocks sort by it.
+// appendDedupBlockKey is the start of the key of the customer's dedup
+// block whose newest id is of event lastSeq: a customer's blocks sort by
+// it. Alone, it is the key of a block stored before blocks had filters,
+// and where a look-up of the blocks from lastSeq on starts.
 func appendDedupBlockKey(dst []byte, p int, customer string, lastSeq uint64) []byte {
 	return binary.BigEndian.AppendUint64(appendString(appendHead(dst, p, kindDedupBlock), customer), lastSeq)
+}
+
+// appendFilteredBlockKey is the key of the customer's dedup block of ids
+// (seq order, not empty): its last and first seqs, and the filter of its
+// ids.
+func appendFilteredBlockKey(dst []byte, p int, customer string, ids []journey.DedupID) []byte {
+	dst = appendDedupBlockKey(dst, p, customer, ids[len(ids)-1].Seq)
+	dst = appendUint64(dst, ids[0].Seq)
+	return appendDedupFilter(dst, ids)
+}
+
+// dedupBlockKeyTail parses what follows the customer's dedup block prefix
+// in one of its keys: its last seq, and its first seq and filter, if it
+// has them (filtered false: a block keyed the old way).
+func dedupBlockKeyTail(tail []byte) (last, first uint64, filter []byte, filtered bool, err error) {
+	switch len(tail) {
+	case 8:
+		return binary.BigEndian.Uint64(tail), 0, nil, false, nil
+	case 16 + dedupFilterBytes:
+		return binary.BigEndian.Uint64(tail), binary.BigEndian.Uint64(tail[8:]), tail[16:], true, nil
+	default:
+		return 0, 0, nil, false, fmt.Errorf("%w: dedup block key tail of %d bytes", errKey, len(tail))
+	}
 }
 
 func dedupBlockPrefix(p int, customer string) []byte {

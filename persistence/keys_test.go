@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/throughline/throughline/journey"
 )
 
 // sampleKeys holds one key of every kind, with awkward parts.
@@ -20,6 +22,8 @@ func sampleKeys() []key {
 		{Kind: kindSnapshot, Partition: 7, Customer: ""},
 		{Kind: kindDedup, Partition: 63, Customer: "c/1", EventID: "gw-7f3a-000123"},
 		{Kind: kindDedupBlock, Partition: 63, Customer: "c/1", Seq: 1 << 40},
+		{Kind: kindDedupBlock, Partition: 63, Customer: "c/1", Seq: 12, BlockFirst: 10,
+			BlockFilter: string(appendDedupFilter(nil, sampleBlock()))},
 		{Kind: kindIdentity, Partition: 12, IDKind: "phone", IDValue: "+15551230000"},
 		{Kind: kindSegment, Partition: 3, EventType: "payment.failed", Hour: 494000, Customer: "c-1"},
 		{Kind: kindDue, Partition: 256, At: 1_700_000_000_000_000_000, Customer: "c", DueKind: "offer", DueRef: "o/1"},
@@ -32,6 +36,9 @@ func sampleKeys() []key {
 		{Kind: kindRaftStable, Partition: 6, VarName: "CurrentTerm"},
 	}
 }
+
+// sampleBlock is the dedup block of sampleKeys' filtered block key.
+func sampleBlock() []journey.DedupID { return dedupIDs(events("c/1", 9, 3, t0)) }
 
 func TestKeysRoundTrip(t *testing.T) {
 	for _, want := range sampleKeys() {
@@ -90,6 +97,9 @@ func TestKeysBuildersAndDecoders(t *testing.T) {
 			built = dedupKey(k.Partition, k.Customer, k.EventID)
 		case kindDedupBlock:
 			built = appendDedupBlockKey(nil, k.Partition, k.Customer, k.Seq)
+			if k.BlockFilter != "" {
+				built = appendFilteredBlockKey(nil, k.Partition, k.Customer, sampleBlock())
+			}
 		case kindIdentity:
 			built = identityKey(k.Partition, k.IDKind, k.IDValue)
 		case kindSegment:
@@ -212,6 +222,7 @@ func keysOf(p int, s1, s2, s3 string, n uint64) []key {
 		{Kind: kindSnapshot, Partition: p, Customer: s1},
 		{Kind: kindDedup, Partition: p, Customer: s1, EventID: s2},
 		{Kind: kindDedupBlock, Partition: p, Customer: s1, Seq: n},
+		{Kind: kindDedupBlock, Partition: p, Customer: s1, Seq: n, BlockFirst: n / 2, BlockFilter: filterOf(s2)},
 		{Kind: kindIdentity, Partition: p, IDKind: s1, IDValue: s2},
 		{Kind: kindSegment, Partition: p, EventType: s1, Hour: n, Customer: s2},
 		{Kind: kindDue, Partition: p, At: n, Customer: s1, DueKind: s2, DueRef: s3},
@@ -222,6 +233,13 @@ func keysOf(p int, s1, s2, s3 string, n uint64) []key {
 		{Kind: kindRaftLog, Partition: p, Index: n},
 		{Kind: kindRaftStable, Partition: p, VarName: s1},
 	}
+}
+
+// filterOf is a dedup block filter made of s's bytes, zero-padded.
+func filterOf(s string) string {
+	f := make([]byte, dedupFilterBytes)
+	copy(f, s)
+	return string(f)
 }
 
 // A partition's raft log and stable keys lie outside its state machine's
@@ -285,6 +303,7 @@ func TestKeysMalformed(t *testing.T) {
 		"event in meta":     {0xFF, 0xFF, kindEvent, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
 		"length past end":   {0, 1, kindSnapshot, 0, 5, 'a'},
 		"tombstone no hash": tombstoneKey(1, "c", [32]byte{})[:10],
+		"block short tail":  append(appendDedupBlockKey(nil, 1, "c", 5), 0, 0, 0, 0, 0, 0, 0, 1, 0xFF),
 	}
 	for name, b := range bad {
 		if _, err := decodeKey(b); !errors.Is(err, errKey) {

@@ -279,18 +279,47 @@ func (s *pebbleStore) LastDedupBlock(ctx context.Context, customer string) (last
 }
 
 // lookupBlocks looks a digest up in the customer's dedup blocks that may
-// hold seqs from..to: a block's key is its last seq, its value starts with
-// its first.
+// hold seqs from..to: a block's key is its last seq, then its first and the
+// filter of its ids (dedupfilter.go), so only the blocks whose filters may
+// hold the digest are read. A block keyed the old way (its last seq alone)
+// is read, and its value says its first seq.
 func lookupBlocks(ctx context.Context, db *pebble.DB, p int, customer string, digest [2]uint64, from, to uint64) (seq uint64, found bool, err error) {
 	prefix := dedupBlockPrefix(p, customer)
-	lower := appendDedupBlockKey(nil, p, customer, from)
-	err = scanDB(ctx, db, lower, prefixEnd(prefix), func(_, v []byte) (bool, error) {
-		first, err := dedupBlockFirst(v)
-		if err != nil || first > to {
-			return false, err
-		}
-		seq, found, err = findInDedupBlock(v, digest)
-		return !found, err
+	it, err := db.NewIter(&pebble.IterOptions{
+		LowerBound: appendDedupBlockKey(nil, p, customer, from),
+		UpperBound: prefixEnd(prefix),
 	})
-	return seq, found, err
+	if err != nil {
+		return 0, false, fmt.Errorf("persistence: dedup blocks: %w", err)
+	}
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		if n++; n%ctxCheckEvery == 0 && ctx.Err() != nil {
+			err = ctx.Err()
+			break
+		}
+		_, first, filter, filtered, kerr := dedupBlockKeyTail(it.Key()[len(prefix):])
+		if err = kerr; err != nil || filtered && first > to {
+			break
+		}
+		if filtered && !dedupFilterMay(filter, digest) {
+			continue
+		}
+		var v []byte
+		if v, err = it.ValueAndErr(); err != nil {
+			break
+		}
+		if !filtered {
+			if first, err = dedupBlockFirst(v); err != nil || first > to {
+				break
+			}
+		}
+		if seq, found, err = findInDedupBlock(v, digest); found || err != nil {
+			break
+		}
+	}
+	if err = errors.Join(err, it.Error(), it.Close()); err != nil {
+		return 0, false, fmt.Errorf("persistence: dedup blocks: %w", err)
+	}
+	return seq, found, nil
 }

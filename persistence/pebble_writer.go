@@ -336,7 +336,7 @@ func (w *writer) addAppend(g *group, a *appendOp) error {
 		}
 	}
 	if n := len(a.block); n > 0 {
-		w.key = appendDedupBlockKey(w.key[:0], p, a.customer, a.block[n-1].Seq)
+		w.key = appendFilteredBlockKey(w.key[:0], p, a.customer, a.block)
 		w.val = appendDedupBlock(w.val[:0], a.block)
 		w.set(b, w.key, w.val)
 	}
