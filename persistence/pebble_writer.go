@@ -335,7 +335,7 @@ func (w *writer) addAppend(g *group, a *appendOp) error {
 			memo.seg = h
 		}
 	}
-	if n := len(a.block); n > 0 {
+	if len(a.block) > 0 {
 		w.key = appendFilteredBlockKey(w.key[:0], p, a.customer, a.block)
 		w.val = appendDedupBlock(w.val[:0], a.block)
 		w.set(b, w.key, w.val)
