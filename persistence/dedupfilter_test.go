@@ -124,7 +124,10 @@ func TestLookupBlocksByFilter(t *testing.T) {
 		t.Errorf("an id after the garbage block: %d %v %v", seq, found, err)
 	}
 	// New ids the third block's filter rules out: the look-up passes it by.
-	filter := []byte(third[len(dedupBlockPrefix(0, "c"))+16:])
+	_, _, filter, _, err := dedupBlockKeyTail(third[len(dedupBlockPrefix(0, "c")):])
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := 0
 	for i := 0; n < 100; i++ {
 		id := fmt.Sprintf("new-%d", i)
