@@ -23,7 +23,7 @@ package actors
 // one; a broadcast still running at the latency-halved rate in it made
 // its 200 ms windows' p99 35-70 ms. Holding the floor for the whole mark,
 // bench broadcast's "during" p99 was over 35 ms in 3 of 22 runs (at most
-// 39.6 ms), against 7 of 18 (up to 122 ms) without (README, stop 27).
+// 39.6 ms), against 7 of 18 (up to 122 ms) without (docs/benchmarking.md, stop 27).
 //
 // Why: on the 2-core bench machine a broadcast at 10,000 targets/s and
 // 5,000 live events/s keep both cores busy, so the moments when the node

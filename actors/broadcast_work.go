@@ -267,7 +267,7 @@ func (b *broadcasts) newTargets() *targets { return &targets{b: b} }
 // waitRate waits for the limiter's next token, false when ctx ended first
 // (the token is then given back). It is the limiter's Wait with one timer
 // for the whole pass: Wait made a timer for every target it held back, a
-// few percent of the bytes a broadcast allocated (README, Benchmarking,
+// few percent of the bytes a broadcast allocated (docs/benchmarking.md,
 // stop 36).
 func (t *targets) waitRate(ctx context.Context) bool {
 	if ctx.Err() != nil {

@@ -272,8 +272,8 @@ func (c *customer) ingest(ctx actor.Context, m *ingestMsg) {
 // worker runs it once the caller's turn ends. False: it runs on a worker
 // already, and goes on. A store read on the caller's goroutine held the
 // gateway's connection and the partition's host for its time, and under
-// compaction a read can take tens of milliseconds (README
-// "Benchmarking", stop 46).
+// compaction a read can take tens of milliseconds (docs/benchmarking.md,
+// stop 46).
 func (c *customer) toWorker(m *ingestMsg) bool {
 	if !m.inline || c.mailbox == nil {
 		return false

@@ -43,8 +43,8 @@ const (
 	// elasticWorkers run the mailboxes that elastic work woke: enough for
 	// a broadcast's targets to keep up with its rate while one of them is
 	// activated from the store (a read). Four kept up as well, but on two
-	// cores they could fill both processors with elastic work (README,
-	// Benchmarking, stop 30).
+	// cores they could fill both processors with elastic work (docs/benchmarking.md,
+	// stop 30).
 	elasticWorkers = 2
 )
 

@@ -24,7 +24,7 @@ import (
 // halves a stack at a collection only when under a quarter of it is in use
 // counting an 800-byte guard, which no goroutine blocked in the poller is;
 // so a channel connection waits on one goroutine and handles frames on
-// another, wspeer.go readBursts. README, Benchmarking, stop 35.)
+// another, wspeer.go readBursts. docs/benchmarking.md, stop 35.)
 
 // More frame opcodes (RFC 6455 section 5.2).
 const (

@@ -98,7 +98,7 @@ func (w *frameWriter) addAck(a *journey.Ack, at, now time.Duration) {
 // is the frame's buffer from outBufs, given back once the writer has
 // copied the frame into its batch: the frames written per event (an ack,
 // a broadcast target's outbound) were ~8% of the bytes the server
-// allocated per event (README, Benchmarking, stop 36), each one garbage
+// allocated per event (docs/benchmarking.md, stop 36), each one garbage
 // as soon as it was written. A frame shared by several connections (a
 // desk's event frames) is never owned.
 //

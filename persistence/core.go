@@ -104,7 +104,7 @@ type appendOp struct {
 // appendOps recycles the node writer's append ops (core.appendTo's): an
 // op (~300 bytes, and the events of a target's two-event append apart) for
 // every append was ~15% of the bytes the server allocated per ingested
-// event (README, Benchmarking, stop 36). The writer gives an op back once
+// event (docs/benchmarking.md, stop 36). The writer gives an op back once
 // it has completed it (writer.report): nothing holds it after its done.
 var appendOps = sync.Pool{New: func() any { return new(appendOp) }}
 

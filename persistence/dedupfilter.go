@@ -14,7 +14,7 @@ import (
 // positive of the filter), and the blocks' values live in blob files, so
 // each look-up read ~350 KB; after 10 minutes at 30,000 events/s, with the
 // VM's page reclaim (DAMON) dropping the store's cold pages, that was
-// 320-340 KB/s of disk reads on the ingest path (README "Benchmarking",
+// 320-340 KB/s of disk reads on the ingest path (docs/benchmarking.md,
 // stop 49). With the filter in the key, a look-up reads the keys, which
 // compactions keep together in the customer's sstable blocks, and the
 // value of a block only if its filter may hold the id.

@@ -81,7 +81,7 @@ type Options struct {
 	// the writer's one goroutine: give it room for every customer that is
 	// active at once, or appends queue behind those reads (with 2^18 and
 	// 300,000 customers resident, `bench memory` took 85 s to ingest
-	// instead of 55 s; README "Benchmarking"). The writer also remembers
+	// instead of 55 s; docs/benchmarking.md, stop 37). The writer also remembers
 	// up to 2x as many segment keys it wrote (at least 2^20). A
 	// replicated partition's state machine remembers 4 x LastSeqsMax /
 	// Partitions customers, at least lastSeqsPartitionMin and at most
@@ -208,7 +208,7 @@ const (
 	// larger compactions (less write amplification) keep up with a steady
 	// log. The keys are customer-major, so each one rewrites all of Lbase's
 	// keys whatever L0 brings. Point reads pay with more L0 files to check
-	// (their Bloom filters skip most). README, stop 39: 16 against 8 (8
+	// (their Bloom filters skip most). docs/benchmarking.md, stop 39: 16 against 8 (8
 	// sublevels against 4): bench ingest 90.6k against 88.2k acked events/s
 	// at 1,000 customers, 79.9k against 75.9k at 100,000 (60 s runs); 32
 	// against 16: 97.5k and 97.3k against 92.1k and 91.3k, and over 10
@@ -241,12 +241,12 @@ const (
 	// While elastic work runs (a broadcast: Engine.Elastic), 1 ms between
 	// syncs. A broadcast at 10,000 targets/s with 5,000 live events/s made
 	// ~2,300 commits a second, and the syncs and their wake-ups were a tenth
-	// of the node's CPU (README, stop 29). 2 ms took the server's CPU per
+	// of the node's CPU (docs/benchmarking.md, stop 29). 2 ms took the server's CPU per
 	// target from ~105 to ~80 µs then, but every live event waited for it:
 	// once the rest of a target's cost came down (~35 µs), bench broadcast's
 	// live ack p50 during the broadcast was 3.8 ms with 2 ms against 2.85
 	// with 1 ms (2.2 before it), the p99 9.1 against 8.2 ms, for 0.79
-	// against 0.87 server cores (ten interleaved runs each, README, stop
+	// against 0.87 server cores (ten interleaved runs each, docs/benchmarking.md, stop
 	// 36); 0.5 ms cost 0.3 more cores for no lower p99.
 	walMinSyncIntervalElastic = 1 * time.Millisecond
 	// Value separation (Pebble's blob files, WiscKey's idea): a value of
@@ -258,7 +258,7 @@ const (
 	// values and all: under bench ingest at 30,000 events/s, by the third
 	// minute compactions wrote 3.0-3.1 GB (3.2x what flushes wrote) and
 	// took 49-62 s of CPU; with the values apart, 1.6 GB and 26-30 s
-	// (README, stop 28). An sstable may reference blobReferenceDepthMax
+	// (docs/benchmarking.md, stop 28). An sstable may reference blobReferenceDepthMax
 	// overlapping blob files before a compaction copies its values into a
 	// new one (at 10, many did: 2.5 GB, 41 s). Blob files older than
 	// blobRewriteAge are rewritten once blobGarbageRatio of the blob values

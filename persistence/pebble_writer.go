@@ -128,7 +128,7 @@ const segmentsMin = 1 << 20
 // is applied and then for the next sync: two of Pebble's syncs (each up to
 // WALMinSyncInterval after the one before, then the fdatasync). With 4,
 // during bench broadcast (a WAL sync every 2 ms then, 10 MB/s of WAL) an
-// append's p99 wait for the writer was 12.8 ms (README, Benchmarking, stop
+// append's p99 wait for the writer was 12.8 ms (docs/benchmarking.md, stop
 // 30); with 16 an append is applied at once unless sixteen groups wait. A
 // group holds its batch until reported, so this bounds that memory too: at
 // most syncingMax * Options.BatchBytesMax.
@@ -203,8 +203,8 @@ func (w *writer) forgetMemos() {
 // kept for reuse. With one group kept (any size), the writer made a new
 // group for most commits at a live load (several groups wait for their
 // syncs at once): the groups, their maps and slices were a quarter of the
-// bytes the server allocated per event at 5,000 events/s (README,
-// Benchmarking, stop 36). Up to syncingMax kept of at most this size are
+// bytes the server allocated per event at 5,000 events/s (docs/benchmarking.md,
+// stop 36). Up to syncingMax kept of at most this size are
 // a few hundred KB.
 const groupKeep = 128
 

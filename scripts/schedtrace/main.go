@@ -9,7 +9,7 @@
 //
 // It is a separate module (golang.org/x/exp/trace reads the newest trace
 // format): go run ./scripts/schedtrace TRACE from this directory, or
-// cd scripts/schedtrace && go run . TRACE. README, Benchmarking, stop 48.
+// cd scripts/schedtrace && go run . TRACE. docs/benchmarking.md, stop 48.
 package main
 
 import (
