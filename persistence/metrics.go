@@ -19,6 +19,7 @@ type metrics struct {
 	writeStalls     prometheus.Counter
 	writeStallSecs  prometheus.Counter
 	seqReads        prometheus.Counter
+	idLookupSeconds prometheus.Histogram
 	registeredOnto  prometheus.Registerer
 	registeredColls []prometheus.Collector
 }
@@ -58,6 +59,18 @@ func newMetrics() *metrics {
 			Help: "Customers' last stored seqs the store writer (or a replicated partition's state machine) read from Pebble " +
 				"because it did not remember them: once per customer it has not seen, more when more customers are active than it remembers.",
 		}),
+		// The look-ups a customer's memory could not answer: an id its
+		// Bloom filters may hold (a false positive, mostly), a retry of an
+		// id that left them, and the HTTP and agent reads by id. Their
+		// count against the events ingested is the filters' cost in
+		// store reads, and their time what each costs (docs/benchmarking.md,
+		// stop 51).
+		idLookupSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "throughline_store_id_lookup_seconds",
+			Help: "Time of one look-up of an event id in the store (its dedup key, the dedup blocks that may hold it, " +
+				"its tombstone): ids a customer's in-memory idempotency window could not rule out, and reads by id.",
+			Buckets: prometheus.ExponentialBuckets(10e-6, 2, 16), // 10 µs .. 330 ms
+		}),
 	}
 }
 
@@ -67,7 +80,7 @@ func (m *metrics) register(r prometheus.Registerer, lsm lsmCollector) error {
 	if r == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{m.batchEvents, m.syncSeconds, m.queueSeconds, m.commits, m.writeStalls, m.writeStallSecs, m.seqReads, lsm} {
+	for _, c := range []prometheus.Collector{m.batchEvents, m.syncSeconds, m.queueSeconds, m.commits, m.writeStalls, m.writeStallSecs, m.seqReads, m.idLookupSeconds, lsm} {
 		if err := r.Register(c); err != nil {
 			m.unregister()
 			return fmt.Errorf("persistence: register metrics: %w", err)

@@ -152,6 +152,8 @@ func (s *pebbleStore) LookupEventIn(ctx context.Context, customer, eventID strin
 	if err := checkParts(customer, eventID); err != nil {
 		return 0, false, false, err
 	}
+	start := time.Now()
+	defer func() { s.e.metrics.idLookupSeconds.Observe(time.Since(start).Seconds()) }()
 	err = getValue(s.e.db, dedupKey(s.p, customer, eventID), func(v []byte) (err error) {
 		seq, _, err = decodeDedup(v)
 		found = err == nil

@@ -541,3 +541,38 @@ func TestWriterRemembersAtMostLastSeqsMax(t *testing.T) {
 		t.Errorf("LastSeqsMax past its bound: %v", err)
 	}
 }
+
+// Each look-up of an event id that reaches the store is timed in
+// throughline_store_id_lookup_seconds, found or not; one refused for a
+// malformed id (over the key part limit) reads nothing and is not.
+func TestIDLookupMetric(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e := openPebble(t, vfs.NewMem(), "db", Options{Registerer: reg})
+	s := e.Store(0)
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	if err := appendWait(t, s, &AppendRequest{Customer: "c", Events: events("c", 0, 2, t0)}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, id := range []string{"c-e1", "never-sent"} {
+		if _, _, _, err := s.LookupEvent(ctx, "c", id); err != nil {
+			t.Fatalf("look-up of %q: %v", id, err)
+		}
+	}
+	if _, _, _, err := s.LookupEvent(ctx, "c", strings.Repeat("x", keyPartMax+1)); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a look-up of an id over the key part limit: %v, want ErrInvalid", err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var count uint64
+	for _, f := range families {
+		if f.GetName() == "throughline_store_id_lookup_seconds" {
+			count = f.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	if count != 2 {
+		t.Fatalf("throughline_store_id_lookup_seconds counts %d look-ups, want 2", count)
+	}
+}
