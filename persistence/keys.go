@@ -220,10 +220,13 @@ func decodeKey(b []byte) (key, error) {
 	case kindDedup:
 		k.Customer, k.EventID = d.string(), d.string()
 	case kindDedupBlock:
-		k.Customer, k.Seq = d.string(), d.uint64()
-		if len(d.b) > 0 {
-			k.BlockFirst, k.BlockFilter = d.uint64(), string(d.bytes(dedupFilterBytes))
+		k.Customer = d.string()
+		var filter []byte
+		var err error
+		if k.Seq, k.BlockFirst, filter, _, err = dedupBlockKeyTail(d.b); err != nil {
+			d.bad = true
 		}
+		k.BlockFilter, d.b = string(filter), nil
 	case kindIdentity:
 		k.IDKind, k.IDValue = d.string(), d.string()
 	case kindSegment:
