@@ -61,14 +61,15 @@ func newMetrics() *metrics {
 		}),
 		// The look-ups a customer's memory could not answer: an id its
 		// Bloom filters may hold (a false positive, mostly), a retry of an
-		// id that left them, and the HTTP and agent reads by id. Their
+		// id that left them, and the first event of a customer with no
+		// events (was its id erased: customer.lookupErased). Their
 		// count against the events ingested is the filters' cost in
 		// store reads, and their time what each costs (docs/benchmarking.md,
 		// stop 51).
 		idLookupSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "throughline_store_id_lookup_seconds",
 			Help: "Time of one look-up of an event id in the store (its dedup key, the dedup blocks that may hold it, " +
-				"its tombstone): ids a customer's in-memory idempotency window could not rule out, and reads by id.",
+				"its tombstone): ids a customer's in-memory idempotency window could not rule out, and the first event of a customer with no events.",
 			Buckets: prometheus.ExponentialBuckets(10e-6, 2, 16), // 10 µs .. 330 ms
 		}),
 	}
