@@ -426,6 +426,29 @@ func (s *clusterNode) postEventEventually(t *testing.T, e event) {
 	}
 }
 
+// broadcastEventually posts a broadcast, sending it again while the node
+// answers 503 unavailable (PROTOCOL section 8: a request caught in a
+// leadership change may, and nothing was started), within 15 s.
+func (s *clusterNode) broadcastEventually(t *testing.T, body map[string]any) string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r, err := s.tryCall("POST", "/v1/broadcasts", tokSupervisor, body, nil)
+		if err == nil && r.status != 503 {
+			var out struct{ ID string }
+			r.wantStatus(t, 202).decode(t, &out)
+			if out.ID == "" {
+				t.Fatal("broadcast answered without an id")
+			}
+			return out.ID
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("broadcast not accepted within 15 s: %v %v", r.status, err)
+		}
+		pause(50 * time.Millisecond)
+	}
+}
+
 // A fourth node joins under load and receives replicas and leaderships;
 // then a node leaves gracefully (POST /v1/cluster/leave): its replicas
 // move, it exits 0, no partition is ever without a leader, and nothing
@@ -715,7 +738,7 @@ func TestClusterBroadcastSurvivesKill(t *testing.T) {
 	body := outageBroadcast()
 	delete(body, "callback_offer")
 	delete(body, "callback_queue")
-	id := survivors[0].broadcast(body)
+	id := survivors[0].broadcastEventually(t, body)
 	eventually(t, 20*time.Second, "some targets reached", func() bool {
 		r, err := survivors[1].tryCall("GET", "/v1/broadcasts/"+id, tokSupervisor, nil, nil)
 		var st broadcastStatus
