@@ -312,3 +312,35 @@ func TestRecentIDsFindAcrossTheRingsEnd(t *testing.T) {
 		}
 	}
 }
+
+// The index is sized to the ring: a power of two at least twice its
+// length (so at most half full) and under four times it, up to its
+// largest; every id held is found through it as the ring grows.
+func TestRecentIDsIndexSizedToTheRing(t *testing.T) {
+	r := newRecentIDs()
+	at := time.Unix(1_800_000_000, 0)
+	smaller := false
+	for seq := uint64(1); seq <= RecentIDsMax+10; seq++ {
+		r.add(fmt.Sprintf("e-%d", seq), seq, at.Add(time.Duration(seq)*time.Millisecond))
+		if r.index == nil {
+			if r.n > recentLinearMax {
+				t.Fatalf("%d ids held without an index", r.n)
+			}
+			continue
+		}
+		n, ring := len(r.index), len(r.ring)
+		if n&(n-1) != 0 || n < 2*ring || (n >= 4*ring && n != recentIndexSlotsMax) || n > recentIndexSlotsMax {
+			t.Fatalf("a ring of %d has an index of %d slots", ring, n)
+		}
+		smaller = smaller || n < recentIndexSlotsMax
+		for i := range r.n {
+			e := r.at(i)
+			if got, ok := r.find(e.id); !ok || got != e.seq {
+				t.Fatalf("after %d adds: the id of seq %d found as %d %v", seq, e.seq, got, ok)
+			}
+		}
+	}
+	if !smaller {
+		t.Fatal("no ring had an index smaller than the largest")
+	}
+}
