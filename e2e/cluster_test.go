@@ -431,22 +431,19 @@ func (s *clusterNode) postEventEventually(t *testing.T, e event) {
 // leadership change may, and nothing was started), within 15 s.
 func (s *clusterNode) broadcastEventually(t *testing.T, body map[string]any) string {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	var out struct{ ID string }
+	eventually(t, 15*time.Second, "broadcast accepted", func() bool {
 		r, err := s.tryCall("POST", "/v1/broadcasts", tokSupervisor, body, nil)
-		if err == nil && r.status != 503 {
-			var out struct{ ID string }
-			r.wantStatus(t, 202).decode(t, &out)
-			if out.ID == "" {
-				t.Fatal("broadcast answered without an id")
-			}
-			return out.ID
+		if err != nil || r.status == 503 {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("broadcast not accepted within 15 s: %v %v", r.status, err)
-		}
-		pause(50 * time.Millisecond)
+		r.wantStatus(t, 202).decode(t, &out)
+		return true
+	})
+	if out.ID == "" {
+		t.Fatal("broadcast answered without an id")
 	}
+	return out.ID
 }
 
 // A fourth node joins under load and receives replicas and leaderships;
