@@ -15,7 +15,11 @@ import (
 // nothing refused is, and each customer's events are a gapless prefix of
 // what was sent, in order.
 func TestGracefulStopMidStream(t *testing.T) {
-	w := newWorkload("term", 4, 300, 20)
+	// Enough events that the stream is still sending when SIGTERM lands
+	// (1,200 were sent whole in the ~60 ms the HTTP posters took to get
+	// their first ack, on a fast day), 15 a customer, within one
+	// timeline read.
+	w := newWorkload("term", 4, 6000, 400)
 	total := len(w.ids)
 	s := startServer(t, serverOptions{})
 	st := startStream(t, s, w, 64, int64(total/3))
